@@ -1,0 +1,135 @@
+/**
+ * A small client of the control API, over the node's unix socket (or its TCP API with a token).
+ * Used by the CLI and the TUI: it must stay light (node:http only).
+ */
+import http from 'node:http'
+import { dirname } from 'node:path'
+import { NodeUnreachableError } from '../errors.js'
+import type { NodeEvent } from '../types.js'
+import { API_PREFIX, type ApiErrorBody } from './protocol.js'
+
+/** A unix socket path, or the TCP API's address and bearer token. */
+export type ApiTarget = string | { host: string, port: number, token: string }
+
+/** An error answered by the node: `name` is the server's error name (e.g. `JobNotFoundError`). */
+export class ApiError extends Error {
+  readonly status: number
+  constructor (name: string, message: string, status: number) {
+    super(message)
+    this.name = name
+    this.status = status
+  }
+}
+
+const UNREACHABLE = new Set(['ENOENT', 'ECONNREFUSED', 'ENOTDIR', 'EHOSTUNREACH', 'ENETUNREACH'])
+
+export class ApiClient {
+  readonly target: ApiTarget
+
+  constructor (target: ApiTarget) {
+    this.target = target
+  }
+
+  /** Calls one JSON endpoint. `path` is relative to `/v1` (a path already starting with `/v1/` is kept). */
+  async request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+    const res = await this.open(method, path, body, signal)
+    const text = await readText(res)
+    return (text === '' ? undefined : JSON.parse(text)) as T
+  }
+
+  /** The raw bytes of a streaming endpoint (e.g. `/jobs/ID/logs?follow=1`), until the server ends it. */
+  async * stream (path: string, signal?: AbortSignal): AsyncIterable<Uint8Array> {
+    const res = await this.open('GET', path, undefined, signal)
+    try {
+      yield * (res as AsyncIterable<Buffer>)
+    } finally {
+      res.destroy()
+    }
+  }
+
+  /**
+   * Opens the event stream and resolves once the node has subscribed it: every change after this
+   * resolves is in the returned iterable.
+   */
+  async openEvents (signal?: AbortSignal): Promise<AsyncIterable<NodeEvent>> {
+    const res = await this.open('GET', '/events', undefined, signal)
+    return ndjson<NodeEvent>(res)
+  }
+
+  /** The node's events as they happen (subscribes when iteration starts). */
+  async * events (signal?: AbortSignal): AsyncIterable<NodeEvent> {
+    yield * await this.openEvents(signal)
+  }
+
+  /** Where the node is, for messages. */
+  describe (): string {
+    return typeof this.target === 'string' ? dirname(this.target) : `${this.target.host}:${this.target.port}`
+  }
+
+  private async open (method: string, path: string, body: unknown, signal: AbortSignal | undefined): Promise<http.IncomingMessage> {
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
+    const headers: http.OutgoingHttpHeaders = { accept: 'application/json' }
+    if (payload !== undefined) {
+      headers['content-type'] = 'application/json'
+      headers['content-length'] = payload.length
+    }
+    const where = typeof this.target === 'string'
+      ? { socketPath: this.target }
+      : { host: this.target.host, port: this.target.port }
+    if (typeof this.target !== 'string') headers.authorization = `Bearer ${this.target.token}`
+    const fullPath = path.startsWith(API_PREFIX + '/') ? path : API_PREFIX + path
+    return await new Promise((resolve, reject) => {
+      const req = http.request({ ...where, method, path: fullPath, headers, signal }, res => {
+        const status = res.statusCode ?? 500
+        if (status < 400) {
+          resolve(res)
+          return
+        }
+        readText(res).then(text => reject(apiError(status, text)), reject)
+      })
+      req.on('error', err => reject(this.translate(err)))
+      req.end(payload)
+    })
+  }
+
+  private translate (err: Error & { code?: string }): Error {
+    if (err.code !== undefined && UNREACHABLE.has(err.code)) {
+      return new NodeUnreachableError(`cannot reach the meshq node at ${this.describe()}: is \`meshq node\` running?`)
+    }
+    return err
+  }
+}
+
+function apiError (status: number, text: string): ApiError {
+  try {
+    const { error } = JSON.parse(text) as ApiErrorBody
+    if (typeof error?.name === 'string' && typeof error.message === 'string') {
+      return new ApiError(error.name, error.message, status)
+    }
+  } catch {}
+  return new ApiError('ApiError', `the node answered ${status}: ${text.slice(0, 200)}`, status)
+}
+
+async function readText (res: http.IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = []
+  for await (const chunk of res as AsyncIterable<Buffer>) chunks.push(chunk)
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+async function * ndjson<T> (res: http.IncomingMessage): AsyncIterable<T> {
+  res.setEncoding('utf8')
+  let buffered = ''
+  try {
+    for await (const chunk of res as AsyncIterable<string>) {
+      buffered += chunk
+      let newline
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, newline)
+        buffered = buffered.slice(newline + 1)
+        if (line.trim() !== '') yield JSON.parse(line) as T
+      }
+    }
+  } finally {
+    res.destroy()
+  }
+}

@@ -1,0 +1,43 @@
+import type { JobId, JobState, JobView, NodeEvent, NodeStatus, PeerView, StatsView, SubmitRequest } from '../types.js'
+
+/** Which jobs an action applies to: explicit ids, or every job of a group. */
+export interface Selector {
+  ids?: string[]
+  group?: string
+}
+
+export interface ListQuery {
+  state?: JobState
+  group?: string
+  limit?: number
+}
+
+export type LogStream = 'stdout' | 'stderr'
+
+/**
+ * What the control API serves: the node as its clients see it. The HTTP server in `server.ts`
+ * maps routes onto these methods; the node implements them.
+ */
+export interface Engine {
+  status: () => NodeStatus
+  /** Submits all jobs or none; resolves after the ledger write is synced to disk. */
+  submit: (jobs: SubmitRequest[], signal?: AbortSignal) => Promise<JobView[]>
+  list: (query: ListQuery) => Promise<JobView[]>
+  /** Throws JobNotFoundError. */
+  get: (id: string) => Promise<JobView>
+  kill: (selector: Selector) => Promise<JobView[]>
+  retry: (selector: Selector) => Promise<JobView[]>
+  remove: (selector: Selector) => Promise<JobId[]>
+  pause: (group: string, forMs?: number) => Promise<void>
+  resume: (group: string) => Promise<void>
+  drain: (peer?: string) => Promise<void>
+  stats: () => Promise<StatsView>
+  peers: () => Promise<PeerView[]>
+  /** Calls `listener` for every change until the returned function is called. */
+  subscribe: (listener: (event: NodeEvent) => void) => () => void
+  /**
+   * The job's captured output. With `follow`, keeps yielding until the job's attempt ends.
+   * Throws JobNotFoundError.
+   */
+  readLog: (id: string, stream: LogStream, options: { follow: boolean, signal: AbortSignal }) => AsyncIterable<Uint8Array>
+}

@@ -1,0 +1,107 @@
+/**
+ * `meshq ARGS`: global flags, command dispatch, errors and exit codes.
+ */
+import { readFileSync } from 'node:fs'
+import { UsageError } from '../errors.js'
+import { helpText, parseArgs } from './args.js'
+import { COMMANDS } from './commands/index.js'
+import { HELP_FLAG, HOME_FLAG, makeContext, resolveHome, write, type Io } from './context.js'
+
+export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const
+
+/** Runs one command line; resolves to the exit code. Never throws. */
+export async function run (argv: string[], io: Io = processIo()): Promise<number> {
+  let json = argv.slice(0, argv.includes('--') ? argv.indexOf('--') : undefined).includes('--json')
+  try {
+    let homeFlag: string | undefined
+    let i = 0
+    for (; i < argv.length && argv[i].startsWith('-'); i++) {
+      const arg = argv[i]
+      if (arg === '--version' || arg === '-V') {
+        await write(io.stdout, version() + '\n')
+        return EXIT.ok
+      } else if (arg === '--help' || arg === '-h') {
+        await write(io.stdout, overview())
+        return EXIT.ok
+      } else if (arg === '--home') {
+        homeFlag = argv[++i]
+        if (homeFlag === undefined) throw new UsageError('flag --home needs a value (DIR)')
+      } else if (arg.startsWith('--home=')) {
+        homeFlag = arg.slice('--home='.length)
+      } else {
+        throw new UsageError(`unknown flag ${arg} (see 'meshq help')`)
+      }
+    }
+    const name = argv[i]
+    if (name === undefined) {
+      await write(io.stderr, overview())
+      return EXIT.usage
+    }
+    if (name === 'help') return await help(argv[i + 1], io)
+    const command = COMMANDS.get(name)
+    if (command === undefined) throw new UsageError(`unknown command '${name}' (see 'meshq help')`)
+    const args = parseArgs(name, argv.slice(i + 1), [...command.flags, HOME_FLAG, HELP_FLAG], {
+      restAfterFirstPositional: command.restAfterFirstPositional
+    })
+    json = args.bool('json')
+    if (args.bool('help')) {
+      await write(io.stdout, helpText(command))
+      return EXIT.ok
+    }
+    return await command.run(makeContext(io, resolveHome(args.string('home') ?? homeFlag, io)), args)
+  } catch (err) {
+    const error = err instanceof Error ? err : new Error(String(err))
+    const line = json
+      ? JSON.stringify({ error: { name: error.name, message: error.message } })
+      : `meshq: ${error.message}`
+    await write(io.stderr, line + '\n').catch(() => {})
+    return exitCode(error)
+  }
+}
+
+function exitCode (error: Error): number {
+  if (error.name === 'UsageError') return EXIT.usage
+  if (error.name === 'NodeUnreachableError') return EXIT.unreachable
+  return EXIT.failed
+}
+
+async function help (topic: string | undefined, io: Io): Promise<number> {
+  if (topic === undefined) {
+    await write(io.stdout, overview())
+    return EXIT.ok
+  }
+  const command = COMMANDS.get(topic)
+  if (command === undefined) throw new UsageError(`unknown command '${topic}' (see 'meshq help')`)
+  await write(io.stdout, helpText({ ...command, flags: [...command.flags, HOME_FLAG, HELP_FLAG] }))
+  return EXIT.ok
+}
+
+function overview (): string {
+  const width = Math.max(...[...COMMANDS.keys()].map(n => n.length))
+  return [
+    'Usage: meshq [--home DIR] COMMAND [FLAGS] [ARGS]',
+    '',
+    'A peer-to-peer job queue for shell commands.',
+    '',
+    'Commands:',
+    ...[...COMMANDS.values()].map(c => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    `  ${'help'.padEnd(width)}  Shows the help of a command (or meshq COMMAND --help).`,
+    '',
+    'Flags:',
+    `  --home DIR     ${HOME_FLAG.help}`,
+    '  --version      print the version',
+    '  -h, --help     show this help',
+    '',
+    'Exit codes: 0 ok, 1 failed (for wait and sub --wait: a job failed), 2 usage error, 3 node unreachable.',
+    ''
+  ].join('\n')
+}
+
+function version (): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+  return pkg.version
+}
+
+function processIo (): Io {
+  return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() }
+}

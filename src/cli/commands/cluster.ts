@@ -1,0 +1,129 @@
+import { UsageError } from '../../errors.js'
+import { formatDuration } from '../../duration.js'
+import { JOB_STATES, type PeerView, type StatsView } from '../../types.js'
+import type { Args } from '../args.js'
+import { JSON_FLAG, printJson, printLines, type Command } from '../context.js'
+import { paintState, table } from '../format.js'
+import { loadRunTop } from '../lazy.js'
+
+function onlyGroup (args: Args): string {
+  if (args.positionals.length !== 1) throw new UsageError(`give one group (see 'meshq ${args.command} --help')`)
+  return args.positionals[0]
+}
+
+function noArguments (args: Args): void {
+  if (args.positionals.length > 0) {
+    throw new UsageError(`unexpected argument '${args.positionals[0]}' (see 'meshq ${args.command} --help')`)
+  }
+}
+
+const groupPath = (group: string, action: string): string => `/groups/${encodeURIComponent(group)}/${action}`
+
+export const pause: Command = {
+  name: 'pause',
+  usage: 'pause G [--for DUR]',
+  summary: 'No job of group G starts while the group is paused (running jobs go on).',
+  flags: [{ name: 'for', arg: 'DUR', help: 'resume by itself after this long' }],
+  async run (ctx, args) {
+    const group = onlyGroup(args)
+    const forMs = args.duration('for')
+    await ctx.client.request('POST', groupPath(group, 'pause'), forMs === undefined ? {} : { forMs })
+    await printLines(ctx, [`paused ${group}${forMs === undefined ? '' : ` for ${formatDuration(forMs)}`}`])
+    return 0
+  }
+}
+
+export const resume: Command = {
+  name: 'resume',
+  usage: 'resume G',
+  summary: 'Lets the jobs of a paused group start again.',
+  flags: [],
+  async run (ctx, args) {
+    const group = onlyGroup(args)
+    await ctx.client.request('POST', groupPath(group, 'resume'), {})
+    await printLines(ctx, [`resumed ${group}`])
+    return 0
+  }
+}
+
+export const drain: Command = {
+  name: 'drain',
+  usage: 'drain [--peer ID]',
+  summary: 'Stops a node claiming new jobs; its running jobs finish, then it exits.',
+  flags: [{ name: 'peer', arg: 'ID', help: 'the peer id of the node to drain (default: this one)' }],
+  async run (ctx, args) {
+    noArguments(args)
+    const peer = args.string('peer')
+    await ctx.client.request('POST', '/drain', peer === undefined ? {} : { peer })
+    await printLines(ctx, [`draining ${peer ?? 'this node'}`])
+    return 0
+  }
+}
+
+export const stats: Command = {
+  name: 'stats',
+  usage: 'stats [--json]',
+  summary: 'Counts per state and group, throughput, and per-node load.',
+  flags: [JSON_FLAG],
+  async run (ctx, args) {
+    noArguments(args)
+    const view = await ctx.client.request<StatsView>('GET', '/stats')
+    if (args.bool('json')) {
+      await printJson(ctx, view)
+      return 0
+    }
+    const count = (n: number | undefined): string => String(n ?? 0)
+    const lines = table(['STATE', 'JOBS'], JOB_STATES.map(s => [paintState(s, ctx.color), count(view.states[s])]))
+    lines.push('', `throughput: ${view.throughput.toFixed(2)} jobs/s (last minute)`)
+    const groups = Object.entries(view.groups)
+    if (groups.length > 0) {
+      lines.push('', ...table(['GROUP', ...JOB_STATES.map(s => s.toUpperCase())],
+        groups.map(([group, counts]) => [group, ...JOB_STATES.map(s => count(counts[s]))])))
+    }
+    if (view.nodes.length > 0) {
+      lines.push('', ...table(['NODE', 'RUNNING', 'SLOTS'], view.nodes.map(n => [n.id, String(n.running), String(n.slots)])))
+    }
+    await printLines(ctx, lines)
+    return 0
+  }
+}
+
+export const peers: Command = {
+  name: 'peers',
+  usage: 'peers [--json]',
+  summary: 'Cluster members and connected peers: state, slots in use, tags, addresses.',
+  flags: [JSON_FLAG],
+  async run (ctx, args) {
+    noArguments(args)
+    const { peers } = await ctx.client.request<{ peers: PeerView[] }>('GET', '/peers')
+    if (args.bool('json')) {
+      await printJson(ctx, peers)
+      return 0
+    }
+    await printLines(ctx, table(['ID', 'STATE', 'RUNNING', 'SLOTS', 'TAGS', 'ADDRS'], peers.map(p => [
+      p.self ? `${p.id} (self)` : p.id,
+      p.state,
+      String(p.running),
+      String(p.slots),
+      p.tags.join(',') || '-',
+      p.addrs.join(' ') || '-'
+    ])))
+    return 0
+  }
+}
+
+export const top: Command = {
+  name: 'top',
+  usage: 'top [--once] [--json]',
+  summary: 'The interactive dashboard.',
+  flags: [
+    { name: 'once', help: 'print one snapshot and exit' },
+    { ...JSON_FLAG, help: 'with --once: print the snapshot as JSON' }
+  ],
+  async run (ctx, args) {
+    noArguments(args)
+    const runTop = await loadRunTop()
+    const code = await runTop({ client: ctx.client, once: args.bool('once'), json: args.bool('json') })
+    return typeof code === 'number' ? code : 0
+  }
+}

@@ -1,0 +1,50 @@
+import { UsageError } from '../../errors.js'
+import { splitList } from '../args.js'
+import type { Command } from '../context.js'
+import { loadRunNode } from '../lazy.js'
+import type { NodeOptions } from '../node-options.js'
+
+const HOST_PORT = /^(\[[^\]]+\]|[^\s:[\]]+):(\d{1,5})$/
+
+export const node: Command = {
+  name: 'node',
+  usage: 'node [--listen MULTIADDR]... [--slots N] [--tags a,b] [--join TOKEN] [--api HOST:PORT] [--kill-grace DUR]',
+  summary: 'Runs a node in the foreground.',
+  description: [
+    'The first start without --join creates a new cluster in the home; with --join the node joins the',
+    "cluster of the token. Prints its peer id and addresses. SIGINT drains (running jobs finish, no new",
+    'ones are claimed) and exits 0; SIGTERM stops now, killing running jobs and releasing them to others.'
+  ].join('\n'),
+  flags: [
+    { name: 'listen', arg: 'MULTIADDR', repeat: true, help: 'address to listen on (repeatable; default /ip4/0.0.0.0/tcp/7746)' },
+    { name: 'slots', arg: 'N', help: 'how many job slots this node offers (default: the number of CPUs)' },
+    { name: 'tags', arg: 'a,b', repeat: true, help: "this node's tags, for jobs submitted with --tag" },
+    { name: 'join', arg: 'TOKEN', help: 'join the cluster of this token (from meshq invite)' },
+    { name: 'api', arg: 'HOST:PORT', help: 'also serve the control API on TCP (bearer token in HOME/api-token)' },
+    { name: 'kill-grace', arg: 'DUR', help: 'time between SIGTERM and SIGKILL when a job is killed' }
+  ],
+  async run (ctx, args) {
+    if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}' (see 'meshq node --help')`)
+    const api = args.string('api')
+    if (api !== undefined) {
+      const match = HOST_PORT.exec(api)
+      if (match === null || Number(match[2]) > 65535) throw new UsageError(`bad --api: '${api}' (expected HOST:PORT)`)
+    }
+    const listen = args.list('listen')
+    const options: NodeOptions = {
+      home: ctx.home,
+      listen: listen.length > 0 ? listen : ['/ip4/0.0.0.0/tcp/7746'],
+      slots: args.int('slots', 0),
+      tags: splitList(args.list('tags')),
+      join: args.string('join'),
+      api,
+      killGraceMs: args.duration('kill-grace')
+    }
+    for (const key of Object.keys(options) as Array<keyof NodeOptions>) {
+      if (options[key] === undefined) delete options[key]
+    }
+    const runNode = await loadRunNode()
+    const code = await runNode(options)
+    return typeof code === 'number' ? code : 0
+  }
+}

@@ -1,0 +1,131 @@
+import { MAX_BODY_BYTES } from '../../api/protocol.js'
+import { UsageError } from '../../errors.js'
+import type { JobView, SubmitRequest } from '../../types.js'
+import type { Args } from '../args.js'
+import { JSON_FLAG, printJson, printLines, write, type Command, type Context } from '../context.js'
+import { buildRequest, parseBatch, SUBMIT_FLAGS, submitOptionsFromArgs } from '../submit-options.js'
+import { JobWatch, outcome, settled } from '../watch.js'
+
+/** Nobody means to pipe more than this into `--batch`; the node takes 16 MiB per submit anyway. */
+const MAX_BATCH_INPUT_BYTES = 64 * 1024 * 1024
+
+export const sub: Command = {
+  name: 'sub',
+  usage: 'sub [opts] [--] CMD [ARGS...]\n       meshq sub --batch [opts] < FILE',
+  summary: 'Submits a job and prints its id.',
+  description: [
+    'The first argument that is not a flag starts the command: it and everything after it are the job\'s',
+    'command line (or put the command after --).',
+    '',
+    '--batch reads jobs from stdin: JSON lines, or one JSON array, of objects such as',
+    '{"cmd": ["ls", "-l"], "group": "g", "after": ["ID"], "ttr": "5m"} with the flags below as fields',
+    '(either spelling: "after-group" or "afterGroup"). Flags given with --batch are defaults for every',
+    'job; a field of the job replaces them. If any line is invalid, nothing is submitted.',
+    '',
+    '--wait streams the job\'s stdout and stderr and exits with its exit code (1 if it failed',
+    'without one). With --json, --wait prints the final job record instead of the output.'
+  ].join('\n'),
+  flags: [
+    ...SUBMIT_FLAGS,
+    { name: 'batch', help: 'read jobs from stdin (JSON lines or one JSON array)' },
+    { name: 'wait', help: 'wait for the job, stream its output, exit with its exit code' },
+    { ...JSON_FLAG, help: 'print the job record(s) as JSON instead of ids' }
+  ],
+  restAfterFirstPositional: true,
+  async run (ctx, args) {
+    const requests = await requestsFrom(ctx, args)
+    const body = { jobs: requests }
+    const size = Buffer.byteLength(JSON.stringify(body))
+    if (size > MAX_BODY_BYTES) {
+      throw new UsageError(`the batch is ${(size / 2 ** 20).toFixed(1)} MiB; a node takes at most ${MAX_BODY_BYTES / 2 ** 20} MiB per submit: split it`)
+    }
+    if (args.bool('wait')) return await submitAndWait(ctx, body, args.bool('json'))
+    const { jobs } = await ctx.client.request<{ jobs: JobView[] }>('POST', '/jobs', body)
+    if (!args.bool('json')) await printLines(ctx, jobs.map(job => job.id))
+    else await printJson(ctx, args.bool('batch') ? jobs : jobs[0])
+    return 0
+  }
+}
+
+async function requestsFrom (ctx: Context, args: Args): Promise<SubmitRequest[]> {
+  const client = { cwd: ctx.cwd, env: ctx.env }
+  const options = submitOptionsFromArgs(args, client)
+  if (!args.bool('batch')) return [buildRequest(args.positionals, options, client)]
+  if (args.positionals.length > 0) throw new UsageError('--batch reads the jobs from stdin: give no command')
+  if (args.bool('wait')) throw new UsageError('--wait cannot be combined with --batch')
+  return parseBatch(await readInput(ctx.stdin, MAX_BATCH_INPUT_BYTES), options, client)
+}
+
+async function readInput (stream: NodeJS.ReadableStream, max: number): Promise<string> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of stream as AsyncIterable<Buffer | string>) {
+    const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
+    size += buffer.length
+    if (size > max) throw new UsageError(`--batch: more than ${max / 2 ** 20} MiB on stdin`)
+    chunks.push(buffer)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+/** After the job ends, followers still reading its output get this long to finish. */
+const OUTPUT_GRACE_MS = 10_000
+
+async function submitAndWait (ctx: Context, body: { jobs: SubmitRequest[] }, json: boolean): Promise<number> {
+  const controller = new AbortController()
+  const { signal } = controller
+  try {
+    const watch = await JobWatch.open(ctx.client, signal)
+    const [job] = (await ctx.client.request<{ jobs: JobView[] }>('POST', '/jobs', body)).jobs
+    watch.seed(job)
+    const id = job.id
+    const followers = json ? [] : [followLog(ctx, watch, id, 'stdout', signal), followLog(ctx, watch, id, 'stderr', signal)]
+    await watch.until(() => settled(watch.get(id)))
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([
+      Promise.all(followers),
+      new Promise(resolve => { timer = setTimeout(resolve, OUTPUT_GRACE_MS) })
+    ])
+    clearTimeout(timer)
+    const final = watch.get(id)
+    if (json && final != null) await printJson(ctx, final)
+    const { ok, message } = outcome(id, final)
+    if (ok) return 0
+    if (final?.exitCode !== undefined && final.exitCode > 0 && final.exitCode < 256) return final.exitCode
+    await write(ctx.stderr, `meshq: ${message ?? `job ${id} failed`}\n`)
+    return 1
+  } finally {
+    controller.abort()
+  }
+}
+
+const latestEpoch = (job: JobView | null | undefined): number => job?.attempts.at(-1)?.epoch ?? -1
+
+/**
+ * Copies one of the job's outputs while it runs. A follow ends with its attempt; if the job is then
+ * retried, the next attempt is followed too. If the job ended unseen, its last output is read once.
+ */
+async function followLog (ctx: Context, watch: JobWatch, id: string, stream: 'stdout' | 'stderr', signal: AbortSignal): Promise<void> {
+  const out = stream === 'stdout' ? ctx.stdout : ctx.stderr
+  const copy = async (follow: boolean): Promise<void> => {
+    for await (const chunk of ctx.client.stream(`/jobs/${encodeURIComponent(id)}/logs?stream=${stream}${follow ? '&follow=1' : ''}`, signal)) {
+      await write(out, chunk)
+    }
+  }
+  try {
+    while (true) {
+      await copy(true)
+      const followed = latestEpoch(watch.get(id))
+      await watch.until(() => {
+        const job = watch.get(id)
+        return settled(job) || (job?.state === 'running' && latestEpoch(job) > followed)
+      })
+      const job = watch.get(id)
+      if (!settled(job)) continue
+      if (job != null && latestEpoch(job) > followed) await copy(false)
+      return
+    }
+  } catch (err) {
+    if (!signal.aborted) await write(ctx.stderr, `meshq: reading the job's ${stream}: ${(err as Error).message}\n`)
+  }
+}

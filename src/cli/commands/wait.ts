@@ -1,0 +1,59 @@
+import { UsageError } from '../../errors.js'
+import type { JobView } from '../../types.js'
+import { JSON_FLAG, printJson, write, type Command, type Context } from '../context.js'
+import { JobWatch, outcome, settled } from '../watch.js'
+
+export const wait: Command = {
+  name: 'wait',
+  usage: 'wait ID... | --group G [--json]',
+  summary: 'Blocks until all the jobs have finished; exits 0 only if all succeeded.',
+  description: [
+    'With --group, waits for every job that is in the group when the command starts. A job that is',
+    'removed, or not found, counts as failed. Failures are listed on stderr; --json prints the final',
+    'job records.'
+  ].join('\n'),
+  flags: [{ name: 'group', arg: 'G', help: 'every job of group G' }, JSON_FLAG],
+  async run (ctx, args) {
+    const group = args.string('group')
+    if (args.positionals.length === 0 && group === undefined) {
+      throw new UsageError("give job ids or --group G (see 'meshq wait --help')")
+    }
+    const controller = new AbortController()
+    try {
+      // Subscribe before reading the states, so that no change falls between the two.
+      const watch = await JobWatch.open(ctx.client, controller.signal)
+      const ids = new Set(args.positionals)
+      if (group !== undefined) {
+        const { jobs } = await ctx.client.request<{ jobs: JobView[] }>('GET', `/jobs?group=${encodeURIComponent(group)}`)
+        for (const job of jobs) ids.add(job.id)
+        jobs.forEach(job => watch.seed(job))
+      }
+      const missing = new Set<string>()
+      await Promise.all(args.positionals.map(async id => {
+        try {
+          watch.seed(await ctx.client.request<JobView>('GET', `/jobs/${encodeURIComponent(id)}`))
+        } catch (err) {
+          if ((err as Error).name !== 'JobNotFoundError') throw err
+          missing.add(id)
+        }
+      }))
+      const waiting = [...ids].filter(id => !missing.has(id))
+      await watch.until(() => waiting.every(id => settled(watch.get(id))))
+      return await report(ctx, [...ids].map(id => ({ id, job: missing.has(id) ? undefined : watch.get(id) })), args.bool('json'))
+    } finally {
+      controller.abort()
+    }
+  }
+}
+
+async function report (ctx: Context, results: Array<{ id: string, job: JobView | null | undefined }>, json: boolean): Promise<number> {
+  let ok = true
+  for (const { id, job } of results) {
+    const result = outcome(id, job)
+    if (result.ok) continue
+    ok = false
+    await write(ctx.stderr, `meshq: ${result.message ?? `job ${id} failed`}\n`)
+  }
+  if (json) await printJson(ctx, results.flatMap(({ job }) => job == null ? [] : [job]))
+  return ok ? 0 : 1
+}

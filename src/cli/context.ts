@@ -1,0 +1,83 @@
+/**
+ * What every command runs with: where the node is, the client, and the process's streams.
+ */
+import { homedir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { ApiClient } from '../api/client.js'
+import { SOCKET_NAME } from '../api/protocol.js'
+import type { Args, FlagSpec } from './args.js'
+
+/** The process's side of a command: tests may substitute these. */
+export interface Io {
+  stdin: NodeJS.ReadableStream
+  stdout: NodeJS.WritableStream & { isTTY?: boolean }
+  stderr: NodeJS.WritableStream
+  env: NodeJS.ProcessEnv
+  cwd: string
+}
+
+export interface Context extends Io {
+  /** Absolute path of the node's home. */
+  home: string
+  socketPath: string
+  client: ApiClient
+  /** Colour state names (stdout is a TTY and NO_COLOR is unset). */
+  color: boolean
+}
+
+export interface Command {
+  name: string
+  /** After `meshq `: `ls [--state S] [--json]`. */
+  usage: string
+  summary: string
+  description?: string
+  flags: FlagSpec[]
+  /** The first positional starts a command line that is taken verbatim (`meshq sub CMD ARGS`). */
+  restAfterFirstPositional?: boolean
+  /** Resolves to the exit code. */
+  run: (ctx: Context, args: Args) => Promise<number>
+}
+
+export const HOME_FLAG: FlagSpec = { name: 'home', arg: 'DIR', help: "the node's home (default $MESHQ_HOME, else ~/.meshq)" }
+export const HELP_FLAG: FlagSpec = { name: 'help', short: 'h', help: 'show this help' }
+export const JSON_FLAG: FlagSpec = { name: 'json', help: 'print JSON' }
+
+export function resolveHome (flag: string | undefined, io: Io): string {
+  const home = flag ?? io.env.MESHQ_HOME
+  return home === undefined || home === '' ? join(homedir(), '.meshq') : resolve(io.cwd, home)
+}
+
+export function makeContext (io: Io, home: string): Context {
+  const socketPath = join(home, SOCKET_NAME)
+  return {
+    ...io,
+    home,
+    socketPath,
+    client: new ApiClient(socketPath),
+    color: io.stdout.isTTY === true && io.env.NO_COLOR === undefined
+  }
+}
+
+/** Writes and waits when the stream asks to (backpressure). */
+export async function write (stream: NodeJS.WritableStream, data: string | Uint8Array): Promise<void> {
+  if (stream.write(data)) return
+  await new Promise<void>((resolve, reject) => {
+    const done = (err?: Error): void => {
+      stream.off('drain', done)
+      stream.off('error', done)
+      stream.off('close', done)
+      if (err instanceof Error) reject(err); else resolve()
+    }
+    stream.on('drain', done)
+    stream.on('error', done)
+    stream.on('close', done)
+  })
+}
+
+export async function printJson (ctx: Context, value: unknown): Promise<void> {
+  await write(ctx.stdout, JSON.stringify(value, null, 2) + '\n')
+}
+
+export async function printLines (ctx: Context, lines: string[]): Promise<void> {
+  if (lines.length > 0) await write(ctx.stdout, lines.join('\n') + '\n')
+}

@@ -1,0 +1,126 @@
+/**
+ * Human output: tables, times, state colours, one job in full.
+ */
+import { formatDuration } from '../duration.js'
+import { isTerminal, type JobState, type JobView } from '../types.js'
+
+const STATE_COLOURS: Record<JobState, number> = {
+  pending: 90, ready: 33, running: 36, done: 32, failed: 31, killed: 35
+}
+
+/** The state name, coloured when `color` is on. */
+export function paintState (state: JobState, color: boolean): string {
+  return color ? `\x1b[${STATE_COLOURS[state] ?? 39}m${state}\x1b[39m` : state
+}
+
+// eslint-disable-next-line no-control-regex
+const ANSI = /\x1b\[[0-9;]*m/g
+const visibleLength = (s: string): number => s.replace(ANSI, '').length
+
+/** Left-aligned columns separated by two spaces; the last column is not padded. */
+export function table (header: string[], rows: string[][]): string[] {
+  const all = [header, ...rows]
+  const widths = header.map((_, c) => Math.max(...all.map(row => visibleLength(row[c] ?? ''))))
+  return all.map(row => row
+    .map((cell, c) => c === row.length - 1 ? cell : cell + ' '.repeat(widths[c] - visibleLength(cell)))
+    .join('  ')
+    .trimEnd())
+}
+
+export function truncate (s: string, max: number): string {
+  const flat = s.replace(/\s+/g, ' ')
+  return flat.length <= max ? flat : flat.slice(0, max - 1) + '…'
+}
+
+/** A command line as a shell would read it back. */
+export function shellQuote (args: string[]): string {
+  return args.map(a => /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`).join(' ')
+}
+
+const ms = (iso: string | undefined): number | undefined => iso === undefined ? undefined : Date.parse(iso)
+
+/** Runtime for started jobs (so far, or in total), age for jobs not started. */
+export function jobTime (job: JobView, now = Date.now()): string {
+  const started = ms(job.startedAt)
+  const ended = ms(job.endedAt)
+  if (started !== undefined) {
+    const end = job.state === 'running' ? now : (ended ?? now)
+    return formatDuration(Math.max(0, end - started))
+  }
+  if (isTerminal(job.state)) return '-'
+  return formatDuration(Math.max(0, now - (ms(job.submittedAt) ?? now)))
+}
+
+/** `exit N` once the job has an exit code, else why it is where it is. */
+export function jobOutcome (job: JobView): string {
+  if (job.exitCode !== undefined) return `exit ${job.exitCode}`
+  return job.reason ?? ''
+}
+
+export function jobLabel (job: JobView): string {
+  return job.name ?? shellQuote(job.cmd)
+}
+
+export function jobTable (jobs: JobView[], color: boolean, now = Date.now()): string[] {
+  return table(
+    ['ID', 'STATE', 'PRI', 'GROUP', 'NAME/CMD', 'TIME', 'REASON'],
+    jobs.map(job => [
+      job.id,
+      paintState(job.state, color),
+      String(job.pri),
+      job.group ?? '-',
+      truncate(jobLabel(job), 40),
+      jobTime(job, now),
+      truncate(jobOutcome(job), 60)
+    ])
+  )
+}
+
+/** One job in full, for `meshq show`. */
+export function jobDetails (job: JobView, color: boolean): string[] {
+  const fields: Array<[string, string | number | undefined]> = [
+    ['id', job.id],
+    ['name', job.name],
+    ['state', paintState(job.state, color)],
+    ['reason', job.reason],
+    ['exit', job.exitCode],
+    ['cmd', shellQuote(job.cmd)],
+    ['cwd', job.cwd],
+    ['group', job.group],
+    ['after', job.after.join(', ') || undefined],
+    ['after-group', job.afterGroup.join(', ') || undefined],
+    ['pri', job.pri],
+    ['retries', job.retries],
+    ['ttr', formatDuration(job.ttrMs)],
+    ['timeout', job.timeoutMs === undefined ? undefined : formatDuration(job.timeoutMs)],
+    ['not-before', job.notBefore],
+    ['tags', job.tags.join(', ') || undefined],
+    ['cores', job.cores],
+    ['env', Object.entries(job.env).map(([k, v]) => `${k}=${v}`).join(' ') || undefined],
+    ['out', job.out],
+    ['key', job.key],
+    ['node', job.node],
+    ['submitted', job.submittedAt],
+    ['started', job.startedAt],
+    ['ended', job.endedAt]
+  ]
+  const present = fields.filter(([, v]) => v !== undefined)
+  const width = Math.max(...present.map(([k]) => k.length)) + 1
+  const lines = present.map(([k, v]) => `${(k + ':').padEnd(width)}  ${String(v)}`)
+  if (job.attempts.length > 0) {
+    lines.push('', 'attempts:')
+    lines.push(...table(
+      ['EPOCH', 'NODE', 'STARTED', 'ENDED', 'EXIT', 'SIGNAL', 'FAIL'],
+      job.attempts.map(a => [
+        String(a.epoch),
+        a.node,
+        a.startedAt ?? '-',
+        a.endedAt ?? '-',
+        a.exitCode === undefined ? '-' : String(a.exitCode),
+        a.signal ?? '-',
+        a.failReason ?? (a.lost === true ? 'lost' : '-')
+      ])
+    ).map(line => '  ' + line))
+  }
+  return lines
+}

@@ -1,0 +1,16 @@
+/** What `meshq node` hands to `runNode` (src/node/run.ts). Dependency-free. */
+export interface NodeOptions {
+  /** Absolute path of the node's home directory. */
+  home: string
+  /** libp2p listen multiaddrs (default `/ip4/0.0.0.0/tcp/7746`). */
+  listen: string[]
+  /** Job slots; absent: the node's default. */
+  slots?: number
+  tags: string[]
+  /** A join token from `meshq invite`. */
+  join?: string
+  /** `HOST:PORT` to serve the TCP control API on (bearer token in `$home/api-token`). */
+  api?: string
+  /** How long a killed job gets between SIGTERM and SIGKILL. */
+  killGraceMs?: number
+}

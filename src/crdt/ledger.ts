@@ -1,0 +1,243 @@
+import { randomBytes } from 'node:crypto'
+import createDebug from 'debug'
+import type * as A from '@automerge/automerge'
+import { DocHandle } from './doc.js'
+import type { FactDoc } from './doc.js'
+import { META_DOC, MetaMap, SegmentMap } from './facts.js'
+import type { FactChange } from './facts.js'
+import { decodeJson, encodeJson } from './store.js'
+import type { KVStore, StoreWrite } from './store.js'
+import type { JobId } from '../types.js'
+
+const log = createDebug('meshq:ledger')
+
+/** Jobs per segment: small enough that an Automerge change stays around a millisecond. */
+export const DEFAULT_SEGMENT_CAPACITY = 1000
+
+export interface SegmentInfo {
+  id: string
+  creator: string
+  sealed: boolean
+}
+
+export type ChangeOrigin = 'local' | 'remote' | 'load'
+export type ChangeListener = (changes: FactChange[], origin: ChangeOrigin) => void
+
+export interface LedgerInit {
+  store: KVStore
+  /** This replica's peer id: it names the segments this replica opens. */
+  self: string
+  segmentCapacity?: number
+}
+
+interface QueuedWrite {
+  fact: FactChange
+  sync: boolean
+  resolve: () => void
+  reject: (err: Error) => void
+}
+
+const segInfoKey = (id: string): string => `seg:${id}`
+const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567'
+
+function newSegmentId (): string {
+  return [...randomBytes(6)].map(b => BASE32[b & 31]).join('')
+}
+
+/**
+ * The replicated ledger: a meta document (cluster facts) and a series of segment documents
+ * (jobs and their facts), persisted in the store. Local writes are queued and applied in one
+ * Automerge change per document per turn of the event loop, then persisted in one batch.
+ * The ledger knows facts, not job states: listeners derive those.
+ */
+export class Ledger {
+  private readonly store: KVStore
+  private readonly self: string
+  private readonly capacity: number
+  private readonly docs = new Map<string, DocHandle>()
+  private readonly segments = new Map<string, SegmentInfo>()
+  private readonly listeners = new Set<ChangeListener>()
+  private queue: QueuedWrite[] = []
+  private flushScheduled = false
+  private flushing = false
+  /** The segment this replica adds its submitted jobs to, and how many it holds. */
+  private current?: { id: string, count: number }
+  private allocating: Promise<void> = Promise.resolve()
+
+  constructor (init: LedgerInit) {
+    this.store = init.store
+    this.self = init.self
+    this.capacity = init.segmentCapacity ?? DEFAULT_SEGMENT_CAPACITY
+  }
+
+  /** Loads the meta document and every unsealed segment; listeners get their facts with origin 'load'. */
+  async open (options: { createMeta: boolean }): Promise<void> {
+    const meta = await DocHandle.load(this.store, META_DOC)
+    if (meta != null) this.docs.set(META_DOC, meta)
+    else if (options.createMeta) await this.adopt(DocHandle.create(META_DOC, Object.values(MetaMap)))
+    for await (const [key, value] of this.store.entries('seg:')) {
+      const info = decodeJson<SegmentInfo>(value)
+      this.segments.set(key.slice(4), info)
+      if (!info.sealed) await this.loadSegment(info.id)
+    }
+    for (const handle of this.docs.values()) this.emit(handle.allFacts(), 'load')
+    log('opened: %d segments, %d loaded', this.segments.size, this.docs.size - 1)
+  }
+
+  onChange (listener: ChangeListener): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  segmentList (): SegmentInfo[] {
+    return [...this.segments.values()]
+  }
+
+  doc (id: string): DocHandle | undefined {
+    return this.docs.get(id)
+  }
+
+  /**
+   * Ids for `count` new jobs in this replica's open segment, opening new segments as they fill.
+   * The ids are reserved in memory only: they become facts when their specs are written.
+   */
+  async allocateJobIds (count: number): Promise<JobId[]> {
+    // serialised: two submits must not both open a new segment
+    const previous = this.allocating
+    let release = (): void => {}
+    this.allocating = new Promise(resolve => { release = resolve })
+    await previous
+    try {
+      return await this.allocate(count)
+    } finally {
+      release()
+    }
+  }
+
+  private async allocate (count: number): Promise<JobId[]> {
+    const ids: JobId[] = []
+    while (ids.length < count) {
+      if (this.current == null || this.current.count >= this.capacity) await this.openSegment()
+      const seg = this.current as { id: string, count: number }
+      seg.count++
+      ids.push(`${seg.id}-${seg.count}` as JobId)
+    }
+    return ids
+  }
+
+  /** Writes facts of this replica. Resolves once they are in the store (on disk with `sync`). */
+  async put (facts: FactChange[], options: { sync?: boolean } = {}): Promise<void> {
+    if (facts.length === 0) return
+    const written = facts.map(async fact => await new Promise<void>((resolve, reject) => {
+      this.queue.push({ fact, sync: options.sync ?? false, resolve, reject })
+    }))
+    this.scheduleFlush()
+    await Promise.all(written)
+  }
+
+  /** Applies a peer's changes to one document (creating it if new) and persists them. */
+  async applyRemote (docId: string, fn: (doc: A.Doc<FactDoc>) => A.Doc<FactDoc>): Promise<FactChange[]> {
+    let handle = this.docs.get(docId) ?? (this.segments.has(docId) ? await this.loadSegment(docId) : undefined)
+    if (handle == null) {
+      handle = DocHandle.empty(docId)
+      if (docId !== META_DOC) await this.recordSegment({ id: docId, creator: 'remote', sealed: false })
+      this.docs.set(docId, handle)
+    }
+    const changes = handle.update(fn)
+    if (changes.length > 0) {
+      await this.store.batch(handle.persistWrites())
+      this.emit(changes, 'remote')
+    }
+    return changes
+  }
+
+  async close (): Promise<void> {
+    await this.flushNow()
+  }
+
+  /** Resolves when every queued write is persisted. */
+  async flushNow (): Promise<void> {
+    while (this.queue.length > 0 || this.flushing) {
+      await new Promise<void>(resolve => setImmediate(resolve))
+    }
+  }
+
+  private scheduleFlush (): void {
+    if (this.flushScheduled) return
+    this.flushScheduled = true
+    setImmediate(() => { void this.flush() })
+  }
+
+  /** Applies everything queued, one Automerge change per document, and persists it in one batch. */
+  private async flush (): Promise<void> {
+    this.flushScheduled = false
+    if (this.flushing || this.queue.length === 0) return
+    this.flushing = true
+    const batch = this.queue
+    this.queue = []
+    const byDoc = Map.groupBy(batch, w => w.fact.doc)
+    const writes: StoreWrite[] = []
+    const touched: DocHandle[] = []
+    try {
+      for (const [docId, items] of byDoc) {
+        const handle = this.docs.get(docId) ?? await this.loadSegment(docId)
+        if (handle == null) throw new Error(`unknown ledger document ${docId}`)
+        handle.putFacts(items.map(i => i.fact))
+        touched.push(handle)
+        writes.push(...handle.persistWrites())
+      }
+      await this.store.batch(writes, { sync: batch.some(w => w.sync) })
+      this.emit(batch.map(w => w.fact), 'local')
+      for (const w of batch) w.resolve()
+    } catch (err) {
+      // What is not on disk must not stay in memory either: a failed submit must not reappear later.
+      for (const handle of touched) await this.reload(handle.id)
+      for (const w of batch) w.reject(err as Error)
+    } finally {
+      this.flushing = false
+      if (this.queue.length > 0) this.scheduleFlush()
+    }
+  }
+
+  private emit (changes: FactChange[], origin: ChangeOrigin): void {
+    if (changes.length === 0) return
+    for (const listener of this.listeners) listener(changes, origin)
+  }
+
+  private async openSegment (): Promise<void> {
+    let id = newSegmentId()
+    while (this.segments.has(id)) id = newSegmentId()
+    await this.adopt(DocHandle.create(id, Object.values(SegmentMap)))
+    await this.recordSegment({ id, creator: this.self, sealed: false })
+    this.current = { id, count: 0 }
+    log('opened segment %s', id)
+  }
+
+  private async adopt (handle: DocHandle): Promise<void> {
+    this.docs.set(handle.id, handle)
+    await this.store.batch(handle.persistWrites(), { sync: true })
+  }
+
+  private async recordSegment (info: SegmentInfo): Promise<void> {
+    this.segments.set(info.id, info)
+    await this.store.batch([{ key: segInfoKey(info.id), value: encodeJson(info) }], { sync: true })
+  }
+
+  private async loadSegment (id: string): Promise<DocHandle | undefined> {
+    const handle = await DocHandle.load(this.store, id)
+    if (handle == null) return undefined
+    this.docs.set(id, handle)
+    const info = this.segments.get(id)
+    if (info?.creator === this.self && !info.sealed) {
+      const count = Object.keys(handle.doc.jobs ?? {}).length
+      if (count < this.capacity) this.current = { id, count }
+    }
+    return handle
+  }
+
+  private async reload (id: string): Promise<void> {
+    this.docs.delete(id)
+    const handle = await DocHandle.load(this.store, id)
+    if (handle != null) this.docs.set(id, handle)
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * Named errors. The control API sends `{error: {name, message}}` and the CLI maps names to exit codes,
+ * so the names are part of the contract.
+ */
+
+export class MeshqError extends Error {
+  override name = 'MeshqError'
+  /** HTTP status the control API answers with. */
+  readonly status: number = 500
+}
+
+export class UsageError extends MeshqError {
+  override name = 'UsageError'
+  override readonly status = 400
+}
+
+export class InvalidJobError extends MeshqError {
+  override name = 'InvalidJobError'
+  override readonly status = 400
+}
+
+export class JobNotFoundError extends MeshqError {
+  override name = 'JobNotFoundError'
+  override readonly status = 404
+}
+
+export class MissingDependencyError extends MeshqError {
+  override name = 'MissingDependencyError'
+  override readonly status = 400
+}
+
+export class DependencyCycleError extends MeshqError {
+  override name = 'DependencyCycleError'
+  override readonly status = 400
+}
+
+export class JobRunningError extends MeshqError {
+  override name = 'JobRunningError'
+  override readonly status = 409
+}
+
+export class NodeBusyError extends MeshqError {
+  override name = 'NodeBusyError'
+  override readonly status = 409
+}
+
+export class HomeLockedError extends MeshqError {
+  override name = 'HomeLockedError'
+}
+
+export class StoreCorruptError extends MeshqError {
+  override name = 'StoreCorruptError'
+}
+
+export class StorageError extends MeshqError {
+  override name = 'StorageError'
+  override readonly status = 507
+}
+
+export class NodeUnreachableError extends MeshqError {
+  override name = 'NodeUnreachableError'
+}
+
+export class UnauthorizedError extends MeshqError {
+  override name = 'UnauthorizedError'
+  override readonly status = 401
+}

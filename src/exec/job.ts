@@ -1,0 +1,129 @@
+/**
+ * One running job attempt: its process group, its kill and timeout, and the assembly of its result.
+ */
+import { execa } from 'execa'
+import { FailReason } from '../types.js'
+import type { RunHandle, RunRequest, RunResult } from './executor.js'
+import { log } from './log.js'
+import type { JobOutputs, OutputPaths } from './output.js'
+import { readStatSync, signalGroup } from './proc.js'
+import type { Usage, UsageSampler } from './sampler.js'
+import type { Watchdog } from './watchdog.js'
+
+/** Why we terminated a job ourselves. */
+type Termination = typeof FailReason.killed | typeof FailReason.lost | typeof FailReason.timedOut
+
+export interface JobContext {
+  watchdog: Watchdog
+  sampler: UsageSampler
+  killGraceMs: number
+}
+
+/** Spawns the job as the leader of its own process group, without a shell. */
+export function spawnJob (req: RunRequest, killGraceMs: number) {
+  const [file, ...args] = req.cmd
+  return execa(file, args, {
+    cwd: req.cwd,
+    env: { ...req.env, MESHQ_JOB_ID: req.jobId, MESHQ_ATTEMPT: String(req.epoch) },
+    stdin: 'ignore',
+    stdout: 'pipe',
+    stderr: 'pipe',
+    buffer: false,
+    reject: false,
+    detached: true,
+    cleanup: false,
+    // Our SIGTERM goes to the whole group, and SIGKILL follows after the grace period.
+    killDescendants: true,
+    forceKillAfterDelay: killGraceMs
+  })
+}
+
+export type JobProcess = ReturnType<typeof spawnJob>
+
+interface LeaderExit {
+  endedAt: number
+  usage: Usage
+}
+
+export class RunningJob implements RunHandle {
+  /** The group leader's pid, which is also the group id. */
+  readonly pid: number
+  readonly startTime: string
+  readonly result: Promise<RunResult>
+  readonly outputPaths: OutputPaths
+  readonly #process: JobProcess
+  readonly #context: JobContext
+  #termination?: Termination
+  #exited = false
+  #timeout?: NodeJS.Timeout
+  #drainTimer?: NodeJS.Timeout
+
+  constructor (spawned: { process: JobProcess, pid: number }, req: RunRequest, outputs: JobOutputs, outputPaths: OutputPaths, context: JobContext) {
+    const startedAt = Date.now()
+    this.#process = spawned.process
+    this.#context = context
+    this.pid = spawned.pid
+    this.outputPaths = outputPaths
+    // Read now, before the event loop gets a chance to reap the process and free its pid.
+    this.startTime = readStatSync(this.pid)?.startTime ?? ''
+    context.watchdog.add(this.pid)
+    context.sampler.track(this.pid)
+    if (req.timeoutMs !== undefined) this.#timeout = setTimeout(() => { this.#terminate(FailReason.timedOut) }, req.timeoutMs)
+    log('job %s/%d started: pid %d %o', req.jobId, req.epoch, this.pid, req.cmd)
+    this.result = this.#supervise(startedAt, outputs)
+  }
+
+  kill (reason: 'killed' | 'lost'): void {
+    this.#terminate(reason)
+  }
+
+  #terminate (termination: Termination): void {
+    if (this.#termination !== undefined || this.#exited) return
+    this.#termination = termination
+    log('terminating group %d (%s)', this.pid, termination)
+    this.#process.kill('SIGTERM')
+  }
+
+  async #supervise (startedAt: number, outputs: JobOutputs): Promise<RunResult> {
+    const [outcome, { endedAt, usage }] = await Promise.all([
+      this.#process,
+      this.#leaderExit(),
+      outputs.consume(this.#process.stdout, 'stdout'),
+      outputs.consume(this.#process.stderr, 'stderr')
+    ])
+    clearTimeout(this.#drainTimer)
+    const summary = await outputs.close()
+    const failReason = this.#termination ?? failureOf(outcome)
+    log('group %d ended: exit %s, signal %s, %s', this.pid, outcome.exitCode, outcome.signal, failReason ?? 'ok')
+    return { startedAt, endedAt, exitCode: outcome.exitCode, signal: outcome.signal, failReason, ...summary, ...usage }
+  }
+
+  /**
+   * When the leader exits, what is left of its group is killed: a job's processes must not outlive it
+   * (and would keep its output pipes open). A process that left the group but still holds a pipe is
+   * cut off after the grace period.
+   */
+  async #leaderExit (): Promise<LeaderExit> {
+    await new Promise(resolve => this.#process.nodeChildProcess.once('exit', resolve))
+    const endedAt = Date.now()
+    this.#exited = true
+    clearTimeout(this.#timeout)
+    const usage = await this.#context.sampler.release(this.pid)
+    signalGroup(this.pid, 'SIGKILL')
+    this.#context.watchdog.remove(this.pid)
+    this.#drainTimer = setTimeout(() => { this.#abandonOutput() }, this.#context.killGraceMs)
+    return { endedAt, usage }
+  }
+
+  #abandonOutput (): void {
+    log('group %d: output still held open by a process outside the group; closing it', this.pid)
+    this.#process.stdout.destroy()
+    this.#process.stderr.destroy()
+  }
+}
+
+function failureOf ({ exitCode, signal }: { exitCode?: number, signal?: string }): FailReason | undefined {
+  if (signal !== undefined) return FailReason.signaled
+  if (exitCode === undefined) return FailReason.spawnError
+  return exitCode === 0 ? undefined : FailReason.nonZeroExit
+}

@@ -1,0 +1,98 @@
+/**
+ * Resource readings for running jobs, taken from `/proc`.
+ *
+ * Every interval, one scan of `/proc` sums, per tracked process group, the RSS and the CPU time of its
+ * members. A job is also sampled once right after it starts (its leader only) and once more when its
+ * leader exits (the members seen by the last scan that are still there). This is best effort: a job
+ * shorter than the interval may report tiny values or 0, and the CPU time of a process is only counted
+ * while it or a group member that reaped it is alive (the leader's own time is lost once we reap it).
+ */
+import { log } from './log.js'
+import { listPids, MS_PER_TICK, readRssKb, readStat, type ProcStat } from './proc.js'
+
+export interface Usage {
+  /** Highest sum of the members' RSS seen. */
+  peakRssKb?: number
+  /** Highest sum of the members' CPU time seen (it can drop when members exit, so keep the max). */
+  cpuMs?: number
+}
+
+interface TrackedGroup {
+  usage: Usage
+  /** Members seen by the latest sample. */
+  members: number[]
+}
+
+export class UsageSampler {
+  readonly #intervalMs: number
+  readonly #groups = new Map<number, TrackedGroup>()
+  #timer?: NodeJS.Timeout
+  #scanning = false
+
+  constructor (intervalMs: number) {
+    this.#intervalMs = intervalMs
+  }
+
+  start (): void {
+    this.#timer = setInterval(() => { void this.#scan() }, this.#intervalMs)
+    this.#timer.unref()
+  }
+
+  stop (): void {
+    clearInterval(this.#timer)
+  }
+
+  /** Starts tracking the group whose leader is `pgid`, and samples the leader. */
+  track (pgid: number): void {
+    this.#groups.set(pgid, { usage: {}, members: [pgid] })
+    void this.#sampleMembers(pgid)
+  }
+
+  /** Samples the group's remaining members one last time, stops tracking it and returns its usage. */
+  async release (pgid: number): Promise<Usage> {
+    await this.#sampleMembers(pgid)
+    const usage = this.#groups.get(pgid)?.usage ?? {}
+    this.#groups.delete(pgid)
+    return usage
+  }
+
+  async #sampleMembers (pgid: number): Promise<void> {
+    const members = this.#groups.get(pgid)?.members ?? []
+    const stats = await Promise.all(members.map(readStat))
+    await this.#record(pgid, stats.filter((stat): stat is ProcStat => stat?.pgrp === pgid))
+  }
+
+  async #scan (): Promise<void> {
+    if (this.#scanning || this.#groups.size === 0) return
+    this.#scanning = true
+    try {
+      const byGroup = new Map<number, ProcStat[]>()
+      for (const stat of await Promise.all((await listPids()).map(readStat))) {
+        if (stat === undefined || !this.#groups.has(stat.pgrp)) continue
+        const members = byGroup.get(stat.pgrp) ?? []
+        members.push(stat)
+        byGroup.set(stat.pgrp, members)
+      }
+      await Promise.all([...byGroup].map(async ([pgid, stats]) => await this.#record(pgid, stats)))
+    } catch (err) {
+      log('resource scan failed: %O', err)
+    } finally {
+      this.#scanning = false
+    }
+  }
+
+  async #record (pgid: number, members: ProcStat[]): Promise<void> {
+    if (members.length === 0) return
+    const rss = await Promise.all(members.map(async ({ pid }) => await readRssKb(pid)))
+    const group = this.#groups.get(pgid)
+    if (group === undefined) return
+    const { usage } = group
+    group.members = members.map(({ pid }) => pid)
+    usage.peakRssKb = Math.max(usage.peakRssKb ?? 0, sum(rss))
+    usage.cpuMs = Math.max(usage.cpuMs ?? 0, sum(members.map(({ cpuTicks }) => cpuTicks)) * MS_PER_TICK)
+  }
+}
+
+function sum (values: number[]): number {
+  return values.reduce((total, value) => total + value, 0)
+}

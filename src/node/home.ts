@@ -1,0 +1,83 @@
+import { randomBytes } from 'node:crypto'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { PeerIdString } from '../types.js'
+import { decodeJson, encodeJson, openLevelStore } from '../crdt/store.js'
+import type { KVStore } from '../crdt/store.js'
+
+/** The cluster this node belongs to: its id and its pre-shared key (for libp2p's private network). */
+export interface ClusterConfig {
+  id: string
+  /** base64 of the pre-shared key. */
+  psk: string
+  createdAt: number
+}
+
+export interface Home {
+  dir: string
+  store: KVStore
+  key: PrivateKey
+  self: PeerIdString
+  cluster: ClusterConfig
+  /** True when this start created the cluster (the node founds it). */
+  founded: boolean
+  socketPath: string
+}
+
+/** Where a node keeps things, under its home directory. */
+export const homePaths = (dir: string): { ledger: string, socket: string, apiToken: string, output: string } => ({
+  ledger: join(dir, 'ledger'),
+  socket: join(dir, 'meshq.sock'),
+  apiToken: join(dir, 'api-token'),
+  output: join(dir, 'output')
+})
+
+/**
+ * Opens (or creates) a node's home: the store (locked: one node per home), the node's identity
+ * key, and the cluster config. A home with no cluster founds a new one.
+ */
+export async function openHome (dir: string): Promise<Home> {
+  await mkdir(dir, { recursive: true, mode: 0o700 })
+  const paths = homePaths(dir)
+  const store = await openLevelStore(paths.ledger)
+  try {
+    const key = await loadOrCreateKey(store)
+    let founded = false
+    let cluster = await readJson<ClusterConfig>(store, 'cfg:cluster')
+    if (cluster == null) {
+      cluster = { id: randomBytes(8).toString('hex'), psk: randomBytes(32).toString('base64'), createdAt: Date.now() }
+      await store.batch([{ key: 'cfg:cluster', value: encodeJson(cluster) }], { sync: true })
+      founded = true
+    }
+    return { dir, store, key, self: peerIdFromPrivateKey(key).toString() as PeerIdString, cluster, founded, socketPath: paths.socket }
+  } catch (err) {
+    await store.close()
+    throw err
+  }
+}
+
+async function loadOrCreateKey (store: KVStore): Promise<PrivateKey> {
+  const saved = await store.get('cfg:identity')
+  if (saved != null) return privateKeyFromProtobuf(saved)
+  const key = await generateKeyPair('Ed25519')
+  await store.batch([{ key: 'cfg:identity', value: privateKeyToProtobuf(key) }], { sync: true })
+  return key
+}
+
+async function readJson<T> (store: KVStore, key: string): Promise<T | undefined> {
+  const bytes = await store.get(key)
+  return bytes == null ? undefined : decodeJson<T>(bytes)
+}
+
+/** The bearer token of the TCP control API, created on first use, readable by the owner only. */
+export async function apiToken (dir: string): Promise<string> {
+  const file = homePaths(dir).apiToken
+  const existing = await readFile(file, 'utf8').catch(() => undefined)
+  if (existing != null && existing.trim() !== '') return existing.trim()
+  const token = randomBytes(24).toString('base64url')
+  await writeFile(file, token + '\n', { mode: 0o600 })
+  return token
+}

@@ -1,0 +1,229 @@
+import createDebug from 'debug'
+import { FailReason, JobState } from '../types.js'
+import type { Attempt, JobId, JobSpec, PeerIdString } from '../types.js'
+import type { Clock } from '../clock.js'
+import type { Ledger } from '../crdt/ledger.js'
+import { SegmentMap, attemptKey, segmentOf } from '../crdt/facts.js'
+import { decodeJson, encodeJson } from '../crdt/store.js'
+import type { KVStore } from '../crdt/store.js'
+import type { Executor, RunHandle, RunResult } from '../exec/executor.js'
+import { killLeftover } from '../exec/executor.js'
+import type { JobTable, TableEntry } from './table.js'
+
+const log = createDebug('meshq:sched')
+
+export interface SchedulerInit {
+  self: PeerIdString
+  slots: number
+  tags: string[]
+  clock: Clock
+  table: JobTable
+  ledger: Ledger
+  store: KVStore
+  executor: Executor
+}
+
+interface Run {
+  spec: JobSpec
+  attempt: Attempt
+  handle?: RunHandle
+}
+
+/** What the node remembers, on disk, about each run it started: enough to kill it after a crash. */
+interface Intent {
+  job: JobId
+  epoch: number
+  pid?: number
+  startTime?: string
+}
+
+const intentKey = (job: JobId, epoch: number): string => `intent:${job}:${epoch}`
+
+/**
+ * Runs ready jobs on this node's slots: picks them in priority order, records the attempt, starts
+ * it, records the result. Kill requests and successes elsewhere stop local runs.
+ */
+export class Scheduler {
+  private readonly init: SchedulerInit
+  /** Runs of this node by job: claimed (being started) or running. */
+  private readonly runs = new Map<JobId, Run>()
+  private used = 0
+  private draining = false
+  private passScheduled = false
+  private wakeTimer?: NodeJS.Timeout
+  private stopped = false
+  private unsubscribe?: () => void
+  private drainedWaiters: Array<() => void> = []
+
+  constructor (init: SchedulerInit) {
+    this.init = init
+  }
+
+  get slots (): number { return this.init.slots }
+  get running (): number { return this.runs.size }
+  get busySlots (): number { return this.used }
+  get isDraining (): boolean { return this.draining }
+
+  /** Whether an attempt of this node is running now (its lease, from this node's point of view). */
+  holds (attempt: Attempt): boolean {
+    return attempt.node === this.init.self && this.runs.get(attempt.job)?.attempt.epoch === attempt.epoch
+  }
+
+  /**
+   * Kills what a previous run of this node left behind (from the intent log) and records those
+   * attempts as lost. Must run before `start`.
+   */
+  async recover (): Promise<number> {
+    const { store, table, clock, self } = this.init
+    const leftovers: Intent[] = []
+    for await (const [, value] of store.entries('intent:')) leftovers.push(decodeJson<Intent>(value))
+    for (const intent of leftovers) {
+      if (intent.pid != null && intent.startTime != null && killLeftover(intent.pid, intent.startTime)) {
+        log('killed leftover process group %d of %s', intent.pid, intent.job)
+      }
+      const attempt = table.get(intent.job)?.facts.attempts.get(attemptKey(intent.job, intent.epoch, self))
+      if (attempt != null && attempt.endedAt == null) {
+        await this.writeAttempt({ ...attempt, endedAt: clock.now(), failReason: FailReason.lost }, true)
+      }
+    }
+    await store.batch(leftovers.map(i => ({ key: intentKey(i.job, i.epoch), value: undefined })), { sync: true })
+    table.refresh(leftovers.map(i => i.job))
+    return leftovers.length
+  }
+
+  start (): void {
+    this.unsubscribe = this.init.table.onChange((id, entry) => this.onJobChange(id, entry))
+    this.schedulePass()
+  }
+
+  /** Stops claiming; running jobs finish. Resolves when none is left. */
+  async drain (): Promise<void> {
+    this.draining = true
+    if (this.runs.size === 0) return
+    await new Promise<void>(resolve => this.drainedWaiters.push(resolve))
+  }
+
+  /** Kills every running job (they are recorded as killed and become claimable again) and stops. */
+  async stop (): Promise<void> {
+    this.stopped = true
+    this.draining = true
+    this.unsubscribe?.()
+    clearTimeout(this.wakeTimer)
+    for (const run of this.runs.values()) run.handle?.kill('lost')
+    await Promise.all([...this.runs.values()].map(async run => await run.handle?.result))
+    await this.init.ledger.flushNow()
+  }
+
+  /** Why a ready job is not running here yet. */
+  readyReason (spec: JobSpec): string {
+    if (this.draining) return 'node draining: claims no new jobs'
+    if (spec.cores > this.init.slots) return `needs ${spec.cores} cores; this node has ${this.init.slots} slots`
+    if (!spec.tags.every(t => this.init.tags.includes(t))) return `needs tag ${spec.tags.join(',')}; no node here has it`
+    return `waiting for a free slot (${this.used}/${this.init.slots} busy)`
+  }
+
+  private eligible (spec: JobSpec): boolean {
+    return spec.cores <= this.init.slots && spec.tags.every(t => this.init.tags.includes(t))
+  }
+
+  private onJobChange (id: JobId, entry: TableEntry): void {
+    const run = this.runs.get(id)
+    if (run?.handle != null) {
+      const { derived } = entry
+      const mine = derived.attempt?.node === this.init.self && derived.attempt.epoch === run.attempt.epoch
+      if (derived.killRequested === true || (derived.state === JobState.done && !mine) || derived.removed) {
+        log('stopping %s: %s', id, derived.killRequested === true ? 'kill requested' : 'finished elsewhere')
+        run.handle.kill('killed')
+      }
+    }
+    if (entry.derived.state === JobState.ready) this.schedulePass()
+  }
+
+  private schedulePass (): void {
+    if (this.passScheduled || this.stopped) return
+    this.passScheduled = true
+    setImmediate(() => {
+      this.passScheduled = false
+      this.pass()
+    })
+  }
+
+  /** Starts as many ready jobs as the free slots allow, in priority order. */
+  private pass (): void {
+    const { table } = this.init
+    const nextWake = table.wakeDue()
+    clearTimeout(this.wakeTimer)
+    if (nextWake != null) {
+      this.wakeTimer = setTimeout(() => this.schedulePass(), Math.max(0, nextWake - this.init.clock.now()) + 1)
+      this.wakeTimer.unref()
+    }
+    if (this.draining) return
+    table.takeReady(spec => {
+      if (this.runs.has(spec.id) || !this.eligible(spec)) return false
+      if (spec.cores > this.init.slots - this.used) return 'stop' // strict priority: no overtaking
+      void this.launch(spec)
+      return true
+    })
+  }
+
+  private async launch (spec: JobSpec): Promise<void> {
+    const { clock, table, self, store, executor } = this.init
+    const derived = table.get(spec.id)?.derived
+    if (derived == null) return
+    const attempt: Attempt = { job: spec.id, epoch: derived.epoch + 1, node: self, basis: derived.lamport, claimedAt: clock.now() }
+    const run: Run = { spec, attempt }
+    this.runs.set(spec.id, run)
+    this.used += spec.cores
+    try {
+      await store.batch([{ key: intentKey(spec.id, attempt.epoch), value: encodeJson({ job: spec.id, epoch: attempt.epoch }) }], { sync: true })
+      run.handle = await executor.run({
+        jobId: spec.id, epoch: attempt.epoch, cmd: spec.cmd, cwd: spec.cwd, env: spec.env, timeoutMs: spec.timeoutMs, out: spec.out
+      })
+      const intent: Intent = { job: spec.id, epoch: attempt.epoch, pid: run.handle.pid, startTime: run.handle.startTime }
+      run.attempt = { ...attempt, startedAt: clock.now() }
+      await Promise.all([
+        store.batch([{ key: intentKey(spec.id, attempt.epoch), value: encodeJson(intent) }], { sync: true }),
+        this.writeAttempt(run.attempt, false)
+      ])
+      await this.finish(run, await run.handle.result)
+    } catch (err) {
+      log('run of %s failed to start or record: %s', spec.id, (err as Error).message)
+      run.handle?.kill('lost')
+      this.release(spec)
+    }
+  }
+
+  private async finish (run: Run, result: RunResult): Promise<void> {
+    const ended: Attempt = {
+      ...run.attempt,
+      startedAt: result.startedAt,
+      endedAt: result.endedAt,
+      exitCode: result.exitCode,
+      signal: result.signal,
+      failReason: result.failReason,
+      stdoutBytes: result.stdoutBytes,
+      stderrBytes: result.stderrBytes,
+      truncated: result.truncated || undefined,
+      tail: result.tail,
+      peakRssKb: result.peakRssKb,
+      cpuMs: result.cpuMs
+    }
+    await this.writeAttempt(ended, true)
+    await this.init.store.batch([{ key: intentKey(run.spec.id, run.attempt.epoch), value: undefined }])
+    this.release(run.spec)
+  }
+
+  private release (spec: JobSpec): void {
+    this.runs.delete(spec.id)
+    this.used -= spec.cores
+    this.init.table.refresh([spec.id])
+    if (this.draining && this.runs.size === 0) for (const resolve of this.drainedWaiters.splice(0)) resolve()
+    this.schedulePass()
+  }
+
+  private async writeAttempt (attempt: Attempt, sync: boolean): Promise<void> {
+    await this.init.ledger.put([{
+      doc: segmentOf(attempt.job) as string, map: SegmentMap.attempts, key: attemptKey(attempt.job, attempt.epoch, attempt.node), value: attempt
+    }], { sync })
+  }
+}

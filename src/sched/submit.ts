@@ -1,0 +1,110 @@
+import { isAbsolute } from 'node:path'
+import { InvalidJobError } from '../errors.js'
+import { parseDuration } from '../duration.js'
+import type { JobId, JobSpec, SubmitRequest } from '../types.js'
+
+export const DEFAULT_TTR_MS = 30_000
+/** Largest serialized job spec accepted: the ledger is replicated to every node. */
+export const MAX_SPEC_BYTES = 256 * 1024
+
+/** A validated submit, before the ledger gives it an id. */
+export type JobDraft = Omit<JobSpec, 'id' | 'n' | 'submitter' | 'submittedAt'>
+
+const list = (value: string[] | string | undefined): string[] =>
+  value == null ? [] : (Array.isArray(value) ? value : value.split(',')).map(s => s.trim()).filter(s => s !== '')
+
+function integer (value: unknown, field: string, min: number, fallback: number): number {
+  if (value == null) return fallback
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw new InvalidJobError(`${field} must be an integer >= ${min}, got ${JSON.stringify(value)}`)
+  }
+  return value
+}
+
+function optionalString (value: unknown, field: string): string | undefined {
+  if (value == null) return undefined
+  if (typeof value !== 'string' || value === '') throw new InvalidJobError(`${field} must be a non-empty string`)
+  return value
+}
+
+function duration (value: string | number | undefined, field: string): number | undefined {
+  if (value == null) return undefined
+  try {
+    return parseDuration(value, field)
+  } catch (err) {
+    throw new InvalidJobError((err as Error).message)
+  }
+}
+
+/** Checks a submit request field by field and turns it into a job draft; throws InvalidJobError. */
+export function draftJob (req: SubmitRequest, now: number): JobDraft {
+  if (req == null || typeof req !== 'object') throw new InvalidJobError('a job must be a JSON object')
+  if (!Array.isArray(req.cmd) || req.cmd.length === 0 || !req.cmd.every(a => typeof a === 'string') || req.cmd[0] === '') {
+    throw new InvalidJobError('cmd must be a non-empty array of strings, e.g. ["echo", "hi"]')
+  }
+  if (typeof req.cwd !== 'string' || !isAbsolute(req.cwd)) throw new InvalidJobError('cwd must be an absolute path')
+  const env = req.env ?? {}
+  if (typeof env !== 'object' || Object.values(env).some(v => typeof v !== 'string')) {
+    throw new InvalidJobError('env must be an object of strings')
+  }
+  const delayMs = duration(req.delay, 'delay')
+  const draft: JobDraft = {
+    name: optionalString(req.name, 'name'),
+    cmd: req.cmd,
+    cwd: req.cwd,
+    env,
+    group: optionalString(req.group, 'group'),
+    after: list(req.after) as JobId[],
+    afterGroup: list(req.afterGroup),
+    pri: integer(req.pri, 'pri', Number.MIN_SAFE_INTEGER, 0),
+    retries: integer(req.retries, 'retries', 0, 0),
+    ttrMs: duration(req.ttr, 'ttr') ?? DEFAULT_TTR_MS,
+    timeoutMs: duration(req.timeout, 'timeout'),
+    notBefore: delayMs != null && delayMs > 0 ? now + delayMs : undefined,
+    tags: list(req.tag),
+    cores: integer(req.cores, 'cores', 1, 1),
+    out: optionalString(req.out, 'out'),
+    key: optionalString(req.id, 'id'),
+    allowMissing: req.allowMissing === true ? true : undefined
+  }
+  if (draft.ttrMs < 1000) throw new InvalidJobError('ttr must be at least 1s')
+  if (JSON.stringify(draft).length > MAX_SPEC_BYTES) throw new InvalidJobError(`job spec is larger than ${MAX_SPEC_BYTES / 1024} KiB`)
+  return draft
+}
+
+/** The dependency graph as far as cycle checks need it. */
+export interface DependencyGraph {
+  spec: (id: JobId) => Pick<JobSpec, 'after' | 'afterGroup'> | undefined
+  members: (group: string) => Iterable<JobId>
+}
+
+/**
+ * Whether a new job in `group` that waits on `after` and `afterGroup` would wait on itself.
+ * New jobs get fresh ids, so the only way back to them is through their group: a cycle exists
+ * when the job transitively depends on its own group.
+ */
+export function dependsOnGroup (graph: DependencyGraph, group: string, after: JobId[], afterGroup: string[]): boolean {
+  const seenJobs = new Set<JobId>()
+  const seenGroups = new Set<string>()
+  const jobs = [...after]
+  const groups = [...afterGroup]
+  while (jobs.length > 0 || groups.length > 0) {
+    const g = groups.pop()
+    if (g != null) {
+      if (g === group) return true
+      if (seenGroups.has(g)) continue
+      seenGroups.add(g)
+      jobs.push(...graph.members(g))
+      continue
+    }
+    const id = jobs.pop() as JobId
+    if (seenJobs.has(id)) continue
+    seenJobs.add(id)
+    const spec = graph.spec(id)
+    if (spec != null) {
+      jobs.push(...spec.after)
+      groups.push(...spec.afterGroup)
+    }
+  }
+  return false
+}

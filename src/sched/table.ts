@@ -1,0 +1,252 @@
+import { JobState } from '../types.js'
+import type { Attempt, Control, JobId, JobSpec } from '../types.js'
+import type { Clock } from '../clock.js'
+import { deriveJob } from '../crdt/derive.js'
+import type { DeriveContext, Derived, GroupProgress } from '../crdt/derive.js'
+import { MetaMap, SegmentMap, compareStamps, factSubject } from '../crdt/facts.js'
+import type { FactChange, JobFacts, PauseFact } from '../crdt/facts.js'
+import { Heap } from './heap.js'
+
+export interface TableEntry {
+  facts: JobFacts
+  derived: Derived
+}
+
+export type JobChangeListener = (id: JobId, entry: TableEntry) => void
+
+export interface JobTableInit {
+  clock: Clock
+  /** Whether an open attempt's lease is still held, as this replica sees it. */
+  leaseAlive: (attempt: Attempt) => boolean
+}
+
+interface GroupCounts { total: number, done: number, failed: Set<JobId> }
+
+/** Submit order: higher priority first, then earlier submit, then segment and position. */
+export function runsBefore (a: JobSpec, b: JobSpec): boolean {
+  if (a.pri !== b.pri) return a.pri > b.pri
+  if (a.submittedAt !== b.submittedAt) return a.submittedAt < b.submittedAt
+  if (a.id !== b.id) {
+    const [sa, sb] = [a.id.slice(0, a.id.lastIndexOf('-')), b.id.slice(0, b.id.lastIndexOf('-'))]
+    if (sa !== sb) return sa < sb
+  }
+  return a.n < b.n
+}
+
+/**
+ * The derived view of every job this replica knows: facts in, states out. Keeps the indexes that
+ * make a state change cost O(affected jobs): dependants by job and by group, group counts,
+ * a priority heap of ready jobs and a heap of time-based wake-ups.
+ */
+export class JobTable {
+  private readonly clock: Clock
+  private readonly entries = new Map<JobId, TableEntry>()
+  private readonly groupMembers = new Map<string, Set<JobId>>()
+  private readonly groupCounts = new Map<string, GroupCounts>()
+  private readonly dependants = new Map<JobId, Set<JobId>>()
+  private readonly groupDependants = new Map<string, Set<JobId>>()
+  private readonly pauses = new Map<string, PauseFact>()
+  private readonly idempotency = new Map<string, JobId>()
+  /** Attempts and controls received before their job's spec (patches carry no order between maps). */
+  private readonly orphans = new Map<JobId, Set<FactChange>>()
+  private readonly ready = new Heap<JobSpec>(runsBefore)
+  private readonly wakeups = new Heap<{ at: number, id: JobId }>((a, b) => a.at < b.at)
+  private readonly listeners = new Set<JobChangeListener>()
+  private readonly ctx: DeriveContext
+
+  constructor (init: JobTableInit) {
+    this.clock = init.clock
+    this.ctx = {
+      now: 0,
+      jobState: id => {
+        const entry = this.entries.get(id)
+        return entry == null || entry.derived.removed ? undefined : entry.derived.state
+      },
+      groupState: group => this.groupProgress(group),
+      pause: group => this.activePause(group),
+      leaseAlive: init.leaseAlive
+    }
+  }
+
+  onChange (listener: JobChangeListener): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  get (id: string): TableEntry | undefined {
+    const entry = this.entries.get(id as JobId)
+    return entry?.derived.removed === true ? undefined : entry
+  }
+
+  /** Every job not removed. */
+  * all (): Iterable<[JobId, TableEntry]> {
+    for (const item of this.entries) if (!item[1].derived.removed) yield item
+  }
+
+  has (id: string): boolean {
+    return this.entries.has(id as JobId)
+  }
+
+  byKey (key: string): JobId | undefined {
+    return this.idempotency.get(key)
+  }
+
+  groupJobs (group: string): JobId[] {
+    return [...this.groupMembers.get(group) ?? []]
+  }
+
+  /** The pause in force for a group, if any. */
+  activePause (group: string): { until?: number } | undefined {
+    const pause = this.pauses.get(group)
+    if (pause == null || !pause.paused) return undefined
+    if (pause.until != null && pause.until <= this.clock.now()) return undefined
+    return { until: pause.until }
+  }
+
+  /** The highest pause stamp for a group, so that a new pause or resume supersedes it. */
+  pauseStamp (group: string): number {
+    return this.pauses.get(group)?.lamport ?? 0
+  }
+
+  /** Takes in facts from the ledger (local, loaded or from peers) and updates derived states. */
+  ingest (changes: FactChange[]): void {
+    const touched = new Set<JobId>()
+    const pausedGroups = new Set<string>()
+    for (const change of changes) {
+      if (change.map === SegmentMap.jobs) this.addSpec(change.value as JobSpec, touched)
+      else if (change.map === SegmentMap.attempts || change.map === SegmentMap.controls) this.addJobFact(change, touched)
+      else if (change.map === MetaMap.pauses) this.addPause(change.value as PauseFact, factSubject(change.key), pausedGroups)
+    }
+    for (const group of pausedGroups) for (const id of this.groupMembers.get(group) ?? []) touched.add(id)
+    this.recompute(touched, touched)
+  }
+
+  /** Re-derives jobs whose wait (delay, backoff, pause) has ended; returns the next wake-up time. */
+  wakeDue (): number | undefined {
+    const now = this.clock.now()
+    const due = new Set<JobId>()
+    while ((this.wakeups.peek()?.at ?? Infinity) <= now) due.add((this.wakeups.pop() as { id: JobId }).id)
+    this.recompute(due)
+    return this.wakeups.peek()?.at
+  }
+
+  /** Re-derives some jobs, e.g. after a lease expired or a local run ended. */
+  refresh (ids: Iterable<JobId>): void {
+    this.recompute(new Set(ids))
+  }
+
+  /**
+   * Ready jobs in run order. `visit` returns true to take the job (it leaves the ready heap),
+   * false to skip it (it stays), or 'stop' to end the walk.
+   */
+  takeReady (visit: (spec: JobSpec) => boolean | 'stop'): void {
+    const skipped: JobSpec[] = []
+    for (let spec = this.ready.pop(); spec != null; spec = this.ready.pop()) {
+      if (this.entries.get(spec.id)?.derived.state !== JobState.ready) continue // stale heap entry
+      const verdict = visit(spec)
+      if (verdict === true) continue
+      skipped.push(spec)
+      if (verdict === 'stop') break
+    }
+    for (const spec of skipped) this.ready.push(spec)
+  }
+
+  private addSpec (spec: JobSpec, touched: Set<JobId>): void {
+    if (this.entries.has(spec.id)) return // specs are written once
+    const facts: JobFacts = { spec, attempts: new Map(), controls: new Map() }
+    // starts as "removed" so that its first derivation counts it in its group exactly once
+    this.entries.set(spec.id, { facts, derived: { state: JobState.pending, removed: true, lamport: 0, epoch: 0 } })
+    for (const dep of spec.after) addTo(this.dependants, dep, spec.id)
+    for (const group of spec.afterGroup) addTo(this.groupDependants, group, spec.id)
+    if (spec.group != null) addTo(this.groupMembers, spec.group, spec.id)
+    if (spec.key != null) {
+      const holder = this.idempotency.get(spec.key)
+      const holderSpec = holder != null ? this.entries.get(holder)?.facts.spec : undefined
+      if (holderSpec == null || runsBefore({ ...spec, pri: 0 }, { ...holderSpec, pri: 0 })) this.idempotency.set(spec.key, spec.id)
+    }
+    touched.add(spec.id)
+    for (const fact of this.orphans.get(spec.id) ?? []) this.addJobFact(fact, touched)
+    this.orphans.delete(spec.id)
+    // jobs that waited for this one while it was unknown here
+    for (const id of this.dependants.get(spec.id) ?? []) touched.add(id)
+  }
+
+  /** Records an attempt or control; facts that arrive before their job's spec wait for it. */
+  private addJobFact (change: FactChange, touched: Set<JobId>): void {
+    const id = factSubject(change.key) as JobId
+    const entry = this.entries.get(id)
+    if (entry == null) {
+      addTo(this.orphans, id, change)
+      return
+    }
+    if (change.map === SegmentMap.attempts) entry.facts.attempts.set(change.key, change.value as Attempt)
+    else entry.facts.controls.set(change.key, change.value as Control)
+    touched.add(id)
+  }
+
+  private addPause (fact: PauseFact, group: string, changed: Set<string>): void {
+    const current = this.pauses.get(group)
+    if (current != null && compareStamps(fact, current) <= 0) return
+    this.pauses.set(group, fact)
+    changed.add(group)
+    if (fact.paused && fact.until != null) {
+      for (const id of this.groupMembers.get(group) ?? []) this.wakeups.push({ at: fact.until, id })
+    }
+  }
+
+  private groupProgress (group: string): GroupProgress {
+    const counts = this.groupCounts.get(group)
+    if (counts == null) return { total: 0, done: 0 }
+    // the smallest id, so that every replica names the same failed job
+    let failed: JobId | undefined
+    for (const id of counts.failed) if (failed == null || id < failed) failed = id
+    return { total: counts.total, done: counts.done, failed }
+  }
+
+  private recompute (ids: Set<JobId>, announce: Set<JobId> = new Set()): void {
+    this.ctx.now = this.clock.now()
+    const work = [...ids]
+    const changed = new Set<JobId>()
+    while (work.length > 0) {
+      const id = work.pop() as JobId
+      const entry = this.entries.get(id)
+      if (entry == null) continue
+      const before = entry.derived
+      const after = deriveJob(entry.facts, this.ctx)
+      entry.derived = after
+      const stateChanged = before.state !== after.state || before.removed !== after.removed
+      if (stateChanged) {
+        this.count(entry.facts.spec, before, -1)
+        this.count(entry.facts.spec, after, +1)
+        for (const dep of this.dependants.get(id) ?? []) work.push(dep)
+        if (entry.facts.spec.group != null) for (const dep of this.groupDependants.get(entry.facts.spec.group) ?? []) work.push(dep)
+        if (after.state === JobState.ready && !after.removed) this.ready.push(entry.facts.spec)
+      }
+      if (after.wakeAt != null && after.wakeAt !== before.wakeAt) this.wakeups.push({ at: after.wakeAt, id })
+      if (stateChanged || before.reason !== after.reason || announce.has(id)) changed.add(id)
+    }
+    for (const id of changed) {
+      const entry = this.entries.get(id) as TableEntry
+      for (const listener of this.listeners) listener(id, entry)
+    }
+  }
+
+  /** Group counts, kept by state transitions so `--after-group` checks cost O(1). */
+  private count (spec: JobSpec, derived: Derived, sign: 1 | -1): void {
+    if (spec.group == null || derived.removed) return
+    let counts = this.groupCounts.get(spec.group)
+    if (counts == null) this.groupCounts.set(spec.group, counts = { total: 0, done: 0, failed: new Set() })
+    counts.total += sign
+    if (derived.state === JobState.done) counts.done += sign
+    if (derived.state === JobState.failed || derived.state === JobState.killed) {
+      if (sign > 0) counts.failed.add(spec.id)
+      else counts.failed.delete(spec.id)
+    }
+  }
+}
+
+function addTo<K, V> (index: Map<K, Set<V>>, key: K, value: V): void {
+  let set = index.get(key)
+  if (set == null) index.set(key, set = new Set())
+  set.add(value)
+}

@@ -1,0 +1,63 @@
+import { JobState } from '../types.js'
+import type { Attempt, AttemptView, JobSpec, JobView } from '../types.js'
+import type { TableEntry } from './table.js'
+
+const iso = (ms: number | undefined): string | undefined => ms == null ? undefined : new Date(ms).toISOString()
+
+function attemptView (a: Attempt, lost: boolean): AttemptView {
+  return {
+    epoch: a.epoch,
+    node: a.node,
+    claimedAt: iso(a.claimedAt) as string,
+    startedAt: iso(a.startedAt),
+    endedAt: iso(a.endedAt),
+    exitCode: a.exitCode,
+    signal: a.signal,
+    failReason: a.failReason ?? (lost ? 'lost' : undefined),
+    lost: lost || undefined,
+    stdoutBytes: a.stdoutBytes,
+    stderrBytes: a.stderrBytes,
+    truncated: a.truncated,
+    tail: a.tail,
+    peakRssKb: a.peakRssKb,
+    cpuMs: a.cpuMs
+  }
+}
+
+/**
+ * The JSON shape of a job (cli.md) from its facts and derived state. `readyReason` says why a
+ * ready job is not running yet (slots, tags, draining), which only the scheduler knows.
+ */
+export function toJobView (entry: TableEntry, readyReason: (spec: JobSpec) => string): JobView {
+  const { spec } = entry.facts
+  const { derived } = entry
+  const attempts = [...entry.facts.attempts.values()].filter(a => a.withdrawn !== true).sort((a, b) => a.epoch - b.epoch)
+  const current = derived.attempt
+  return {
+    id: spec.id,
+    name: spec.name,
+    cmd: spec.cmd,
+    cwd: spec.cwd,
+    group: spec.group,
+    after: spec.after,
+    afterGroup: spec.afterGroup,
+    pri: spec.pri,
+    retries: spec.retries,
+    ttrMs: spec.ttrMs,
+    timeoutMs: spec.timeoutMs,
+    tags: spec.tags,
+    cores: spec.cores,
+    env: spec.env,
+    key: spec.key,
+    out: spec.out,
+    state: derived.state,
+    reason: derived.state === JobState.ready ? readyReason(spec) : derived.reason,
+    exitCode: derived.state === JobState.running ? undefined : current?.exitCode,
+    node: current?.node,
+    submittedAt: iso(spec.submittedAt) as string,
+    startedAt: iso(current?.startedAt),
+    endedAt: derived.state === JobState.running ? undefined : iso(current?.endedAt),
+    notBefore: iso(spec.notBefore),
+    attempts: attempts.map(a => attemptView(a, a.endedAt == null && a !== current && derived.state !== JobState.running))
+  }
+}

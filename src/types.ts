@@ -1,0 +1,203 @@
+/**
+ * The data model shared by the node, the control API and the CLI.
+ * This module must stay dependency-free: client commands import it and must start fast.
+ */
+
+export type JobId = string & { readonly __brand: 'JobId' }
+/** A libp2p peer id in its string form. */
+export type PeerIdString = string & { readonly __brand: 'PeerIdString' }
+
+export const JobState = {
+  pending: 'pending',
+  ready: 'ready',
+  running: 'running',
+  done: 'done',
+  failed: 'failed',
+  killed: 'killed'
+} as const
+export type JobState = typeof JobState[keyof typeof JobState]
+export const JOB_STATES: readonly JobState[] = Object.values(JobState)
+
+export function isTerminal (state: JobState): boolean {
+  return state === JobState.done || state === JobState.failed || state === JobState.killed
+}
+
+export const FailReason = {
+  commandNotFound: 'command-not-found',
+  notExecutable: 'not-executable',
+  cwdMissing: 'cwd-missing',
+  nonZeroExit: 'non-zero-exit',
+  signaled: 'signaled',
+  killed: 'killed',
+  timedOut: 'timed-out',
+  lost: 'lost',
+  spawnError: 'spawn-error'
+} as const
+export type FailReason = typeof FailReason[keyof typeof FailReason]
+
+/** A job spec as the submitter wrote it into the ledger. Written once, never changed. */
+export interface JobSpec {
+  id: JobId
+  name?: string
+  cmd: string[]
+  cwd: string
+  env: Record<string, string>
+  group?: string
+  after: JobId[]
+  afterGroup: string[]
+  pri: number
+  retries: number
+  ttrMs: number
+  timeoutMs?: number
+  /** Wall-clock ms (submitter's clock) before which the job must not start. */
+  notBefore?: number
+  tags: string[]
+  cores: number
+  out?: string
+  /** Idempotency key (`--id KEY`). */
+  key?: string
+  allowMissing?: boolean
+  submitter: PeerIdString
+  /** Wall-clock ms on the submitter. */
+  submittedAt: number
+  /** Position in its segment: with submittedAt and the segment id, the FIFO order. */
+  n: number
+}
+
+/** One run of a job by one peer. Key `<epoch>:<peer>`; only that peer writes it. */
+export interface Attempt {
+  job: JobId
+  epoch: number
+  node: PeerIdString
+  /** Lamport stamp of the job's control facts seen at claim time: the round this attempt belongs to. */
+  basis: number
+  claimedAt: number
+  startedAt?: number
+  endedAt?: number
+  exitCode?: number
+  signal?: string
+  failReason?: FailReason
+  /** The claim lost arbitration and was withdrawn before it started. */
+  withdrawn?: boolean
+  stdoutBytes?: number
+  stderrBytes?: number
+  truncated?: boolean
+  tail?: string
+  peakRssKb?: number
+  cpuMs?: number
+}
+
+export const ControlKind = { kill: 'kill', retry: 'retry', remove: 'rm' } as const
+export type ControlKind = typeof ControlKind[keyof typeof ControlKind]
+
+/** A user's request about a job. Key `<lamport>:<peer>`; immutable. */
+export interface Control {
+  kind: ControlKind
+  lamport: number
+  by: PeerIdString
+  at: number
+}
+
+/** The API and CLI's view of one job (the JSON shape of cli.md). */
+export interface JobView {
+  id: JobId
+  name?: string
+  cmd: string[]
+  cwd: string
+  group?: string
+  after: JobId[]
+  afterGroup: string[]
+  pri: number
+  retries: number
+  ttrMs: number
+  timeoutMs?: number
+  tags: string[]
+  cores: number
+  env: Record<string, string>
+  key?: string
+  out?: string
+  state: JobState
+  reason?: string
+  exitCode?: number
+  node?: PeerIdString
+  submittedAt: string
+  startedAt?: string
+  endedAt?: string
+  notBefore?: string
+  attempts: AttemptView[]
+}
+
+export interface AttemptView {
+  epoch: number
+  node: PeerIdString
+  claimedAt: string
+  startedAt?: string
+  endedAt?: string
+  exitCode?: number
+  signal?: string
+  failReason?: FailReason
+  lost?: boolean
+  stdoutBytes?: number
+  stderrBytes?: number
+  truncated?: boolean
+  tail?: string
+  peakRssKb?: number
+  cpuMs?: number
+}
+
+/** What a client sends to submit a job: the flags of `meshq sub` (and the fields of `--batch`). */
+export interface SubmitRequest {
+  cmd: string[]
+  name?: string
+  group?: string
+  after?: string[] | string
+  afterGroup?: string[] | string
+  pri?: number
+  retries?: number
+  ttr?: string | number
+  timeout?: string | number
+  delay?: string | number
+  cwd?: string
+  env?: Record<string, string>
+  tag?: string[] | string
+  cores?: number
+  out?: string
+  id?: string
+  allowMissing?: boolean
+}
+
+export interface PeerView {
+  id: PeerIdString
+  addrs: string[]
+  self: boolean
+  connected: boolean
+  state: 'up' | 'draining' | 'unreachable'
+  slots: number
+  running: number
+  tags: string[]
+}
+
+export interface StatsView {
+  states: Record<JobState, number>
+  groups: Record<string, Partial<Record<JobState, number>>>
+  /** Jobs finished per second over the last minute. */
+  throughput: number
+  nodes: Array<{ id: PeerIdString, slots: number, running: number }>
+}
+
+export interface NodeStatus {
+  id: PeerIdString
+  clusterId: string
+  home: string
+  slots: number
+  running: number
+  draining: boolean
+  tags: string[]
+  version: string
+}
+
+/** A change seen on the node's event stream. */
+export type NodeEvent =
+  | { type: 'job', job: JobView }
+  | { type: 'removed', id: JobId }
+  | { type: 'node', status: NodeStatus }

@@ -1,0 +1,94 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import * as Automerge from '@automerge/automerge'
+import { Ledger } from '../src/crdt/ledger.js'
+import { SegmentMap, segmentOf } from '../src/crdt/facts.js'
+import type { FactChange } from '../src/crdt/facts.js'
+import { memoryStore, openLevelStore } from '../src/crdt/store.js'
+import type { KVStore } from '../src/crdt/store.js'
+import { HomeLockedError } from '../src/errors.js'
+import { tempDir } from './helpers.js'
+
+const cleanups: Array<() => Promise<void>> = []
+afterEach(async () => { for (const c of cleanups.splice(0)) await c() })
+
+async function jobFacts (ledger: Ledger, count: number): Promise<FactChange[]> {
+  const ids = await ledger.allocateJobIds(count)
+  return ids.map(id => ({ doc: segmentOf(id) as string, map: SegmentMap.jobs, key: id, value: { id, cmd: ['true'] } }))
+}
+
+function collect (ledger: Ledger): FactChange[] {
+  const seen: FactChange[] = []
+  ledger.onChange(changes => seen.push(...changes))
+  return seen
+}
+
+describe('ledger', () => {
+  it('persists facts in LevelDB and loads them again, spreading jobs over segments', async () => {
+    const { dir, cleanup } = await tempDir()
+    cleanups.push(cleanup)
+    let store: KVStore = await openLevelStore(dir)
+    const ledger = new Ledger({ store, self: 'me', segmentCapacity: 10 })
+    await ledger.open({ createMeta: true })
+    const facts = await jobFacts(ledger, 25)
+    await ledger.put(facts, { sync: true })
+    expect(new Set(facts.map(f => f.doc)).size).toBe(3)
+    await ledger.close()
+    await store.close()
+
+    store = await openLevelStore(dir)
+    const reopened = new Ledger({ store, self: 'me', segmentCapacity: 10 })
+    const loaded = collect(reopened)
+    await reopened.open({ createMeta: false })
+    expect(loaded.filter(f => f.map === SegmentMap.jobs).map(f => f.key).sort()).toEqual(facts.map(f => f.key).sort())
+    // new jobs continue in the segment that still has room, not in a fresh one
+    const more = await jobFacts(reopened, 5)
+    expect(more.every(f => f.doc === facts[24].doc)).toBe(true)
+    await store.close()
+  })
+
+  it('refuses a second open of the same store', async () => {
+    const { dir, cleanup } = await tempDir()
+    cleanups.push(cleanup)
+    const store = await openLevelStore(dir)
+    await expect(openLevelStore(dir)).rejects.toBeInstanceOf(HomeLockedError)
+    await store.close()
+  })
+
+  it('batches many writes into few Automerge changes', async () => {
+    const ledger = new Ledger({ store: memoryStore(), self: 'me' })
+    await ledger.open({ createMeta: true })
+    const facts = await jobFacts(ledger, 200)
+    await Promise.all(facts.map(async f => await ledger.put([f])))
+    const doc = ledger.doc(facts[0].doc)
+    expect(Automerge.getHistory(doc?.doc as Automerge.Doc<unknown>).length).toBeLessThan(5)
+  })
+
+  it('replicates through the Automerge sync protocol and reports the facts that arrived', async () => {
+    const a = new Ledger({ store: memoryStore(), self: 'a' })
+    const b = new Ledger({ store: memoryStore(), self: 'b' })
+    await a.open({ createMeta: true })
+    await b.open({ createMeta: false })
+    const arrived = collect(b)
+    const facts = await jobFacts(a, 3)
+    await a.put(facts)
+    const segment = facts[0].doc
+    let stateA = Automerge.initSyncState()
+    let stateB = Automerge.initSyncState()
+    for (let round = 0; round < 10; round++) {
+      let msg: Uint8Array | null
+      ;[stateA, msg] = Automerge.generateSyncMessage(a.doc(segment)?.doc as Automerge.Doc<unknown>, stateA)
+      if (msg != null) {
+        const message = msg
+        await b.applyRemote(segment, doc => { let next; [next, stateB] = Automerge.receiveSyncMessage(doc, stateB, message); return next })
+      }
+      const bDoc = b.doc(segment)?.doc
+      if (bDoc == null) continue
+      ;[stateB, msg] = Automerge.generateSyncMessage(bDoc as Automerge.Doc<unknown>, stateB)
+      if (msg != null) {
+        const message = msg
+        await a.applyRemote(segment, doc => { let next; [next, stateA] = Automerge.receiveSyncMessage(doc, stateA, message); return next })
+      }
+    }
+    expect(arrived.map(f => f.key).sort()).toEqual(facts.map(f => f.key).sort())
+  })
+})

@@ -60,8 +60,10 @@ export interface JobSpec {
   submitter: PeerIdString
   /** Wall-clock ms on the submitter. */
   submittedAt: number
-  /** Position in its segment: with submittedAt and the segment id, the FIFO order. */
+  /** Position in its segment (the number in its id). */
   n: number
+  /** The submitter's running count of jobs: with submittedAt, the FIFO order. */
+  seq: number
 }
 
 /** One run of a job by one peer. Key `<epoch>:<peer>`; only that peer writes it. */

@@ -11,7 +11,7 @@ const B = 'peerB' as PeerIdString
 function spec (n: number, extra: Partial<JobSpec> = {}): JobSpec {
   return {
     id: `seg-${n}` as JobId, cmd: ['true'], cwd: '/', env: {}, after: [], afterGroup: [], pri: 0, retries: 0,
-    ttrMs: 30_000, tags: [], cores: 1, submitter: A, submittedAt: 1000 + n, n, ...extra
+    ttrMs: 30_000, tags: [], cores: 1, submitter: A, submittedAt: 1000 + n, n, seq: n, ...extra
   }
 }
 const jobFact = (s: JobSpec): FactChange => ({ doc: 'seg', map: SegmentMap.jobs, key: s.id, value: s })

@@ -12,8 +12,8 @@ const cleanups: Array<() => Promise<void>> = []
 afterEach(async () => { for (const c of cleanups.splice(0)) await c() })
 
 async function jobFacts (ledger: Ledger, count: number): Promise<FactChange[]> {
-  const ids = await ledger.allocateJobIds(count)
-  return ids.map(id => ({ doc: segmentOf(id) as string, map: SegmentMap.jobs, key: id, value: { id, cmd: ['true'] } }))
+  const slots = await ledger.allocateJobIds(count)
+  return slots.map(({ id }) => ({ doc: segmentOf(id) as string, map: SegmentMap.jobs, key: id, value: { id, cmd: ['true'] } }))
 }
 
 function collect (ledger: Ledger): FactChange[] {

@@ -42,6 +42,8 @@ export class ApiClient {
     const res = await this.open('GET', path, undefined, signal)
     try {
       yield * (res as AsyncIterable<Buffer>)
+    } catch (err) {
+      throw abortReason(signal) ?? err
     } finally {
       res.destroy()
     }
@@ -53,7 +55,7 @@ export class ApiClient {
    */
   async openEvents (signal?: AbortSignal): Promise<AsyncIterable<NodeEvent>> {
     const res = await this.open('GET', '/events', undefined, signal)
-    return ndjson<NodeEvent>(res)
+    return ndjson<NodeEvent>(res, signal)
   }
 
   /** The node's events as they happen (subscribes when iteration starts). */
@@ -116,7 +118,12 @@ async function readText (res: http.IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8')
 }
 
-async function * ndjson<T> (res: http.IncomingMessage): AsyncIterable<T> {
+/** When the caller aborted, the stream's own error (a reset) is reported as the abort. */
+function abortReason (signal: AbortSignal | undefined): unknown {
+  return signal?.aborted === true ? signal.reason : undefined
+}
+
+async function * ndjson<T> (res: http.IncomingMessage, signal: AbortSignal | undefined): AsyncIterable<T> {
   res.setEncoding('utf8')
   let buffered = ''
   try {
@@ -129,6 +136,8 @@ async function * ndjson<T> (res: http.IncomingMessage): AsyncIterable<T> {
         if (line.trim() !== '') yield JSON.parse(line) as T
       }
     }
+  } catch (err) {
+    throw abortReason(signal) ?? err
   } finally {
     res.destroy()
   }

@@ -295,7 +295,8 @@ async function streamLog (engine: Engine, { res, url, params, signal }: Request)
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'no-store' })
     res.flushHeaders()
     while (next.done !== true) {
-      if (!res.write(next.value)) await drained(res, signal)
+      // Copied: an engine may reuse its buffer once it is asked for the next chunk.
+      if (!res.write(Buffer.from(next.value))) await drained(res, signal)
       next = await iterator.next()
     }
     res.end()

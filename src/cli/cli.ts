@@ -44,10 +44,7 @@ export async function run (argv: string[], io: Io = processIo()): Promise<number
       restAfterFirstPositional: command.restAfterFirstPositional
     })
     json = args.bool('json')
-    if (args.bool('help')) {
-      await write(io.stdout, helpText(command))
-      return EXIT.ok
-    }
+    if (args.bool('help')) return await help(name, io)
     return await command.run(makeContext(io, resolveHome(args.string('home') ?? homeFlag, io)), args)
   } catch (err) {
     const error = err instanceof Error ? err : new Error(String(err))

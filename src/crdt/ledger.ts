@@ -18,6 +18,15 @@ export interface SegmentInfo {
   id: string
   creator: string
   sealed: boolean
+  /** The creator's count of segments before this one: with a job's position, its submit order. */
+  index: number
+}
+
+/** A new job's id and its place in its submitter's order. */
+export interface JobSlot {
+  id: JobId
+  n: number
+  seq: number
 }
 
 export type ChangeOrigin = 'local' | 'remote' | 'load'
@@ -38,6 +47,8 @@ interface QueuedWrite {
 }
 
 const segInfoKey = (id: string): string => `seg:${id}`
+const sealedKey = (id: string): string => `sealed:${id}`
+const summaryKey = (id: string): string => `sealsum:${id}`
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567'
 
 function newSegmentId (): string {
@@ -53,7 +64,8 @@ function newSegmentId (): string {
 export class Ledger {
   private readonly store: KVStore
   private readonly self: string
-  private readonly capacity: number
+  /** Jobs per segment. */
+  readonly capacity: number
   private readonly docs = new Map<string, DocHandle>()
   private readonly segments = new Map<string, SegmentInfo>()
   private readonly listeners = new Set<ChangeListener>()
@@ -61,7 +73,9 @@ export class Ledger {
   private flushScheduled = false
   private flushing = false
   /** The segment this replica adds its submitted jobs to, and how many it holds. */
-  private current?: { id: string, count: number }
+  private current?: { id: string, count: number, index: number }
+  /** Index of the next segment this replica opens. */
+  private nextIndex = 0
   private allocating: Promise<void> = Promise.resolve()
 
   constructor (init: LedgerInit) {
@@ -78,6 +92,7 @@ export class Ledger {
     for await (const [key, value] of this.store.entries('seg:')) {
       const info = decodeJson<SegmentInfo>(value)
       this.segments.set(key.slice(4), info)
+      if (info.creator === this.self) this.nextIndex = Math.max(this.nextIndex, info.index + 1)
       if (!info.sealed) await this.loadSegment(info.id)
     }
     for (const handle of this.docs.values()) this.emit(handle.allFacts(), 'load')
@@ -101,7 +116,7 @@ export class Ledger {
    * Ids for `count` new jobs in this replica's open segment, opening new segments as they fill.
    * The ids are reserved in memory only: they become facts when their specs are written.
    */
-  async allocateJobIds (count: number): Promise<JobId[]> {
+  async allocateJobIds (count: number): Promise<JobSlot[]> {
     // serialised: two submits must not both open a new segment
     const previous = this.allocating
     let release = (): void => {}
@@ -114,15 +129,15 @@ export class Ledger {
     }
   }
 
-  private async allocate (count: number): Promise<JobId[]> {
-    const ids: JobId[] = []
-    while (ids.length < count) {
+  private async allocate (count: number): Promise<JobSlot[]> {
+    const slots: JobSlot[] = []
+    while (slots.length < count) {
       if (this.current == null || this.current.count >= this.capacity) await this.openSegment()
-      const seg = this.current as { id: string, count: number }
-      seg.count++
-      ids.push(`${seg.id}-${seg.count}` as JobId)
+      const seg = this.current as { id: string, count: number, index: number }
+      const n = ++seg.count
+      slots.push({ id: `${seg.id}-${n}` as JobId, n, seq: seg.index * this.capacity + n })
     }
-    return ids
+    return slots
   }
 
   /** Writes facts of this replica. Resolves once they are in the store (on disk with `sync`). */
@@ -140,7 +155,7 @@ export class Ledger {
     let handle = this.docs.get(docId) ?? (this.segments.has(docId) ? await this.loadSegment(docId) : undefined)
     if (handle == null) {
       handle = DocHandle.empty(docId)
-      if (docId !== META_DOC) await this.recordSegment({ id: docId, creator: 'remote', sealed: false })
+      if (docId !== META_DOC) await this.recordSegment({ id: docId, creator: 'remote', sealed: false, index: -1 })
       this.docs.set(docId, handle)
     }
     const changes = handle.update(fn)
@@ -208,8 +223,9 @@ export class Ledger {
     let id = newSegmentId()
     while (this.segments.has(id)) id = newSegmentId()
     await this.adopt(DocHandle.create(id, Object.values(SegmentMap)))
-    await this.recordSegment({ id, creator: this.self, sealed: false })
-    this.current = { id, count: 0 }
+    const index = this.nextIndex++
+    await this.recordSegment({ id, creator: this.self, sealed: false, index })
+    this.current = { id, count: 0, index }
     log('opened segment %s', id)
   }
 
@@ -223,14 +239,65 @@ export class Ledger {
     await this.store.batch([{ key: segInfoKey(info.id), value: encodeJson(info) }], { sync: true })
   }
 
+  /**
+   * Seals a finished segment: its document leaves memory (it stays in the store, to serve peers),
+   * and `records` (the final views of its jobs) are what listings read from then on; `summary`
+   * is what stays in memory across restarts.
+   */
+  async seal (id: string, records: unknown[], summary: unknown): Promise<void> {
+    const handle = this.docs.get(id)
+    const info = this.segments.get(id)
+    if (handle == null || info == null || info.sealed || this.queue.some(w => w.fact.doc === id)) return
+    if (this.current?.id === id) this.current = undefined
+    const sealed = { ...info, sealed: true }
+    await this.store.batch([
+      ...handle.persistWrites(),
+      { key: sealedKey(id), value: encodeJson(records) },
+      { key: summaryKey(id), value: encodeJson(summary) },
+      { key: segInfoKey(id), value: encodeJson(sealed) }
+    ], { sync: true })
+    this.segments.set(id, sealed)
+    this.docs.delete(id)
+    log('sealed segment %s (%d jobs)', id, records.length)
+  }
+
+  /** The summaries of every sealed segment, as given to `seal`. */
+  async * sealedSummaries<T> (): AsyncIterable<T> {
+    for await (const [, value] of this.store.entries('sealsum:')) yield decodeJson<T>(value)
+  }
+
+  /** The final job records of a sealed segment. */
+  async sealedRecords<T> (id: string): Promise<T[]> {
+    const bytes = await this.store.get(sealedKey(id))
+    return bytes == null ? [] : decodeJson<T[]>(bytes)
+  }
+
+  /** Loads a sealed segment back (a job of it is acted on again); listeners get all its facts. */
+  async unseal (id: string): Promise<void> {
+    if (this.docs.has(id) || this.segments.get(id)?.sealed !== true) return
+    await this.loadSegment(id)
+  }
+
   private async loadSegment (id: string): Promise<DocHandle | undefined> {
     const handle = await DocHandle.load(this.store, id)
     if (handle == null) return undefined
     this.docs.set(id, handle)
     const info = this.segments.get(id)
+    if (info?.sealed === true) {
+      const unsealed = { ...info, sealed: false }
+      this.segments.set(id, unsealed)
+      await this.store.batch([
+        { key: sealedKey(id), value: undefined },
+        { key: summaryKey(id), value: undefined },
+        { key: segInfoKey(id), value: encodeJson(unsealed) }
+      ], { sync: true })
+      this.emit(handle.allFacts(), 'load')
+      log('unsealed segment %s', id)
+      return handle
+    }
     if (info?.creator === this.self && !info.sealed) {
       const count = Object.keys(handle.doc.jobs ?? {}).length
-      if (count < this.capacity) this.current = { id, count }
+      if (count < this.capacity) this.current = { id, count, index: info.index }
     }
     return handle
   }

@@ -142,13 +142,13 @@ class ProcessExecutor implements Executor {
       await outputs.close()
       throw err
     }
-    const process = spawnJob(req, this.#killGraceMs)
-    if (process.pid === undefined) {
+    const child = spawnJob(req, this.#killGraceMs)
+    if (child.pid === undefined) {
       await outputs.close()
-      const { code, originalMessage } = await process
+      const { code, originalMessage } = await child
       return fail(SPAWN_FAILURES[code ?? ''] ?? FailReason.spawnError, `${req.cmd[0]}: ${String(originalMessage)}`)
     }
-    const job = new RunningJob({ process, pid: process.pid }, req, outputs, outputPaths, context)
+    const job = new RunningJob({ process: child, pid: child.pid }, req, outputs, outputPaths, context)
     this.#jobs.set(job.pid, job)
     void job.result.then(() => this.#jobs.delete(job.pid))
     return job
@@ -174,7 +174,7 @@ class ProcessExecutor implements Executor {
 
 function validate (req: RunRequest): void {
   if (req.cmd.length === 0) throw new InvalidJobError('empty command')
-  if (basename(req.jobId) !== req.jobId || req.jobId === '..') throw new InvalidJobError(`unsafe job id: ${req.jobId}`)
+  if (basename(req.jobId) !== req.jobId || ['', '.', '..'].includes(req.jobId)) throw new InvalidJobError(`unsafe job id: ${req.jobId}`)
 }
 
 function outputPathsOf (home: string, { jobId, epoch }: RunRequest): OutputPaths {

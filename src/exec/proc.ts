@@ -58,14 +58,14 @@ export async function listPids (): Promise<number[]> {
   return names.filter(name => /^\d+$/.test(name)).map(Number)
 }
 
-function assertGroupId (pgid: number): void {
-  // kill(0) or kill(-1) would signal our own group or every process we may signal.
-  if (!Number.isSafeInteger(pgid) || pgid <= 1) throw new RangeError(`not a process group id: ${pgid}`)
+/** kill(-0) or kill(-1) would signal our own group or every process we may signal. */
+function isGroupId (pgid: number): boolean {
+  return Number.isSafeInteger(pgid) && pgid > 1
 }
 
 /** Sends `signal` to every process of group `pgid`; false when the group no longer exists. */
 export function signalGroup (pgid: number, signal: NodeJS.Signals): boolean {
-  assertGroupId(pgid)
+  if (!isGroupId(pgid)) throw new RangeError(`not a process group id: ${pgid}`)
   try {
     return process.kill(-pgid, signal)
   } catch (err) {
@@ -79,7 +79,7 @@ export function signalGroup (pgid: number, signal: NodeJS.Signals): boolean {
  * not reused by an unrelated process). True if it killed.
  */
 export function killLeftover (pid: number, startTime: string): boolean {
-  assertGroupId(pid)
+  if (!isGroupId(pid)) return false // e.g. 0: the job never spawned
   const stat = readStatSync(pid)
   if (stat === undefined || stat.startTime !== startTime || stat.pgrp !== pid) return false
   return signalGroup(pid, 'SIGKILL')

@@ -9,7 +9,7 @@
  * costs a few hundred KiB.
  */
 import { Socket } from 'node:net'
-import { execa, type ResultPromise } from 'execa'
+import { execa } from 'execa'
 import { WatchdogError } from './errors.js'
 import { log } from './log.js'
 
@@ -25,7 +25,19 @@ const SCRIPT = [
   'for g in $groups; do kill -9 -$g 2>/dev/null; done'
 ].join('\n')
 
-type WatchdogProcess = ResultPromise<{ stdin: 'pipe', stdout: 'ignore', stderr: 'ignore' }>
+function spawnWatchdog () {
+  return execa('/bin/sh', ['-c', SCRIPT], {
+    stdin: 'pipe',
+    stdout: 'ignore',
+    stderr: 'ignore',
+    detached: true,
+    cleanup: false,
+    buffer: false,
+    reject: false
+  })
+}
+
+type WatchdogProcess = ReturnType<typeof spawnWatchdog>
 
 export class Watchdog {
   /** Groups registered, replayed to a new watchdog if the current one dies. */
@@ -35,10 +47,6 @@ export class Watchdog {
 
   constructor () {
     this.#process = this.#spawn()
-  }
-
-  get pid (): number | undefined {
-    return this.#process.pid
   }
 
   add (pgid: number): void {
@@ -59,15 +67,7 @@ export class Watchdog {
   }
 
   #spawn (): WatchdogProcess {
-    const watchdog = execa('/bin/sh', ['-c', SCRIPT], {
-      stdin: 'pipe',
-      stdout: 'ignore',
-      stderr: 'ignore',
-      detached: true,
-      cleanup: false,
-      buffer: false,
-      reject: false
-    })
+    const watchdog = spawnWatchdog()
     if (watchdog.pid === undefined) throw new WatchdogError('cannot start the watchdog: /bin/sh failed to spawn')
     log('watchdog %d started', watchdog.pid)
     // Neither the watchdog nor its pipe may keep the node alive: the node exiting is what it watches for.

@@ -1,14 +1,14 @@
 import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ControlKind, JobState, isTerminal } from '../types.js'
-import type { JobId, JobView, NodeEvent, NodeStatus, PeerIdString, PeerView, StatsView, SubmitRequest } from '../types.js'
+import type { AttemptView, JobId, JobView, NodeEvent, NodeStatus, PeerIdString, PeerView, StatsView, SubmitRequest } from '../types.js'
 import type { Engine, ListQuery, LogStream, Selector } from '../api/engine.js'
 import { DependencyCycleError, InvalidJobError, JobNotFoundError, JobRunningError, MissingDependencyError, UsageError } from '../errors.js'
 import type { Clock } from '../clock.js'
 import type { Ledger } from '../crdt/ledger.js'
-import { META_DOC, MetaMap, SegmentMap, attemptKey, controlKey, pauseKey, segmentOf } from '../crdt/facts.js'
+import { META_DOC, MetaMap, SegmentMap, controlKey, pauseKey, segmentOf } from '../crdt/facts.js'
 import type { FactChange, PauseFact } from '../crdt/facts.js'
-import type { JobTable, TableEntry } from '../sched/table.js'
+import type { JobTable, SealedJob, TableEntry } from '../sched/table.js'
 import type { Scheduler } from '../sched/scheduler.js'
 import { toJobView } from '../sched/view.js'
 import { dependsOnGroup, draftJob } from '../sched/submit.js'
@@ -58,11 +58,11 @@ export class NodeEngine implements Engine {
     const results: Array<JobId | undefined> = drafts.map(d => d.key != null ? table.byKey(d.key) : undefined)
     const fresh = drafts.map((d, i) => ({ draft: d, i })).filter(({ i }) => results[i] == null)
     fresh.forEach(({ draft, i }) => withIndex(i, requests.length, () => this.checkDependencies(draft, drafts)))
-    const ids = await ledger.allocateJobIds(fresh.length)
+    const slots = await ledger.allocateJobIds(fresh.length)
     const facts: FactChange[] = fresh.map(({ draft, i }, k) => {
-      results[i] = ids[k]
-      const n = Number(ids[k].slice(ids[k].lastIndexOf('-') + 1))
-      return { doc: segmentOf(ids[k]) as string, map: SegmentMap.jobs, key: ids[k], value: { ...draft, id: ids[k], n, submitter: self, submittedAt: now } }
+      const { id, n, seq } = slots[k]
+      results[i] = id
+      return { doc: segmentOf(id) as string, map: SegmentMap.jobs, key: id, value: { ...draft, id, n, seq, submitter: self, submittedAt: now } }
     })
     await ledger.put(facts, { sync: true })
     return results.map(id => this.view(table.get(id as JobId) as TableEntry))
@@ -70,28 +70,38 @@ export class NodeEngine implements Engine {
 
   async list (query: ListQuery): Promise<JobView[]> {
     const { table } = this.init
-    const rows: TableEntry[] = []
-    for (const [, entry] of table.all()) {
-      if (query.state != null && entry.derived.state !== query.state) continue
-      if (query.group != null && entry.facts.spec.group !== query.group) continue
-      rows.push(entry)
+    const matches = (state: JobState, group: string | undefined): boolean =>
+      (query.state == null || state === query.state) && (query.group == null || group === query.group)
+    const rows: Array<{ id: JobId, submittedAt: number, seq: number, entry?: TableEntry }> = []
+    for (const [id, entry] of table.all()) {
+      const { group, submittedAt, seq } = entry.facts.spec
+      if (matches(entry.derived.state, group)) rows.push({ id, submittedAt, seq, entry })
     }
-    rows.sort((a, b) => b.facts.spec.submittedAt - a.facts.spec.submittedAt || (b.facts.spec.id < a.facts.spec.id ? -1 : 1))
-    return rows.slice(0, query.limit ?? rows.length).map(e => this.view(e))
+    for (const [id, job] of table.sealedJobs()) {
+      if (matches(job.state, job.group)) rows.push({ id, submittedAt: job.submittedAt, seq: job.seq })
+    }
+    rows.sort((a, b) => b.submittedAt - a.submittedAt || b.seq - a.seq || (b.id < a.id ? -1 : 1))
+    const page = rows.slice(0, query.limit ?? rows.length)
+    const sealed = await this.sealedViews(page.filter(r => r.entry == null).map(r => r.id))
+    return page.map(r => r.entry != null ? this.view(r.entry) : sealed.get(r.id) as JobView)
   }
 
   async get (id: string): Promise<JobView> {
-    return this.view(this.entry(id))
+    const entry = this.init.table.get(id)
+    if (entry != null) return this.view(entry)
+    const sealed = (await this.sealedViews([id as JobId])).get(id as JobId)
+    if (sealed == null) throw new JobNotFoundError(`no job ${id}`)
+    return sealed
   }
 
   async kill (selector: Selector): Promise<JobView[]> {
-    const targets = this.select(selector).filter(e => !isTerminal(e.derived.state))
+    const targets = (await this.select(selector, () => false)).filter(e => !isTerminal(e.derived.state))
     await this.control(targets, ControlKind.kill)
     return targets.map(e => this.view(e))
   }
 
   async retry (selector: Selector): Promise<JobView[]> {
-    const selected = this.select(selector)
+    const selected = await this.select(selector, job => job.state === JobState.failed || job.state === JobState.killed)
     const retriable = (e: TableEntry): boolean => e.derived.state === JobState.failed || e.derived.state === JobState.killed
     if (selector.ids != null) {
       const bad = selected.find(e => !retriable(e))
@@ -103,7 +113,7 @@ export class NodeEngine implements Engine {
   }
 
   async remove (selector: Selector): Promise<JobId[]> {
-    const targets = this.select(selector)
+    const targets = await this.select(selector, () => true)
     const running = targets.find(e => e.derived.state === JobState.running)
     if (running != null) throw new JobRunningError(`job ${running.facts.spec.id} is running: kill it first`)
     await this.control(targets, ControlKind.remove)
@@ -153,21 +163,21 @@ export class NodeEngine implements Engine {
   }
 
   async * readLog (id: string, stream: LogStream, options: { follow: boolean, signal: AbortSignal }): AsyncIterable<Uint8Array> {
-    const entry = this.entry(id)
-    const attempt = entry.derived.attempt
-    if (attempt == null || attempt.startedAt == null) return
+    const attempt = latestStarted(await this.get(id))
+    if (attempt == null) return
     if (attempt.node !== this.init.self) throw new InvalidJobError(`job ${id} ran on ${attempt.node}: its output is on that node`)
-    const file = await open(join(this.init.home, 'output', entry.facts.spec.id, `${attempt.epoch}.${stream}`), 'r').catch(() => undefined)
+    const file = await open(join(this.init.home, 'output', id, `${attempt.epoch}.${stream}`), 'r').catch(() => undefined)
     if (file == null) return
     try {
       const buffer = Buffer.alloc(64 * 1024)
       let position = 0
       while (!options.signal.aborted) {
-        const ended = this.entry(id).facts.attempts.get(attemptKey(attempt.job, attempt.epoch, attempt.node))?.endedAt != null
+        // checked before reading, so that output written before the end is never missed
+        const ended = (await this.get(id)).attempts.find(a => a.epoch === attempt.epoch && a.node === attempt.node)?.endedAt != null
         const { bytesRead } = await file.read(buffer, 0, buffer.length, position)
         if (bytesRead > 0) {
           position += bytesRead
-          yield buffer.subarray(0, bytesRead)
+          yield Uint8Array.prototype.slice.call(buffer, 0, bytesRead)
           continue
         }
         if (!options.follow || ended) return
@@ -178,20 +188,40 @@ export class NodeEngine implements Engine {
     }
   }
 
-  private view (entry: TableEntry): JobView {
+  /** A job's record as clients see it. */
+  view (entry: TableEntry): JobView {
     return toJobView(entry, spec => this.init.scheduler.readyReason(spec))
   }
 
-  private entry (id: string): TableEntry {
-    const entry = this.init.table.get(id)
-    if (entry == null) throw new JobNotFoundError(`no job ${id}`)
-    return entry
+  /** The jobs a selector names, loading sealed segments back where `wanted` says a sealed job is needed. */
+  private async select (selector: Selector, wanted: (job: SealedJob) => boolean): Promise<TableEntry[]> {
+    const { table, ledger } = this.init
+    const ids = selector.group != null ? table.groupJobs(selector.group) : selector.ids
+    if (ids == null || ids.length === 0) {
+      if (selector.group != null) return []
+      throw new UsageError('give job ids or a group')
+    }
+    for (const id of ids) {
+      const sealed = table.sealedJob(id)
+      if (sealed != null && wanted(sealed)) await ledger.unseal(segmentOf(id) as string)
+    }
+    if (selector.group != null) return ids.map(id => table.get(id)).filter(e => e != null)
+    return ids.map(id => {
+      const entry = table.get(id)
+      if (entry != null) return entry
+      throw table.sealedJob(id) != null
+        ? new InvalidJobError(`job ${id} is ${table.sealedJob(id)?.state}`)
+        : new JobNotFoundError(`no job ${id}`)
+    })
   }
 
-  private select (selector: Selector): TableEntry[] {
-    if (selector.group != null) return this.init.table.groupJobs(selector.group).map(id => this.init.table.get(id)).filter(e => e != null)
-    if (selector.ids == null || selector.ids.length === 0) throw new UsageError('give job ids or a group')
-    return selector.ids.map(id => this.entry(id))
+  /** Final records of jobs in sealed segments, read from the store. */
+  private async sealedViews (ids: JobId[]): Promise<Map<JobId, JobView>> {
+    const out = new Map<JobId, JobView>()
+    for (const seg of new Set(ids.map(id => segmentOf(id) as string))) {
+      for (const view of await this.init.ledger.sealedRecords<JobView>(seg)) out.set(view.id, view)
+    }
+    return out
   }
 
   private checkDependencies (draft: JobDraft, batch: JobDraft[]): void {
@@ -229,6 +259,11 @@ export class NodeEngine implements Engine {
     const lamport = table.pauseStamp(group) + 1
     await ledger.put([{ doc: META_DOC, map: MetaMap.pauses, key: pauseKey(group, lamport, self), value: { ...fact, lamport, by: self } }], { sync: true })
   }
+}
+
+/** The attempt whose output `logs` shows: the latest that started. */
+function latestStarted (job: JobView): AttemptView | undefined {
+  return job.attempts.filter(a => a.startedAt != null).at(-1)
 }
 
 /** Runs a per-job check, naming the job in the error when the batch has several. */

@@ -6,17 +6,20 @@ import type { Clock } from '../clock.js'
 import { Ledger } from '../crdt/ledger.js'
 import { executor } from '../exec/executor.js'
 import { JobTable } from '../sched/table.js'
+import type { SealedJob } from '../sched/table.js'
 import { Scheduler } from '../sched/scheduler.js'
 import { controlServer } from '../api/server.js'
 import { UsageError } from '../errors.js'
 import { NodeEngine } from './engine.js'
 import { apiToken, openHome } from './home.js'
+import { sealer } from './sealer.js'
 import { VERSION } from '../version.js'
 
 const log = createDebug('meshq:node')
 
 export interface RunningNode {
   engine: NodeEngine
+  ledger: Ledger
   /** Resolves when the node has stopped. */
   stopped: Promise<void>
   /** Stop claiming; exit once running jobs have finished. */
@@ -32,17 +35,26 @@ function parseHostPort (value: string): { host: string, port: number } {
   return { host: value.slice(0, colon), port }
 }
 
+/** Knobs for tests and benchmarks; the defaults are what a real node uses. */
+export interface NodeTuning {
+  clock?: Clock
+  segmentCapacity?: number
+  sealDelayMs?: number
+}
+
 /** Starts a node on its home and returns once it serves its control socket. */
-export async function startNode (options: NodeOptions, clock: Clock = systemClock): Promise<RunningNode> {
+export async function startNode (options: NodeOptions, tuning: NodeTuning = {}): Promise<RunningNode> {
+  const clock = tuning.clock ?? systemClock
   const tcp = options.api != null ? parseHostPort(options.api) : undefined
   const home = await openHome(options.home)
   const { store, self } = home
   const slots = options.slots ?? availableParallelism()
-  const ledger = new Ledger({ store, self })
+  const ledger = new Ledger({ store, self, segmentCapacity: tuning.segmentCapacity })
   let scheduler: Scheduler | undefined
   const table = new JobTable({ clock, leaseAlive: attempt => attempt.node !== self || (scheduler?.holds(attempt) ?? false) })
   ledger.onChange(changes => table.ingest(changes))
   await ledger.open({ createMeta: home.founded })
+  for await (const summaries of ledger.sealedSummaries<SealedJob[]>()) table.addSealed(summaries)
   const exec = executor({ home: home.dir, killGraceMs: options.killGraceMs })
   await exec.start()
   scheduler = new Scheduler({ self, slots, tags: options.tags, clock, table, ledger, store, executor: exec })
@@ -54,6 +66,7 @@ export async function startNode (options: NodeOptions, clock: Clock = systemCloc
   let stopping: Promise<void> | undefined
   const stop = async (): Promise<void> => {
     stopping ??= (async () => {
+      seals.stop()
       await (scheduler as Scheduler).stop()
       await server.stop()
       await exec.stop()
@@ -74,8 +87,10 @@ export async function startNode (options: NodeOptions, clock: Clock = systemCloc
   })
   await server.start()
   scheduler.start()
+  const seals = sealer({ ledger, table, render: entry => engine.view(entry), delayMs: tuning.sealDelayMs })
   return {
     engine,
+    ledger,
     stopped,
     drain: async () => { await engine.drain() },
     stop

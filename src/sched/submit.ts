@@ -8,7 +8,7 @@ export const DEFAULT_TTR_MS = 30_000
 export const MAX_SPEC_BYTES = 256 * 1024
 
 /** A validated submit, before the ledger gives it an id. */
-export type JobDraft = Omit<JobSpec, 'id' | 'n' | 'submitter' | 'submittedAt'>
+export type JobDraft = Omit<JobSpec, 'id' | 'n' | 'seq' | 'submitter' | 'submittedAt'>
 
 const list = (value: string[] | string | undefined): string[] =>
   value == null ? [] : (Array.isArray(value) ? value : value.split(',')).map(s => s.trim()).filter(s => s !== '')

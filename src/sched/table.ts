@@ -1,9 +1,9 @@
-import { JobState } from '../types.js'
+import { JobState, isTerminal } from '../types.js'
 import type { Attempt, Control, JobId, JobSpec } from '../types.js'
 import type { Clock } from '../clock.js'
 import { deriveJob } from '../crdt/derive.js'
 import type { DeriveContext, Derived, GroupProgress } from '../crdt/derive.js'
-import { MetaMap, SegmentMap, compareStamps, factSubject } from '../crdt/facts.js'
+import { MetaMap, SegmentMap, compareStamps, factSubject, segmentOf } from '../crdt/facts.js'
 import type { FactChange, JobFacts, PauseFact } from '../crdt/facts.js'
 import { Heap } from './heap.js'
 
@@ -22,15 +22,20 @@ export interface JobTableInit {
 
 interface GroupCounts { total: number, done: number, failed: Set<JobId> }
 
-/** Submit order: higher priority first, then earlier submit, then segment and position. */
+export interface SealedJob {
+  id: JobId
+  state: JobState
+  group?: string
+  submittedAt: number
+  seq: number
+}
+
+/** Run order: higher priority first, then submit order (time, then the submitter's sequence). */
 export function runsBefore (a: JobSpec, b: JobSpec): boolean {
   if (a.pri !== b.pri) return a.pri > b.pri
   if (a.submittedAt !== b.submittedAt) return a.submittedAt < b.submittedAt
-  if (a.id !== b.id) {
-    const [sa, sb] = [a.id.slice(0, a.id.lastIndexOf('-')), b.id.slice(0, b.id.lastIndexOf('-'))]
-    if (sa !== sb) return sa < sb
-  }
-  return a.n < b.n
+  if (a.seq !== b.seq) return a.seq < b.seq
+  return a.id < b.id
 }
 
 /**
@@ -47,6 +52,9 @@ export class JobTable {
   private readonly groupDependants = new Map<string, Set<JobId>>()
   private readonly pauses = new Map<string, PauseFact>()
   private readonly idempotency = new Map<string, JobId>()
+  /** Jobs of sealed segments: their final state, enough for dependants, groups and listings. */
+  private readonly sealed = new Map<JobId, SealedJob>()
+  private readonly segmentCounts = new Map<string, { total: number, unsettled: number }>()
   /** Attempts and controls received before their job's spec (patches carry no order between maps). */
   private readonly orphans = new Map<JobId, Set<FactChange>>()
   private readonly ready = new Heap<JobSpec>(runsBefore)
@@ -60,7 +68,8 @@ export class JobTable {
       now: 0,
       jobState: id => {
         const entry = this.entries.get(id)
-        return entry == null || entry.derived.removed ? undefined : entry.derived.state
+        if (entry == null) return this.sealed.get(id)?.state
+        return entry.derived.removed ? undefined : entry.derived.state
       },
       groupState: group => this.groupProgress(group),
       pause: group => this.activePause(group),
@@ -83,8 +92,42 @@ export class JobTable {
     for (const item of this.entries) if (!item[1].derived.removed) yield item
   }
 
-  has (id: string): boolean {
-    return this.entries.has(id as JobId)
+  /** A job of a sealed segment (not in memory: its full record is in the store). */
+  sealedJob (id: string): SealedJob | undefined {
+    return this.sealed.get(id as JobId)
+  }
+
+  sealedJobs (): IterableIterator<[JobId, SealedJob]> {
+    return this.sealed.entries()
+  }
+
+  /** Whether every job of a segment holding `capacity` jobs has finished. */
+  segmentSettled (seg: string, capacity: number): boolean {
+    const counts = this.segmentCounts.get(seg)
+    return counts != null && counts.total >= capacity && counts.unsettled === 0
+  }
+
+  /** Drops a settled segment's jobs from memory; returns the summaries that stay. */
+  evict (seg: string): SealedJob[] {
+    const summaries: SealedJob[] = []
+    for (const [id, entry] of this.entries) {
+      if (segmentOf(id) !== seg) continue
+      this.entries.delete(id)
+      if (entry.derived.removed) continue
+      const summary = summarize(entry)
+      this.sealed.set(id, summary)
+      summaries.push(summary)
+    }
+    return summaries
+  }
+
+  /** Takes in the summaries of a segment sealed before this start. */
+  addSealed (summaries: SealedJob[]): void {
+    for (const job of summaries) {
+      this.sealed.set(job.id, job)
+      if (job.group != null) addTo(this.groupMembers, job.group, job.id)
+      this.count(job, { state: job.state, removed: false, lamport: 0, epoch: 0 }, +1)
+    }
   }
 
   byKey (key: string): JobId | undefined {
@@ -153,6 +196,12 @@ export class JobTable {
 
   private addSpec (spec: JobSpec, touched: Set<JobId>): void {
     if (this.entries.has(spec.id)) return // specs are written once
+    const sealed = this.sealed.get(spec.id)
+    if (sealed != null) {
+      // its segment is loaded again: it is counted anew below
+      this.sealed.delete(spec.id)
+      this.count(spec, { state: sealed.state, removed: false, lamport: 0, epoch: 0 }, -1)
+    }
     const facts: JobFacts = { spec, attempts: new Map(), controls: new Map() }
     // starts as "removed" so that its first derivation counts it in its group exactly once
     this.entries.set(spec.id, { facts, derived: { state: JobState.pending, removed: true, lamport: 0, epoch: 0 } })
@@ -231,9 +280,15 @@ export class JobTable {
     }
   }
 
-  /** Group counts, kept by state transitions so `--after-group` checks cost O(1). */
-  private count (spec: JobSpec, derived: Derived, sign: 1 | -1): void {
-    if (spec.group == null || derived.removed) return
+  /** Group and segment counts, kept by state transitions so that checks on them cost O(1). */
+  private count (spec: Pick<JobSpec, 'id' | 'group'>, derived: Derived, sign: 1 | -1): void {
+    if (derived.removed) return
+    const seg = segmentOf(spec.id) as string
+    const segCounts = this.segmentCounts.get(seg) ?? { total: 0, unsettled: 0 }
+    this.segmentCounts.set(seg, segCounts)
+    segCounts.total += sign
+    if (!isTerminal(derived.state)) segCounts.unsettled += sign
+    if (spec.group == null) return
     let counts = this.groupCounts.get(spec.group)
     if (counts == null) this.groupCounts.set(spec.group, counts = { total: 0, done: 0, failed: new Set() })
     counts.total += sign
@@ -243,6 +298,11 @@ export class JobTable {
       else counts.failed.delete(spec.id)
     }
   }
+}
+
+/** What stays in memory of a job of a sealed segment. */
+export function summarize ({ facts: { spec }, derived }: TableEntry): SealedJob {
+  return { id: spec.id, state: derived.state, group: spec.group, submittedAt: spec.submittedAt, seq: spec.seq }
 }
 
 function addTo<K, V> (index: Map<K, Set<V>>, key: K, value: V): void {

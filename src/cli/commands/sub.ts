@@ -107,15 +107,20 @@ const latestEpoch = (job: JobView | null | undefined): number => job?.attempts.a
  */
 async function followLog (ctx: Context, watch: JobWatch, id: string, stream: 'stdout' | 'stderr', signal: AbortSignal): Promise<void> {
   const out = stream === 'stdout' ? ctx.stdout : ctx.stderr
-  const copy = async (follow: boolean): Promise<void> => {
+  /** Copies the output of the attempt current at the node; says whether there was any. */
+  const copy = async (follow: boolean): Promise<boolean> => {
+    let any = false
     for await (const chunk of ctx.client.stream(`/jobs/${encodeURIComponent(id)}/logs?stream=${stream}${follow ? '&follow=1' : ''}`, signal)) {
+      any = true
       await write(out, chunk)
     }
+    return any
   }
   try {
     while (true) {
-      await copy(true)
-      const followed = latestEpoch(watch.get(id))
+      const before = latestEpoch(watch.get(id))
+      // Which attempt was copied: the one current when output arrived, else (none yet) the one before.
+      const followed = await copy(true) ? latestEpoch(watch.get(id)) : before
       await watch.until(() => {
         const job = watch.get(id)
         return settled(job) || (job?.state === 'running' && latestEpoch(job) > followed)

@@ -1,0 +1,55 @@
+import createDebug from 'debug'
+import { isTerminal } from '../types.js'
+import type { JobView } from '../types.js'
+import type { Ledger } from '../crdt/ledger.js'
+import { segmentOf } from '../crdt/facts.js'
+import { summarize } from '../sched/table.js'
+import type { JobTable, TableEntry } from '../sched/table.js'
+
+const log = createDebug('meshq:sealer')
+
+export interface SealerInit {
+  ledger: Ledger
+  table: JobTable
+  render: (entry: TableEntry) => JobView
+  /** How long a settled segment waits before it is sealed (late facts often follow a job's end). */
+  delayMs?: number
+}
+
+/**
+ * Seals segments whose jobs have all finished, so that memory and per-change cost stay bounded
+ * however long the history grows. Sealing is a local cache policy, not a fact: every replica
+ * decides it alone, and a fact that arrives for a sealed segment loads it again.
+ */
+export function sealer (init: SealerInit): { stop: () => void } {
+  const { ledger, table } = init
+  const candidates = new Set<string>()
+  let timer: NodeJS.Timeout | undefined
+
+  const sealSettled = async (): Promise<void> => {
+    timer = undefined
+    for (const seg of [...candidates]) {
+      candidates.delete(seg)
+      if (ledger.doc(seg) == null || !table.segmentSettled(seg, ledger.capacity)) continue
+      const entries = [...table.all()].filter(([id]) => segmentOf(id) === seg).map(([, entry]) => entry)
+      try {
+        await ledger.seal(seg, entries.map(init.render), entries.map(summarize))
+        if (ledger.doc(seg) == null) table.evict(seg)
+      } catch (err) {
+        log('sealing %s failed: %s', seg, (err as Error).message)
+      }
+    }
+  }
+
+  const unsubscribe = table.onChange((id, entry) => {
+    if (!isTerminal(entry.derived.state)) return
+    candidates.add(segmentOf(id) as string)
+    timer ??= setTimeout(() => { void sealSettled() }, init.delayMs ?? 2000)
+  })
+  return {
+    stop: () => {
+      unsubscribe()
+      clearTimeout(timer)
+    }
+  }
+}

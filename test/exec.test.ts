@@ -1,0 +1,320 @@
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { chmod, readdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { afterEach, describe, expect, test } from 'vitest'
+import { executor, killLeftover, type Executor, type ExecutorInit, type RunRequest } from '../src/exec/executor.js'
+import { ExecutorNotRunningError } from '../src/exec/errors.js'
+import { tempDir, waitFor } from './helpers.js'
+
+const cleanups: Array<() => Promise<void>> = []
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+async function scratch (): Promise<string> {
+  const { dir, cleanup } = await tempDir('meshq-exec-')
+  cleanups.push(cleanup)
+  return dir
+}
+
+/** A started executor with a fresh home, stopped after the test. */
+async function started (options: Partial<ExecutorInit> = {}): Promise<{ exec: Executor, home: string }> {
+  const home = await scratch()
+  const exec = executor({ home, killGraceMs: 2000, ...options })
+  await exec.start()
+  cleanups.push(async () => { await exec.stop() })
+  return { exec, home }
+}
+
+function request (cmd: string[], extra: Partial<RunRequest> = {}): RunRequest {
+  return { jobId: 'job1', epoch: 1, cmd, cwd: '/', env: {}, ...extra }
+}
+
+/** Live (non-zombie) processes of group `pgid`, found by scanning /proc. */
+async function groupMembers (pgid: number): Promise<number[]> {
+  const members: number[] = []
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    const text = await readFile(`/proc/${name}/stat`, 'latin1').catch(() => '')
+    const [state, , pgrp] = text.slice(text.lastIndexOf(')') + 2).split(' ')
+    if (Number(pgrp) === pgid && state !== 'Z') members.push(Number(name))
+  }
+  return members
+}
+
+async function waitForGroupSize (pgid: number, size: number): Promise<void> {
+  await waitFor(async () => (await groupMembers(pgid)).length >= size, { timeout: 20_000, what: `${size} processes in group ${pgid}` })
+}
+
+/** Killed processes may take a moment to be gone; the deadline is generous for a loaded machine. */
+async function waitForGroupGone (pgid: number, timeout = 10_000): Promise<void> {
+  await waitFor(async () => (await groupMembers(pgid)).length === 0, { timeout, interval: 20, what: `group ${pgid} to die` })
+}
+
+function numbers (count: number): string {
+  return Array.from({ length: count }, (_, i) => `${i + 1}\n`).join('')
+}
+
+describe('executor', () => {
+  test('captures output, tail and exit code 0', async () => {
+    const { exec } = await started()
+    const handle = await exec.run(request(['sh', '-c', 'seq 1 20; echo oops >&2']))
+    const result = await handle.result
+    expect(result).toMatchObject({ exitCode: 0, failReason: undefined, stdoutBytes: numbers(20).length, stderrBytes: 5, truncated: false })
+    expect(result.tail).toBe([...numbers(20).trim().split('\n').slice(-9), 'oops'].join('\n'))
+    expect(result.endedAt).toBeGreaterThanOrEqual(result.startedAt)
+    expect(await readFile(handle.outputPaths.stdout, 'utf8')).toBe(numbers(20))
+    expect(await readFile(handle.outputPaths.stderr, 'utf8')).toBe('oops\n')
+    expect(handle.outputPaths.stdout).toMatch(/\/output\/job1\/1\.stdout$/)
+    expect(handle.pid).toBeGreaterThan(1)
+    expect(handle.startTime).toMatch(/^\d+$/)
+    expect(exec.running()).toBe(0)
+  })
+
+  test('keeps the tail within 2 KB', async () => {
+    const { exec } = await started()
+    const result = await (await exec.run(request(['sh', '-c', 'head -c 5000 /dev/zero | tr "\\0" y']))).result
+    expect(result.tail).toBe('y'.repeat(2048))
+  })
+
+  test('reports a non-zero exit', async () => {
+    const { exec } = await started()
+    const result = await (await exec.run(request(['sh', '-c', 'exit 7']))).result
+    expect(result).toMatchObject({ exitCode: 7, failReason: 'non-zero-exit' })
+  })
+
+  test('reports a signal it did not send', async () => {
+    const { exec } = await started()
+    const result = await (await exec.run(request(['sh', '-c', 'kill -USR1 $$']))).result
+    expect(result).toMatchObject({ signal: 'SIGUSR1', failReason: 'signaled' })
+  })
+
+  test('reports a command that does not exist', async () => {
+    const { exec } = await started()
+    const handle = await exec.run(request(['meshq-no-such-command']))
+    expect(handle.pid).toBe(0)
+    const result = await handle.result
+    expect(result).toMatchObject({ failReason: 'command-not-found', stdoutBytes: 0, stderrBytes: 0 })
+    expect(result.tail).toContain('meshq-no-such-command')
+  })
+
+  test('reports a file that is not executable', async () => {
+    const dir = await scratch()
+    const script = join(dir, 'script.sh')
+    await writeFile(script, '#!/bin/sh\necho hi\n')
+    await chmod(script, 0o644)
+    const { exec } = await started()
+    const result = await (await exec.run(request([script]))).result
+    expect(result.failReason).toBe('not-executable')
+  })
+
+  test('reports a missing working directory', async () => {
+    const dir = await scratch()
+    const { exec } = await started()
+    const result = await (await exec.run(request(['true'], { cwd: join(dir, 'gone') }))).result
+    expect(result.failReason).toBe('cwd-missing')
+  })
+
+  test('runs in cwd with the node env, the job env and MESHQ_JOB_ID / MESHQ_ATTEMPT', async () => {
+    const dir = await scratch()
+    const { exec } = await started()
+    const script = 'echo "$MESHQ_JOB_ID $MESHQ_ATTEMPT $CUSTOM $HOME"; pwd'
+    const handle = await exec.run(request(['sh', '-c', script], { jobId: 'j-env', epoch: 3, cwd: dir, env: { CUSTOM: 'x y' } }))
+    expect((await handle.result).exitCode).toBe(0)
+    expect(await readFile(handle.outputPaths.stdout, 'utf8')).toBe(`j-env 3 x y ${process.env.HOME}\n${dir}\n`)
+  })
+
+  test('a timeout kills the whole group', async () => {
+    const { exec } = await started()
+    const handle = await exec.run(request(['sh', '-c', 'sleep 300 & sleep 300'], { timeoutMs: 300 }))
+    const result = await handle.result
+    expect(result).toMatchObject({ failReason: 'timed-out', signal: 'SIGTERM' })
+    await waitForGroupGone(handle.pid)
+  })
+
+  test('kill leaves no process of the group', async () => {
+    const { exec } = await started()
+    const handle = await exec.run(request(['sh', '-c', 'sleep 300 & sleep 300']))
+    await waitForGroupSize(handle.pid, 3)
+    expect(exec.running()).toBe(1)
+    handle.kill('killed')
+    expect(await handle.result).toMatchObject({ failReason: 'killed', signal: 'SIGTERM' })
+    await waitForGroupGone(handle.pid)
+    expect(exec.running()).toBe(0)
+  })
+
+  test('kill with reason lost is reported as lost', async () => {
+    const { exec } = await started()
+    const handle = await exec.run(request(['sleep', '300']))
+    handle.kill('lost')
+    expect((await handle.result).failReason).toBe('lost')
+  })
+
+  test('a job ignoring SIGTERM dies by SIGKILL after the grace period', async () => {
+    const graceMs = 500
+    const { exec } = await started({ killGraceMs: graceMs })
+    const handle = await exec.run(request(['sh', '-c', 'trap "" TERM; echo ready; sleep 300']))
+    await waitFor(async () => (await readFile(handle.outputPaths.stdout, 'utf8')) === 'ready\n', { what: 'the trap' })
+    const killedAt = Date.now()
+    handle.kill('killed')
+    const result = await handle.result
+    expect(result).toMatchObject({ failReason: 'killed', signal: 'SIGKILL' })
+    expect(Date.now() - killedAt).toBeGreaterThanOrEqual(graceMs - 50)
+    await waitForGroupGone(handle.pid)
+  })
+
+  test('processes left in the group when the leader exits are killed', async () => {
+    const { exec } = await started()
+    const handle = await exec.run(request(['sh', '-c', 'sleep 300 & echo started']))
+    expect(await handle.result).toMatchObject({ exitCode: 0, tail: 'started' })
+    await waitForGroupGone(handle.pid)
+  })
+
+  test('caps output: head, marker and tail, with exact byte counts', async () => {
+    const cap = 1024 * 1024
+    const { exec } = await started({ maxStreamBytes: cap })
+    const count = 500_000
+    const expected = numbers(count)
+    const handle = await exec.run(request(['seq', '1', String(count)]))
+    const result = await handle.result
+    expect(result).toMatchObject({ exitCode: 0, truncated: true, stdoutBytes: expected.length })
+    expect(expected.length).toBeGreaterThan(3 * cap)
+    const marker = `\n[meshq: ${expected.length - cap} bytes omitted]\n`
+    const file = await readFile(handle.outputPaths.stdout, 'latin1')
+    expect(file.length).toBe(cap + marker.length)
+    expect(file.slice(0, cap / 2)).toBe(expected.slice(0, cap / 2))
+    expect(file.slice(cap / 2, cap / 2 + marker.length)).toBe(marker)
+    expect(file.slice(cap / 2 + marker.length)).toBe(expected.slice(-cap / 2))
+    expect(result.tail).toBe(numbers(count).trim().split('\n').slice(-10).join('\n'))
+    expect((await readdir(join(handle.outputPaths.stdout, '..'))).sort()).toEqual(['1.stderr', '1.stdout'])
+  })
+
+  test('output past half the cap but within it is kept whole', async () => {
+    const cap = 1024 * 1024
+    const { exec } = await started({ maxStreamBytes: cap })
+    const expected = numbers(100_000)
+    expect(expected.length).toBeGreaterThan(cap / 2)
+    const handle = await exec.run(request(['seq', '1', '100000']))
+    expect(await handle.result).toMatchObject({ truncated: false, stdoutBytes: expected.length })
+    expect(await readFile(handle.outputPaths.stdout, 'latin1')).toBe(expected)
+  })
+
+  test('also appends all output to `out`, relative to cwd', async () => {
+    const dir = await scratch()
+    await writeFile(join(dir, 'all.log'), 'before\n')
+    const { exec } = await started()
+    const script = 'echo one; echo two >&2; echo three'
+    const result = await (await exec.run(request(['sh', '-c', script], { cwd: dir, out: 'all.log' }))).result
+    expect(result.exitCode).toBe(0)
+    const log = await readFile(join(dir, 'all.log'), 'utf8')
+    expect(log.startsWith('before\n')).toBe(true)
+    expect(log.split('\n').sort()).toEqual(['', 'before', 'one', 'three', 'two'])
+    expect(log.indexOf('one')).toBeLessThan(log.indexOf('three'))
+  })
+
+  test('samples memory and CPU of a running job', async () => {
+    const dir = await scratch()
+    const { exec } = await started({ sampleIntervalMs: 20 })
+    const handle = await exec.run(request(['sh', '-c', 'while [ ! -e stop ]; do :; done'], { cwd: dir }))
+    await waitFor(async () => {
+      const fields = (await readFile(`/proc/${handle.pid}/stat`, 'latin1')).split(') ')[1].split(' ')
+      return Number(fields[11]) + Number(fields[12]) >= 30 // 300 ms of CPU
+    }, { what: 'CPU use' })
+    await writeFile(join(dir, 'stop'), '')
+    const result = await handle.result
+    expect(result.exitCode).toBe(0)
+    expect(result.peakRssKb).toBeGreaterThan(0)
+    expect(result.cpuMs).toBeGreaterThan(0)
+  })
+
+  test('runs many short jobs', async () => {
+    const { exec } = await started()
+    for (let i = 0; i < 20; i++) {
+      const results = await Promise.all([0, 1].map(async n => await (await exec.run(request(['true'], { jobId: `j${i}`, epoch: n + 1 }))).result))
+      expect(results.map(result => result.failReason)).toEqual([undefined, undefined])
+    }
+    expect(exec.running()).toBe(0)
+  })
+
+  test('stop kills running jobs as lost, then refuses to run', async () => {
+    const home = await scratch()
+    const exec = executor({ home, killGraceMs: 2000 })
+    await expect(exec.run(request(['true']))).rejects.toThrow(ExecutorNotRunningError)
+    await exec.start()
+    const handle = await exec.run(request(['sh', '-c', 'sleep 300 & sleep 300']))
+    await waitForGroupSize(handle.pid, 3)
+    await exec.stop()
+    expect((await handle.result).failReason).toBe('lost')
+    await waitForGroupGone(handle.pid)
+    expect(exec.running()).toBe(0)
+    await expect(exec.run(request(['true']))).rejects.toThrow(ExecutorNotRunningError)
+  })
+
+  test('killLeftover kills a live group only if the start time matches', async () => {
+    const { exec } = await started()
+    const handle = await exec.run(request(['sh', '-c', 'sleep 300 & sleep 300']))
+    await waitForGroupSize(handle.pid, 3)
+    expect(killLeftover(handle.pid, String(Number(handle.startTime) + 1))).toBe(false)
+    expect(await groupMembers(handle.pid)).toHaveLength(3)
+    expect(killLeftover(handle.pid, handle.startTime)).toBe(true)
+    expect(await handle.result).toMatchObject({ signal: 'SIGKILL', failReason: 'signaled' })
+    await waitForGroupGone(handle.pid)
+    expect(killLeftover(handle.pid, handle.startTime)).toBe(false)
+    expect(killLeftover(0, '')).toBe(false)
+  })
+})
+
+describe('orphan guard', () => {
+  test('the jobs of a node killed with SIGKILL die within 5 s', async () => {
+    const dir = await scratch()
+    const fixture = join(dir, 'node.mjs')
+    await writeFile(fixture, orphanFixture(new URL('../src/exec/executor.ts', import.meta.url).href))
+    const node = spawn(process.execPath, [fixture, dir], { stdio: ['ignore', 'pipe', 'inherit'] })
+    cleanups.push(async () => { node.kill('SIGKILL') })
+    const exited = once(node, 'exit')
+    const [line] = await Promise.race([
+      once(createInterface({ input: node.stdout }), 'line') as Promise<[string]>,
+      exited.then(([code]) => { throw new Error(`the fixture node exited (${String(code)})`) })
+    ])
+    const { pgid } = JSON.parse(line) as { pgid: number }
+    cleanups.push(async () => { await groupMembers(pgid).then(members => members.length > 0 && process.kill(-pgid, 'SIGKILL')) })
+    await waitForGroupSize(pgid, 3)
+
+    node.kill('SIGKILL')
+    await exited
+    const killedAt = Date.now()
+    await waitForGroupGone(pgid, 5000)
+    expect(Date.now() - killedAt).toBeLessThan(5000)
+    expect((await stat(join(dir, 'output/orphan/1.stdout'))).isFile()).toBe(true)
+  })
+})
+
+/**
+ * A node stand-in that runs the executor from the TypeScript sources: Node strips the types, and a
+ * resolve hook maps the sources' `./x.js` imports onto `./x.ts`.
+ */
+function orphanFixture (executorUrl: string): string {
+  return `
+import { registerHooks } from 'node:module'
+registerHooks({
+  resolve (specifier, context, next) {
+    try {
+      return next(specifier, context)
+    } catch (err) {
+      if (specifier.startsWith('.') && specifier.endsWith('.js')) return next(specifier.slice(0, -3) + '.ts', context)
+      throw err
+    }
+  }
+})
+const { executor } = await import(${JSON.stringify(executorUrl)})
+const home = process.argv[2]
+const exec = executor({ home })
+await exec.start()
+const handle = await exec.run({ jobId: 'orphan', epoch: 1, cmd: ['sh', '-c', 'sleep 300 & sleep 300'], cwd: home, env: {} })
+console.log(JSON.stringify({ pgid: handle.pid }))
+setInterval(() => {}, 60_000)
+`
+}

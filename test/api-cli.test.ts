@@ -152,12 +152,13 @@ describe('meshq against a node', () => {
     subscriptions = engine.subscriptions
     const group = cli(['wait', '--group', 'w2', '--json'], { home }).exited
     await until(() => engine.subscriptions > subscriptions, 10_000, 'wait --group to subscribe')
+    await until(() => engine.calls.some(c => c.method === 'list' && (c.args[0] as { group?: string }).group === 'w2'), 10_000, 'the group to be listed')
     engine.start(c.id)
     engine.finish(c.id, 'failed', 2)
     await engine.remove({ ids: [d.id] })
     const result = await group
     expect(result.code).toBe(1)
-    expect(result.stderr).toBe(`meshq: job ${c.id} failed: exit 2\nmeshq: job ${d.id} was removed\n`)
+    expect(result.stderr.split('\n').sort()).toEqual(['', `meshq: job ${c.id} failed: exit 2`, `meshq: job ${d.id} was removed`].sort())
     expect((JSON.parse(result.stdout) as JobView[]).map(j => j.id)).toEqual([c.id])
 
     expect(await meshq(['wait', 'nope'], { home })).toMatchObject({ code: 1, stderr: 'meshq: job nope not found\n' })

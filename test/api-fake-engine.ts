@@ -65,6 +65,7 @@ export class FakeEngine implements Engine {
   }
 
   async list (query: ListQuery): Promise<JobView[]> {
+    this.calls.push({ method: 'list', args: [query] })
     const jobs = [...this.jobs.values()]
       .filter(j => (query.state === undefined || j.state === query.state) && (query.group === undefined || j.group === query.group))
       .reverse()

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { readFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { groupAlive, json, meshq, ok, startNode } from './cluster.js'
 import type { TestNode } from './cluster.js'
@@ -23,6 +23,8 @@ const show = async (id: string): Promise<JobView> => await json<JobView>(node.ho
 const waitState = async (id: string, state: string): Promise<JobView> =>
   await waitFor(async () => { const job = await show(id); return job.state === state ? job : undefined }, { what: `${id} to be ${state}` })
 const lines = async (file: string): Promise<string[]> => (await readFile(file, 'utf8').catch(() => '')).split('\n').filter(l => l !== '')
+/** Shell that blocks until a file exists: lets a test hold a job running. */
+const waitForFile = (file: string): string => `while [ ! -e ${file} ]; do sleep 0.05; done`
 /** A job that appends a word to a file. */
 const append = (file: string, word: string): string[] => ['sh', '-c', `echo ${word} >> ${file}`]
 
@@ -44,16 +46,19 @@ describe('one node, end to end through the CLI', () => {
 
   it('runs dependencies in order, on job ids and on groups', async () => {
     const file = join(work.dir, 'deps')
-    const first = await sub('--', 'sh', '-c', `sleep 0.3; echo first >> ${file}`)
+    const gate = join(work.dir, 'deps-gate')
+    const first = await sub('--', 'sh', '-c', `${waitForFile(gate)}; echo first >> ${file}`)
     const second = await sub('--after', first, '--group', 'mid', '--', ...append(file, 'second'))
-    await sub('--group', 'mid', '--', 'sh', '-c', `sleep 0.2; echo second-b >> ${file}`)
+    await sub('--group', 'mid', '--', 'sh', '-c', `${waitForFile(gate)}; echo second-b >> ${file}`)
     const last = await sub('--after-group', 'mid', '--', ...append(file, 'last'))
-    expect((await show(last)).reason).toMatch(/waiting for group mid/)
+    expect((await show(second)).reason).toBe(`waiting for job ${first}`)
+    expect((await show(last)).reason).toBe('waiting for group mid (0/2 done)')
+    await writeFile(gate, '')
     await ok(node.home, ['wait', last])
     const order = await lines(file)
-    expect(order[0]).toBe('first')
+    expect(order.indexOf('first')).toBeLessThan(order.indexOf('second'))
     expect(order.at(-1)).toBe('last')
-    expect(order).toHaveLength(4)
+    expect(order.sort()).toEqual(['first', 'last', 'second', 'second-b'])
     expect((await show(second)).state).toBe('done')
   })
 

@@ -136,7 +136,8 @@ export class Scheduler {
         run.handle.kill('killed')
       }
     }
-    if (entry.derived.state === JobState.ready) this.schedulePass()
+    // a pass also re-arms the wake-up timer for delays, backoffs and timed pauses
+    if (entry.derived.state === JobState.ready || entry.derived.wakeAt != null) this.schedulePass()
   }
 
   private schedulePass (): void {

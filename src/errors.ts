@@ -65,3 +65,17 @@ export class UnauthorizedError extends MeshqError {
   override name = 'UnauthorizedError'
   override readonly status = 401
 }
+
+export class InviteRefusedError extends MeshqError {
+  override name = 'InviteRefusedError'
+  override readonly status = 403
+}
+
+export class JoinFailedError extends MeshqError {
+  override name = 'JoinFailedError'
+}
+
+export class PeerNotFoundError extends MeshqError {
+  override name = 'PeerNotFoundError'
+  override readonly status = 404
+}

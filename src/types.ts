@@ -179,6 +179,24 @@ export interface PeerView {
   tags: string[]
 }
 
+/** An invite as `meshq invite --list` shows it (the secret is only ever in the token). */
+export interface InviteView {
+  id: string
+  by: string
+  createdAt: string
+  expiresAt: string
+  uses: number
+  used: number
+  revoked: boolean
+  expired: boolean
+}
+
+export interface InviteCreated {
+  id: string
+  token: string
+  expiresAt: string
+}
+
 export interface StatsView {
   states: Record<JobState, number>
   groups: Record<string, Partial<Record<JobState, number>>>

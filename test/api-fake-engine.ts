@@ -3,7 +3,7 @@
  */
 import { JobNotFoundError, InvalidJobError } from '../src/errors.js'
 import type { Engine, ListQuery, LogStream, Selector } from '../src/api/engine.js'
-import type { JobId, JobView, NodeEvent, NodeStatus, PeerIdString, PeerView, StatsView, SubmitRequest } from '../src/types.js'
+import type { JobId, JobView, NodeEvent, NodeStatus, PeerIdString, PeerView, StatsView, SubmitRequest, InviteCreated, InviteView } from '../src/types.js'
 import { JOB_STATES } from '../src/types.js'
 
 const SELF = '12D3KooWFakeSelf' as PeerIdString
@@ -108,6 +108,18 @@ export class FakeEngine implements Engine {
     for (const job of this.jobs.values()) states[job.state]++
     return { states, groups: {}, throughput: 0, nodes: [{ id: SELF, slots: 4, running: states.running }] }
   }
+
+  async invite (options: { ttlMs: number, uses: number }): Promise<InviteCreated> {
+    return { id: 'inv1', token: `mq1.fake-${options.uses}`, expiresAt: new Date(Date.now() + options.ttlMs).toISOString() }
+  }
+
+  async invites (): Promise<InviteView[]> {
+    return []
+  }
+
+  async revokeInvite (): Promise<void> {}
+
+  async evict (): Promise<void> {}
 
   async peers (): Promise<PeerView[]> {
     return [{ id: SELF, addrs: ['/ip4/127.0.0.1/tcp/1'], self: true, connected: true, state: 'up', slots: 4, running: 0, tags: ['gpu'] }]

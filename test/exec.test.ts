@@ -268,11 +268,12 @@ describe('executor', () => {
 })
 
 describe('orphan guard', () => {
-  test('the jobs of a node killed with SIGKILL die within 5 s', async () => {
+  /** Runs the fixture node, SIGKILLs it once its job runs, and checks the job's group dies within 5 s. */
+  async function killNodeAndCheckJobDies (mode: 'plain' | 'kill-watchdog-first'): Promise<void> {
     const dir = await scratch()
     const fixture = join(dir, 'node.mjs')
     await writeFile(fixture, orphanFixture(new URL('../src/exec/executor.ts', import.meta.url).href))
-    const node = spawn(process.execPath, [fixture, dir], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const node = spawn(process.execPath, [fixture, dir, mode], { stdio: ['ignore', 'pipe', 'inherit'] })
     cleanups.push(async () => { node.kill('SIGKILL') })
     const exited = once(node, 'exit')
     const [line] = await Promise.race([
@@ -289,15 +290,25 @@ describe('orphan guard', () => {
     await waitForGroupGone(pgid, 5000)
     expect(Date.now() - killedAt).toBeLessThan(5000)
     expect((await stat(join(dir, 'output/orphan/1.stdout'))).isFile()).toBe(true)
+  }
+
+  test('the jobs of a node killed with SIGKILL die within 5 s', async () => {
+    await killNodeAndCheckJobDies('plain')
+  })
+
+  test('a watchdog that dies is replaced and keeps guarding the running jobs', async () => {
+    await killNodeAndCheckJobDies('kill-watchdog-first')
   })
 })
 
 /**
  * A node stand-in that runs the executor from the TypeScript sources: Node strips the types, and a
- * resolve hook maps the sources' `./x.js` imports onto `./x.ts`.
+ * resolve hook maps the sources' `./x.js` imports onto `./x.ts`. Prints the job's pgid once it runs
+ * (in mode `kill-watchdog-first`, once its watchdog was killed and replaced).
  */
 function orphanFixture (executorUrl: string): string {
   return `
+import { readdirSync, readFileSync } from 'node:fs'
 import { registerHooks } from 'node:module'
 registerHooks({
   resolve (specifier, context, next) {
@@ -309,11 +320,29 @@ registerHooks({
     }
   }
 })
+
+function watchdogs () {
+  return readdirSync('/proc').filter(name => /^\\d+$/.test(name)).map(Number).filter(pid => {
+    try {
+      const stat = readFileSync('/proc/' + pid + '/stat', 'latin1')
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+      return ppid === process.pid && readFileSync('/proc/' + pid + '/cmdline', 'latin1').includes('groups=')
+    } catch {
+      return false
+    }
+  })
+}
+
 const { executor } = await import(${JSON.stringify(executorUrl)})
-const home = process.argv[2]
+const [home, mode] = process.argv.slice(2)
 const exec = executor({ home })
 await exec.start()
 const handle = await exec.run({ jobId: 'orphan', epoch: 1, cmd: ['sh', '-c', 'sleep 300 & sleep 300'], cwd: home, env: {} })
+if (mode === 'kill-watchdog-first') {
+  const [first] = watchdogs()
+  process.kill(first, 'SIGKILL')
+  while (!watchdogs().some(pid => pid !== first)) await new Promise(resolve => setTimeout(resolve, 20))
+}
 console.log(JSON.stringify({ pgid: handle.pid }))
 setInterval(() => {}, 60_000)
 `

@@ -1,4 +1,4 @@
-import type { JobId, JobState, JobView, NodeEvent, NodeStatus, PeerView, StatsView, SubmitRequest } from '../types.js'
+import type { InviteCreated, InviteView, JobId, JobState, JobView, NodeEvent, NodeStatus, PeerView, StatsView, SubmitRequest } from '../types.js'
 
 /** Which jobs an action applies to: explicit ids, or every job of a group. */
 export interface Selector {
@@ -33,6 +33,12 @@ export interface Engine {
   drain: (peer?: string) => Promise<void>
   stats: () => Promise<StatsView>
   peers: () => Promise<PeerView[]>
+  /** Issues a join token. */
+  invite: (options: { ttlMs: number, uses: number }) => Promise<InviteCreated>
+  invites: () => Promise<InviteView[]>
+  revokeInvite: (id: string) => Promise<void>
+  /** Removes a member: it is disconnected and refused from then on. */
+  evict: (peer: string) => Promise<void>
   /** Calls `listener` for every change until the returned function is called. */
   subscribe: (listener: (event: NodeEvent) => void) => () => void
   /**

@@ -8,7 +8,7 @@ import { chmod, lstat, rm } from 'node:fs/promises'
 import http from 'node:http'
 import net from 'node:net'
 import type { AddressInfo } from 'node:net'
-import { HomeLockedError, MeshqError, UnauthorizedError } from '../errors.js'
+import { HomeLockedError, MeshqError, UnauthorizedError, UsageError } from '../errors.js'
 import { JOB_STATES, type JobState, type SubmitRequest } from '../types.js'
 import type { Engine, ListQuery, LogStream, Selector } from './engine.js'
 import { API_PREFIX, MAX_BODY_BYTES, type ApiErrorBody } from './protocol.js'
@@ -142,6 +142,18 @@ function makeRoutes (engine: Engine): Route[] {
     }),
     route('GET', '/stats', async () => await engine.stats()),
     route('GET', '/peers', async () => ({ peers: await engine.peers() })),
+    route('POST', '/peers/:id/evict', async ({ params }) => { await engine.evict(params[0]); return { ok: true } }),
+    route('POST', '/invites', async ({ req }) => {
+      const body = await readJson(req) as { ttlMs?: unknown, uses?: unknown }
+      const ttlMs = body.ttlMs ?? 3_600_000
+      const uses = body.uses ?? 1
+      if (!Number.isInteger(ttlMs) || (ttlMs as number) <= 0 || !Number.isInteger(uses) || (uses as number) <= 0) {
+        throw new UsageError('ttlMs and uses must be positive integers')
+      }
+      return await engine.invite({ ttlMs: ttlMs as number, uses: uses as number })
+    }),
+    route('GET', '/invites', async () => ({ invites: await engine.invites() })),
+    route('POST', '/invites/:id/revoke', async ({ params }) => { await engine.revokeInvite(params[0]); return { ok: true } }),
     route('GET', '/events', async (r) => streamEvents(engine, r))
   ]
 }

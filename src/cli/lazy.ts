@@ -1,9 +1,6 @@
 /**
  * The heavy parts of meshq, loaded only by the commands that need them: client commands must start
  * fast and never load libp2p, automerge, level, execa or ink.
- *
- * The paths are held in variables so that tsc does not resolve them: those modules are built by
- * other parts of the project and the CLI only relies on the one function each exports.
  */
 import { MeshqError } from '../errors.js'
 import type { ApiClient } from '../api/client.js'
@@ -16,32 +13,28 @@ export interface RunTopOptions {
   json: boolean
 }
 
-/** `src/node/run.ts`: runs the node in the foreground; resolves when it has stopped. */
-export type RunNode = (options: NodeOptions) => Promise<number | undefined | void>
-/** `src/tui/main.ts`: the dashboard; resolves when the user quits. */
+/** `src/tui/main.ts`: the dashboard; resolves (optionally to an exit code) when the user quits. */
 export type RunTop = (options: RunTopOptions) => Promise<number | undefined | void>
 
-async function load<T> (specifier: string, name: string, what: string): Promise<T> {
-  let mod: Record<string, unknown>
-  try {
-    mod = await import(specifier)
-  } catch (err) {
-    const code = (err as { code?: string }).code
-    if (code === 'ERR_MODULE_NOT_FOUND' && (err as Error).message.includes(specifier.replace(/^\.*\//, ''))) {
-      throw new MeshqError(`${what} is not part of this build (${specifier} is missing)`)
-    }
-    throw err
-  }
-  if (typeof mod[name] !== 'function') throw new MeshqError(`${what}: ${specifier} does not export ${name}()`)
-  return mod[name] as T
-}
-
-export async function loadRunNode (): Promise<RunNode> {
-  const specifier = '../node/run.js'
-  return await load<RunNode>(specifier, 'runNode', 'the node')
+/** `src/node/run.ts`: runs the node in the foreground; resolves when it has stopped. */
+export async function runNode (options: NodeOptions): Promise<number | undefined | void> {
+  const node = await import('../node/run.js')
+  return await node.runNode(options)
 }
 
 export async function loadRunTop (): Promise<RunTop> {
+  // Held in a variable so that tsc does not resolve it: the dashboard is built separately and
+  // may be absent from a build; the CLI then says so instead of failing to compile.
   const specifier = '../tui/main.js'
-  return await load<RunTop>(specifier, 'runTop', 'the dashboard')
+  let mod: { runTop?: unknown }
+  try {
+    mod = await import(specifier)
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && (err as Error).message.includes('tui/main.js')) {
+      throw new MeshqError('the dashboard is not part of this build (src/tui/main.ts is missing)')
+    }
+    throw err
+  }
+  if (typeof mod.runTop !== 'function') throw new MeshqError('the dashboard: src/tui/main.ts does not export runTop()')
+  return mod.runTop as RunTop
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import * as A from '@automerge/automerge'
 import type { KVStore, StoreWrite } from './store.js'
 import type { FactChange, FactMap } from './facts.js'
@@ -94,10 +95,21 @@ export class DocHandle {
     if (this.nextSeq - this.firstSeq < COMPACT_AFTER_CHANGES) {
       return [{ key: changeKey(this.id, this.nextSeq++), value: chunk }]
     }
+    return this.compactWrites()
+  }
+
+  /** The store writes that replace every incremental save with one snapshot. */
+  compactWrites (): StoreWrite[] {
+    A.saveIncremental(this.doc) // the snapshot covers it
     const writes: StoreWrite[] = [{ key: snapKey(this.id), value: A.save(this.doc) }]
     for (let seq = this.firstSeq; seq < this.nextSeq; seq++) writes.push({ key: changeKey(this.id, seq), value: undefined })
     this.firstSeq = this.nextSeq
     return writes
+  }
+
+  /** A short digest of the document's heads: equal digests, equal documents. */
+  headsDigest (): string {
+    return createHash('sha256').update(A.getHeads(this.doc).sort().join(',')).digest('base64url').slice(0, 22)
   }
 
   /** The whole document as one compact blob, the fast way to hand a peer a finished segment. */

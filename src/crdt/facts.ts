@@ -8,8 +8,20 @@ import type { Attempt, Control, JobId, JobSpec, PeerIdString } from '../types.js
 
 /** The maps of a segment document: job specs, attempts and control facts. */
 export const SegmentMap = { jobs: 'jobs', attempts: 'attempts', controls: 'controls' } as const
-/** The maps of the cluster's meta document. */
-export const MetaMap = { pauses: 'pauses', drains: 'drains', members: 'members', invites: 'invites' } as const
+/**
+ * The maps of the cluster's meta document: `members` (written by the admitting member, key: peer),
+ * `nodes` (each node's own record: addresses, slots, tags; key: peer, written by that peer),
+ * `invites` (key: invite id, written by the inviter; uses `use|<invite>|<peer>`; revocations
+ * `revoke|<invite>|<peer>`), `evictions` (key: `<peer>|<by>`), group `pauses` and `drains`.
+ */
+export const MetaMap = {
+  pauses: 'pauses',
+  drains: 'drains',
+  members: 'members',
+  nodes: 'nodes',
+  invites: 'invites',
+  evictions: 'evictions'
+} as const
 export type FactMap = typeof SegmentMap[keyof typeof SegmentMap] | typeof MetaMap[keyof typeof MetaMap]
 
 export const META_DOC = 'meta'
@@ -65,4 +77,34 @@ export function latest<T extends { lamport: number, by: string }> (items: Iterab
     if (filter(item) && (best == null || compareStamps(item, best) > 0)) best = item
   }
   return best
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v != null && !Array.isArray(v)
+const isStringArray = (v: unknown): boolean => Array.isArray(v) && v.every(s => typeof s === 'string')
+const isInt = (v: unknown): boolean => Number.isSafeInteger(v)
+const optional = (v: unknown, check: (v: unknown) => boolean): boolean => v === undefined || v === null || check(v)
+
+/**
+ * Whether a fact has the shape its map requires. Members are trusted, but a bug or a bad version
+ * on one of them must not crash the others: facts that fail this are ignored (and logged).
+ */
+export function validFact (change: FactChange): boolean {
+  const v = change.value
+  if (!isObject(v)) return false
+  switch (change.map) {
+    case SegmentMap.jobs:
+      return v.id === change.key && isStringArray(v.cmd) && (v.cmd as string[]).length > 0 && typeof v.cwd === 'string' &&
+        isObject(v.env) && isStringArray(v.after) && isStringArray(v.afterGroup) && isStringArray(v.tags) &&
+        isInt(v.pri) && isInt(v.retries) && isInt(v.cores) && isInt(v.ttrMs) && isInt(v.submittedAt) && isInt(v.seq) &&
+        optional(v.group, g => typeof g === 'string')
+    case SegmentMap.attempts:
+      return typeof v.job === 'string' && change.key.startsWith(`${v.job}|`) && isInt(v.epoch) && typeof v.node === 'string' &&
+        isInt(v.basis) && isInt(v.claimedAt) && optional(v.endedAt, isInt) && optional(v.startedAt, isInt)
+    case SegmentMap.controls:
+      return typeof v.kind === 'string' && isInt(v.lamport) && typeof v.by === 'string'
+    case MetaMap.pauses:
+      return typeof v.paused === 'boolean' && isInt(v.lamport) && typeof v.by === 'string' && optional(v.until, isInt)
+    default:
+      return true
+  }
 }

@@ -20,6 +20,8 @@ export interface SegmentInfo {
   sealed: boolean
   /** The creator's count of segments before this one: with a job's position, its submit order. */
   index: number
+  /** Digest of the document's heads when it was sealed. */
+  heads?: string
 }
 
 /** A new job's id and its place in its submitter's order. */
@@ -249,9 +251,9 @@ export class Ledger {
     const info = this.segments.get(id)
     if (handle == null || info == null || info.sealed || this.queue.some(w => w.fact.doc === id)) return
     if (this.current?.id === id) this.current = undefined
-    const sealed = { ...info, sealed: true }
+    const sealed = { ...info, sealed: true, heads: handle.headsDigest() }
     await this.store.batch([
-      ...handle.persistWrites(),
+      ...handle.compactWrites(),
       { key: sealedKey(id), value: encodeJson(records) },
       { key: summaryKey(id), value: encodeJson(summary) },
       { key: segInfoKey(id), value: encodeJson(sealed) }
@@ -259,6 +261,19 @@ export class Ledger {
     this.segments.set(id, sealed)
     this.docs.delete(id)
     log('sealed segment %s (%d jobs)', id, records.length)
+  }
+
+  /** Every document's heads digest, sealed ones included: what a peer compares to see what differs. */
+  manifest (): Record<string, string> {
+    const out: Record<string, string> = {}
+    for (const info of this.segments.values()) if (info.sealed && info.heads != null) out[info.id] = info.heads
+    for (const handle of this.docs.values()) out[handle.id] = handle.headsDigest()
+    return out
+  }
+
+  /** A document as one saved blob: what a peer that lacks it gets. */
+  async blob (id: string): Promise<Uint8Array | undefined> {
+    return this.docs.get(id)?.save() ?? (await DocHandle.load(this.store, id))?.save()
   }
 
   /** The summaries of every sealed segment, as given to `seal`. */

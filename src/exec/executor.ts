@@ -99,6 +99,7 @@ class ProcessExecutor implements Executor {
     this.#home = init.home
     this.#maxStreamBytes = init.maxStreamBytes ?? 64 * 1024 * 1024
     this.#killGraceMs = init.killGraceMs ?? 10_000
+    if (!Number.isSafeInteger(this.#killGraceMs) || this.#killGraceMs < 0) throw new RangeError(`bad killGraceMs: ${this.#killGraceMs}`)
     this.#sampler = new UsageSampler(init.sampleIntervalMs ?? 1000)
   }
 
@@ -119,7 +120,7 @@ class ProcessExecutor implements Executor {
   }
 
   async run (req: RunRequest): Promise<RunHandle> {
-    this.#context()
+    this.#jobContext() // throws unless running
     validate(req)
     const startedAt = Date.now()
     const outputPaths = outputPathsOf(this.#home, req)
@@ -137,7 +138,7 @@ class ProcessExecutor implements Executor {
   async #spawn (req: RunRequest, outputs: JobOutputs, outputPaths: OutputPaths, fail: (reason: FailReason, message: string) => RunHandle): Promise<RunHandle> {
     let context: JobContext
     try {
-      context = this.#context() // the executor may have been stopped while we opened the files
+      context = this.#jobContext() // the executor may have been stopped while we opened the files
     } catch (err) {
       await outputs.close()
       throw err
@@ -148,14 +149,14 @@ class ProcessExecutor implements Executor {
       const { code, originalMessage } = await child
       return fail(SPAWN_FAILURES[code ?? ''] ?? FailReason.spawnError, `${req.cmd[0]}: ${String(originalMessage)}`)
     }
-    const job = new RunningJob({ process: child, pid: child.pid }, req, outputs, outputPaths, context)
+    const job = new RunningJob({ child, pid: child.pid, req, outputs, outputPaths, context })
     this.#jobs.set(job.pid, job)
     void job.result.then(() => this.#jobs.delete(job.pid))
     return job
   }
 
   /** What a job needs from the executor; throws unless started and not stopped. */
-  #context (): JobContext {
+  #jobContext (): JobContext {
     if (this.#watchdog === undefined || this.#stopped !== undefined) {
       throw new ExecutorNotRunningError('the executor is not running')
     }

@@ -40,6 +40,19 @@ export function spawnJob (req: RunRequest, killGraceMs: number) {
 
 export type JobProcess = ReturnType<typeof spawnJob>
 
+export interface JobInit {
+  child: JobProcess
+  /** The child's pid, known to be defined: the spawn succeeded. */
+  pid: number
+  req: RunRequest
+  outputs: JobOutputs
+  outputPaths: OutputPaths
+  context: JobContext
+}
+
+/** Longer delays overflow Node's timers (which then fire at once); such a timeout is never reached. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
 interface LeaderExit {
   endedAt: number
   usage: Usage
@@ -58,17 +71,19 @@ export class RunningJob implements RunHandle {
   #timeout?: NodeJS.Timeout
   #drainTimer?: NodeJS.Timeout
 
-  constructor (spawned: { process: JobProcess, pid: number }, req: RunRequest, outputs: JobOutputs, outputPaths: OutputPaths, context: JobContext) {
+  constructor ({ child, pid, req, outputs, outputPaths, context }: JobInit) {
     const startedAt = Date.now()
-    this.#process = spawned.process
+    this.#process = child
     this.#context = context
-    this.pid = spawned.pid
+    this.pid = pid
     this.outputPaths = outputPaths
     // Read now, before the event loop gets a chance to reap the process and free its pid.
     this.startTime = readStatSync(this.pid)?.startTime ?? ''
     context.watchdog.add(this.pid)
     context.sampler.track(this.pid)
-    if (req.timeoutMs !== undefined) this.#timeout = setTimeout(() => { this.#terminate(FailReason.timedOut) }, req.timeoutMs)
+    if (req.timeoutMs !== undefined && req.timeoutMs <= MAX_TIMER_MS) {
+      this.#timeout = setTimeout(() => { this.#terminate(FailReason.timedOut) }, req.timeoutMs)
+    }
     log('job %s/%d started: pid %d %o', req.jobId, req.epoch, this.pid, req.cmd)
     this.result = this.#supervise(startedAt, outputs)
   }

@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ControlKind, JobState, isTerminal } from '../types.js'
-import type { AttemptView, JobId, JobView, NodeEvent, NodeStatus, PeerIdString, PeerView, StatsView, SubmitRequest } from '../types.js'
+import type { AttemptView, InviteCreated, InviteView, JobId, JobView, NodeEvent, NodeStatus, PeerIdString, PeerView, StatsView, SubmitRequest } from '../types.js'
 import type { Engine, ListQuery, LogStream, Selector } from '../api/engine.js'
 import { DependencyCycleError, InvalidJobError, JobNotFoundError, JobRunningError, MissingDependencyError, UsageError } from '../errors.js'
 import type { Clock } from '../clock.js'
@@ -11,12 +11,17 @@ import type { FactChange, PauseFact } from '../crdt/facts.js'
 import type { JobTable, SealedJob, TableEntry } from '../sched/table.js'
 import type { Scheduler } from '../sched/scheduler.js'
 import { toJobView } from '../sched/view.js'
+import { encodeToken } from './membership.js'
+import type { Membership } from './membership.js'
+import type { Mesh } from './mesh.js'
 import { dependsOnGroup, draftJob } from '../sched/submit.js'
 import type { JobDraft } from '../sched/submit.js'
 
 export interface EngineInit {
   self: PeerIdString
   clusterId: string
+  /** base64 of the cluster key, for invite tokens. */
+  psk: string
   home: string
   version: string
   tags: string[]
@@ -24,6 +29,8 @@ export interface EngineInit {
   ledger: Ledger
   table: JobTable
   scheduler: Scheduler
+  membership: Membership
+  mesh: Mesh
   /** Called when `drain` of this node has finished its running jobs. */
   onDrained: () => void
 }
@@ -147,13 +154,39 @@ export class NodeEngine implements Engine {
     }
     const since = this.init.clock.now() - THROUGHPUT_WINDOW_MS
     while (this.finishedAt.length > 0 && this.finishedAt[0] < since) this.finishedAt.shift()
-    const { self, scheduler } = this.init
-    return { states, groups, throughput: this.finishedAt.length / (THROUGHPUT_WINDOW_MS / 1000), nodes: [{ id: self, slots: scheduler.slots, running: scheduler.running }] }
+    const nodes = (await this.peers()).filter(p => p.state !== 'unreachable').map(p => ({ id: p.id, slots: p.slots, running: p.running }))
+    return { states, groups, throughput: this.finishedAt.length / (THROUGHPUT_WINDOW_MS / 1000), nodes }
   }
 
   async peers (): Promise<PeerView[]> {
-    const { self, scheduler, tags } = this.init
-    return [{ id: self, addrs: [], self: true, connected: true, state: scheduler.isDraining ? 'draining' : 'up', slots: scheduler.slots, running: scheduler.running, tags }]
+    return this.init.mesh.peers(this.load())
+  }
+
+  async invite (options: { ttlMs: number, uses: number }): Promise<InviteCreated> {
+    const { membership, mesh, clusterId, psk } = this.init
+    const { id, secret, expiresAt } = await membership.createInvite(options)
+    const token = encodeToken({ cluster: clusterId, psk, invite: id, secret, addrs: mesh.addresses() })
+    return { id, token, expiresAt: new Date(expiresAt).toISOString() }
+  }
+
+  async invites (): Promise<InviteView[]> {
+    return this.init.membership.listInvites().map(i => ({
+      id: i.id, by: i.by, createdAt: new Date(i.createdAt).toISOString(), expiresAt: new Date(i.expiresAt).toISOString(), uses: i.uses, used: i.used, revoked: i.revoked, expired: i.expired
+    }))
+  }
+
+  async revokeInvite (id: string): Promise<void> {
+    await this.init.membership.revoke(id)
+  }
+
+  async evict (peer: string): Promise<void> {
+    await this.init.membership.evict(peer)
+  }
+
+  /** This node's load as it tells the others. */
+  load (): { slots: number, running: number, draining: boolean, tags: string[] } {
+    const { scheduler, tags } = this.init
+    return { slots: scheduler.slots, running: scheduler.running, draining: scheduler.isDraining, tags }
   }
 
   subscribe (listener: (event: NodeEvent) => void): () => void {

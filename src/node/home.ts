@@ -7,6 +7,8 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PeerIdString } from '../types.js'
 import { decodeJson, encodeJson, openLevelStore } from '../crdt/store.js'
 import type { KVStore } from '../crdt/store.js'
+import { UsageError } from '../errors.js'
+import type { JoinToken } from './membership.js'
 
 /** The cluster this node belongs to: its id and its pre-shared key (for libp2p's private network). */
 export interface ClusterConfig {
@@ -24,6 +26,8 @@ export interface Home {
   cluster: ClusterConfig
   /** True when this start created the cluster (the node founds it). */
   founded: boolean
+  /** True when the node is joining with a token: the cluster config is saved once admitted. */
+  joining: boolean
   socketPath: string
 }
 
@@ -39,24 +43,33 @@ export const homePaths = (dir: string): { ledger: string, socket: string, apiTok
  * Opens (or creates) a node's home: the store (locked: one node per home), the node's identity
  * key, and the cluster config. A home with no cluster founds a new one.
  */
-export async function openHome (dir: string): Promise<Home> {
+export async function openHome (dir: string, join?: JoinToken): Promise<Home> {
   await mkdir(dir, { recursive: true, mode: 0o700 })
   const paths = homePaths(dir)
   const store = await openLevelStore(paths.ledger)
   try {
     const key = await loadOrCreateKey(store)
-    let founded = false
     let cluster = await readJson<ClusterConfig>(store, 'cfg:cluster')
-    if (cluster == null) {
-      cluster = { id: randomBytes(8).toString('hex'), psk: randomBytes(32).toString('base64'), createdAt: Date.now() }
-      await store.batch([{ key: 'cfg:cluster', value: encodeJson(cluster) }], { sync: true })
-      founded = true
+    const self = peerIdFromPrivateKey(key).toString() as PeerIdString
+    const base = { dir, store, key, self, socketPath: paths.socket }
+    if (cluster != null) {
+      if (join != null && join.cluster !== cluster.id) {
+        throw new UsageError(`this home belongs to cluster ${cluster.id}; the token is for cluster ${join.cluster} (use another --home)`)
+      }
+      return { ...base, cluster, founded: false, joining: false }
     }
-    return { dir, store, key, self: peerIdFromPrivateKey(key).toString() as PeerIdString, cluster, founded, socketPath: paths.socket }
+    if (join != null) return { ...base, cluster: { id: join.cluster, psk: join.psk, createdAt: Date.now() }, founded: false, joining: true }
+    cluster = { id: randomBytes(8).toString('hex'), psk: randomBytes(32).toString('base64'), createdAt: Date.now() }
+    await saveCluster(store, cluster)
+    return { ...base, cluster, founded: true, joining: false }
   } catch (err) {
     await store.close()
     throw err
   }
+}
+
+export async function saveCluster (store: KVStore, cluster: ClusterConfig): Promise<void> {
+  await store.batch([{ key: 'cfg:cluster', value: encodeJson(cluster) }], { sync: true })
 }
 
 async function loadOrCreateKey (store: KVStore): Promise<PrivateKey> {

@@ -11,11 +11,15 @@ import { Scheduler } from '../sched/scheduler.js'
 import { controlServer } from '../api/server.js'
 import { UsageError } from '../errors.js'
 import { NodeEngine } from './engine.js'
-import { apiToken, openHome } from './home.js'
+import { apiToken, openHome, saveCluster } from './home.js'
+import { Membership, decodeToken } from './membership.js'
+import { Mesh } from './mesh.js'
 import { sealer } from './sealer.js'
 import { VERSION } from '../version.js'
 
 const log = createDebug('meshq:node')
+/** How long `--join` may take: reaching the inviter and receiving the member list. */
+const JOIN_TIMEOUT_MS = 30_000
 
 export interface RunningNode {
   engine: NodeEngine
@@ -26,6 +30,7 @@ export interface RunningNode {
   drain: () => Promise<void>
   /** Kill running jobs (released for others) and stop now. */
   stop: () => Promise<void>
+  addresses: () => string[]
 }
 
 function parseHostPort (value: string): { host: string, port: number } {
@@ -46,13 +51,18 @@ export interface NodeTuning {
 export async function startNode (options: NodeOptions, tuning: NodeTuning = {}): Promise<RunningNode> {
   const clock = tuning.clock ?? systemClock
   const tcp = options.api != null ? parseHostPort(options.api) : undefined
-  const home = await openHome(options.home)
+  const token = options.join != null ? decodeToken(options.join) : undefined
+  const home = await openHome(options.home, token)
   const { store, self } = home
   const slots = options.slots ?? availableParallelism()
   const ledger = new Ledger({ store, self, segmentCapacity: tuning.segmentCapacity })
   let scheduler: Scheduler | undefined
   const table = new JobTable({ clock, leaseAlive: attempt => attempt.node !== self || (scheduler?.holds(attempt) ?? false) })
-  ledger.onChange(changes => table.ingest(changes))
+  const membership = new Membership({ self, ledger, clock })
+  ledger.onChange(changes => {
+    table.ingest(changes)
+    membership.ingest(changes)
+  })
   await ledger.open({ createMeta: home.founded })
   for await (const summaries of ledger.sealedSummaries<SealedJob[]>()) table.addSealed(summaries)
   const exec = executor({ home: home.dir, killGraceMs: options.killGraceMs })
@@ -60,6 +70,27 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
   scheduler = new Scheduler({ self, slots, tags: options.tags, clock, table, ledger, store, executor: exec })
   const recovered = await scheduler.recover()
   if (recovered > 0) log('recovered %d interrupted attempts', recovered)
+  const mesh: Mesh = new Mesh({
+    self, privateKey: home.key, clusterId: home.cluster.id, psk: Buffer.from(home.cluster.psk, 'base64'), listen: options.listen, ledger, membership, clock, status: () => engine.load()
+  })
+  const engine: NodeEngine = new NodeEngine({
+    self, clusterId: home.cluster.id, psk: home.cluster.psk, home: home.dir, version: VERSION, tags: options.tags, clock, ledger, table, scheduler, membership, mesh,
+    onDrained: () => { void stop() }
+  })
+  try {
+    await mesh.start()
+    if (token != null && home.joining) {
+      await mesh.join(token, AbortSignal.timeout(JOIN_TIMEOUT_MS))
+      await saveCluster(store, home.cluster)
+    }
+    if (home.founded) await membership.found(mesh.addresses())
+    await membership.announce({ addrs: mesh.addresses(), slots, tags: options.tags })
+  } catch (err) {
+    await mesh.stop()
+    await exec.stop()
+    await store.close()
+    throw err
+  }
 
   let resolveStopped = (): void => {}
   const stopped = new Promise<void>(resolve => { resolveStopped = resolve })
@@ -69,6 +100,7 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
       seals.stop()
       await (scheduler as Scheduler).stop()
       await server.stop()
+      await mesh.stop()
       await exec.stop()
       await ledger.close()
       await store.close()
@@ -76,10 +108,6 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
     })()
     await stopping
   }
-  const engine = new NodeEngine({
-    self, clusterId: home.cluster.id, home: home.dir, version: VERSION, tags: options.tags, clock, ledger, table, scheduler,
-    onDrained: () => { void stop() }
-  })
   const server = controlServer({
     engine,
     socketPath: home.socketPath,
@@ -93,6 +121,7 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
     ledger,
     stopped,
     drain: async () => { await engine.drain() },
+    addresses: () => mesh.addresses(),
     stop
   }
 }
@@ -102,6 +131,7 @@ export async function runNode (options: NodeOptions): Promise<void> {
   const node = await startNode(options)
   const status = node.engine.status()
   process.stdout.write(`meshq node ${status.id} ready (cluster ${status.clusterId}, ${status.slots} slots, home ${status.home})\n`)
+  for (const addr of node.addresses()) process.stdout.write(`listening on ${addr}\n`)
   let interrupts = 0
   process.on('SIGINT', () => {
     if (++interrupts === 1) {

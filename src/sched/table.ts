@@ -1,11 +1,15 @@
 import { JobState, isTerminal } from '../types.js'
 import type { Attempt, Control, JobId, JobSpec } from '../types.js'
 import type { Clock } from '../clock.js'
+import { addTo } from '../collections.js'
 import { deriveJob } from '../crdt/derive.js'
 import type { DeriveContext, Derived, GroupProgress } from '../crdt/derive.js'
-import { MetaMap, SegmentMap, compareStamps, factSubject, segmentOf } from '../crdt/facts.js'
+import createDebug from 'debug'
+import { MetaMap, SegmentMap, compareStamps, factSubject, segmentOf, validFact } from '../crdt/facts.js'
 import type { FactChange, JobFacts, PauseFact } from '../crdt/facts.js'
 import { Heap } from './heap.js'
+
+const log = createDebug('meshq:table')
 
 export interface TableEntry {
   facts: JobFacts
@@ -156,6 +160,10 @@ export class JobTable {
     const touched = new Set<JobId>()
     const pausedGroups = new Set<string>()
     for (const change of changes) {
+      if (!validFact(change)) {
+        log('ignoring malformed fact %s/%s', change.doc, change.key)
+        continue
+      }
       if (change.map === SegmentMap.jobs) this.addSpec(change.value as JobSpec, touched)
       else if (change.map === SegmentMap.attempts || change.map === SegmentMap.controls) this.addJobFact(change, touched)
       else if (change.map === MetaMap.pauses) this.addPause(change.value as PauseFact, factSubject(change.key), pausedGroups)
@@ -303,10 +311,4 @@ export class JobTable {
 /** What stays in memory of a job of a sealed segment. */
 export function summarize ({ facts: { spec }, derived }: TableEntry): SealedJob {
   return { id: spec.id, state: derived.state, group: spec.group, submittedAt: spec.submittedAt, seq: spec.seq }
-}
-
-function addTo<K, V> (index: Map<K, Set<V>>, key: K, value: V): void {
-  let set = index.get(key)
-  if (set == null) index.set(key, set = new Set())
-  set.add(value)
 }

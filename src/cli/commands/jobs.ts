@@ -11,6 +11,7 @@ export const ls: Command = {
   name: 'ls',
   usage: 'ls [--state S] [--group G] [--limit N] [--json]',
   summary: 'Lists jobs, newest first.',
+  description: 'TIME is how long a started job has run (so far), or how long an unstarted one has waited.\nREASON is the exit code of a finished job, or why a job is not running.',
   flags: [
     { name: 'state', arg: 'S', help: `only jobs in state S (${JOB_STATES.join(', ')})` },
     { name: 'group', arg: 'G', help: 'only jobs of group G' },

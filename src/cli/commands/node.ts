@@ -1,7 +1,7 @@
 import { UsageError } from '../../errors.js'
 import { splitList } from '../args.js'
 import type { Command } from '../context.js'
-import { loadRunNode } from '../lazy.js'
+import { runNode } from '../lazy.js'
 import type { NodeOptions } from '../node-options.js'
 
 const HOST_PORT = /^(\[[^\]]+\]|[^\s:[\]]+):(\d{1,5})$/
@@ -43,7 +43,6 @@ export const node: Command = {
     for (const key of Object.keys(options) as Array<keyof NodeOptions>) {
       if (options[key] === undefined) delete options[key]
     }
-    const runNode = await loadRunNode()
     const code = await runNode(options)
     return typeof code === 'number' ? code : 0
   }

@@ -1,0 +1,59 @@
+import { UsageError } from '../../errors.js'
+import type { InviteCreated, InviteView } from '../../types.js'
+import { JSON_FLAG, printJson, printLines, type Command } from '../context.js'
+import { table } from '../format.js'
+
+export const invite: Command = {
+  name: 'invite',
+  usage: 'invite [--ttl DUR] [--uses N] [--json] | invite --list [--json] | invite --revoke ID',
+  summary: 'Prints a one-line token that lets a new host join this cluster (`meshq node --join TOKEN`).',
+  flags: [
+    { name: 'ttl', arg: 'DUR', help: 'how long the token is valid (default 1h)' },
+    { name: 'uses', arg: 'N', help: 'how many nodes may join with it (default 1)' },
+    { name: 'list', help: 'list the invites issued in this cluster' },
+    { name: 'revoke', arg: 'ID', help: 'revoke an invite: its token no longer admits anyone' },
+    JSON_FLAG
+  ],
+  async run (ctx, args) {
+    if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}' (see 'meshq invite --help')`)
+    const revoke = args.string('revoke')
+    if (revoke !== undefined) {
+      await ctx.client.request('POST', `/invites/${encodeURIComponent(revoke)}/revoke`, {})
+      await printLines(ctx, [`revoked ${revoke}`])
+      return 0
+    }
+    if (args.bool('list')) {
+      const { invites } = await ctx.client.request<{ invites: InviteView[] }>('GET', '/invites')
+      if (args.bool('json')) {
+        await printJson(ctx, invites)
+        return 0
+      }
+      const status = (i: InviteView): string => i.revoked ? 'revoked' : i.expired ? 'expired' : i.used >= i.uses ? 'used up' : 'valid'
+      await printLines(ctx, table(['ID', 'STATUS', 'USED', 'EXPIRES', 'BY'], invites.map(i => [
+        i.id, status(i), `${i.used}/${i.uses}`, i.expiresAt, i.by
+      ])))
+      return 0
+    }
+    const created = await ctx.client.request<InviteCreated>('POST', '/invites', {
+      ttlMs: args.duration('ttl') ?? 3_600_000,
+      uses: args.int('uses', 1) ?? 1
+    })
+    if (args.bool('json')) await printJson(ctx, created)
+    else await printLines(ctx, [created.token])
+    return 0
+  }
+}
+
+export const evict: Command = {
+  name: 'evict',
+  usage: 'evict PEER',
+  summary: 'Removes a member from the cluster: it is disconnected and refused from then on.',
+  flags: [],
+  async run (ctx, args) {
+    if (args.positionals.length !== 1) throw new UsageError("give one peer id (see 'meshq evict --help')")
+    const peer = args.positionals[0]
+    await ctx.client.request('POST', `/peers/${encodeURIComponent(peer)}/evict`, {})
+    await printLines(ctx, [`evicted ${peer}`])
+    return 0
+  }
+}

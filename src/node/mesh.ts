@@ -1,0 +1,273 @@
+import createDebug from 'debug'
+import type { Connection, PeerId, Stream } from '@libp2p/interface'
+import { multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { lpStream } from '@libp2p/utils'
+import { InviteRefusedError, JoinFailedError } from '../errors.js'
+import type { Clock } from '../clock.js'
+import type { Ledger } from '../crdt/ledger.js'
+import { META_DOC } from '../crdt/facts.js'
+import type { PeerIdString, PeerView } from '../types.js'
+import type { Membership, JoinToken } from './membership.js'
+import { createHost } from './p2p.js'
+import { TopicValidatorResult } from './gossip.js'
+import type { MeshqLibp2p } from './p2p.js'
+import { SyncService } from './sync.js'
+import type { PrivateKey } from '@libp2p/interface'
+
+const log = createDebug('meshq:mesh')
+
+export const JOIN_PROTOCOL = '/meshq/join/1'
+const MAX_JOIN_MESSAGE = 16 * 1024
+/** How long a peer with the key but no membership may stay connected (to join). */
+const JOIN_GRACE_MS = 5000
+const REDIAL_MS = 2000
+const MAX_REDIAL_BACKOFF_MS = 30_000
+const STATUS_INTERVAL_MS = 2000
+/** A member not heard from for this long is shown as unreachable. */
+const STATUS_STALE_MS = 10_000
+const MAX_STATUS_BYTES = 4096
+
+export interface NodeStatusGossip {
+  peer: string
+  slots: number
+  running: number
+  draining: boolean
+  tags: string[]
+}
+
+export interface MeshInit {
+  self: PeerIdString
+  privateKey: PrivateKey
+  clusterId: string
+  psk: Uint8Array
+  listen: string[]
+  ledger: Ledger
+  membership: Membership
+  clock: Clock
+  /** This node's load, gossiped to the others. */
+  status: () => Omit<NodeStatusGossip, 'peer'>
+}
+
+/**
+ * The node's place in the cluster: the libp2p host, the membership gate, (re)dialling members,
+ * the join protocol, ledger sync, and the gossip of each node's load.
+ */
+export class Mesh {
+  private readonly init: MeshInit
+  host!: MeshqLibp2p
+  private sync!: SyncService
+  /** The member this node joined through, trusted until the member list arrives. */
+  private bootstrap?: string
+  private readonly statuses = new Map<string, NodeStatusGossip & { seen: number }>()
+  private readonly backoff = new Map<string, { next: number, delay: number }>()
+  private timers: NodeJS.Timeout[] = []
+
+  constructor (init: MeshInit) {
+    this.init = init
+  }
+
+  private get statusTopic (): string {
+    return `meshq/${this.init.clusterId}/status/1`
+  }
+
+  allowed (peer: string): boolean {
+    return peer === this.init.self || this.init.membership.isMember(peer) || peer === this.bootstrap
+  }
+
+  async start (): Promise<void> {
+    const { membership } = this.init
+    this.host = await createHost({
+      privateKey: this.init.privateKey,
+      psk: this.init.psk,
+      listen: this.init.listen,
+      allowPeer: peer => !membership.isEvicted(peer.toString())
+    })
+    this.sync = new SyncService({ host: this.host, ledger: this.init.ledger, self: this.init.self, allowed: peer => this.allowed(peer) })
+    await this.host.handle(JOIN_PROTOCOL, (stream, connection) => { void this.answerJoin(stream, connection) })
+    await this.sync.start()
+    this.host.addEventListener('connection:open', event => { this.onConnection(event.detail) })
+    this.host.addEventListener('peer:disconnect', event => { this.sync.disconnect(event.detail.toString()) })
+    this.setUpStatusGossip()
+    membership.onChange(() => { this.onMembershipChange() })
+    await this.host.start()
+    this.timers.push(setInterval(() => { void this.redial() }, REDIAL_MS), setInterval(() => { this.publishStatus() }, STATUS_INTERVAL_MS))
+    for (const t of this.timers) t.unref()
+    log('listening on %s', this.addresses().join(', '))
+  }
+
+  async stop (): Promise<void> {
+    for (const t of this.timers) clearInterval(t)
+    await this.sync?.stop()
+    await this.host?.stop()
+  }
+
+  addresses (): string[] {
+    return this.host.getMultiaddrs().map(a => a.toString())
+  }
+
+  /**
+   * Presents an invite to the member that issued it and waits until the member list has arrived.
+   * Throws InviteRefusedError (the inviter said no) or JoinFailedError (nobody reachable).
+   */
+  async join (token: JoinToken, signal: AbortSignal): Promise<void> {
+    const failures: string[] = []
+    for (const addr of token.addrs) {
+      let stream: Stream
+      try {
+        stream = await this.host.dialProtocol(multiaddr(addr), JOIN_PROTOCOL, { signal })
+      } catch (err) {
+        failures.push(`${addr}: ${(err as Error).message}`)
+        continue
+      }
+      const inviter = addr.split('/p2p/')[1]
+      this.bootstrap = inviter
+      const lp = lpStream(stream, { maxDataLength: MAX_JOIN_MESSAGE })
+      await lp.write(new TextEncoder().encode(JSON.stringify({ invite: token.invite, secret: token.secret, addrs: this.addresses() })), { signal })
+      const reply = JSON.parse(new TextDecoder().decode((await lp.read({ signal })).subarray())) as { ok: boolean, error?: string }
+      await stream.close().catch(() => {})
+      if (!reply.ok) throw new InviteRefusedError(`the cluster refused this node: ${reply.error ?? 'no reason given'}`)
+      if (inviter != null) await this.sync.connect(inviter)
+      await this.waitForMembers(signal)
+      return
+    }
+    throw new JoinFailedError(`cannot reach the inviting node (wrong cluster key, or it is down): ${failures.join('; ')}`)
+  }
+
+  /** Members as this node sees them, with connection state and load. */
+  peers (self: Omit<NodeStatusGossip, 'peer'>): PeerView[] {
+    const { membership } = this.init
+    const now = this.init.clock.monotonic()
+    const connected = new Set(this.host.getPeers().map(p => p.toString()))
+    return membership.memberIds().map(id => {
+      const isSelf = id === this.init.self
+      const status = isSelf ? { ...self, peer: id, seen: now } : this.statuses.get(id)
+      const fresh = status != null && now - status.seen < STATUS_STALE_MS
+      const up = isSelf || (connected.has(id) && fresh)
+      return {
+        id: id as PeerIdString,
+        addrs: isSelf ? this.addresses() : membership.addresses(id),
+        self: isSelf,
+        connected: isSelf || connected.has(id),
+        state: !up ? 'unreachable' : status?.draining === true ? 'draining' : 'up',
+        slots: status?.slots ?? membership.node(id)?.slots ?? 0,
+        running: status?.running ?? 0,
+        tags: status?.tags ?? membership.node(id)?.tags ?? []
+      }
+    })
+  }
+
+  /** The loads other nodes gossiped recently. */
+  liveStatuses (): NodeStatusGossip[] {
+    const now = this.init.clock.monotonic()
+    return [...this.statuses.values()].filter(s => now - s.seen < STATUS_STALE_MS && this.init.membership.isMember(s.peer))
+  }
+
+  private onConnection (connection: Connection): void {
+    const peer = connection.remotePeer.toString()
+    if (this.allowed(peer)) {
+      void this.sync.connect(peer)
+      return
+    }
+    // a key holder that is not a member may only join, and only for a moment
+    setTimeout(() => {
+      if (!this.allowed(peer)) {
+        log('closing connection of non-member %s', peer)
+        void this.host.hangUp(connection.remotePeer).catch(() => {})
+      }
+    }, JOIN_GRACE_MS).unref()
+  }
+
+  private onMembershipChange (): void {
+    for (const peer of this.host.getPeers()) {
+      const id = peer.toString()
+      if (this.init.membership.isEvicted(id)) void this.host.hangUp(peer).catch(() => {})
+      else if (this.allowed(id)) void this.sync.connect(id)
+    }
+  }
+
+  private async answerJoin (stream: Stream, connection: Connection): Promise<void> {
+    const lp = lpStream(stream, { maxDataLength: MAX_JOIN_MESSAGE })
+    const reply = async (body: unknown): Promise<void> => { await lp.write(new TextEncoder().encode(JSON.stringify(body))) }
+    try {
+      const request = JSON.parse(new TextDecoder().decode((await lp.read({ signal: AbortSignal.timeout(JOIN_GRACE_MS) })).subarray()))
+      const { invite, secret, addrs } = request ?? {}
+      if (typeof invite !== 'string' || typeof secret !== 'string' || !Array.isArray(addrs) || !addrs.every(a => typeof a === 'string')) {
+        throw new InviteRefusedError('malformed join request')
+      }
+      await this.init.membership.admit(connection.remotePeer.toString(), invite, secret, addrs.slice(0, 16))
+      await reply({ ok: true })
+      log('admitted %s', connection.remotePeer.toString())
+    } catch (err) {
+      log('refused join from %s: %s', connection.remotePeer.toString(), (err as Error).message)
+      await reply({ ok: false, error: err instanceof InviteRefusedError ? err.message : 'join failed' }).catch(() => {})
+    } finally {
+      await stream.close().catch(() => {})
+    }
+  }
+
+  private async waitForMembers (signal: AbortSignal): Promise<void> {
+    while (this.init.ledger.doc(META_DOC) == null || !this.init.membership.isMember(this.init.self)) {
+      signal.throwIfAborted()
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+  }
+
+  /** Dials members this node is not connected to, with a per-peer backoff. */
+  private async redial (): Promise<void> {
+    const connected = new Set(this.host.getPeers().map(p => p.toString()))
+    const now = this.init.clock.monotonic()
+    for (const peer of this.init.membership.memberIds()) {
+      if (peer === this.init.self || connected.has(peer)) {
+        this.backoff.delete(peer)
+        continue
+      }
+      const state = this.backoff.get(peer) ?? { next: 0, delay: REDIAL_MS }
+      if (state.next > now) continue
+      const addrs = this.init.membership.addresses(peer).map(a => multiaddr(a))
+      if (addrs.length === 0) continue
+      try {
+        await this.host.peerStore.merge(peerIdFromString(peer), { multiaddrs: addrs.map(a => a.decapsulateCode(421)) })
+        await this.host.dial(peerIdFromString(peer), { signal: AbortSignal.timeout(5000) })
+        this.backoff.delete(peer)
+      } catch (err) {
+        log('dial %s failed: %s', peer, (err as Error).message)
+        this.backoff.set(peer, { next: now + state.delay, delay: Math.min(state.delay * 2, MAX_REDIAL_BACKOFF_MS) })
+      }
+    }
+  }
+
+  private setUpStatusGossip (): void {
+    const { pubsub } = this.host.services
+    pubsub.subscribe(this.statusTopic)
+    pubsub.topicValidators.set(this.statusTopic, (from: PeerId, message) => {
+      const status = parseStatus(message.data)
+      const author = message.type === 'signed' ? message.from.toString() : undefined
+      return status != null && author === status.peer && this.init.membership.isMember(author) && from != null ? TopicValidatorResult.Accept : TopicValidatorResult.Reject
+    })
+    pubsub.addEventListener('message', event => {
+      if (event.detail.topic !== this.statusTopic) return
+      const status = parseStatus(event.detail.data)
+      if (status != null) this.statuses.set(status.peer, { ...status, seen: this.init.clock.monotonic() })
+    })
+  }
+
+  private publishStatus (): void {
+    const status: NodeStatusGossip = { ...this.init.status(), peer: this.init.self }
+    void this.host.services.pubsub.publish(this.statusTopic, new TextEncoder().encode(JSON.stringify(status))).catch(err => {
+      log('status publish failed: %s', (err as Error).message)
+    })
+  }
+}
+
+function parseStatus (data: Uint8Array): NodeStatusGossip | undefined {
+  if (data.length > MAX_STATUS_BYTES) return undefined
+  try {
+    const s = JSON.parse(new TextDecoder().decode(data))
+    const valid = typeof s?.peer === 'string' && Number.isInteger(s.slots) && Number.isInteger(s.running) &&
+      typeof s.draining === 'boolean' && Array.isArray(s.tags) && s.tags.every((t: unknown) => typeof t === 'string')
+    return valid ? { peer: s.peer, slots: s.slots, running: s.running, draining: s.draining, tags: s.tags } : undefined
+  } catch {
+    return undefined
+  }
+}

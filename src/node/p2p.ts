@@ -1,0 +1,49 @@
+import { createLibp2p } from 'libp2p'
+import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { ping } from '@libp2p/ping'
+import { preSharedKey } from '@libp2p/pnet'
+import type { GossipSub } from './gossip.js'
+import { pubsub } from './gossip.js'
+
+export type MeshqLibp2p = Libp2p<{ pubsub: GossipSub, identify: unknown, ping: unknown }>
+
+export interface HostInit {
+  privateKey: PrivateKey
+  /** The cluster's pre-shared key: 32 bytes. */
+  psk: Uint8Array
+  listen: string[]
+  /** Whether a peer may connect at all (evicted peers may not). */
+  allowPeer: (peer: PeerId) => boolean
+}
+
+/** libp2p's swarm key format for a 32-byte pre-shared key. */
+export function swarmKey (psk: Uint8Array): Uint8Array {
+  return new TextEncoder().encode(`/key/swarm/psk/1.0.0/\n/base16/\n${Buffer.from(psk).toString('hex')}`)
+}
+
+/** The libp2p host of a node: TCP, the cluster key (pnet), Noise, yamux, identify, ping, gossipsub. */
+export async function createHost (init: HostInit): Promise<MeshqLibp2p> {
+  return await createLibp2p({
+    privateKey: init.privateKey,
+    addresses: { listen: init.listen },
+    transports: [tcp()],
+    // a peer without the key fails here, before any meshq protocol: keep the wait short
+    connectionProtector: preSharedKey({ psk: swarmKey(init.psk), timeout: 3000 }),
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionGater: {
+      denyDialPeer: async peer => !init.allowPeer(peer),
+      denyInboundEncryptedConnection: async peer => !init.allowPeer(peer),
+      denyOutboundEncryptedConnection: async peer => !init.allowPeer(peer)
+    },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: pubsub()
+    }
+  }) as unknown as MeshqLibp2p
+}

@@ -1,0 +1,231 @@
+import * as A from '@automerge/automerge'
+import createDebug from 'debug'
+import type { Connection, Stream } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { lpStream } from '@libp2p/utils'
+import type { LengthPrefixedStream } from '@libp2p/utils'
+import type { Ledger } from '../crdt/ledger.js'
+import type { FactDoc } from '../crdt/doc.js'
+import type { MeshqLibp2p } from './p2p.js'
+
+const log = createDebug('meshq:sync')
+
+export const SYNC_PROTOCOL = '/meshq/sync/1'
+/** Largest frame accepted from a peer: a sealed segment's blob fits many times over. */
+export const MAX_SYNC_FRAME = 64 * 1024 * 1024
+
+export const FrameType = { manifest: 1, sync: 2, blob: 3 } as const
+type FrameType = typeof FrameType[keyof typeof FrameType]
+
+const DOC_ID = /^(meta|[a-z2-7]{6})$/
+
+export class ProtocolError extends Error {
+  override name = 'ProtocolError'
+}
+
+/** A frame: type, document id, payload. Layout: [type u8][id length u8][id][payload]. */
+export function encodeFrame (type: FrameType, doc: string, payload: Uint8Array): Uint8Array {
+  const id = Buffer.from(doc)
+  const out = new Uint8Array(2 + id.length + payload.length)
+  out[0] = type
+  out[1] = id.length
+  out.set(id, 2)
+  out.set(payload, 2 + id.length)
+  return out
+}
+
+export function decodeFrame (bytes: Uint8Array): { type: FrameType, doc: string, payload: Uint8Array } {
+  if (bytes.length < 2) throw new ProtocolError('frame too short')
+  const type = bytes[0] as FrameType
+  if (!Object.values(FrameType).includes(type)) throw new ProtocolError(`unknown frame type ${type}`)
+  const end = 2 + bytes[1]
+  if (bytes.length < end) throw new ProtocolError('frame truncated')
+  const doc = Buffer.from(bytes.subarray(2, end)).toString('utf8')
+  if (type !== FrameType.manifest && !DOC_ID.test(doc)) throw new ProtocolError(`bad document id ${JSON.stringify(doc.slice(0, 20))}`)
+  return { type, doc, payload: bytes.subarray(end) }
+}
+
+export interface SyncInit {
+  host: MeshqLibp2p
+  ledger: Ledger
+  self: string
+  /** Whether a peer may sync with this node. */
+  allowed: (peer: string) => boolean
+}
+
+/**
+ * Ledger replication over `/meshq/sync/1`: one stream per pair of peers (opened by the one with
+ * the smaller id), one Automerge sync state per document on it, fresh for every stream. A
+ * manifest of document heads starts each stream, so that identical documents cost nothing,
+ * documents a peer lacks go over as one saved blob, and only differing ones run the sync protocol.
+ */
+export class SyncService {
+  private readonly init: SyncInit
+  private readonly sessions = new Map<string, SyncSession>()
+  private unsubscribe?: () => void
+
+  constructor (init: SyncInit) {
+    this.init = init
+  }
+
+  async start (): Promise<void> {
+    await this.init.host.handle(SYNC_PROTOCOL, (stream, connection) => { this.accept(stream, connection) }, { maxInboundStreams: 4 })
+    this.unsubscribe = this.init.ledger.onChange((changes, origin) => {
+      if (origin === 'load' && changes.length === 0) return
+      const docs = new Set(changes.map(c => c.doc))
+      for (const session of this.sessions.values()) for (const doc of docs) session.offer(doc)
+    })
+  }
+
+  async stop (): Promise<void> {
+    this.unsubscribe?.()
+    for (const session of this.sessions.values()) session.close()
+    this.sessions.clear()
+  }
+
+  has (peer: string): boolean {
+    return this.sessions.has(peer)
+  }
+
+  /** Opens the sync stream to a connected peer, if this node is the one that opens it. */
+  async connect (peer: string): Promise<void> {
+    if (this.sessions.has(peer) || peer === this.init.self || this.init.self > peer || !this.init.allowed(peer)) return
+    try {
+      const stream = await this.init.host.dialProtocol(peerIdFromString(peer), SYNC_PROTOCOL)
+      this.run(peer, stream)
+    } catch (err) {
+      log('cannot open sync stream to %s: %s', peer, (err as Error).message)
+    }
+  }
+
+  disconnect (peer: string): void {
+    this.sessions.get(peer)?.close()
+    this.sessions.delete(peer)
+  }
+
+  private accept (stream: Stream, connection: Connection): void {
+    const peer = connection.remotePeer.toString()
+    if (!this.init.allowed(peer)) {
+      log('refusing sync from non-member %s', peer)
+      stream.abort(new ProtocolError('not a member'))
+      return
+    }
+    this.run(peer, stream)
+  }
+
+  private run (peer: string, stream: Stream): void {
+    this.sessions.get(peer)?.close()
+    const session = new SyncSession(peer, stream, this.init.ledger)
+    this.sessions.set(peer, session)
+    void session.run().finally(() => {
+      if (this.sessions.get(peer) === session) this.sessions.delete(peer)
+    })
+  }
+}
+
+class SyncSession {
+  private readonly states = new Map<string, A.SyncState>()
+  private readonly lp: LengthPrefixedStream<Stream>
+  /** Sends go out one at a time, in order. */
+  private sending: Promise<void> = Promise.resolve()
+  private closed = false
+
+  constructor (readonly peer: string, private readonly stream: Stream, private readonly ledger: Ledger) {
+    this.lp = lpStream(stream, { maxDataLength: MAX_SYNC_FRAME })
+  }
+
+  async run (): Promise<void> {
+    try {
+      this.send(FrameType.manifest, '', new TextEncoder().encode(JSON.stringify(this.ledger.manifest())))
+      for (;;) {
+        const frame = await this.lp.read()
+        if (frame == null) break
+        await this.receive(decodeFrame(frame.subarray()))
+      }
+    } catch (err) {
+      if (!this.closed) log('sync with %s ended: %s', this.peer, (err as Error).message)
+    } finally {
+      this.close()
+    }
+  }
+
+  close (): void {
+    if (this.closed) return
+    this.closed = true
+    this.stream.abort(new ProtocolError('sync session closed'))
+  }
+
+  /** Sends what the peer lacks of a document, if anything. */
+  offer (doc: string): void {
+    const handle = this.ledger.doc(doc)
+    if (handle == null || this.closed) return
+    const [state, message] = A.generateSyncMessage(handle.doc, this.state(doc))
+    this.states.set(doc, state)
+    if (message != null) this.send(FrameType.sync, doc, message)
+  }
+
+  private state (doc: string): A.SyncState {
+    return this.states.get(doc) ?? A.initSyncState()
+  }
+
+  private send (type: FrameType, doc: string, payload: Uint8Array): void {
+    const frame = encodeFrame(type, doc, payload)
+    this.sending = this.sending.then(async () => {
+      if (!this.closed) await this.lp.write(frame)
+    }).catch(err => {
+      log('send to %s failed: %s', this.peer, (err as Error).message)
+      this.close()
+    })
+  }
+
+  private async receive (frame: { type: FrameType, doc: string, payload: Uint8Array }): Promise<void> {
+    switch (frame.type) {
+      case FrameType.manifest: return await this.receiveManifest(frame.payload)
+      case FrameType.blob: return await this.receiveBlob(frame.doc, frame.payload)
+      case FrameType.sync: return await this.receiveSync(frame.doc, frame.payload)
+    }
+  }
+
+  private async receiveManifest (payload: Uint8Array): Promise<void> {
+    let theirs: Record<string, string>
+    try {
+      theirs = JSON.parse(new TextDecoder().decode(payload))
+      if (typeof theirs !== 'object' || theirs == null) throw new Error('not an object')
+    } catch (err) {
+      throw new ProtocolError(`bad manifest: ${(err as Error).message}`)
+    }
+    for (const [doc, heads] of Object.entries(this.ledger.manifest())) {
+      if (theirs[doc] === heads) continue
+      if (theirs[doc] == null) {
+        const blob = await this.ledger.blob(doc)
+        if (blob != null) this.send(FrameType.blob, doc, blob)
+      } else {
+        await this.ledger.unseal(doc)
+      }
+      this.offer(doc)
+    }
+  }
+
+  private async receiveBlob (doc: string, blob: Uint8Array): Promise<void> {
+    try {
+      await this.ledger.applyRemote(doc, current => A.merge(current, A.load<FactDoc>(blob)))
+    } catch (err) {
+      log('bad blob of %s from %s: %s', doc, this.peer, (err as Error).message)
+    }
+  }
+
+  private async receiveSync (doc: string, message: Uint8Array): Promise<void> {
+    try {
+      await this.ledger.applyRemote(doc, current => {
+        const [next, state] = A.receiveSyncMessage(current, this.state(doc), message)
+        this.states.set(doc, state)
+        return next
+      })
+    } catch (err) {
+      // a message we cannot use: start this document's sync over rather than loop on it
+      log('bad sync message for %s from %s: %s', doc, this.peer, (err as Error).message)
+      this.states.delete(doc)
+    }
+    this.offer(doc)
+  }
+}

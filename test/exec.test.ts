@@ -35,14 +35,12 @@ function request (cmd: string[], extra: Partial<RunRequest> = {}): RunRequest {
 
 /** Live (non-zombie) processes of group `pgid`, found by scanning /proc. */
 async function groupMembers (pgid: number): Promise<number[]> {
-  const members: number[] = []
-  for (const name of await readdir('/proc')) {
-    if (!/^\d+$/.test(name)) continue
-    const text = await readFile(`/proc/${name}/stat`, 'latin1').catch(() => '')
-    const [state, , pgrp] = text.slice(text.lastIndexOf(')') + 2).split(' ')
-    if (Number(pgrp) === pgid && state !== 'Z') members.push(Number(name))
-  }
-  return members
+  const pids = (await readdir('/proc')).filter(name => /^\d+$/.test(name))
+  const stats = await Promise.all(pids.map(async pid => await readFile(`/proc/${pid}/stat`, 'latin1').catch(() => '')))
+  return pids.filter((_, i) => {
+    const [state, , pgrp] = stats[i].slice(stats[i].lastIndexOf(')') + 2).split(' ')
+    return Number(pgrp) === pgid && state !== 'Z'
+  }).map(Number)
 }
 
 async function waitForGroupSize (pgid: number, size: number): Promise<void> {
@@ -60,8 +58,11 @@ function numbers (count: number): string {
 
 describe('executor', () => {
   test('captures output, tail and exit code 0', async () => {
-    const { exec } = await started()
-    const handle = await exec.run(request(['sh', '-c', 'seq 1 20; echo oops >&2']))
+    const { exec, home } = await started()
+    // stderr is written once the executor has seen all of stdout, so the tail's order is known.
+    const script = 'seq 1 20; until grep -q "^20$" "$STDOUT"; do :; done; echo oops >&2'
+    const env = { STDOUT: join(home, 'output/job1/1.stdout') }
+    const handle = await exec.run(request(['sh', '-c', script], { env }))
     const result = await handle.result
     expect(result).toMatchObject({ exitCode: 0, failReason: undefined, stdoutBytes: numbers(20).length, stderrBytes: 5, truncated: false })
     expect(result.tail).toBe([...numbers(20).trim().split('\n').slice(-9), 'oops'].join('\n'))

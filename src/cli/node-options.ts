@@ -13,4 +13,6 @@ export interface NodeOptions {
   api?: string
   /** How long a killed job gets between SIGTERM and SIGKILL. */
   killGraceMs?: number
+  /** How long a claim waits for rival claims before the winner starts the job. */
+  claimWindowMs?: number
 }

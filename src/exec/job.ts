@@ -38,9 +38,9 @@ export function spawnJob (req: RunRequest, killGraceMs: number) {
   })
 }
 
-export type JobProcess = ReturnType<typeof spawnJob>
+type JobProcess = ReturnType<typeof spawnJob>
 
-export interface JobInit {
+interface JobInit {
   child: JobProcess
   /** The child's pid, known to be defined: the spawn succeeded. */
   pid: number

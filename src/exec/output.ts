@@ -16,7 +16,7 @@ interface Spill {
   size: number
 }
 
-export interface CappedFileInit {
+interface CappedFileInit {
   path: string
   /** 'w' truncates the file, 'a' appends to it. */
   flags: 'w' | 'a'
@@ -32,7 +32,7 @@ export interface CappedFileInit {
  * half. `close()` then appends a marker and the tail to the file.
  * Write errors are logged and then ignored (the job keeps running; counts stay exact).
  */
-export class CappedFile {
+class CappedFile {
   readonly #main: FileHandle
   readonly #headLimit: number
   readonly #tailLimit: number
@@ -141,7 +141,7 @@ async function copyRange (from: FileHandle, start: number, end: number, to: File
 }
 
 /** The last lines of a job's output (stdout and stderr interleaved as seen). */
-export class TailBuffer {
+class TailBuffer {
   #last = Buffer.alloc(0)
 
   push (chunk: Buffer): void {
@@ -166,7 +166,7 @@ export interface OutputPaths {
   stderr: string
 }
 
-export interface OutputSummary {
+interface OutputSummary {
   stdoutBytes: number
   stderrBytes: number
   truncated: boolean

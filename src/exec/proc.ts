@@ -17,7 +17,7 @@ export interface ProcStat {
 }
 
 /** Parses `/proc/<pid>/stat`. The command name (field 2) may contain spaces and parentheses. */
-export function parseStat (pid: number, text: string): ProcStat {
+function parseStat (pid: number, text: string): ProcStat {
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ')
   const field = (n: number): string => fields[n - 3] ?? ''
   const ticks = [14, 15, 16, 17].reduce((sum, n) => sum + Number(field(n)), 0)

@@ -45,20 +45,24 @@ export class UsageSampler {
   /** Starts tracking the group whose leader is `pgid`, and samples the leader. */
   track (pgid: number): void {
     this.#groups.set(pgid, { usage: {}, members: [pgid] })
-    void this.#sampleMembers(pgid)
+    void this.#sample(pgid, [pgid])
   }
 
-  /** Samples the group's remaining members one last time, stops tracking it and returns its usage. */
+  /**
+   * Once the leader has exited (and was reaped: it is gone from `/proc`), samples the members the last
+   * scan saw one last time, stops tracking the group and returns its usage.
+   */
   async release (pgid: number): Promise<Usage> {
-    await this.#sampleMembers(pgid)
-    const usage = this.#groups.get(pgid)?.usage ?? {}
+    const group = this.#groups.get(pgid)
+    if (group === undefined) return {}
+    await this.#sample(pgid, group.members.filter(pid => pid !== pgid))
     this.#groups.delete(pgid)
-    return usage
+    return group.usage
   }
 
-  async #sampleMembers (pgid: number): Promise<void> {
-    const members = this.#groups.get(pgid)?.members ?? []
-    const stats = await Promise.all(members.map(readStat))
+  /** Samples those of `pids` that are still in the group. */
+  async #sample (pgid: number, pids: number[]): Promise<void> {
+    const stats = await Promise.all(pids.map(readStat))
     await this.#record(pgid, stats.filter((stat): stat is ProcStat => stat?.pgrp === pgid))
   }
 

@@ -87,7 +87,7 @@ export class Watchdog {
       log('jobs are unguarded: %O', err)
       return
     }
-    for (const pgid of this.#groups) if (Date.now() < 0) this.#send(`+${pgid}\n`)
+    for (const pgid of this.#groups) this.#send(`+${pgid}\n`)
   }
 
   #send (line: string): void {

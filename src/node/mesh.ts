@@ -13,6 +13,8 @@ import { createHost } from './p2p.js'
 import { TopicValidatorResult } from './gossip.js'
 import type { MeshqLibp2p } from './p2p.js'
 import { SyncService } from './sync.js'
+import { decodeBatch } from '../sched/claims.js'
+import type { ClaimBatch, ClaimTransport } from '../sched/claims.js'
 import type { PrivateKey } from '@libp2p/interface'
 
 const log = createDebug('meshq:mesh')
@@ -56,19 +58,54 @@ export interface MeshInit {
 export class Mesh {
   private readonly init: MeshInit
   host!: MeshqLibp2p
+  private started = false
   private sync!: SyncService
   /** The member this node joined through, trusted until the member list arrives. */
   private bootstrap?: string
   private readonly statuses = new Map<string, NodeStatusGossip & { seen: number }>()
   private readonly backoff = new Map<string, { next: number, delay: number }>()
   private timers: NodeJS.Timeout[] = []
+  private claimHandler?: (batch: ClaimBatch) => void
+  /** Monotonic time this node was last connected to another member. */
+  private lastContact: number
 
   constructor (init: MeshInit) {
     this.init = init
+    this.lastContact = init.clock.monotonic()
   }
 
   private get statusTopic (): string {
     return `meshq/${this.init.clusterId}/status/1`
+  }
+
+  private get claimTopic (): string {
+    return `meshq/${this.init.clusterId}/claims/1`
+  }
+
+  /** Claim batches over gossipsub. */
+  claimTransport (): ClaimTransport {
+    return {
+      publish: batch => {
+        if (!this.started) return
+        void this.host.services.pubsub.publish(this.claimTopic, new TextEncoder().encode(JSON.stringify(batch))).catch(err => {
+          log('claim publish failed: %s', (err as Error).message)
+        })
+      },
+      subscribe: handler => { this.claimHandler = handler }
+    }
+  }
+
+  /** How long this node has had no connection to any other member; 0 when connected or alone in the cluster. */
+  isolatedMs (): number {
+    const now = this.init.clock.monotonic()
+    const others = this.init.membership.memberIds().filter(p => p !== this.init.self)
+    if (others.length === 0 || !this.started) return 0
+    const connected = new Set(this.host.getPeers().map(p => p.toString()))
+    if (others.some(p => connected.has(p))) {
+      this.lastContact = now
+      return 0
+    }
+    return now - this.lastContact
   }
 
   allowed (peer: string): boolean {
@@ -88,9 +125,10 @@ export class Mesh {
     await this.sync.start()
     this.host.addEventListener('connection:open', event => { this.onConnection(event.detail) })
     this.host.addEventListener('peer:disconnect', event => { this.sync.disconnect(event.detail.toString()) })
-    this.setUpStatusGossip()
+    this.setUpGossip()
     membership.onChange(() => { this.onMembershipChange() })
     await this.host.start()
+    this.started = true
     this.timers.push(setInterval(() => { void this.redial() }, REDIAL_MS), setInterval(() => { this.publishStatus() }, STATUS_INTERVAL_MS))
     for (const t of this.timers) t.unref()
     log('listening on %s', this.addresses().join(', '))
@@ -237,18 +275,33 @@ export class Mesh {
     }
   }
 
-  private setUpStatusGossip (): void {
+  /**
+   * Two topics: each node's load, and claim batches. Every message is validated before gossipsub
+   * delivers or forwards it: the schema, and that its author is a member speaking for itself.
+   */
+  private setUpGossip (): void {
     const { pubsub } = this.host.services
-    pubsub.subscribe(this.statusTopic)
-    pubsub.topicValidators.set(this.statusTopic, (from: PeerId, message) => {
-      const status = parseStatus(message.data)
-      const author = message.type === 'signed' ? message.from.toString() : undefined
-      return status != null && author === status.peer && this.init.membership.isMember(author) && from != null ? TopicValidatorResult.Accept : TopicValidatorResult.Reject
-    })
+    const topics: Record<string, (data: Uint8Array) => { peer: string } | undefined> = {
+      [this.statusTopic]: parseStatus,
+      [this.claimTopic]: decodeBatch
+    }
+    for (const [topic, parse] of Object.entries(topics)) {
+      pubsub.subscribe(topic)
+      pubsub.topicValidators.set(topic, (_from: PeerId, message) => {
+        const body = parse(message.data)
+        const author = message.type === 'signed' ? message.from.toString() : undefined
+        return body != null && author === body.peer && this.init.membership.isMember(author) ? TopicValidatorResult.Accept : TopicValidatorResult.Reject
+      })
+    }
     pubsub.addEventListener('message', event => {
-      if (event.detail.topic !== this.statusTopic) return
-      const status = parseStatus(event.detail.data)
-      if (status != null) this.statuses.set(status.peer, { ...status, seen: this.init.clock.monotonic() })
+      const { topic, data } = event.detail
+      if (topic === this.statusTopic) {
+        const status = parseStatus(data)
+        if (status != null) this.statuses.set(status.peer, { ...status, seen: this.init.clock.monotonic() })
+      } else if (topic === this.claimTopic) {
+        const batch = decodeBatch(data)
+        if (batch != null) this.claimHandler?.(batch)
+      }
     })
   }
 

@@ -7,6 +7,8 @@ import { Ledger } from '../crdt/ledger.js'
 import { executor } from '../exec/executor.js'
 import { JobTable } from '../sched/table.js'
 import type { SealedJob } from '../sched/table.js'
+import { Claims } from '../sched/claims.js'
+import { DEFAULT_TTR_MS } from '../sched/submit.js'
 import { Scheduler } from '../sched/scheduler.js'
 import { controlServer } from '../api/server.js'
 import { UsageError } from '../errors.js'
@@ -57,7 +59,13 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
   const slots = options.slots ?? availableParallelism()
   const ledger = new Ledger({ store, self, segmentCapacity: tuning.segmentCapacity })
   let scheduler: Scheduler | undefined
-  const table = new JobTable({ clock, leaseAlive: attempt => attempt.node !== self || (scheduler?.holds(attempt) ?? false) })
+  let claims: Claims | undefined
+  const table: JobTable = new JobTable({
+    clock,
+    leaseAlive: attempt => attempt.node === self
+      ? scheduler?.holds(attempt) ?? false
+      : claims?.alive(attempt, table.get(attempt.job)?.facts.spec.ttrMs ?? DEFAULT_TTR_MS) ?? true
+  })
   const membership = new Membership({ self, ledger, clock })
   ledger.onChange(changes => {
     table.ingest(changes)
@@ -67,12 +75,21 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
   for await (const summaries of ledger.sealedSummaries<SealedJob[]>()) table.addSealed(summaries)
   const exec = executor({ home: home.dir, killGraceMs: options.killGraceMs })
   await exec.start()
-  scheduler = new Scheduler({ self, slots, tags: options.tags, clock, table, ledger, store, executor: exec })
-  const recovered = await scheduler.recover()
-  if (recovered > 0) log('recovered %d interrupted attempts', recovered)
   const mesh: Mesh = new Mesh({
     self, privateKey: home.key, clusterId: home.cluster.id, psk: Buffer.from(home.cluster.psk, 'base64'), listen: options.listen, ledger, membership, clock, status: () => engine.load()
   })
+  claims = new Claims({
+    self,
+    clock,
+    transport: mesh.claimTransport(),
+    windowMs: options.claimWindowMs,
+    peers: () => mesh.liveStatuses(),
+    onExpired: jobs => { table.refresh(jobs) },
+    onPreempted: job => { scheduler?.preempted(job) }
+  })
+  scheduler = new Scheduler({ self, slots, tags: options.tags, clock, table, ledger, store, executor: exec, claims, isolatedMs: () => mesh.isolatedMs() })
+  const recovered = await scheduler.recover()
+  if (recovered > 0) log('recovered %d interrupted attempts', recovered)
   const engine: NodeEngine = new NodeEngine({
     self, clusterId: home.cluster.id, psk: home.cluster.psk, home: home.dir, version: VERSION, tags: options.tags, clock, ledger, table, scheduler, membership, mesh,
     onDrained: () => { void stop() }
@@ -99,6 +116,7 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
     stopping ??= (async () => {
       seals.stop()
       await (scheduler as Scheduler).stop()
+      claims?.stop()
       await server.stop()
       await mesh.stop()
       await exec.stop()
@@ -114,6 +132,7 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
     tcp: tcp != null ? { ...tcp, token: await apiToken(home.dir) } : undefined
   })
   await server.start()
+  claims.start()
   scheduler.start()
   const seals = sealer({ ledger, table, render: entry => engine.view(entry), delayMs: tuning.sealDelayMs })
   return {

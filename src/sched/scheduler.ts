@@ -9,6 +9,7 @@ import type { KVStore } from '../crdt/store.js'
 import type { Executor, RunHandle, RunResult } from '../exec/executor.js'
 import { killLeftover } from '../exec/executor.js'
 import type { JobTable, TableEntry } from './table.js'
+import type { Claims } from './claims.js'
 
 const log = createDebug('meshq:sched')
 
@@ -21,7 +22,15 @@ export interface SchedulerInit {
   ledger: Ledger
   store: KVStore
   executor: Executor
+  claims: Claims
+  /** How long this node has been cut off from every other member (0 if not, or if it is alone). */
+  isolatedMs: () => number
 }
+
+/** How often running jobs are checked for self-fencing. */
+const FENCE_CHECK_MS = 500
+/** A holder cut off for this fraction of a job's TTR kills the job, before others may rerun it. */
+const FENCE_AT_TTR_FRACTION = 0.75
 
 interface Run {
   spec: JobSpec
@@ -54,6 +63,9 @@ export class Scheduler {
   private stopped = false
   private unsubscribe?: () => void
   private drainedWaiters: Array<() => void> = []
+  /** When each ready job was first seen ready here (monotonic): the start of its rank delay. */
+  private readonly readySince = new Map<JobId, number>()
+  private fenceTimer?: NodeJS.Timeout
 
   constructor (init: SchedulerInit) {
     this.init = init
@@ -93,7 +105,32 @@ export class Scheduler {
 
   start (): void {
     this.unsubscribe = this.init.table.onChange((id, entry) => this.onJobChange(id, entry))
+    this.fenceTimer = setInterval(() => { this.fence() }, FENCE_CHECK_MS)
+    this.fenceTimer.unref()
     this.schedulePass()
+  }
+
+  /** Another node won a job this node runs (a late-seen rival claim): stop the local copy. */
+  preempted (job: JobId): void {
+    const run = this.runs.get(job)
+    if (run?.handle == null) return
+    log('preempted on %s: stopping the local run', job)
+    run.handle.kill('lost')
+  }
+
+  /**
+   * Self-fencing: a node that cannot reach any other member for most of a job's TTR stops the job,
+   * because the others will consider its lease lost after the TTR and run the job again.
+   */
+  private fence (): void {
+    const isolated = this.init.isolatedMs()
+    if (isolated === 0) return
+    for (const run of this.runs.values()) {
+      if (run.handle != null && isolated >= run.spec.ttrMs * FENCE_AT_TTR_FRACTION) {
+        log('fencing %s: cut off from every member for %d ms', run.spec.id, isolated)
+        run.handle.kill('lost')
+      }
+    }
   }
 
   /** Stops claiming; running jobs finish. Resolves when none is left. */
@@ -109,6 +146,7 @@ export class Scheduler {
     this.draining = true
     this.unsubscribe?.()
     clearTimeout(this.wakeTimer)
+    clearInterval(this.fenceTimer)
     for (const run of this.runs.values()) run.handle?.kill('lost')
     await Promise.all([...this.runs.values()].map(async run => await run.handle?.result))
     await this.init.ledger.flushNow()
@@ -116,6 +154,8 @@ export class Scheduler {
 
   /** Why a ready job is not running here yet. */
   readyReason (spec: JobSpec): string {
+    const lease = this.init.claims.leaseOf(spec.id)
+    if (lease != null && lease.peer !== this.init.self) return `claimed by ${lease.peer}`
     if (this.draining) return 'node draining: claims no new jobs'
     if (spec.cores > this.init.slots) return `needs ${spec.cores} cores; this node has ${this.init.slots} slots`
     if (!spec.tags.every(t => this.init.tags.includes(t))) return `needs tag ${spec.tags.join(',')}; no node here has it`
@@ -136,6 +176,7 @@ export class Scheduler {
         run.handle.kill('killed')
       }
     }
+    if (entry.derived.state !== JobState.ready) this.readySince.delete(id)
     // a pass also re-arms the wake-up timer for delays, backoffs and timed pauses
     if (entry.derived.state === JobState.ready || entry.derived.wakeAt != null) this.schedulePass()
   }
@@ -159,12 +200,26 @@ export class Scheduler {
       this.wakeTimer.unref()
     }
     if (this.draining) return
+    let retryAt = Infinity
     table.takeReady(spec => {
-      if (this.runs.has(spec.id) || !this.eligible(spec)) return false
+      if (this.runs.has(spec.id) || !this.eligible(spec) || this.init.claims.leaseOf(spec.id) != null) return false
       if (spec.cores > this.init.slots - this.used) return 'stop' // strict priority: no overtaking
+      const claimAt = this.claimAt(spec)
+      if (claimAt > this.init.clock.monotonic()) {
+        retryAt = Math.min(retryAt, claimAt)
+        return false
+      }
       void this.launch(spec)
       return true
     })
+    if (retryAt < Infinity) setTimeout(() => this.schedulePass(), retryAt - this.init.clock.monotonic() + 1).unref()
+  }
+
+  /** When this node may claim a ready job: at once if it ranks first for it, later otherwise. */
+  private claimAt (spec: JobSpec): number {
+    let since = this.readySince.get(spec.id)
+    if (since == null) this.readySince.set(spec.id, since = this.init.clock.monotonic())
+    return since + this.init.claims.claimDelay(spec)
   }
 
   private async launch (spec: JobSpec): Promise<void> {
@@ -175,7 +230,14 @@ export class Scheduler {
     const run: Run = { spec, attempt }
     this.runs.set(spec.id, run)
     this.used += spec.cores
+    this.readySince.delete(spec.id)
     try {
+      const won = await this.init.claims.claim(spec.id, attempt.epoch, spec.ttrMs)
+      const now = table.get(spec.id)?.derived
+      if (!won || now?.state !== JobState.ready || now.epoch >= attempt.epoch) {
+        this.release(spec)
+        return
+      }
       await store.batch([{ key: intentKey(spec.id, attempt.epoch), value: encodeJson({ job: spec.id, epoch: attempt.epoch }) }], { sync: true })
       run.handle = await executor.run({
         jobId: spec.id, epoch: attempt.epoch, cmd: spec.cmd, cwd: spec.cwd, env: spec.env, timeoutMs: spec.timeoutMs, out: spec.out
@@ -215,6 +277,7 @@ export class Scheduler {
   }
 
   private release (spec: JobSpec): void {
+    this.init.claims.release(spec.id)
     this.runs.delete(spec.id)
     this.used -= spec.cores
     this.init.table.refresh([spec.id])

@@ -8,7 +8,7 @@ const HOST_PORT = /^(\[[^\]]+\]|[^\s:[\]]+):(\d{1,5})$/
 
 export const node: Command = {
   name: 'node',
-  usage: 'node [--listen MULTIADDR]... [--slots N] [--tags a,b] [--join TOKEN] [--api HOST:PORT] [--kill-grace DUR]',
+  usage: 'node [--listen MULTIADDR]... [--slots N] [--tags a,b] [--join TOKEN] [--api HOST:PORT] [--kill-grace DUR] [--claim-window DUR]',
   summary: 'Runs a node in the foreground.',
   description: [
     'The first start without --join creates a new cluster in the home; with --join the node joins the',
@@ -21,7 +21,8 @@ export const node: Command = {
     { name: 'tags', arg: 'a,b', repeat: true, help: "this node's tags, for jobs submitted with --tag" },
     { name: 'join', arg: 'TOKEN', help: 'join the cluster of this token (from meshq invite)' },
     { name: 'api', arg: 'HOST:PORT', help: 'also serve the control API on TCP (bearer token in HOME/api-token)' },
-    { name: 'kill-grace', arg: 'DUR', help: 'time between SIGTERM and SIGKILL when a job is killed' }
+    { name: 'kill-grace', arg: 'DUR', help: 'time between SIGTERM and SIGKILL when a job is killed' },
+    { name: 'claim-window', arg: 'DUR', help: 'how long a claim waits for rival claims (default 150ms; about 2x the p99 gossip delay)' }
   ],
   async run (ctx, args) {
     if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}' (see 'meshq node --help')`)
@@ -38,7 +39,8 @@ export const node: Command = {
       tags: splitList(args.list('tags')),
       join: args.string('join'),
       api,
-      killGraceMs: args.duration('kill-grace')
+      killGraceMs: args.duration('kill-grace'),
+      claimWindowMs: args.duration('claim-window')
     }
     for (const key of Object.keys(options) as Array<keyof NodeOptions>) {
       if (options[key] === undefined) delete options[key]

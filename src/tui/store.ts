@@ -1,0 +1,154 @@
+/**
+ * The dashboard's jobs, outside React: a map kept in sync by the event stream, with a list sorted
+ * newest first that events update in place (binary search), and a version that changes with it.
+ * Pure: no I/O, no timers.
+ */
+import { JOB_STATES, type JobState, type JobView, type NodeEvent } from '../types.js'
+
+export interface JobFilter {
+  /** Case-insensitive substring of the id, name, command, group, node or tags. */
+  text: string
+  state?: JobState
+  /** Exact group name. */
+  group?: string
+}
+
+export const NO_FILTER: JobFilter = { text: '' }
+
+export class JobsStore {
+  private readonly byId = new Map<string, JobView>()
+  /** Every job, newest first. */
+  private sorted: JobView[] = []
+  private changes = 0
+  private cache?: { version: number, filter: JobFilter, jobs: JobView[] }
+
+  /** Changes whenever a job is added, changed or removed. */
+  get version (): number {
+    return this.changes
+  }
+
+  get size (): number {
+    return this.byId.size
+  }
+
+  get (id: string): JobView | undefined {
+    return this.byId.get(id)
+  }
+
+  /** Replaces every job (a fresh `GET /v1/jobs`). */
+  load (jobs: JobView[]): void {
+    this.byId.clear()
+    for (const job of jobs) this.byId.set(job.id, job)
+    this.sorted = [...this.byId.values()].sort(newestFirst)
+    this.changes++
+  }
+
+  /** Applies one event of `GET /v1/events`; other event types are ignored. */
+  apply (event: NodeEvent): void {
+    if (event.type === 'job') this.put(event.job)
+    else if (event.type === 'removed') this.remove(event.id)
+  }
+
+  /** The jobs that pass `filter`, newest first (cached until the next change or another filter). */
+  list (filter: JobFilter): JobView[] {
+    const cache = this.cache
+    if (cache?.version === this.changes && sameFilter(cache.filter, filter)) return cache.jobs
+    const jobs = isEmpty(filter) ? this.sorted.slice() : this.sorted.filter(job => matches(job, filter))
+    this.cache = { version: this.changes, filter, jobs }
+    return jobs
+  }
+
+  /** Whether any job satisfies `test` (a full scan: for key presses, not for frames). */
+  some (test: (job: JobView) => boolean): boolean {
+    for (const job of this.byId.values()) if (test(job)) return true
+    return false
+  }
+
+  private put (job: JobView): void {
+    const { index, found } = locate(this.sorted, this.byId.get(job.id) ?? job)
+    if (found) this.sorted[index] = job
+    else this.sorted.splice(index, 0, job)
+    this.byId.set(job.id, job)
+    this.changes++
+  }
+
+  private remove (id: string): void {
+    const job = this.byId.get(id)
+    if (job === undefined) return
+    const { index, found } = locate(this.sorted, job)
+    if (found) this.sorted.splice(index, 1)
+    this.byId.delete(id)
+    this.changes++
+  }
+}
+
+/** Newest first: by submit time, then by id (numbers in ids compared as numbers). */
+export function newestFirst (a: JobView, b: JobView): number {
+  if (a.submittedAt !== b.submittedAt) return a.submittedAt < b.submittedAt ? 1 : -1
+  return compareIds(b.id, a.id)
+}
+
+/** `abc-9` < `abc-10`: ids are `<segment>-<n>`. */
+function compareIds (a: string, b: string): number {
+  const dashA = a.lastIndexOf('-')
+  const dashB = b.lastIndexOf('-')
+  if (dashA > 0 && dashA === dashB && a.slice(0, dashA) === b.slice(0, dashB)) {
+    const diff = Number(a.slice(dashA + 1)) - Number(b.slice(dashB + 1))
+    if (!Number.isNaN(diff) && diff !== 0) return diff
+  }
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+/**
+ * Where `job` is (or would be) in `list` (sorted newest first). Works with any version of the job,
+ * even a removed one: the sort key (submit time and id) never changes.
+ */
+export function locate (list: readonly JobView[], job: JobView): { index: number, found: boolean } {
+  let low = 0
+  let high = list.length
+  while (low < high) {
+    const mid = (low + high) >>> 1
+    const order = newestFirst(list[mid], job)
+    if (order === 0) return { index: mid, found: true }
+    if (order < 0) low = mid + 1
+    else high = mid
+  }
+  return { index: low, found: false }
+}
+
+const haystacks = new WeakMap<JobView, string>()
+
+/** The lower-cased text the text filter searches, computed once per job version. */
+function haystack (job: JobView): string {
+  let text = haystacks.get(job)
+  if (text === undefined) {
+    text = [job.id, job.name, job.cmd.join(' '), job.group, job.node, ...job.tags].filter(Boolean).join('\n').toLowerCase()
+    haystacks.set(job, text)
+  }
+  return text
+}
+
+export function matches (job: JobView, filter: JobFilter): boolean {
+  if (filter.state !== undefined && job.state !== filter.state) return false
+  if (filter.group !== undefined && job.group !== filter.group) return false
+  return filter.text === '' || haystack(job).includes(filter.text.toLowerCase())
+}
+
+export function isEmpty (filter: JobFilter): boolean {
+  return filter.text === '' && filter.state === undefined && filter.group === undefined
+}
+
+function sameFilter (a: JobFilter, b: JobFilter): boolean {
+  return a.text === b.text && a.state === b.state && a.group === b.group
+}
+
+/** The next state of the `f` cycle: none, pending, …, killed, none. */
+export function nextState (state: JobState | undefined): JobState | undefined {
+  return state === undefined ? JOB_STATES[0] : JOB_STATES[JOB_STATES.indexOf(state) + 1]
+}
+
+/** The first row to show so that row `index` of `total` is visible in `height` rows, moving as little as possible from `top`. */
+export function scrollTop (top: number, index: number, height: number, total: number): number {
+  const visible = Math.min(Math.max(top, index - height + 1), index)
+  return Math.max(0, Math.min(visible, total - height))
+}

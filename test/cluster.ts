@@ -100,3 +100,23 @@ export async function groupAlive (pgid: number): Promise<boolean> {
   }
   return false
 }
+
+/** A founder and `size - 1` nodes that joined it with invite tokens. */
+export async function startCluster (size: number, args: string[] = []): Promise<TestNode[]> {
+  const founder = await startNode({ args })
+  const nodes = [founder]
+  try {
+    for (let i = 1; i < size; i++) {
+      const token = (await ok(founder.home, ['invite'])).trim()
+      nodes.push(await startNode({ args: [...args, '--join', token] }))
+    }
+    await waitFor(async () => {
+      const views = await Promise.all(nodes.map(async n => await json<Array<{ state: string }>>(n.home, ['peers'])))
+      return views.every(peers => peers.length === size && peers.every(p => p.state === 'up'))
+    }, { what: `${size} nodes to see each other up`, timeout: 30_000 })
+  } catch (err) {
+    await Promise.all(nodes.map(async n => await n.cleanup()))
+    throw err
+  }
+  return nodes
+}

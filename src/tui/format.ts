@@ -2,8 +2,10 @@
  * The dashboard's text, as pure functions: table columns that fit a width, the header's segments,
  * sparklines, short ids. The components add colour; the plain snapshot joins the same text.
  */
-import { jobLabel, jobTime } from '../cli/format.js'
-import { JOB_STATES, type JobState, type JobView, type NodeStatus, type PeerView, type StatsView } from '../types.js'
+import { jobLabel, jobTime, shellQuote } from '../cli/format.js'
+import { formatDuration } from '../duration.js'
+import { JOB_STATES, type AttemptView, type JobState, type JobView, type NodeStatus, type PeerView, type StatsView } from '../types.js'
+import type { JobFilter } from './store.js'
 
 /** A piece of a line; `color` is a colour name the components use unless NO_COLOR is set. */
 export interface Segment {
@@ -45,6 +47,7 @@ export interface Column<T> {
   drop?: number
   align?: 'left' | 'right'
   cell: (row: T, now: number) => string
+  color?: (row: T) => string | undefined
 }
 
 const MIN_FLEX = 12
@@ -77,7 +80,7 @@ function exitCell (job: JobView): string {
 
 export const JOB_COLUMNS: ReadonlyArray<Column<JobView>> = [
   { title: 'ID', width: 12, cell: job => job.id },
-  { title: 'STATE', width: 7, cell: job => job.state },
+  { title: 'STATE', width: 7, cell: job => job.state, color: job => STATE_COLORS[job.state] },
   { title: 'GROUP', width: 10, drop: 2, cell: job => job.group ?? '-' },
   { title: 'NAME/COMMAND', width: 0, flex: true, cell: job => jobLabel(job) },
   { title: 'NODE', width: 6, drop: 1, cell: job => job.node === undefined ? '-' : shortPeer(job.node) },
@@ -85,6 +88,8 @@ export const JOB_COLUMNS: ReadonlyArray<Column<JobView>> = [
   { title: 'TIME', width: 7, align: 'right', cell: (job, now) => jobTime(job, now) },
   { title: 'EXIT', width: 4, align: 'right', cell: exitCell }
 ]
+
+const PEER_COLORS: Record<PeerView['state'], string> = { up: 'green', draining: 'yellow', unreachable: 'red' }
 
 /** A member and the ids of the jobs it runs. */
 export interface PeerRow {
@@ -94,12 +99,57 @@ export interface PeerRow {
 
 export const PEER_COLUMNS: ReadonlyArray<Column<PeerRow>> = [
   { title: 'NODE', width: 11, cell: ({ peer }) => shortPeer(peer.id) + (peer.self ? ' self' : '') },
-  { title: 'STATE', width: 11, cell: ({ peer }) => peer.state },
+  { title: 'STATE', width: 11, cell: ({ peer }) => peer.state, color: ({ peer }) => PEER_COLORS[peer.state] },
   { title: 'SLOTS', width: 5, align: 'right', cell: ({ peer }) => `${peer.running}/${peer.slots}` },
   { title: 'RUNNING', width: 0, flex: true, cell: ({ running }) => running.join(' ') || '-' },
   { title: 'TAGS', width: 12, drop: 1, cell: ({ peer }) => peer.tags.join(',') || '-' },
   { title: 'ADDRESS', width: 26, drop: 0, cell: ({ peer }) => peer.addrs[0] ?? '-' }
 ]
+
+/** The peers view's rows: this node first, then by id; `running` are the running jobs. */
+export function peerRows (peers: readonly PeerView[], running: readonly JobView[]): PeerRow[] {
+  const sorted = [...peers].sort((a, b) => Number(b.self) - Number(a.self) || (a.id < b.id ? -1 : 1))
+  return sorted.map(peer => ({ peer, running: running.filter(job => job.node === peer.id).map(job => job.id) }))
+}
+
+export const ATTEMPT_COLUMNS: ReadonlyArray<Column<AttemptView>> = [
+  { title: '#', width: 2, align: 'right', cell: a => String(a.epoch) },
+  { title: 'NODE', width: 6, cell: a => shortPeer(a.node) },
+  { title: 'STARTED', width: 8, cell: a => clock(a.startedAt ?? a.claimedAt) },
+  { title: 'ENDED', width: 8, cell: a => clock(a.endedAt) },
+  { title: 'EXIT', width: 4, align: 'right', cell: a => a.exitCode === undefined ? '-' : String(a.exitCode) },
+  { title: 'SIGNAL', width: 7, drop: 1, cell: a => a.signal ?? '-' },
+  { title: 'FAIL', width: 0, flex: true, cell: a => a.failReason ?? (a.lost === true ? 'lost' : '-') },
+  { title: 'PEAK MEM', width: 8, align: 'right', cell: a => memory(a.peakRssKb) },
+  { title: 'CPU', width: 7, drop: 0, align: 'right', cell: a => a.cpuMs === undefined ? '-' : formatDuration(a.cpuMs) }
+]
+
+/** A job's spec and times, for the detail view. */
+export function specLines (job: JobView): string[] {
+  const optional = (label: string, value: string | undefined): string => value === undefined || value === '' ? '' : `  ${label} ${value}`
+  return [
+    `cmd   ${shellQuote(job.cmd)}`,
+    `cwd   ${job.cwd}`,
+    `group ${job.group ?? '-'}  pri ${job.pri}  retries ${job.retries}  cores ${job.cores}  ttr ${formatDuration(job.ttrMs)}` +
+      optional('timeout', job.timeoutMs === undefined ? undefined : formatDuration(job.timeoutMs)) +
+      optional('tags', job.tags.join(',')),
+    `after ${[...job.after, ...job.afterGroup.map(g => `group ${g}`)].join(', ') || '-'}` +
+      optional('env', Object.entries(job.env).map(([k, v]) => `${k}=${v}`).join(' ')) +
+      optional('out', job.out) + optional('key', job.key),
+    `submitted ${clock(job.submittedAt)}  started ${clock(job.startedAt)}  ended ${clock(job.endedAt)}` +
+      optional('exit', job.exitCode === undefined ? undefined : String(job.exitCode)) +
+      optional('node', job.node === undefined ? undefined : shortPeer(job.node))
+  ]
+}
+
+/** The active filters, e.g. `state=running group=build text="make"`. */
+export function describeFilter (filter: JobFilter): string {
+  return [
+    filter.state === undefined ? '' : `state=${filter.state}`,
+    filter.group === undefined ? '' : `group=${filter.group}`,
+    filter.text === '' ? '' : `text="${filter.text}"`
+  ].filter(Boolean).join(' ')
+}
 
 const BARS = '▁▂▃▄▅▆▇█'
 

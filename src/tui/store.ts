@@ -20,7 +20,8 @@ export class JobsStore {
   /** Every job, newest first. */
   private sorted: JobView[] = []
   private changes = 0
-  private cache?: { version: number, filter: JobFilter, jobs: JobView[] }
+  /** Filtered lists of the current version, by filter. */
+  private cache = { version: 0, lists: new Map<string, JobView[]>() }
 
   /** Changes whenever a job is added, changed or removed. */
   get version (): number {
@@ -49,12 +50,15 @@ export class JobsStore {
     else if (event.type === 'removed') this.remove(event.id)
   }
 
-  /** The jobs that pass `filter`, newest first (cached until the next change or another filter). */
+  /** The jobs that pass `filter`, newest first (cached until the next change). */
   list (filter: JobFilter): JobView[] {
-    const cache = this.cache
-    if (cache?.version === this.changes && sameFilter(cache.filter, filter)) return cache.jobs
-    const jobs = isEmpty(filter) ? this.sorted.slice() : this.sorted.filter(job => matches(job, filter))
-    this.cache = { version: this.changes, filter, jobs }
+    if (this.cache.version !== this.changes) this.cache = { version: this.changes, lists: new Map() }
+    const key = JSON.stringify([filter.text, filter.state, filter.group])
+    let jobs = this.cache.lists.get(key)
+    if (jobs === undefined) {
+      jobs = isEmpty(filter) ? this.sorted.slice() : this.sorted.filter(job => matches(job, filter))
+      this.cache.lists.set(key, jobs)
+    }
     return jobs
   }
 
@@ -136,10 +140,6 @@ export function matches (job: JobView, filter: JobFilter): boolean {
 
 export function isEmpty (filter: JobFilter): boolean {
   return filter.text === '' && filter.state === undefined && filter.group === undefined
-}
-
-function sameFilter (a: JobFilter, b: JobFilter): boolean {
-  return a.text === b.text && a.state === b.state && a.group === b.group
 }
 
 /** The next state of the `f` cycle: none, pending, …, killed, none. */

@@ -1,0 +1,102 @@
+/**
+ * The dashboard: the header, one view (jobs, detail, peers, help or the submit form) and the
+ * status line, sized to the terminal. Keys go through the pure `handleKey`; effects to `useActions`.
+ */
+import { Box, useApp, useInput, useWindowSize } from 'ink'
+import { useEffect, useRef, useState } from 'react'
+import { NodeUnreachableError } from '../errors.js'
+import { Confirm } from './components/Confirm.js'
+import { Header, HEADER_LINES } from './components/Header.js'
+import { HelpView } from './components/HelpView.js'
+import { JobDetail } from './components/JobDetail.js'
+import { JobsTable } from './components/JobsTable.js'
+import { PeersView } from './components/PeersView.js'
+import { StatusLine } from './components/StatusLine.js'
+import { SubmitForm } from './components/SubmitForm.js'
+import { peerRows } from './format.js'
+import { useActions, useClusterInfo, useJobsStore, useLogTail } from './hooks.js'
+import { handleKey, INITIAL_UI, selectedIndex, type UiState } from './keys.js'
+import type { TopClient } from './live.js'
+import { scrollTop } from './store.js'
+
+export interface AppProps {
+  client: TopClient
+  /** Where submitted jobs run. */
+  cwd: string
+}
+
+/** The table's title and header lines. */
+const TABLE_CHROME = 2
+const RUNNING = { text: '', state: 'running' } as const
+
+export function App ({ client, cwd }: AppProps): React.JSX.Element {
+  const { exit } = useApp()
+  const { columns: width, rows } = useWindowSize()
+  const jobs = useJobsStore(client)
+  const info = useClusterInfo(client)
+  const actions = useActions(client, cwd, jobs.store)
+  const now = useNow(1000)
+  const [ui, setUi] = useState<UiState>(INITIAL_UI)
+  // Keys may come faster than renders: each one works on the state the previous one left.
+  const latest = useRef(ui)
+
+  // One line is left free: a frame as tall as the terminal would scroll it.
+  const body = Math.max(TABLE_CHROME + 1, rows - 1 - HEADER_LINES - 1)
+  const page = body - TABLE_CHROME
+  const list = jobs.store.list(ui.filter)
+  const peers = peerRows(info.peers ?? [], ui.view === 'peers' ? jobs.store.list(RUNNING) : [])
+  const detail = ui.detail === undefined ? undefined : jobs.store.get(ui.detail.id) ?? ui.detail
+  const log = useLogTail(client, ui.view === 'detail' ? detail?.id : undefined, ui.stream, `${detail?.attempts.length}:${detail?.state}`)
+
+  useInput((input, key) => {
+    const { state, effect } = handleKey(latest.current, input, key, { jobs: list, peers: peers.map(row => row.peer), page, paused: actions.paused })
+    latest.current = state
+    setUi(state)
+    if (effect?.type === 'quit') exit()
+    else if (effect !== undefined) actions.run(effect)
+  })
+
+  const selected = selectedIndex(ui, list)
+  const views: Record<UiState['view'], () => React.JSX.Element> = {
+    jobs: () => <JobsTable jobs={list} total={jobs.store.size} filter={ui.filter} selected={selected} top={scrollTop(ui.top, selected, page, list.length)} rows={page} width={width} now={now} />,
+    detail: () => detail === undefined
+      ? <></>
+      : <JobDetail job={detail} removed={jobs.store.get(detail.id) === undefined} log={log} stream={ui.stream} width={width} height={body} now={now} />,
+    peers: () => <PeersView rows={peers} selected={Math.min(ui.peer, peers.length - 1)} width={width} now={now} />,
+    help: () => <HelpView width={width} />
+  }
+  return (
+    <Box flexDirection='column' width={width} height={rows - 1}>
+      <Header info={info} width={width} />
+      <Box flexDirection='column' height={body} overflow='hidden'>
+        {ui.form !== undefined ? <SubmitForm form={ui.form} /> : views[ui.view]()}
+      </Box>
+      {ui.confirm !== undefined
+        ? <Confirm question={ui.confirm.question} />
+        : <StatusLine prompt={prompt(ui)} problem={problem(jobs.error ?? info.error, jobs.version)} notice={actions.notice} />}
+    </Box>
+  )
+}
+
+function prompt (ui: UiState): { label: string, value: string } | undefined {
+  if (ui.prompt === 'text') return { label: '/ filter (Enter keeps, Esc clears)', value: ui.filter.text }
+  if (ui.prompt === 'group') return { label: 'g group (Enter keeps, Esc clears)', value: ui.filter.group ?? '' }
+  return undefined
+}
+
+/** What is wrong with the connection, if anything. */
+function problem (error: Error | undefined, version: number): string | undefined {
+  if (error instanceof NodeUnreachableError || error?.name === 'NodeUnreachableError') return 'node unreachable, reconnecting…'
+  if (error !== undefined) return `${error.message} (retrying)`
+  return version === 0 ? 'connecting…' : undefined
+}
+
+/** The time, updated every `ms` (for ages and run times). */
+function useNow (ms: number): number {
+  const [now, setNow] = useState(Date.now())
+  useEffect(() => {
+    const timer = setInterval(() => setNow(Date.now()), ms)
+    return () => clearInterval(timer)
+  }, [ms])
+  return now
+}

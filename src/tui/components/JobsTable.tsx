@@ -1,0 +1,35 @@
+import { Box, Text } from 'ink'
+import type { JobView } from '../../types.js'
+import { describeFilter, JOB_COLUMNS, layout } from '../format.js'
+import { isEmpty, type JobFilter } from '../store.js'
+import { Table } from './Table.js'
+
+export interface JobsTableProps {
+  /** Every job that passes the filter, newest first. */
+  jobs: readonly JobView[]
+  /** How many jobs there are in all. */
+  total: number
+  filter: JobFilter
+  selected: number
+  /** First row shown. */
+  top: number
+  /** Rows of jobs shown. */
+  rows: number
+  width: number
+  now: number
+}
+
+/** The title line, the header and the visible rows only. */
+export function JobsTable ({ jobs, total, filter, selected, top, rows, width, now }: JobsTableProps): React.JSX.Element {
+  const filtered = !isEmpty(filter)
+  return (
+    <Box flexDirection='column'>
+      <Text wrap='truncate'>
+        <Text bold>Jobs {filtered ? `${jobs.length} of ${total}` : total}</Text>
+        <Text>{filtered ? `  ${describeFilter(filter)}  (Esc clears)` : ''}</Text>
+      </Text>
+      <Table columns={layout(JOB_COLUMNS, width - 2)} rows={jobs.slice(top, top + rows)} rowKey={job => job.id} selected={selected - top} now={now} />
+      {jobs.length === 0 && <Text dimColor>{filtered ? '  no job matches the filter' : '  no jobs yet: s submits one'}</Text>}
+    </Box>
+  )
+}

@@ -1,0 +1,28 @@
+import { Box, Text } from 'ink'
+import { clean } from '../format.js'
+import { tone } from './text.js'
+
+export interface StatusLineProps {
+  /** A filter being typed. */
+  prompt?: { label: string, value: string }
+  /** The connection's trouble, if any. */
+  problem?: string
+  /** The outcome of the last action. */
+  notice?: { text: string, error?: boolean }
+}
+
+/** The bottom line: a prompt, else the connection's trouble, else the last notice; and the keys to remember. */
+export function StatusLine ({ prompt, problem, notice }: StatusLineProps): React.JSX.Element {
+  return (
+    <Box>
+      <Box flexGrow={1}>
+        {prompt !== undefined
+          ? <Text wrap='truncate'>{prompt.label}: {prompt.value}<Text inverse> </Text></Text>
+          : problem !== undefined
+            ? <Text wrap='truncate' color={tone('red')} bold>{problem}</Text>
+            : <Text wrap='truncate' color={tone(notice?.error === true ? 'red' : undefined)}>{clean(notice?.text ?? '')}</Text>}
+      </Box>
+      <Text dimColor>  ? help  q quit</Text>
+    </Box>
+  )
+}

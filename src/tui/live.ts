@@ -1,0 +1,160 @@
+/**
+ * The dashboard's I/O, without React: following the event stream into the store, polling the
+ * cluster's status, performing actions, tailing a log. Every loop reconnects until aborted.
+ */
+import type { ApiClient } from '../api/client.js'
+import { NodeUnreachableError } from '../errors.js'
+import type { JobView, NodeStatus, PeerView, StatsView } from '../types.js'
+import type { Effect } from './keys.js'
+import { shortPeer, type ClusterView } from './format.js'
+import type { JobsStore } from './store.js'
+
+/** The part of the API client the dashboard uses (tests pass a fake). */
+export type TopClient = Pick<ApiClient, 'request' | 'stream' | 'openEvents'>
+
+export const RETRY_MS = 1000
+export const POLL_MS = 2000
+/** Throughput samples kept for the sparkline (one per poll: six minutes). */
+export const HISTORY = 180
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+export async function sleep (ms: number, signal: AbortSignal): Promise<void> {
+  await new Promise<void>(resolve => {
+    const timer = setTimeout(done, ms)
+    signal.addEventListener('abort', done, { once: true })
+    function done (): void {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+  })
+}
+
+/** Calls `fn` at most once per `ms`, after the first call of each period (batches bursts). */
+export function throttle (fn: () => void, ms: number): { call: () => void, cancel: () => void } {
+  let timer: NodeJS.Timeout | undefined
+  return {
+    call () {
+      timer ??= setTimeout(() => {
+        timer = undefined
+        fn()
+      }, ms)
+    },
+    cancel () {
+      clearTimeout(timer)
+      timer = undefined
+    }
+  }
+}
+
+/**
+ * Keeps `store` in sync: subscribes to the events, loads every job, then applies each event.
+ * When the stream ends or fails (the node went away), reports it and starts again after a second.
+ */
+export async function followJobs (client: TopClient, store: JobsStore, on: { changed: () => void, report: (error: Error | undefined) => void }, signal: AbortSignal): Promise<void> {
+  const { changed, report } = on
+  while (!signal.aborted) {
+    try {
+      const events = await client.openEvents(signal)
+      const { jobs } = await client.request<{ jobs: JobView[] }>('GET', '/jobs', undefined, signal)
+      store.load(jobs)
+      changed()
+      report(undefined)
+      for await (const event of events) {
+        store.apply(event)
+        changed()
+      }
+      if (!signal.aborted) report(new NodeUnreachableError('the node closed the event stream'))
+    } catch (err) {
+      if (!signal.aborted) report(err as Error)
+    }
+    await sleep(RETRY_MS, signal)
+  }
+}
+
+export interface ClusterInfo extends ClusterView {
+  error?: Error
+}
+
+export async function fetchCluster (client: TopClient, signal?: AbortSignal): Promise<{ status: NodeStatus, stats: StatsView, peers: PeerView[] }> {
+  const [status, stats, { peers }] = await Promise.all([
+    client.request<NodeStatus>('GET', '/status', undefined, signal),
+    client.request<StatsView>('GET', '/stats', undefined, signal),
+    client.request<{ peers: PeerView[] }>('GET', '/peers', undefined, signal)
+  ])
+  return { status, stats, peers }
+}
+
+/** Polls status, stats and peers every two seconds (every second while the node is away). */
+export async function pollCluster (client: TopClient, update: (change: (info: ClusterInfo) => ClusterInfo) => void, signal: AbortSignal): Promise<void> {
+  while (!signal.aborted) {
+    try {
+      const fresh = await fetchCluster(client, signal)
+      update(info => ({ ...fresh, history: [...info.history, fresh.stats.throughput].slice(-HISTORY) }))
+      await sleep(POLL_MS, signal)
+    } catch (err) {
+      if (!signal.aborted) update(info => ({ ...info, error: err as Error }))
+      await sleep(RETRY_MS, signal)
+    }
+  }
+}
+
+/** Performs an action; resolves to what to tell the user. Throws the API's error. */
+export async function perform (client: TopClient, cwd: string, effect: Exclude<Effect, { type: 'quit' }>): Promise<string> {
+  switch (effect.type) {
+    case 'say':
+      return effect.text
+    case 'submit': {
+      const { jobs } = await client.request<{ jobs: JobView[] }>('POST', '/jobs', { jobs: [{ ...effect.request, cwd }] })
+      return `submitted ${jobs.map(j => j.id).join(' ')}`
+    }
+    case 'kill':
+    case 'retry': {
+      const { jobs } = await client.request<{ jobs: JobView[] }>('POST', `/jobs/${effect.type}`, { ids: [effect.job.id] })
+      const done = effect.type === 'kill' ? 'killed' : 'retrying'
+      return jobs.length > 0 ? `${done} ${effect.job.id}` : `${effect.job.id} is ${effect.job.state}: nothing to ${effect.type}`
+    }
+    case 'drain':
+      await client.request('POST', '/drain', { peer: effect.peer.id })
+      return `draining node ${shortPeer(effect.peer.id)}`
+    case 'pause':
+    case 'resume':
+      await client.request('POST', `/groups/${encodeURIComponent(effect.group)}/${effect.type}`, {})
+      return `${effect.type === 'pause' ? 'paused' : 'resumed'} group ${effect.group}`
+  }
+}
+
+const MAX_LINE = 10_000
+
+/** What a terminal would show of a line: the text after its last carriage return (progress bars). */
+function overwritten (line: string): string {
+  const trimmed = line.endsWith('\r') ? line.slice(0, -1) : line
+  return trimmed.slice(trimmed.lastIndexOf('\r') + 1).slice(0, MAX_LINE)
+}
+
+/** The last lines of a stream of bytes. */
+export class LineTail {
+  private readonly decoder = new TextDecoder()
+  private complete: string[] = []
+  private partial = ''
+
+  constructor (private readonly max: number) {}
+
+  push (chunk: Uint8Array): void {
+    const parts = (this.partial + this.decoder.decode(chunk, { stream: true })).split('\n')
+    this.partial = (parts.pop() ?? '').slice(-MAX_LINE)
+    this.complete = this.complete.concat(parts.slice(-this.max).map(overwritten)).slice(-this.max)
+  }
+
+  lines (): string[] {
+    return this.partial === '' ? this.complete.slice() : [...this.complete, overwritten(this.partial)]
+  }
+}
+
+/** Follows a job's output into `tail` until it ends, `signal` aborts, or the node fails. */
+export async function followLog (client: TopClient, id: string, stream: 'stdout' | 'stderr', tail: LineTail, changed: () => void, signal: AbortSignal): Promise<void> {
+  for await (const chunk of client.stream(`/jobs/${encodeURIComponent(id)}/logs?stream=${stream}&follow=1`, signal)) {
+    tail.push(chunk)
+    changed()
+  }
+}

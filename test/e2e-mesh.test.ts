@@ -1,0 +1,76 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { json, meshq, ok, startCluster, startNode } from './cluster.js'
+import type { TestNode } from './cluster.js'
+import { waitFor } from './helpers.js'
+import { decodeToken, encodeToken } from '../src/node/membership.js'
+import type { JobView, PeerView } from '../src/types.js'
+
+let nodes: TestNode[] = []
+const extra: TestNode[] = []
+beforeAll(async () => { nodes = await startCluster(3, ['--slots', '2']) })
+afterAll(async () => { for (const n of [...nodes, ...extra]) await n.cleanup() })
+
+const visible = async (node: TestNode, id: string): Promise<boolean> => (await meshq(node.home, ['show', id])).code === 0
+
+describe('three nodes that joined with tokens', () => {
+  it('see a job submitted on any of them within a second, with the same state', async () => {
+    const [a, b, c] = nodes
+    const id = (await ok(b.home, ['sub', '--', 'true'])).trim()
+    const submitted = Date.now()
+    await waitFor(async () => await visible(a, id) && await visible(c, id), { interval: 20, what: 'the job on the other nodes' })
+    expect(Date.now() - submitted).toBeLessThan(1000 + 500) // 1 s plus the cost of two CLI calls per poll
+    await waitFor(async () => (await Promise.all(nodes.map(async n => (await json<JobView>(n.home, ['show', id])).state))).every(s => s === 'done'), { what: 'done everywhere' })
+  })
+
+  it('list every member with its load', async () => {
+    const peers = await json<PeerView[]>(nodes[0].home, ['peers'])
+    expect(peers).toHaveLength(3)
+    expect(peers.filter(p => p.self)).toHaveLength(1)
+    expect(peers.every(p => p.slots === 2 && p.connected)).toBe(true)
+  })
+
+  it('a restarted node catches up with what was submitted while it was down, without a new token', async () => {
+    const [a, , c] = nodes
+    await c.kill('SIGTERM')
+    const ids = (await ok(a.home, ['sub', '--batch'], { input: '{"cmd":["true"]}\n{"cmd":["true"]}\n{"cmd":["true"]}\n' })).trim().split('\n')
+    const restarted = await startNode({ home: c.home, args: ['--slots', '2'] })
+    nodes[2] = restarted
+    await waitFor(async () => (await Promise.all(ids.map(async id => await visible(restarted, id)))).every(Boolean), { what: 'catch-up' })
+  })
+})
+
+describe('refused', () => {
+  it('a token past its expiry', async () => {
+    const token = (await ok(nodes[0].home, ['invite', '--ttl', '1ms'])).trim()
+    const joiner = await meshq(nodes[0].home + '-x', ['node', '--listen', '/ip4/127.0.0.1/tcp/0', '--join', token])
+    expect(joiner.code).toBe(1)
+    expect(joiner.stderr).toMatch(/expired/)
+  })
+
+  it('a single-use token used twice', async () => {
+    const token = (await ok(nodes[0].home, ['invite'])).trim()
+    extra.push(await startNode({ args: ['--join', token] }))
+    const second = await meshq(nodes[0].home + '-y', ['node', '--listen', '/ip4/127.0.0.1/tcp/0', '--join', token])
+    expect(second.code).toBe(1)
+    expect(second.stderr).toMatch(/used up/)
+  })
+
+  it('a tampered token', async () => {
+    const token = decodeToken((await ok(nodes[0].home, ['invite'])).trim())
+    const tampered = encodeToken({ ...token, secret: token.secret.slice(0, -2) + (token.secret.endsWith('AA') ? 'BB' : 'AA') })
+    const joiner = await meshq(nodes[0].home + '-z', ['node', '--listen', '/ip4/127.0.0.1/tcp/0', '--join', tampered])
+    expect(joiner.code).toBe(1)
+    expect(joiner.stderr).toMatch(/not valid/)
+    const garbage = await meshq(nodes[0].home + '-w', ['node', '--listen', '/ip4/127.0.0.1/tcp/0', '--join', 'mq1.garbage'])
+    expect(garbage.code).toBe(2)
+    expect(garbage.stderr).toMatch(/malformed/)
+  })
+
+  it('a node with another cluster\'s key: no connection', async () => {
+    const token = decodeToken((await ok(nodes[0].home, ['invite'])).trim())
+    const otherKey = encodeToken({ ...token, psk: Buffer.alloc(32, 7).toString('base64') })
+    const joiner = await meshq(nodes[0].home + '-v', ['node', '--listen', '/ip4/127.0.0.1/tcp/0', '--join', otherKey])
+    expect(joiner.code).toBe(1)
+    expect(joiner.stderr).toMatch(/cannot reach the inviting node/)
+  })
+})

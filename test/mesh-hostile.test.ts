@@ -1,0 +1,116 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { multiaddr } from '@multiformats/multiaddr'
+import { lpStream } from '@libp2p/utils'
+import { json, meshq, ok, startCluster } from './cluster.js'
+import type { TestNode } from './cluster.js'
+import { waitFor } from './helpers.js'
+import { createHost } from '../src/node/p2p.js'
+import type { MeshqLibp2p } from '../src/node/p2p.js'
+import { decodeToken } from '../src/node/membership.js'
+import type { JoinToken } from '../src/node/membership.js'
+import { JOIN_PROTOCOL } from '../src/node/mesh.js'
+import { FrameType, SYNC_PROTOCOL, encodeFrame } from '../src/node/sync.js'
+import type { JobView, PeerView } from '../src/types.js'
+
+let nodes: TestNode[] = []
+const hosts: MeshqLibp2p[] = []
+beforeAll(async () => { nodes = await startCluster(2, ['--slots', '2']) })
+afterAll(async () => {
+  for (const h of hosts) await h.stop()
+  for (const n of nodes) await n.cleanup()
+})
+
+/** A libp2p host built from meshq's own stack, holding the cluster key: an insider with bad intent. */
+async function intruder (token: JoinToken): Promise<MeshqLibp2p> {
+  const host = await createHost({
+    privateKey: await generateKeyPair('Ed25519'),
+    psk: Buffer.from(token.psk, 'base64'),
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    allowPeer: () => true
+  })
+  await host.start()
+  hosts.push(host)
+  return host
+}
+
+async function tokenOf (node: TestNode): Promise<JoinToken> {
+  return decodeToken((await ok(node.home, ['invite'])).trim())
+}
+
+/** A job submitted on one node runs and is seen done on the other: the cluster still works. */
+async function clusterWorks (): Promise<void> {
+  const id = (await ok(nodes[0].home, ['sub', '--', 'true'])).trim()
+  await waitFor(async () => (await json<JobView>(nodes[1].home, ['show', id])).state === 'done', { what: 'a job to run after the attack' })
+}
+
+describe('a peer with the cluster key', () => {
+  it('that is not a member gets no ledger and is disconnected', async () => {
+    const token = await tokenOf(nodes[0])
+    const host = await intruder(token)
+    const target = multiaddr(token.addrs[0])
+    await host.dial(target)
+    const stream = await host.dialProtocol(target, SYNC_PROTOCOL).catch(() => undefined)
+    if (stream != null) {
+      const received = await lpStream(stream).read({ signal: AbortSignal.timeout(5000) }).then(() => true, () => false)
+      expect(received).toBe(false)
+    }
+    await waitFor(() => host.getPeers().length === 0, { what: 'the non-member to be disconnected', timeout: 15_000 })
+    await clusterWorks()
+  })
+
+  it('that is a member but sends malformed, oversized and replayed messages does not crash or stall the others', async () => {
+    const token = await tokenOf(nodes[0])
+    const host = await intruder(token)
+    const target = multiaddr(token.addrs[0])
+    // join for real, then misbehave
+    const join = lpStream(await host.dialProtocol(target, JOIN_PROTOCOL))
+    await join.write(new TextEncoder().encode(JSON.stringify({ invite: token.invite, secret: token.secret, addrs: [] })))
+    expect(JSON.parse(new TextDecoder().decode((await join.read()).subarray()))).toEqual({ ok: true })
+
+    const frames = [
+      new Uint8Array([99, 1, 2, 3]), // unknown frame type
+      encodeFrame(FrameType.sync, '../../etc', new Uint8Array([1, 2])), // bad document id
+      encodeFrame(FrameType.sync, 'meta', new Uint8Array(512).fill(0x42)), // garbage sync message
+      encodeFrame(FrameType.blob, 'abcdef', new Uint8Array(2048).fill(7)), // garbage blob
+      encodeFrame(FrameType.manifest, '', new TextEncoder().encode('{not json'))
+    ]
+    for (const frame of frames) {
+      const sync = lpStream(await host.dialProtocol(target, SYNC_PROTOCOL))
+      await sync.write(frame).catch(() => {})
+    }
+    // a length prefix announcing far more than any frame may hold
+    const raw = await host.dialProtocol(target, SYNC_PROTOCOL)
+    raw.send(new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x0f, 1, 2, 3]))
+
+    const { pubsub } = host.services
+    const claims = `meshq/${token.cluster}/claims/1`
+    pubsub.subscribe(claims)
+    await waitFor(() => pubsub.getSubscribers(claims).length > 0, { what: 'gossip mesh with the intruder' })
+    const replayed = new TextEncoder().encode(JSON.stringify({ v: 1, peer: host.peerId.toString(), boot: 'x', seq: 1, claims: [['zzzzzz-1', 1]], renews: [], releases: [] }))
+    for (const data of [new TextEncoder().encode('garbage'), new Uint8Array(300 * 1024), replayed, replayed]) {
+      await pubsub.publish(claims, data).catch(() => {})
+    }
+
+    await clusterWorks()
+    for (const node of nodes) expect((await meshq(node.home, ['ls'])).code).toBe(0)
+  })
+
+  it('that was evicted is disconnected and refused from then on', async () => {
+    const token = await tokenOf(nodes[0])
+    const host = await intruder(token)
+    const join = lpStream(await host.dialProtocol(multiaddr(token.addrs[0]), JOIN_PROTOCOL))
+    await join.write(new TextEncoder().encode(JSON.stringify({ invite: token.invite, secret: token.secret, addrs: [] })))
+    await join.read()
+    const id = host.peerId.toString()
+    await waitFor(async () => (await json<PeerView[]>(nodes[1].home, ['peers'])).some(p => p.id === id), { what: 'the member to be known everywhere' })
+    await ok(nodes[1].home, ['evict', id])
+    await waitFor(async () => !(await json<PeerView[]>(nodes[0].home, ['peers'])).some(p => p.id === id), { what: 'the eviction to reach the founder' })
+    await waitFor(() => host.getPeers().length === 0, { what: 'the evicted peer to be disconnected', timeout: 15_000 })
+    // the connection gate refuses it at once: well before a non-member's 5 s of grace
+    await host.dial(multiaddr(token.addrs[0]), { signal: AbortSignal.timeout(5000) }).catch(() => {})
+    await waitFor(() => host.getPeers().length === 0, { what: 'the redial to be refused', timeout: 2500, interval: 20 })
+    const sync = await host.dialProtocol(multiaddr(token.addrs[0]), SYNC_PROTOCOL, { signal: AbortSignal.timeout(3000) }).then(() => 'opened', () => 'refused')
+    expect(sync).toBe('refused')
+  })
+})

@@ -13,6 +13,6 @@ export interface NodeOptions {
   api?: string
   /** How long a killed job gets between SIGTERM and SIGKILL. */
   killGraceMs?: number
-  /** How long a claim waits for rival claims before the winner starts the job. */
+  /** How long each lower-ranked node waits before it also claims a ready job. */
   claimWindowMs?: number
 }

@@ -78,9 +78,10 @@ export class RunningJob implements RunHandle {
     this.pid = pid
     this.outputPaths = outputPaths
     // Read now, before the event loop gets a chance to reap the process and free its pid.
-    this.startTime = readStatSync(this.pid)?.startTime ?? ''
+    const stat = readStatSync(this.pid)
+    this.startTime = stat?.startTime ?? ''
     context.watchdog.add(this.pid)
-    context.sampler.track(this.pid)
+    context.sampler.track(this.pid, stat)
     if (req.timeoutMs !== undefined && req.timeoutMs <= MAX_TIMER_MS) {
       this.#timeout = setTimeout(() => { this.#terminate(FailReason.timedOut) }, req.timeoutMs)
     }

@@ -5,23 +5,40 @@ import { readFileSync } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
 
 /** CPU times in `/proc/<pid>/stat` are in ticks of USER_HZ, which Linux fixes at 100 for user space. */
-export const MS_PER_TICK = 10
+const MS_PER_TICK = 10
+
+const PAGE_KB = pageKb()
 
 export interface ProcStat {
   pid: number
   pgrp: number
   /** utime + stime + cutime + cstime: the process's own CPU time plus that of the children it reaped. */
-  cpuTicks: number
+  cpuMs: number
+  rssKb: number
   /** Field 22, ticks since boot: with the pid, identifies a process across pid reuse. */
   startTime: string
 }
 
-/** Parses `/proc/<pid>/stat`. The command name (field 2) may contain spaces and parentheses. */
+/** The fields of `/proc/<pid>/stat` from field 3 on: the command name (field 2) may contain spaces and parentheses. */
+function statFields (text: string): string[] {
+  return text.slice(text.lastIndexOf(')') + 2).split(' ')
+}
+
+/**
+ * `/proc/<pid>/stat` gives the RSS in pages. Node has no page size API, but libuv computes our own RSS
+ * as that field times the page size: the ratio, rounded to a power of two (the RSS may move between
+ * the two readings), is the page size.
+ */
+function pageKb (): number {
+  const rssPages = Number(statFields(readFileSync('/proc/self/stat', 'latin1'))[24 - 3])
+  return 2 ** Math.round(Math.log2(process.memoryUsage.rss() / rssPages)) / 1024
+}
+
 function parseStat (pid: number, text: string): ProcStat {
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ')
-  const field = (n: number): string => fields[n - 3] ?? ''
-  const ticks = [14, 15, 16, 17].reduce((sum, n) => sum + Number(field(n)), 0)
-  return { pid, pgrp: Number(field(5)), cpuTicks: ticks, startTime: field(22) }
+  const fields = statFields(text)
+  const field = (n: number): number => Number(fields[n - 3])
+  const ticks = field(14) + field(15) + field(16) + field(17)
+  return { pid, pgrp: field(5), cpuMs: ticks * MS_PER_TICK, rssKb: field(24) * PAGE_KB, startTime: fields[22 - 3] ?? '' }
 }
 
 /** The process's stat, or undefined when it is gone. */
@@ -39,16 +56,6 @@ export function readStatSync (pid: number): ProcStat | undefined {
     return parseStat(pid, readFileSync(`/proc/${pid}/stat`, 'latin1'))
   } catch {
     return undefined
-  }
-}
-
-/** Resident set size in KiB from `/proc/<pid>/status`; 0 when gone (or a zombie, or a kernel thread). */
-export async function readRssKb (pid: number): Promise<number> {
-  try {
-    const status = await readFile(`/proc/${pid}/status`, 'latin1')
-    return Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0)
-  } catch {
-    return 0
   }
 }
 

@@ -2,13 +2,14 @@
  * Resource readings for running jobs, taken from `/proc`.
  *
  * Every interval, one scan of `/proc` sums, per tracked process group, the RSS and the CPU time of its
- * members. A job is also sampled once right after it starts (its leader only) and once more when its
- * leader exits (the members seen by the last scan that are still there). This is best effort: a job
- * shorter than the interval may report tiny values or 0, and the CPU time of a process is only counted
- * while it or a group member that reaped it is alive (the leader's own time is lost once we reap it).
+ * members. A job is also sampled right as it starts (its leader, from the reading taken at spawn) and
+ * once more when its leader exits (the members seen by the last scan that are still there). This is
+ * best effort: a job shorter than the interval may report tiny values or 0 (its leader's reading at
+ * spawn is taken right after exec), and the CPU time of a process is only counted while it, or a group
+ * member that reaped it, is alive (the leader's own time is lost once we reap it).
  */
 import { log } from './log.js'
-import { listPids, MS_PER_TICK, readRssKb, readStat, type ProcStat } from './proc.js'
+import { listPids, readStat, type ProcStat } from './proc.js'
 
 export interface Usage {
   /** Highest sum of the members' RSS seen. */
@@ -42,10 +43,10 @@ export class UsageSampler {
     clearInterval(this.#timer)
   }
 
-  /** Starts tracking the group whose leader is `pgid`, and samples the leader. */
-  track (pgid: number): void {
+  /** Starts tracking the group whose leader is `pgid`, with a first reading of the leader. */
+  track (pgid: number, leader?: ProcStat): void {
     this.#groups.set(pgid, { usage: {}, members: [pgid] })
-    void this.#sample(pgid, [pgid])
+    if (leader !== undefined) this.#record(pgid, [leader])
   }
 
   /**
@@ -55,15 +56,10 @@ export class UsageSampler {
   async release (pgid: number): Promise<Usage> {
     const group = this.#groups.get(pgid)
     if (group === undefined) return {}
-    await this.#sample(pgid, group.members.filter(pid => pid !== pgid))
+    const stats = await Promise.all(group.members.filter(pid => pid !== pgid).map(readStat))
+    this.#record(pgid, stats.filter((stat): stat is ProcStat => stat?.pgrp === pgid))
     this.#groups.delete(pgid)
     return group.usage
-  }
-
-  /** Samples those of `pids` that are still in the group. */
-  async #sample (pgid: number, pids: number[]): Promise<void> {
-    const stats = await Promise.all(pids.map(readStat))
-    await this.#record(pgid, stats.filter((stat): stat is ProcStat => stat?.pgrp === pgid))
   }
 
   async #scan (): Promise<void> {
@@ -77,7 +73,7 @@ export class UsageSampler {
         members.push(stat)
         byGroup.set(stat.pgrp, members)
       }
-      await Promise.all([...byGroup].map(async ([pgid, stats]) => await this.#record(pgid, stats)))
+      for (const [pgid, stats] of byGroup) this.#record(pgid, stats)
     } catch (err) {
       log('resource scan failed: %O', err)
     } finally {
@@ -85,15 +81,13 @@ export class UsageSampler {
     }
   }
 
-  async #record (pgid: number, members: ProcStat[]): Promise<void> {
-    if (members.length === 0) return
-    const rss = await Promise.all(members.map(async ({ pid }) => await readRssKb(pid)))
+  #record (pgid: number, members: ProcStat[]): void {
     const group = this.#groups.get(pgid)
-    if (group === undefined) return
+    if (group === undefined || members.length === 0) return
     const { usage } = group
     group.members = members.map(({ pid }) => pid)
-    usage.peakRssKb = Math.max(usage.peakRssKb ?? 0, sum(rss))
-    usage.cpuMs = Math.max(usage.cpuMs ?? 0, sum(members.map(({ cpuTicks }) => cpuTicks)) * MS_PER_TICK)
+    usage.peakRssKb = Math.max(usage.peakRssKb ?? 0, sum(members.map(({ rssKb }) => rssKb)))
+    usage.cpuMs = Math.max(usage.cpuMs ?? 0, sum(members.map(({ cpuMs }) => cpuMs)))
   }
 }
 

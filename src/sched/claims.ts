@@ -5,8 +5,11 @@ import type { Clock } from '../clock.js'
 
 const log = createDebug('meshq:claims')
 
-/** Default claim window: about twice the p99 gossip delay measured on a loaded machine. */
-export const DEFAULT_CLAIM_WINDOW_MS = 150
+/**
+ * Default claim window: how long the next-ranked node waits before it claims a job too. Safety does
+ * not depend on it (votes decide); it only keeps nodes from competing for the same job.
+ */
+export const DEFAULT_CLAIM_WINDOW_MS = 100
 /** How often a batch of claims and renewals goes out at most. */
 export const BATCH_INTERVAL_MS = 25
 const MAX_BATCH_BYTES = 256 * 1024
@@ -22,6 +25,8 @@ export interface ClaimBatch {
   /** [job, epoch, ttrMs]. */
   renews: Array<[JobId, number, number]>
   releases: Array<[JobId, number]>
+  /** [job, epoch, candidate]: this node's one vote for a claim of that job and epoch. */
+  votes: Array<[JobId, number, string]>
 }
 
 /** How batches travel: gossipsub in a node, a plain bus in tests. */
@@ -44,6 +49,11 @@ export interface Lease {
   epoch: number
   /** Monotonic ms after which the lease is over unless renewed. */
   expiresAt: number
+  /**
+   * The holder is done with the job. The lease still bars claims until this replica's ledger has
+   * the attempt's record: gossip outruns sync, and a job whose end is not known here looks ready.
+   */
+  released?: boolean
 }
 
 export interface ClaimsInit {
@@ -59,24 +69,35 @@ export interface ClaimsInit {
   onPreempted: (job: JobId, epoch: number) => void
 }
 
-/** The deterministic tie-break of two claims of one epoch: the lower hash of (job, peer) wins. */
+/** Rendezvous rank of a peer for a job: the peer with the lowest hash of (job, peer) claims first. */
 export function claimRank (job: string, peer: string): string {
   return createHash('sha256').update(`${job}\n${peer}`).digest('hex')
 }
 
-/** Whether claim a beats claim b. */
-export function beats (job: string, a: { peer: string, epoch: number }, b: { peer: string, epoch: number }): boolean {
-  if (a.epoch !== b.epoch) return a.epoch > b.epoch
-  return claimRank(job, a.peer) < claimRank(job, b.peer)
-}
-
 export function validBatch (value: unknown): value is ClaimBatch {
   const b = value as ClaimBatch
-  const pairs = (list: unknown, length: number): boolean => Array.isArray(list) && list.length <= 10_000 &&
-    list.every(item => Array.isArray(item) && item.length === length && typeof item[0] === 'string' && item.slice(1).every(n => Number.isSafeInteger(n) && n >= 0))
+  const count = (n: unknown): boolean => Number.isSafeInteger(n) && (n as number) >= 0
+  const tuples = (list: unknown, ...checks: Array<(v: unknown) => boolean>): boolean => Array.isArray(list) && list.length <= 10_000 &&
+    list.every(item => Array.isArray(item) && item.length === checks.length + 1 && typeof item[0] === 'string' && checks.every((check, i) => check(item[i + 1])))
   return b != null && typeof b === 'object' && b.v === 1 && typeof b.peer === 'string' && typeof b.boot === 'string' &&
-    Number.isSafeInteger(b.seq) && pairs(b.claims, 2) && pairs(b.renews, 3) && pairs(b.releases, 2)
+    count(b.seq) && tuples(b.claims, count) && tuples(b.renews, count, count) && tuples(b.releases, count) &&
+    tuples(b.votes, count, v => typeof v === 'string')
 }
+
+type Outbox = Omit<ClaimBatch, 'v' | 'peer' | 'boot' | 'seq'>
+const emptyOutbox = (): Outbox => ({ claims: [], renews: [], releases: [], votes: [] })
+
+interface PendingClaim {
+  epoch: number
+  needed: number
+  settle: (won: boolean) => void
+}
+
+/** How long a claim may wait for its majority before it is withdrawn. */
+export const CLAIM_DEADLINE_MS = 3000
+/** Votes remembered, oldest forgotten first: far more than can be in flight. */
+const MAX_REMEMBERED_VOTES = 100_000
+const voteKey = (job: string, epoch: number): string => `${job}:${epoch}`
 
 export function decodeBatch (data: Uint8Array): ClaimBatch | undefined {
   if (data.length > MAX_BATCH_BYTES) return undefined
@@ -89,10 +110,13 @@ export function decodeBatch (data: Uint8Array): ClaimBatch | undefined {
 }
 
 /**
- * Leases on jobs, arbitrated over gossip. A node claims a job with an epoch one above the last,
- * waits a claim window for rival claims, and the deterministic winner (higher epoch, then lower
- * hash) runs it and renews the lease every TTR/3. Every node keeps the leases it hears of, timed
- * on its own monotonic clock, and treats a job whose lease lapsed as claimable again.
+ * Leases on jobs, arbitrated over gossip. A node claims a job at an epoch one above the last
+ * and publishes the claim; every node votes once per job and epoch, for the first claim it hears
+ * (a claimant for itself). The claim that gathers the votes of a majority of the live nodes wins:
+ * two claims cannot both win however slow gossip is, as long as the nodes agree on who is live.
+ * A claim with no majority within the deadline is withdrawn and the job is claimed again later at
+ * a higher epoch. The winner renews its lease every TTR/3; every node keeps the leases it hears of,
+ * timed on its own monotonic clock, and treats a job whose lease lapsed as claimable again.
  */
 export class Claims {
   private readonly init: ClaimsInit
@@ -100,12 +124,16 @@ export class Claims {
   private readonly boot = randomBytes(6).toString('hex')
   private seq = 0
   private readonly leases = new Map<JobId, Lease>()
-  /** Claims of this node in their window: the rivals heard so far. */
-  private readonly pending = new Map<JobId, { epoch: number, lost: boolean }>()
+  /** Claims of this node waiting for a majority. */
+  private readonly pending = new Map<JobId, PendingClaim>()
+  /** Votes heard per `job:epoch`: candidate -> voters. */
+  private readonly tallies = new Map<string, Map<string, Set<string>>>()
+  /** This node's vote per `job:epoch`. */
+  private readonly voted = new Map<string, string>()
   /** Jobs this node holds, with their TTR, for renewals. */
   private readonly held = new Map<JobId, { epoch: number, ttrMs: number, renewedAt: number }>()
   private readonly lastSeq = new Map<string, { boot: string, seq: number }>()
-  private outbox: Omit<ClaimBatch, 'v' | 'peer' | 'boot' | 'seq'> = { claims: [], renews: [], releases: [] }
+  private outbox: Outbox = emptyOutbox()
   private timer?: NodeJS.Timeout
 
   constructor (init: ClaimsInit) {
@@ -123,10 +151,19 @@ export class Claims {
     clearInterval(this.timer)
   }
 
-  /** The live lease another node holds on a job, if any. */
+  /** The live lease on a job, if any (held, or released but not yet recorded here). */
   leaseOf (job: JobId): Lease | undefined {
     const lease = this.leases.get(job)
     return lease != null && lease.expiresAt > this.init.clock.monotonic() ? lease : undefined
+  }
+
+  /**
+   * Whether a lease keeps a job from being claimed, given the highest epoch this replica's
+   * ledger knows for it: a released lease stops counting once its attempt is recorded.
+   */
+  bars (job: JobId, knownEpoch: number): boolean {
+    const lease = this.leaseOf(job)
+    return lease != null && (lease.released !== true || knownEpoch < lease.epoch)
   }
 
   /** Whether a remote attempt's lease is still held, as far as this node has heard. */
@@ -147,7 +184,9 @@ export class Claims {
    * that could run it (rendezvous hashing), a window per rank otherwise, so that usually one node tries.
    */
   claimDelay (spec: JobSpec): number {
-    const candidates = this.init.peers().filter(p => !p.draining && p.slots - p.running >= spec.cores && spec.tags.every(t => p.tags.includes(t)))
+    // rank among the nodes able to run the job, not among those with a free slot right now: load
+    // is gossiped every few seconds, and two nodes with different stale views would both rank first
+    const candidates = this.init.peers().filter(p => !p.draining && p.slots >= spec.cores && spec.tags.every(t => p.tags.includes(t)))
     const mine = claimRank(spec.id, this.init.self)
     const rank = candidates.filter(p => claimRank(spec.id, p.peer) < mine).length
     return rank * this.windowMs
@@ -160,21 +199,52 @@ export class Claims {
 
   /** Claims a job at an epoch; resolves true if this node won it (and now holds the lease). */
   async claim (job: JobId, epoch: number, ttrMs: number): Promise<boolean> {
+    const key = voteKey(job, epoch)
+    if (this.voted.has(key)) return false // this node already backs another claim of that epoch
     if (this.alone()) {
       this.hold(job, epoch, ttrMs)
       return true
     }
-    this.pending.set(job, { epoch, lost: false })
-    this.outbox.claims.push([job, epoch])
-    this.flush()
-    await new Promise(resolve => setTimeout(resolve, this.windowMs))
-    const outcome = this.pending.get(job)
-    this.pending.delete(job)
-    const rival = this.leaseOf(job)
-    const won = outcome?.lost !== true && (rival == null || beats(job, { peer: this.init.self, epoch }, rival))
+    const won = await new Promise<boolean>(resolve => {
+      const timeout = setTimeout(() => { settle(false) }, CLAIM_DEADLINE_MS)
+      const settle = (won: boolean): void => {
+        clearTimeout(timeout)
+        this.pending.delete(job)
+        resolve(won)
+      }
+      this.pending.set(job, { epoch, needed: Math.floor((this.init.peers().length + 1) / 2) + 1, settle })
+      this.outbox.claims.push([job, epoch])
+      this.vote(job, epoch, this.init.self)
+      this.flush()
+    })
     if (won) this.hold(job, epoch, ttrMs)
     log('%s claim of %s at epoch %d', won ? 'won' : 'lost', job, epoch)
     return won
+  }
+
+  private vote (job: JobId, epoch: number, candidate: string): void {
+    const key = voteKey(job, epoch)
+    if (this.voted.has(key)) return
+    this.voted.set(key, candidate)
+    if (this.voted.size > MAX_REMEMBERED_VOTES) this.voted.delete(this.voted.keys().next().value as string)
+    this.outbox.votes.push([job, epoch, candidate])
+    this.count(job, epoch, candidate, this.init.self)
+  }
+
+  /** Adds a vote to the tally; settles this node's pending claim once a candidate has a majority. */
+  private count (job: JobId, epoch: number, candidate: string, voter: string): void {
+    const key = voteKey(job, epoch)
+    let tally = this.tallies.get(key)
+    if (tally == null) {
+      this.tallies.set(key, tally = new Map())
+      if (this.tallies.size > MAX_REMEMBERED_VOTES) this.tallies.delete(this.tallies.keys().next().value as string)
+    }
+    let voters = tally.get(candidate)
+    if (voters == null) tally.set(candidate, voters = new Set())
+    voters.add(voter)
+    const pending = this.pending.get(job)
+    if (pending == null || pending.epoch !== epoch || voters.size < pending.needed) return
+    pending.settle(candidate === this.init.self)
   }
 
   /** This node no longer runs the job. */
@@ -211,36 +281,42 @@ export class Claims {
   }
 
   private flush (): void {
-    const { claims, renews, releases } = this.outbox
-    if (claims.length + renews.length + releases.length === 0) return
-    this.outbox = { claims: [], renews: [], releases: [] }
-    this.init.transport.publish({ v: 1, peer: this.init.self, boot: this.boot, seq: ++this.seq, claims, renews, releases })
+    const outbox = this.outbox
+    if (Object.values(outbox).every(list => list.length === 0)) return
+    this.outbox = emptyOutbox()
+    this.init.transport.publish({ v: 1, peer: this.init.self, boot: this.boot, seq: ++this.seq, ...outbox })
   }
 
   private receive (batch: ClaimBatch): void {
     if (batch.peer === this.init.self || this.isReplay(batch)) return
     const now = this.init.clock.monotonic()
-    for (const [job, epoch, ttrMs] of batch.renews) this.observe(job, { peer: batch.peer, epoch, expiresAt: now + ttrMs })
+    for (const [job, epoch, ttrMs] of batch.renews) this.observe(job, { peer: batch.peer, epoch, expiresAt: now + ttrMs }, true)
     for (const [job, epoch] of batch.claims) {
-      // a claim holds the job for one claim window plus slack; the winner's renewal follows
-      this.observe(job, { peer: batch.peer, epoch, expiresAt: now + 4 * this.windowMs + 1000 })
+      // a claim bars the job until it is decided; the winner's renewal follows
+      this.observe(job, { peer: batch.peer, epoch, expiresAt: now + CLAIM_DEADLINE_MS + 1000 }, false)
+      this.vote(job, epoch, batch.peer)
     }
+    for (const [job, epoch, candidate] of batch.votes) this.count(job, epoch, candidate, batch.peer)
     for (const [job, epoch] of batch.releases) {
       const lease = this.leases.get(job)
-      if (lease?.peer === batch.peer && lease.epoch === epoch) this.leases.delete(job)
+      if (lease?.peer === batch.peer && lease.epoch === epoch) lease.released = true
     }
   }
 
-  /** Takes in a rival's claim or renewal: it may beat a claim in its window or a job this node runs. */
-  private observe (job: JobId, rival: Lease): void {
+  /**
+   * Takes in another node's claim or renewal. A renewal comes from the winner of its epoch and
+   * replaces any claim of that epoch; a claim only marks a job nobody is known to hold at that epoch.
+   */
+  private observe (job: JobId, rival: Lease, renewal: boolean): void {
     const current = this.leases.get(job)
-    if (current != null && current.peer !== rival.peer && !beats(job, rival, current)) return
-    if (current?.peer === rival.peer && current.epoch > rival.epoch) return
+    if (current != null && (rival.epoch < current.epoch ||
+      (rival.epoch === current.epoch && current.peer !== rival.peer && (!renewal || this.held.has(job))))) return
     this.leases.set(job, rival)
     const pending = this.pending.get(job)
-    if (pending != null && beats(job, rival, { peer: this.init.self, epoch: pending.epoch })) pending.lost = true
+    if (pending != null && rival.epoch > pending.epoch) pending.settle(false)
     const held = this.held.get(job)
-    if (held != null && beats(job, rival, { peer: this.init.self, epoch: held.epoch })) {
+    // only a higher epoch displaces a holder: a rival of the same epoch cannot have had a majority
+    if (held != null && rival.epoch > held.epoch) {
       this.held.delete(job)
       this.init.onPreempted(job, held.epoch)
     }

@@ -155,7 +155,7 @@ export class Scheduler {
   /** Why a ready job is not running here yet. */
   readyReason (spec: JobSpec): string {
     const lease = this.init.claims.leaseOf(spec.id)
-    if (lease != null && lease.peer !== this.init.self) return `claimed by ${lease.peer}`
+    if (lease != null && lease.peer !== this.init.self && this.init.claims.bars(spec.id, this.knownEpoch(spec.id))) return `claimed by ${lease.peer}`
     if (this.draining) return 'node draining: claims no new jobs'
     if (spec.cores > this.init.slots) return `needs ${spec.cores} cores; this node has ${this.init.slots} slots`
     if (!spec.tags.every(t => this.init.tags.includes(t))) return `needs tag ${spec.tags.join(',')}; no node here has it`
@@ -202,7 +202,7 @@ export class Scheduler {
     if (this.draining) return
     let retryAt = Infinity
     table.takeReady(spec => {
-      if (this.runs.has(spec.id) || !this.eligible(spec) || this.init.claims.leaseOf(spec.id) != null) return false
+      if (this.runs.has(spec.id) || !this.eligible(spec) || this.init.claims.bars(spec.id, this.knownEpoch(spec.id))) return false
       if (spec.cores > this.init.slots - this.used) return 'stop' // strict priority: no overtaking
       const claimAt = this.claimAt(spec)
       if (claimAt > this.init.clock.monotonic()) {
@@ -213,6 +213,10 @@ export class Scheduler {
       return true
     })
     if (retryAt < Infinity) setTimeout(() => this.schedulePass(), retryAt - this.init.clock.monotonic() + 1).unref()
+  }
+
+  private knownEpoch (job: JobId): number {
+    return this.init.table.get(job)?.derived.epoch ?? 0
   }
 
   /** When this node may claim a ready job: at once if it ranks first for it, later otherwise. */
@@ -226,7 +230,9 @@ export class Scheduler {
     const { clock, table, self, store, executor } = this.init
     const derived = table.get(spec.id)?.derived
     if (derived == null) return
-    const attempt: Attempt = { job: spec.id, epoch: derived.epoch + 1, node: self, basis: derived.lamport, claimedAt: clock.now() }
+    // above every epoch known here, from the ledger or from a lease heard over gossip
+    const epoch = Math.max(derived.epoch, this.init.claims.leaseOf(spec.id)?.epoch ?? 0) + 1
+    const attempt: Attempt = { job: spec.id, epoch, node: self, basis: derived.lamport, claimedAt: clock.now() }
     const run: Run = { spec, attempt }
     this.runs.set(spec.id, run)
     this.used += spec.cores

@@ -3,8 +3,7 @@
  * status line, sized to the terminal. Keys go through the pure `handleKey`; effects to `useActions`.
  */
 import { Box, useApp, useInput, useWindowSize } from 'ink'
-import { useEffect, useRef, useState } from 'react'
-import { NodeUnreachableError } from '../errors.js'
+import { useEffect, useMemo, useRef, useState } from 'react'
 import { Confirm } from './components/Confirm.js'
 import { Header, HEADER_LINES } from './components/Header.js'
 import { HelpView } from './components/HelpView.js'
@@ -15,7 +14,7 @@ import { StatusLine } from './components/StatusLine.js'
 import { SubmitForm } from './components/SubmitForm.js'
 import { peerRows } from './format.js'
 import { useActions, useClusterInfo, useJobsStore, useLogTail } from './hooks.js'
-import { handleKey, INITIAL_UI, selectedIndex, type UiState } from './keys.js'
+import { handleKey, INITIAL_UI, keyPresses, selectedIndex, type UiState } from './keys.js'
 import type { TopClient } from './live.js'
 import { scrollTop } from './store.js'
 
@@ -43,17 +42,22 @@ export function App ({ client, cwd }: AppProps): React.JSX.Element {
   // One line is left free: a frame as tall as the terminal would scroll it.
   const body = Math.max(TABLE_CHROME + 1, rows - 1 - HEADER_LINES - 1)
   const page = body - TABLE_CHROME
-  const list = jobs.store.list(ui.filter)
-  const peers = peerRows(info.peers ?? [], ui.view === 'peers' ? jobs.store.list(RUNNING) : [])
+  // Rendered from the store as of `version`: events in between show at the next batch.
+  const list = useMemo(() => jobs.store.list(ui.filter), [jobs.store, jobs.version, ui.filter])
+  const runningJobs = useMemo(() => ui.view === 'peers' ? jobs.store.list(RUNNING) : [], [jobs.store, jobs.version, ui.view])
+  const peers = peerRows(info.peers ?? [], runningJobs)
   const detail = ui.detail === undefined ? undefined : jobs.store.get(ui.detail.id) ?? ui.detail
   const log = useLogTail(client, ui.view === 'detail' ? detail?.id : undefined, ui.stream, `${detail?.attempts.length}:${detail?.state}`)
 
   useInput((input, key) => {
-    const { state, effect } = handleKey(latest.current, input, key, { jobs: list, peers: peers.map(row => row.peer), page, paused: actions.paused })
-    latest.current = state
-    setUi(state)
-    if (effect?.type === 'quit') exit()
-    else if (effect !== undefined) actions.run(effect)
+    const ctx = { jobs: list, peers: peers.map(row => row.peer), page, paused: actions.paused }
+    for (const [char, press] of keyPresses(input, key)) {
+      const { state, effect } = handleKey(latest.current, char, press, ctx)
+      latest.current = state
+      if (effect?.type === 'quit') exit()
+      else if (effect !== undefined) actions.run(effect)
+    }
+    setUi(latest.current)
   })
 
   const selected = selectedIndex(ui, list)
@@ -86,7 +90,7 @@ function prompt (ui: UiState): { label: string, value: string } | undefined {
 
 /** What is wrong with the connection, if anything. */
 function problem (error: Error | undefined, version: number): string | undefined {
-  if (error instanceof NodeUnreachableError || error?.name === 'NodeUnreachableError') return 'node unreachable, reconnecting…'
+  if (error?.name === 'NodeUnreachableError') return 'node unreachable, reconnecting…'
   if (error !== undefined) return `${error.message} (retrying)`
   return version === 0 ? 'connecting…' : undefined
 }

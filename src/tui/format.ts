@@ -179,8 +179,7 @@ export function headerLines (info: ClusterView, width: number): Segment[][] {
   const up = peers?.filter(p => p.state !== 'unreachable').length
   const slots = stats?.nodes.reduce((sum, n) => ({ busy: sum.busy + n.running, total: sum.total + n.slots }), { busy: 0, total: 0 })
   const first: Segment[] = [
-    { text: 'meshq top', bold: true },
-    { text: `  cluster ${status?.clusterId ?? '?'}` },
+    { text: `cluster ${status?.clusterId ?? '?'}`, bold: true },
     { text: `  node ${status === undefined ? '?' : shortPeer(status.id)} ` },
     status === undefined ? { text: '?' } : status.draining ? { text: 'draining', color: 'yellow' } : { text: 'running', color: 'green' },
     { text: `  members ${up ?? '?'}/${peers?.length ?? '?'} up` },

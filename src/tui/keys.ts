@@ -91,6 +91,16 @@ const QUIT: Effect = { type: 'quit' }
 const say = (state: UiState, text: string): Outcome => ({ state, effect: { type: 'say', text } })
 const clamp = (n: number, min: number, max: number): number => Math.max(min, Math.min(n, max))
 
+/**
+ * Ink hands over a burst of plain text (typed fast, pasted, or sent by tmux) as one input:
+ * this splits it into one key press per character, Enter and Tab included.
+ */
+export function keyPresses (input: string, key: Key): Array<[string, Key]> {
+  const chars = [...input]
+  if (chars.length <= 1) return [[input, key]]
+  return chars.map(c => c === '\r' || c === '\n' ? ['', { ...key, return: true }] : c === '\t' ? ['', { ...key, tab: true }] : [c, key])
+}
+
 export function handleKey (state: UiState, input: string, key: Key, ctx: KeyContext): Outcome {
   if (key.ctrl && input === 'c') return { state, effect: QUIT }
   if (state.confirm !== undefined) {
@@ -114,7 +124,7 @@ const VIEW_KEYS: Record<Exclude<View, 'help'>, ViewKeys> = {
     if (delta !== undefined) return { state: move(state, ctx, delta) }
     const job = ctx.jobs[selectedIndex(state, ctx.jobs)]
     if (key.return) return job === undefined ? { state } : { state: { ...state, view: 'detail', detail: job } }
-    if (key.escape) return { state: withFilter(state, NO_FILTER) }
+    if (key.escape) return { state: withFilter(state, { text: '', state: undefined, group: undefined }) }
     if (input === '/') return { state: { ...state, prompt: 'text' } }
     if (input === 'g') return { state: { ...state, prompt: 'group' } }
     if (input === 's') return { state: { ...state, form: newForm() } }

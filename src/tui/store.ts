@@ -56,7 +56,7 @@ export class JobsStore {
     const key = JSON.stringify([filter.text, filter.state, filter.group])
     let jobs = this.cache.lists.get(key)
     if (jobs === undefined) {
-      jobs = isEmpty(filter) ? this.sorted.slice() : this.sorted.filter(job => matches(job, filter))
+      jobs = isEmpty(filter) ? this.sorted.slice() : this.sorted.filter(matcher(filter))
       this.cache.lists.set(key, jobs)
     }
     return jobs
@@ -132,10 +132,13 @@ function haystack (job: JobView): string {
   return text
 }
 
-export function matches (job: JobView, filter: JobFilter): boolean {
-  if (filter.state !== undefined && job.state !== filter.state) return false
-  if (filter.group !== undefined && job.group !== filter.group) return false
-  return filter.text === '' || haystack(job).includes(filter.text.toLowerCase())
+/** The test of `filter`. */
+export function matcher (filter: JobFilter): (job: JobView) => boolean {
+  const { state, group } = filter
+  const text = filter.text.toLowerCase()
+  return job => (state === undefined || job.state === state) &&
+    (group === undefined || job.group === group) &&
+    (text === '' || haystack(job).includes(text))
 }
 
 export function isEmpty (filter: JobFilter): boolean {

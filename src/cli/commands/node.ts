@@ -22,7 +22,7 @@ export const node: Command = {
     { name: 'join', arg: 'TOKEN', help: 'join the cluster of this token (from meshq invite)' },
     { name: 'api', arg: 'HOST:PORT', help: 'also serve the control API on TCP (bearer token in HOME/api-token)' },
     { name: 'kill-grace', arg: 'DUR', help: 'time between SIGTERM and SIGKILL when a job is killed' },
-    { name: 'claim-window', arg: 'DUR', help: 'how long a claim waits for rival claims (default 150ms; about 2x the p99 gossip delay)' }
+    { name: 'claim-window', arg: 'DUR', help: 'how long each lower-ranked node waits before it also claims a ready job (default 100ms)' }
   ],
   async run (ctx, args) {
     if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}' (see 'meshq node --help')`)

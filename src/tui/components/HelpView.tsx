@@ -2,7 +2,7 @@ import { Box, Text } from 'ink'
 import { fit } from '../format.js'
 import { HELP } from '../keys.js'
 
-const KEY_WIDTH = 10
+const KEY_WIDTH = 11
 
 /** Every key, in as many columns of 40 characters as fit. */
 export function HelpView ({ width }: { width: number }): React.JSX.Element {

@@ -24,7 +24,7 @@ export function JobDetail ({ job, removed, log, stream, width, height, now }: Jo
   const spec = specLines(job)
   const attempts = job.attempts.slice(-MAX_ATTEMPTS)
   const hidden = job.attempts.length - attempts.length
-  const used = 2 + spec.length + (attempts.length > 0 ? attempts.length + 2 : 1) + 1
+  const used = 1 + (job.reason === undefined ? 0 : 1) + spec.length + (attempts.length > 0 ? attempts.length + 2 : 1) + 1
   const logLines = log.lines.slice(-Math.max(1, height - used)).map(clean)
   return (
     <Box flexDirection='column'>
@@ -33,7 +33,7 @@ export function JobDetail ({ job, removed, log, stream, width, height, now }: Jo
         <Text color={tone(STATE_COLORS[job.state])} bold>{job.state}</Text>
         <Text>{removed ? '  (removed)' : ''}  {clean(jobLabel(job))}</Text>
       </Text>
-      <Text wrap='truncate' color={tone('yellow')}>{job.reason === undefined ? '' : `why: ${clean(job.reason)}`}</Text>
+      {job.reason !== undefined && <Text wrap='truncate' color={tone('yellow')}>why: {clean(job.reason)}</Text>}
       {spec.map((line, i) => <Text key={i} wrap='truncate'>{clean(line)}</Text>)}
       {attempts.length === 0
         ? <Text dimColor>no attempts yet</Text>

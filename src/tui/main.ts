@@ -1,0 +1,29 @@
+/**
+ * `meshq top`: the dashboard in a terminal, or one snapshot when asked (`--once`, `--json`) or when
+ * there is no terminal to draw in.
+ */
+import { render } from 'ink'
+import { createElement } from 'react'
+import { write } from '../cli/context.js'
+import type { RunTop } from '../cli/lazy.js'
+import { App } from './App.js'
+import { DEFAULT_WIDTH, snapshot, snapshotText } from './snapshot.js'
+
+/** Frames per second at most: events are batched anyway, this bounds the terminal's work. */
+const MAX_FPS = 15
+
+export const runTop: RunTop = async ({ client, once, json }) => {
+  const { stdin, stdout } = process
+  if (once || json || stdout.isTTY !== true || stdin.isTTY !== true) {
+    const data = await snapshot(client)
+    await write(stdout, json ? JSON.stringify(data, null, 2) + '\n' : snapshotText(data, stdout.columns ?? DEFAULT_WIDTH))
+    return 0
+  }
+  const app = render(createElement(App, { client, cwd: process.cwd() }), {
+    maxFps: MAX_FPS,
+    alternateScreen: true,
+    exitOnCtrlC: false
+  })
+  await app.waitUntilExit()
+  return 0
+}

@@ -1,0 +1,68 @@
+import { afterAll, describe, expect, it } from 'vitest'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { json, ok, startCluster } from './cluster.js'
+import type { TestNode } from './cluster.js'
+import { tempDir, waitFor } from './helpers.js'
+import type { JobView } from '../src/types.js'
+
+const cleanups: Array<() => Promise<void>> = []
+afterAll(async () => { for (const c of cleanups.splice(0)) await c() })
+
+async function cluster (size: number, args: string[] = []): Promise<TestNode[]> {
+  const nodes = await startCluster(size, args)
+  cleanups.push(async () => { for (const n of nodes) await n.cleanup() })
+  return nodes
+}
+
+/** Lines of a file of `<mark> <job> <attempt> <node-pid>` records. */
+async function records (file: string): Promise<string[][]> {
+  return (await readFile(file, 'utf8').catch(() => '')).split('\n').filter(l => l !== '').map(l => l.split(' '))
+}
+
+describe('distributed claims', () => {
+  it('five nodes racing for 300 jobs submitted at once run each job exactly once', async () => {
+    const nodes = await cluster(5, ['--slots', '2'])
+    const work = await tempDir('meshq-race-')
+    cleanups.push(work.cleanup)
+    const file = join(work.dir, 'ran')
+    const batch = Array.from({ length: 300 }, () => JSON.stringify({ cmd: ['sh', '-c', `echo $MESHQ_JOB_ID >> ${file}`] })).join('\n')
+    const ids = (await ok(nodes[0].home, ['sub', '--batch'], { input: batch })).trim().split('\n')
+    expect(ids).toHaveLength(300)
+    await ok(nodes[2].home, ['wait', ...ids], { timeout: 240_000 })
+    const ran = (await records(file)).map(r => r[0])
+    expect(ran.length).toBe(300)
+    expect(new Set(ran)).toEqual(new Set(ids))
+    const jobs = await json<JobView[]>(nodes[4].home, ['ls'])
+    const byNode = new Map<string, number>()
+    for (const job of jobs) byNode.set(job.node as string, (byNode.get(job.node as string) ?? 0) + 1)
+    // rendezvous ranking spreads the work: more than one node ran jobs
+    expect(byNode.size).toBeGreaterThan(1)
+    expect(jobs.every(j => j.attempts.length === 1)).toBe(true)
+  }, 300_000)
+
+  it('a job whose holder is killed with SIGKILL reruns elsewhere after its TTR, and the old process does not finish', async () => {
+    const nodes = await cluster(3, ['--slots', '2'])
+    const work = await tempDir('meshq-failover-')
+    cleanups.push(work.cleanup)
+    const file = join(work.dir, 'marks')
+    // the first attempt would run for 5 minutes; later ones finish at once
+    const script = `echo start $MESHQ_JOB_ID $MESHQ_ATTEMPT >> ${file}; if [ "$MESHQ_ATTEMPT" = 1 ]; then sleep 300; fi; echo end $MESHQ_JOB_ID $MESHQ_ATTEMPT >> ${file}`
+    const id = (await ok(nodes[0].home, ['sub', '--ttr', '3s', '--', 'sh', '-c', script])).trim()
+    const running = await waitFor(async () => { const j = await json<JobView>(nodes[0].home, ['show', id]); return j.state === 'running' ? j : undefined })
+    const holder = nodes.find(n => n.output().includes(running.node as string)) as TestNode
+    expect(holder).toBeDefined()
+    const killedAt = Date.now()
+    await holder.kill('SIGKILL')
+    const survivor = nodes.find(n => n !== holder) as TestNode
+    const done = await waitFor(async () => { const j = await json<JobView>(survivor.home, ['show', id]); return j.state === 'done' ? j : undefined }, { timeout: 60_000, what: 'the job to rerun and finish' })
+    const rerun = done.attempts.find(a => a.epoch === 2)
+    expect(rerun?.node).not.toBe(running.node)
+    const failover = Date.parse(rerun?.startedAt as string) - killedAt
+    console.log(`failover: rerun started ${failover} ms after SIGKILL of the holder (TTR 3000 ms)`)
+    expect(failover).toBeGreaterThanOrEqual(2000)
+    const marks = await records(file)
+    expect(marks.filter(m => m[0] === 'end' && m[2] === '1')).toHaveLength(0)
+    expect(marks.filter(m => m[0] === 'end' && m[2] === '2')).toHaveLength(1)
+  }, 180_000)
+})

@@ -13,6 +13,7 @@ const run = promisify(execFile)
 const SOCKET = `meshq-top-test-${process.pid}`
 const tmux = async (...args: string[]): Promise<string> => (await run('tmux', ['-L', SOCKET, ...args])).stdout
 const hasTmux = await run('tmux', ['-V']).then(() => true, () => false)
+if (!hasTmux) console.warn('test/tui-tmux.test.ts: tmux is not installed: skipping the real-terminal tests of meshq top')
 const quote = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`
 
 let node: TestNode

@@ -221,7 +221,7 @@ describe('meshq top', () => {
     }
     check(frame())
     expect(rowsOf(frame())[0]).toMatch(/^> seg-3\s+running\s+a-rather-…\s+sh -c 'a very long co…\s+AAAAAA/)
-    for (const [key, view] of [[KEYS.enter, 'Job seg-3'], [KEYS.esc, 'Jobs 3'], [KEYS.tab, 'Peers 2'], ['?', 'Keys'], [KEYS.esc, 'Peers 2'], [KEYS.tab, 'Jobs 3'], ['s', 'Submit a job']]) {
+    for (const [key, view] of [[KEYS.enter, 'Job seg-3'], [KEYS.esc, 'Jobs 3'], ['k', '[y/n]'], ['n', 'Jobs 3'], [KEYS.tab, 'Peers 2'], ['?', 'Keys'], [KEYS.esc, 'Peers 2'], [KEYS.tab, 'Jobs 3'], ['s', 'Submit a job']]) {
       await keys(key)
       check(await until(view))
     }

@@ -54,7 +54,12 @@ export interface Lease {
    * the attempt's record: gossip outruns sync, and a job whose end is not known here looks ready.
    */
   released?: boolean
+  /** The lease ran out here; kept (for a while) so that the attempt stays lost. */
+  expired?: boolean
 }
+
+/** How long a lapsed lease is remembered. */
+const FORGET_LEASES_AFTER_MS = 10 * 60_000
 
 export interface ClaimsInit {
   self: string
@@ -261,7 +266,8 @@ export class Claims {
     this.outbox.renews.push([job, epoch, ttrMs])
   }
 
-  private tick (): void {
+  /** Renews held leases, sends what is queued, and reports lapsed leases. Runs every BATCH_INTERVAL_MS. */
+  tick (): void {
     const now = this.init.clock.monotonic()
     for (const [job, held] of this.held) {
       if (now - held.renewedAt >= held.ttrMs / 3) {
@@ -272,9 +278,12 @@ export class Claims {
     this.flush()
     const expired: JobId[] = []
     for (const [job, lease] of this.leases) {
-      if (lease.expiresAt <= now) {
-        this.leases.delete(job)
+      if (lease.expiresAt > now) continue
+      if (lease.expired !== true) {
+        lease.expired = true
         expired.push(job)
+      } else if (lease.expiresAt < now - FORGET_LEASES_AFTER_MS) {
+        this.leases.delete(job)
       }
     }
     if (expired.length > 0) this.init.onExpired(expired)

@@ -61,11 +61,10 @@ export function App ({ client, cwd }: AppProps): React.JSX.Element {
   })
 
   const selected = selectedIndex(ui, list)
-  const views: Record<UiState['view'], () => React.JSX.Element> = {
-    jobs: () => <JobsTable jobs={list} total={jobs.store.size} filter={ui.filter} selected={selected} top={scrollTop(ui.top, selected, page, list.length)} rows={page} width={width} now={now} />,
-    detail: () => detail === undefined
-      ? <></>
-      : <JobDetail job={detail} removed={jobs.store.get(detail.id) === undefined} log={log} stream={ui.stream} width={width} height={body} now={now} />,
+  const views: Record<UiState['view'], () => React.ReactNode> = {
+    jobs: () => <JobsTable jobs={list} total={jobs.store.size} filter={ui.filter} selected={selected} top={scrollTop(ui.top, selected, page, list.length)} rows={page} width={width} now={now} loaded={jobs.version > 0} />,
+    detail: () => detail !== undefined &&
+      <JobDetail job={detail} removed={jobs.store.get(detail.id) === undefined} log={log} stream={ui.stream} width={width} height={body} now={now} />,
     peers: () => <PeersView rows={peers} selected={Math.min(ui.peer, peers.length - 1)} width={width} now={now} />,
     help: () => <HelpView width={width} />
   }

@@ -44,7 +44,7 @@ export interface UiState {
 export const HELP: ReadonlyArray<readonly [string, string]> = [
   ['↑ ↓', 'move'],
   ['PgUp PgDn', 'move a page'],
-  ['Home', 'newest job (follows new ones)'],
+  ['Home', 'newest job, following new'],
   ['End', 'oldest job'],
   ['Enter', 'job details'],
   ['Esc', 'back; jobs: clear filters'],

@@ -1,7 +1,13 @@
-import { Text } from 'ink'
+import { Box, Text } from 'ink'
+import { clean } from '../format.js'
 import { tone } from './text.js'
 
-/** A question in the status line: y does it, any other key does not. */
+/** A question in the status line (cut to fit, `[y/n]` always shown): y does it, any other key does not. */
 export function Confirm ({ question }: { question: string }): React.JSX.Element {
-  return <Text wrap='truncate' color={tone('yellow')} bold>{question} [y/n]</Text>
+  return (
+    <Box>
+      <Box flexShrink={1}><Text wrap='truncate' color={tone('yellow')} bold>{clean(question)}</Text></Box>
+      <Text color={tone('yellow')} bold> [y/n]</Text>
+    </Box>
+  )
 }

@@ -17,10 +17,12 @@ export interface JobsTableProps {
   rows: number
   width: number
   now: number
+  /** The jobs have been loaded once (until then the table is empty and the status line says why). */
+  loaded: boolean
 }
 
 /** The title line, the header and the visible rows only. */
-export function JobsTable ({ jobs, total, filter, selected, top, rows, width, now }: JobsTableProps): React.JSX.Element {
+export function JobsTable ({ jobs, total, filter, selected, top, rows, width, now, loaded }: JobsTableProps): React.JSX.Element {
   const filtered = !isEmpty(filter)
   return (
     <Box flexDirection='column'>
@@ -29,7 +31,7 @@ export function JobsTable ({ jobs, total, filter, selected, top, rows, width, no
         <Text>{filtered ? `  ${describeFilter(filter)}  (Esc clears)` : ''}</Text>
       </Text>
       <Table columns={layout(JOB_COLUMNS, width - 2)} rows={jobs.slice(top, top + rows)} rowKey={job => job.id} selected={selected - top} now={now} />
-      {jobs.length === 0 && <Text dimColor>{filtered ? '  no job matches the filter' : '  no jobs yet: s submits one'}</Text>}
+      {loaded && jobs.length === 0 && <Text dimColor>{filtered ? '  no job matches the filter' : '  no jobs yet: s submits one'}</Text>}
     </Box>
   )
 }

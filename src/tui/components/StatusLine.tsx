@@ -1,5 +1,6 @@
 import { Box, Text } from 'ink'
 import { clean } from '../format.js'
+import type { Notice } from '../hooks.js'
 import { tone } from './text.js'
 
 export interface StatusLineProps {
@@ -8,7 +9,7 @@ export interface StatusLineProps {
   /** The connection's trouble, if any. */
   problem?: string
   /** The outcome of the last action. */
-  notice?: { text: string, error?: boolean }
+  notice?: Notice
 }
 
 /** The bottom line: a prompt, else the connection's trouble, else the last notice; and the keys to remember. */

@@ -135,6 +135,8 @@ export class Claims {
   private readonly tallies = new Map<string, Map<string, Set<string>>>()
   /** This node's vote per `job:epoch`. */
   private readonly voted = new Map<string, string>()
+  /** Claims heard since the last tick, per `job:epoch`: the best-ranked one gets this node's vote. */
+  private readonly ballots = new Map<string, { job: JobId, epoch: number, candidate: string }>()
   /** Jobs this node holds, with their TTR, for renewals. */
   private readonly held = new Map<JobId, { epoch: number, ttrMs: number, renewedAt: number }>()
   private readonly lastSeq = new Map<string, { boot: string, seq: number }>()
@@ -205,7 +207,7 @@ export class Claims {
   /** Claims a job at an epoch; resolves true if this node won it (and now holds the lease). */
   async claim (job: JobId, epoch: number, ttrMs: number): Promise<boolean> {
     const key = voteKey(job, epoch)
-    if (this.voted.has(key)) return false // this node already backs another claim of that epoch
+    if (this.voted.has(key) || this.ballots.has(key)) return false // this node already backs another claim of that epoch
     if (this.alone()) {
       this.hold(job, epoch, ttrMs)
       return true
@@ -219,12 +221,33 @@ export class Claims {
       }
       this.pending.set(job, { epoch, needed: Math.floor((this.init.peers().length + 1) / 2) + 1, settle })
       this.outbox.claims.push([job, epoch])
-      this.vote(job, epoch, this.init.self)
+      this.consider(job, epoch, this.init.self)
       this.flush()
     })
     if (won) this.hold(job, epoch, ttrMs)
     log('%s claim of %s at epoch %d', won ? 'won' : 'lost', job, epoch)
     return won
+  }
+
+  /**
+   * Notes a claim for this node's vote. Votes are cast at the next tick, for the best-ranked claim
+   * heard by then, so that claims made at the same moment converge on one winner; a claimant whose
+   * claim is not the best one it heard withdraws it. A vote, once cast, never moves.
+   */
+  private consider (job: JobId, epoch: number, candidate: string): void {
+    const key = voteKey(job, epoch)
+    if (this.voted.has(key)) return
+    const current = this.ballots.get(key)
+    if (current == null || claimRank(job, candidate) < claimRank(job, current.candidate)) this.ballots.set(key, { job, epoch, candidate })
+  }
+
+  private castBallots (): void {
+    for (const { job, epoch, candidate } of this.ballots.values()) {
+      const pending = this.pending.get(job)
+      if (pending?.epoch === epoch && candidate !== this.init.self) pending.settle(false)
+      this.vote(job, epoch, candidate)
+    }
+    this.ballots.clear()
   }
 
   private vote (job: JobId, epoch: number, candidate: string): void {
@@ -268,6 +291,7 @@ export class Claims {
 
   /** Renews held leases, sends what is queued, and reports lapsed leases. Runs every BATCH_INTERVAL_MS. */
   tick (): void {
+    this.castBallots()
     const now = this.init.clock.monotonic()
     for (const [job, held] of this.held) {
       if (now - held.renewedAt >= held.ttrMs / 3) {
@@ -303,7 +327,7 @@ export class Claims {
     for (const [job, epoch] of batch.claims) {
       // a claim bars the job until it is decided; the winner's renewal follows
       this.observe(job, { peer: batch.peer, epoch, expiresAt: now + CLAIM_DEADLINE_MS + 1000 }, false)
-      this.vote(job, epoch, batch.peer)
+      this.consider(job, epoch, batch.peer)
     }
     for (const [job, epoch, candidate] of batch.votes) this.count(job, epoch, candidate, batch.peer)
     for (const [job, epoch] of batch.releases) {

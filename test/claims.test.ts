@@ -1,0 +1,155 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { FakeClock } from '../src/clock.js'
+import { Claims, decodeBatch } from '../src/sched/claims.js'
+import type { ClaimBatch, PeerLoad } from '../src/sched/claims.js'
+import type { Attempt, JobId, PeerIdString } from '../src/types.js'
+
+/**
+ * An in-memory gossip bus whose deliveries the test releases by hand: "gossip delay" is whatever
+ * the test says, so the claim protocol's safety can be checked against any delay.
+ */
+class Bus {
+  private readonly handlers = new Map<string, (batch: ClaimBatch) => void>()
+  private readonly queue: Array<{ from: string, batch: ClaimBatch }> = []
+
+  transport (peer: string): { publish: (b: ClaimBatch) => void, subscribe: (h: (b: ClaimBatch) => void) => void } {
+    return {
+      publish: batch => { this.queue.push({ from: peer, batch: JSON.parse(JSON.stringify(batch)) }) },
+      subscribe: handler => { this.handlers.set(peer, handler) }
+    }
+  }
+
+  /** Delivers queued batches; `to` limits delivery to some peers (the others lose them). */
+  deliver (filter: (from: string, to: string) => boolean = () => true): number {
+    const batches = this.queue.splice(0)
+    for (const { from, batch } of batches) {
+      for (const [to, handler] of this.handlers) if (to !== from && filter(from, to)) handler(batch)
+    }
+    return batches.length
+  }
+
+  async settle (claimants: Claims[], rounds = 20): Promise<void> {
+    for (let i = 0; i < rounds; i++) {
+      this.deliver()
+      for (const c of claimants) c.tick()
+      await new Promise(resolve => setImmediate(resolve))
+    }
+  }
+}
+
+const job = 'abcdef-1' as JobId
+const peersOf = (all: string[], self: string) => (): PeerLoad[] => all.filter(p => p !== self).map(peer => ({ peer, slots: 2, running: 0, draining: false, tags: [] }))
+
+function mesh (names: string[], clock = new FakeClock()): { bus: Bus, nodes: Claims[], preempted: string[], expired: JobId[][] } {
+  const bus = new Bus()
+  const preempted: string[] = []
+  const expired: JobId[][] = []
+  const nodes = names.map(self => new Claims({
+    self,
+    clock,
+    transport: bus.transport(self),
+    peers: peersOf(names, self),
+    onExpired: jobs => { expired.push(jobs) },
+    onPreempted: j => { preempted.push(`${self}:${j}`) }
+  }))
+  return { bus, nodes, preempted, expired }
+}
+
+const stops: Array<() => void> = []
+afterEach(() => { for (const s of stops.splice(0)) s() })
+
+describe('claims', () => {
+  it('of one job and epoch by every node at once: one wins, even when all claims cross in flight', async () => {
+    const { bus, nodes } = mesh(['a', 'b', 'c', 'd', 'e'])
+    const results = nodes.map(async n => await n.claim(job, 1, 30_000))
+    // every claim is published before any is delivered: the worst case for a timing-based window
+    await bus.settle(nodes)
+    expect((await Promise.all(results)).filter(Boolean)).toHaveLength(1)
+  })
+
+  it('never has two winners, whatever the delivery order and losses (200 random schedules)', async () => {
+    let seed = 7
+    const random = (): number => { seed = (seed * 16807) % 2147483647; return seed / 2147483647 }
+    let decided = 0
+    for (let trial = 0; trial < 200; trial++) {
+      const { bus, nodes } = mesh(['a', 'b', 'c', 'd', 'e'])
+      const claimants = nodes.filter(() => random() < 0.6)
+      const results = claimants.map(async n => await n.claim(job, 1, 30_000))
+      for (let round = 0; round < 10; round++) {
+        bus.deliver(() => random() < 0.8) // each delivery may be lost
+        for (const n of nodes) n.tick()
+        await new Promise(resolve => setImmediate(resolve))
+      }
+      const winners = (await Promise.race([Promise.all(results), new Promise<boolean[]>(resolve => setTimeout(() => resolve([]), 10))])).filter(Boolean)
+      expect(winners.length).toBeLessThanOrEqual(1)
+      if (winners.length === 1) decided++
+    }
+    expect(decided).toBeGreaterThan(100)
+  })
+
+  it('a lone node wins at once', async () => {
+    const { nodes } = mesh(['solo'])
+    expect(await nodes[0].claim(job, 1, 30_000)).toBe(true)
+  })
+
+  it('a node that already voted for a rival does not claim that epoch', async () => {
+    const { bus, nodes: [a, b, c] } = mesh(['a', 'b', 'c'])
+    const first = a.claim(job, 1, 30_000)
+    await bus.settle([a, b, c])
+    expect(await first).toBe(true)
+    expect(await b.claim(job, 1, 30_000)).toBe(false)
+    expect(b.bars(job, 0)).toBe(true)
+  })
+
+  it('a lease lapses after its TTR without renewals, measured on the observer\'s clock', async () => {
+    const clock = new FakeClock()
+    const { bus, nodes: [a, b], expired } = mesh(['a', 'b'], clock)
+    const won = a.claim(job, 1, 3000)
+    await bus.settle([a, b])
+    expect(await won).toBe(true)
+    const attempt: Attempt = { job, epoch: 1, node: 'a' as PeerIdString, basis: 0, claimedAt: 0, startedAt: 0 }
+    expect(b.alive(attempt, 3000)).toBe(true)
+    // renewals keep it alive
+    for (let t = 0; t < 6; t++) {
+      clock.advance(1000)
+      await bus.settle([a, b], 1)
+    }
+    expect(b.alive(attempt, 3000)).toBe(true)
+    // a stops renewing (it died): b sees the lease lapse after TTR, and it stays lapsed
+    clock.advance(3001)
+    b.tick()
+    expect(expired.flat()).toContain(job)
+    expect(b.alive(attempt, 3000)).toBe(false)
+    expect(b.bars(job, 1)).toBe(false)
+  })
+
+  it('a released lease bars claims until the attempt is recorded locally', async () => {
+    const { bus, nodes: [a, b] } = mesh(['a', 'b'])
+    const won = a.claim(job, 1, 30_000)
+    await bus.settle([a, b])
+    expect(await won).toBe(true)
+    a.release(job)
+    await bus.settle([a, b], 2)
+    expect(b.bars(job, 0)).toBe(true) // the ledger here does not know epoch 1 yet
+    expect(b.bars(job, 1)).toBe(false)
+  })
+
+  it('a holder that hears of a higher epoch stops its copy', async () => {
+    const { bus, nodes: [a, b, c], preempted } = mesh(['a', 'b', 'c'])
+    const won = a.claim(job, 1, 30_000)
+    await bus.settle([a, b, c])
+    expect(await won).toBe(true)
+    const later = b.claim(job, 2, 30_000)
+    await bus.settle([a, b, c])
+    expect(await later).toBe(true)
+    expect(preempted).toEqual([`a:${job}`])
+  })
+
+  it('drops replayed and malformed batches', () => {
+    expect(decodeBatch(new TextEncoder().encode('{"v":1}'))).toBeUndefined()
+    expect(decodeBatch(new Uint8Array(300 * 1024))).toBeUndefined()
+    const valid = { v: 1, peer: 'x', boot: 'b', seq: 1, claims: [[job, 1]], renews: [], releases: [], votes: [[job, 1, 'x']] }
+    expect(decodeBatch(new TextEncoder().encode(JSON.stringify(valid)))).toEqual(valid)
+    expect(decodeBatch(new TextEncoder().encode(JSON.stringify({ ...valid, claims: [[job, -1]] })))).toBeUndefined()
+  })
+})

@@ -79,3 +79,8 @@ export class PeerNotFoundError extends MeshqError {
   override name = 'PeerNotFoundError'
   override readonly status = 404
 }
+
+export class PeerUnreachableError extends MeshqError {
+  override name = 'PeerUnreachableError'
+  override readonly status = 502
+}

@@ -132,6 +132,7 @@ describe('claims', () => {
     await bus.settle([a, b], 2)
     expect(b.bars(job, 0)).toBe(true) // the ledger here does not know epoch 1 yet
     expect(b.bars(job, 1)).toBe(false)
+    expect(a.bars(job, 1)).toBe(false) // nor does the former holder bar it (e.g. for a retry)
   })
 
   it('a holder that hears of a higher epoch stops its copy', async () => {

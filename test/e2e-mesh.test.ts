@@ -39,6 +39,41 @@ describe('three nodes that joined with tokens', () => {
   })
 })
 
+describe('across the mesh', () => {
+  const other = (nodeId: string | undefined): TestNode => nodes.find(n => !n.output().includes(nodeId as string)) as TestNode
+
+  it('logs fetches the output from the node that ran the job', async () => {
+    const id = (await ok(nodes[0].home, ['sub', '--', 'sh', '-c', 'echo from-$MESHQ_JOB_ID; echo err >&2'])).trim()
+    const job = await waitFor(async () => { const j = await json<JobView>(nodes[0].home, ['show', id]); return j.state === 'done' ? j : undefined })
+    const reader = other(job.node)
+    expect(await ok(reader.home, ['logs', id])).toBe(`from-${id}\n`)
+    expect(await ok(reader.home, ['logs', id, '--stderr'])).toBe('err\n')
+  })
+
+  it('kill on any node kills the job wherever it runs', async () => {
+    const id = (await ok(nodes[1].home, ['sub', '--', 'sleep', '300'])).trim()
+    const job = await waitFor(async () => { const j = await json<JobView>(nodes[1].home, ['show', id]); return j.state === 'running' ? j : undefined })
+    await ok(other(job.node).home, ['kill', id])
+    const killed = await waitFor(async () => { const j = await json<JobView>(nodes[1].home, ['show', id]); return j.state === 'killed' ? j : undefined })
+    expect(killed.attempts[0].failReason).toBe('killed')
+  })
+
+  it('sub --wait on one node streams the output of a job that may run on another, and exits with its code', async () => {
+    for (let i = 0; i < 3; i++) {
+      const result = await meshq(nodes[2].home, ['sub', '--wait', '--', 'sh', '-c', 'echo remote-out; exit 5'])
+      expect(result.code).toBe(5)
+      expect(result.stdout).toContain('remote-out')
+    }
+  })
+
+  it('show says why a ready job is not claimed', async () => {
+    const id = (await ok(nodes[0].home, ['sub', '--tag', 'gpu', '--', 'true'])).trim()
+    const job = await waitFor(async () => { const j = await json<JobView>(nodes[0].home, ['show', id]); return /tag gpu/.test(j.reason ?? '') ? j : undefined })
+    expect(job.state).toBe('ready')
+    await ok(nodes[0].home, ['rm', id])
+  })
+})
+
 describe('refused', () => {
   it('a token past its expiry', async () => {
     const token = (await ok(nodes[0].home, ['invite', '--ttl', '1ms'])).trim()
@@ -72,5 +107,14 @@ describe('refused', () => {
     const joiner = await meshq(nodes[0].home + '-v', ['node', '--listen', '/ip4/127.0.0.1/tcp/0', '--join', otherKey])
     expect(joiner.code).toBe(1)
     expect(joiner.stderr).toMatch(/cannot reach the inviting node/)
+  })
+})
+
+describe('drain --peer', () => {
+  it('drains another node: it claims nothing more and exits once its jobs are done', async () => {
+    const target = nodes[2]
+    const peerId = (await json<PeerView[]>(target.home, ['peers'])).find(p => p.self)?.id as string
+    await ok(nodes[0].home, ['drain', '--peer', peerId])
+    expect(await target.exited).toBe(0)
   })
 })

@@ -214,9 +214,12 @@ describe('meshq top', () => {
   it('fits a narrow terminal (80×24)', async () => {
     const client = new FakeClient([running(3, { cmd: ['sh', '-c', 'a very long command line '.repeat(10)], group: 'a-rather-long-group' }), ...jobs().slice(1)])
     const { frame, keys, until } = await start(client, 80, 24)
+    /** Every line fits, the header is on top, and the status line is the last of 23 (one is left free). */
     const check = (f: string): void => {
       const lines = f.split('\n')
-      expect(lines.length).toBeLessThanOrEqual(23)
+      expect(lines).toHaveLength(23)
+      expect(lines[0]).toMatch(/^cluster /)
+      expect(lines[22]).toMatch(/(\? help {2}q quit|\[y\/n\])$/)
       for (const line of lines) expect(line.length).toBeLessThanOrEqual(80)
     }
     check(frame())

@@ -13,7 +13,7 @@ import type { Scheduler } from '../sched/scheduler.js'
 import { toJobView } from '../sched/view.js'
 import { encodeToken } from './membership.js'
 import type { Membership } from './membership.js'
-import type { Mesh } from './mesh.js'
+import type { LogRequest, Mesh } from './mesh.js'
 import { dependsOnGroup, draftJob } from '../sched/submit.js'
 import type { JobDraft } from '../sched/submit.js'
 
@@ -136,7 +136,10 @@ export class NodeEngine implements Engine {
   }
 
   async drain (peer?: string): Promise<void> {
-    if (peer != null && peer !== this.init.self) throw new UsageError(`unknown peer ${peer}`)
+    if (peer != null && peer !== this.init.self) {
+      await this.init.membership.requestDrain(peer)
+      return
+    }
     void this.init.scheduler.drain().then(() => this.init.onDrained())
   }
 
@@ -198,22 +201,31 @@ export class NodeEngine implements Engine {
   async * readLog (id: string, stream: LogStream, options: { follow: boolean, signal: AbortSignal }): AsyncIterable<Uint8Array> {
     const attempt = latestStarted(await this.get(id))
     if (attempt == null) return
-    if (attempt.node !== this.init.self) throw new InvalidJobError(`job ${id} ran on ${attempt.node}: its output is on that node`)
-    const file = await open(join(this.init.home, 'output', id, `${attempt.epoch}.${stream}`), 'r').catch(() => undefined)
+    const request: LogRequest = { job: id, epoch: attempt.epoch, stream, follow: options.follow }
+    if (attempt.node === this.init.self) yield * this.localLog(request, options.signal)
+    else yield * this.init.mesh.remoteLog(attempt.node, request, options.signal)
+  }
+
+  /** The output of one of this node's attempts; peers read it over `/meshq/logs/1`. */
+  async * localLog (request: LogRequest, signal: AbortSignal): AsyncIterable<Uint8Array> {
+    const { job, epoch, stream, follow } = request
+    const file = await open(join(this.init.home, 'output', job, `${epoch}.${stream}`), 'r').catch(() => undefined)
     if (file == null) return
+    const ended = async (): Promise<boolean> =>
+      (await this.get(job)).attempts.find(a => a.epoch === epoch && a.node === this.init.self)?.endedAt != null
     try {
       const buffer = Buffer.alloc(64 * 1024)
       let position = 0
-      while (!options.signal.aborted) {
+      while (!signal.aborted) {
         // checked before reading, so that output written before the end is never missed
-        const ended = (await this.get(id)).attempts.find(a => a.epoch === attempt.epoch && a.node === attempt.node)?.endedAt != null
+        const over = !follow || await ended()
         const { bytesRead } = await file.read(buffer, 0, buffer.length, position)
         if (bytesRead > 0) {
           position += bytesRead
           yield Uint8Array.prototype.slice.call(buffer, 0, bytesRead)
           continue
         }
-        if (!options.follow || ended) return
+        if (over) return
         await new Promise(resolve => setTimeout(resolve, LOG_POLL_MS))
       }
     } finally {

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
-import { InviteRefusedError, UsageError } from '../errors.js'
+import { InviteRefusedError, PeerNotFoundError, UsageError } from '../errors.js'
 import type { Clock } from '../clock.js'
 import { addTo } from '../collections.js'
 import type { Ledger } from '../crdt/ledger.js'
@@ -85,8 +85,25 @@ export class Membership {
   private readonly uses = new Map<string, Set<string>>()
   private readonly revoked = new Set<string>()
   private readonly listeners = new Set<() => void>()
+  /** Wall-clock ms of this start: drain requests older than it were for an earlier run. */
+  private readonly startedAt: number
+  private drainListener?: () => void
 
-  constructor (private readonly init: { self: string, ledger: Ledger, clock: Clock }) {}
+  constructor (private readonly init: { self: string, ledger: Ledger, clock: Clock }) {
+    this.startedAt = init.clock.now()
+  }
+
+  /** Calls `listener` when another member asks this node to drain (`meshq drain --peer`). */
+  onDrainRequest (listener: () => void): void {
+    this.drainListener = listener
+  }
+
+  /** Asks another node to drain: a fact it acts on when it sees it. */
+  async requestDrain (peer: string): Promise<void> {
+    if (!this.isMember(peer)) throw new PeerNotFoundError(`no member ${peer}`)
+    const at = this.init.clock.now()
+    await this.put(MetaMap.drains, `${peer}|${at}|${this.init.self}`, { peer, by: this.init.self, at })
+  }
 
   ingest (changes: FactChange[]): void {
     let changed = false
@@ -95,6 +112,7 @@ export class Membership {
       else if (map === MetaMap.nodes) this.nodes.set(key, value as NodeFact)
       else if (map === MetaMap.evictions) this.evicted.add(key.slice(0, key.indexOf('|')))
       else if (map === MetaMap.invites) this.ingestInvite(key, value as InviteFact)
+      else if (map === MetaMap.drains) this.ingestDrain(value as { peer?: unknown, at?: unknown })
       else continue
       changed = true
     }
@@ -181,6 +199,10 @@ export class Membership {
       { doc: META_DOC, map: MetaMap.invites, key: `use|${invite}|${peer}`, value: { at: now, by: this.init.self } },
       { doc: META_DOC, map: MetaMap.members, key: peer, value: { peer, addrs, joinedAt: now, by: this.init.self, invite } }
     ], { sync: true })
+  }
+
+  private ingestDrain (request: { peer?: unknown, at?: unknown }): void {
+    if (request.peer === this.init.self && typeof request.at === 'number' && request.at >= this.startedAt) this.drainListener?.()
   }
 
   private ingestInvite (key: string, value: InviteFact): void {

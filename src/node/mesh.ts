@@ -3,7 +3,7 @@ import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
-import { InviteRefusedError, JoinFailedError } from '../errors.js'
+import { InviteRefusedError, JoinFailedError, PeerUnreachableError } from '../errors.js'
 import type { Clock } from '../clock.js'
 import type { Ledger } from '../crdt/ledger.js'
 import { META_DOC } from '../crdt/facts.js'
@@ -20,6 +20,9 @@ import type { PrivateKey } from '@libp2p/interface'
 const log = createDebug('meshq:mesh')
 
 export const JOIN_PROTOCOL = '/meshq/join/1'
+export const LOGS_PROTOCOL = '/meshq/logs/1'
+/** Largest chunk of output in one logs frame. */
+const MAX_LOG_FRAME = 1024 * 1024
 const MAX_JOIN_MESSAGE = 16 * 1024
 /** How long a peer with the key but no membership may stay connected (to join). */
 const JOIN_GRACE_MS = 5000
@@ -38,6 +41,24 @@ export interface NodeStatusGossip {
   tags: string[]
 }
 
+/** What `/meshq/logs/1` asks for: the output of one attempt. */
+export interface LogRequest {
+  job: string
+  epoch: number
+  stream: 'stdout' | 'stderr'
+  follow: boolean
+}
+
+function parseLogRequest (bytes: Uint8Array): LogRequest | undefined {
+  try {
+    const r = JSON.parse(new TextDecoder().decode(bytes))
+    const valid = typeof r?.job === 'string' && Number.isSafeInteger(r.epoch) && (r.stream === 'stdout' || r.stream === 'stderr') && typeof r.follow === 'boolean'
+    return valid ? { job: r.job, epoch: r.epoch, stream: r.stream, follow: r.follow } : undefined
+  } catch {
+    return undefined
+  }
+}
+
 export interface MeshInit {
   self: PeerIdString
   privateKey: PrivateKey
@@ -49,6 +70,8 @@ export interface MeshInit {
   clock: Clock
   /** This node's load, gossiped to the others. */
   status: () => Omit<NodeStatusGossip, 'peer'>
+  /** This node's output of an attempt, served to members over `/meshq/logs/1`. */
+  logs: (request: LogRequest, signal: AbortSignal) => AsyncIterable<Uint8Array>
 }
 
 /**
@@ -122,6 +145,7 @@ export class Mesh {
     })
     this.sync = new SyncService({ host: this.host, ledger: this.init.ledger, self: this.init.self, allowed: peer => this.allowed(peer) })
     await this.host.handle(JOIN_PROTOCOL, (stream, connection) => { void this.answerJoin(stream, connection) })
+    await this.host.handle(LOGS_PROTOCOL, (stream, connection) => { void this.answerLogs(stream, connection) })
     await this.sync.start()
     this.host.addEventListener('connection:open', event => { this.onConnection(event.detail) })
     this.host.addEventListener('peer:disconnect', event => { this.sync.disconnect(event.detail.toString()) })
@@ -241,6 +265,46 @@ export class Mesh {
       await reply({ ok: false, error: err instanceof InviteRefusedError ? err.message : 'join failed' }).catch(() => {})
     } finally {
       await stream.close().catch(() => {})
+    }
+  }
+
+  /** The output of an attempt that ran on another node, streamed from it. */
+  async * remoteLog (peer: string, request: LogRequest, signal: AbortSignal): AsyncIterable<Uint8Array> {
+    let stream: Stream
+    try {
+      stream = await this.host.dialProtocol(peerIdFromString(peer), LOGS_PROTOCOL, { signal })
+    } catch (err) {
+      throw new PeerUnreachableError(`cannot fetch the output from ${peer}, which ran the job: ${(err as Error).message}`)
+    }
+    const lp = lpStream(stream, { maxDataLength: MAX_LOG_FRAME })
+    try {
+      await lp.write(new TextEncoder().encode(JSON.stringify(request)), { signal })
+      for (;;) {
+        const chunk = await lp.read({ signal })
+        if (chunk.byteLength === 0) return // the end mark
+        yield chunk.subarray()
+      }
+    } finally {
+      stream.abort(new Error('done'))
+    }
+  }
+
+  private async answerLogs (stream: Stream, connection: Connection): Promise<void> {
+    const peer = connection.remotePeer.toString()
+    const lp = lpStream(stream, { maxDataLength: 4096 })
+    const done = new AbortController()
+    stream.addEventListener('close', () => { done.abort() })
+    try {
+      const request = this.allowed(peer) ? parseLogRequest((await lp.read({ signal: AbortSignal.timeout(JOIN_GRACE_MS) })).subarray()) : undefined
+      if (request == null) throw new Error('refused: not a member, or a malformed request')
+      for await (const chunk of this.init.logs(request, done.signal)) {
+        for (let at = 0; at < chunk.byteLength; at += MAX_LOG_FRAME) await lp.write(chunk.subarray(at, at + MAX_LOG_FRAME))
+      }
+      await lp.write(new Uint8Array(0))
+      await stream.close()
+    } catch (err) {
+      log('logs for %s: %s', peer, (err as Error).message)
+      stream.abort(err as Error)
     }
   }
 

@@ -76,7 +76,7 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
   const exec = executor({ home: home.dir, killGraceMs: options.killGraceMs })
   await exec.start()
   const mesh: Mesh = new Mesh({
-    self, privateKey: home.key, clusterId: home.cluster.id, psk: Buffer.from(home.cluster.psk, 'base64'), listen: options.listen, ledger, membership, clock, status: () => engine.load()
+    self, privateKey: home.key, clusterId: home.cluster.id, psk: Buffer.from(home.cluster.psk, 'base64'), listen: options.listen, ledger, membership, clock, status: () => engine.load(), logs: (request, signal) => engine.localLog(request, signal)
   })
   claims = new Claims({
     self,
@@ -94,6 +94,7 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
     self, clusterId: home.cluster.id, psk: home.cluster.psk, home: home.dir, version: VERSION, tags: options.tags, clock, ledger, table, scheduler, membership, mesh,
     onDrained: () => { void stop() }
   })
+  membership.onDrainRequest(() => { void engine.drain() })
   try {
     await mesh.start()
     if (token != null && home.joining) {

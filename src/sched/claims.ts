@@ -199,6 +199,11 @@ export class Claims {
     return rank * this.windowMs
   }
 
+  /** The other nodes that are live, with their load as last gossiped. */
+  livePeers (): PeerLoad[] {
+    return this.init.peers()
+  }
+
   /** Whether there is anyone to compete with: a node alone needs no claim window. */
   alone (): boolean {
     return this.init.peers().length === 0
@@ -280,6 +285,7 @@ export class Claims {
     const held = this.held.get(job)
     if (held == null) return
     this.held.delete(job)
+    this.leases.delete(job)
     this.outbox.releases.push([job, held.epoch])
   }
 

@@ -9,7 +9,7 @@ import type { KVStore } from '../crdt/store.js'
 import type { Executor, RunHandle, RunResult } from '../exec/executor.js'
 import { killLeftover } from '../exec/executor.js'
 import type { JobTable, TableEntry } from './table.js'
-import type { Claims } from './claims.js'
+import type { Claims, PeerLoad } from './claims.js'
 
 const log = createDebug('meshq:sched')
 
@@ -152,14 +152,20 @@ export class Scheduler {
     await this.init.ledger.flushNow()
   }
 
-  /** Why a ready job is not running here yet. */
+  /** Why a ready job is not running yet, as far as this node can tell for the whole mesh. */
   readyReason (spec: JobSpec): string {
-    const lease = this.init.claims.leaseOf(spec.id)
-    if (lease != null && lease.peer !== this.init.self && this.init.claims.bars(spec.id, this.knownEpoch(spec.id))) return `claimed by ${lease.peer}`
-    if (this.draining) return 'node draining: claims no new jobs'
-    if (spec.cores > this.init.slots) return `needs ${spec.cores} cores; this node has ${this.init.slots} slots`
-    if (!spec.tags.every(t => this.init.tags.includes(t))) return `needs tag ${spec.tags.join(',')}; no node here has it`
-    return `waiting for a free slot (${this.used}/${this.init.slots} busy)`
+    const { claims, self, slots, tags } = this.init
+    const lease = claims.leaseOf(spec.id)
+    if (lease != null && lease.peer !== self && claims.bars(spec.id, this.knownEpoch(spec.id))) return `claimed by ${lease.peer}`
+    const nodes: PeerLoad[] = [{ peer: self, slots, running: this.used, draining: this.draining, tags }, ...claims.livePeers()]
+    const able = nodes.filter(n => n.slots >= spec.cores && spec.tags.every(t => n.tags.includes(t)))
+    if (able.length === 0) {
+      return spec.tags.length > 0 ? `no live node has tag ${spec.tags.join(',')} and ${spec.cores} slots` : `needs ${spec.cores} slots; no live node has that many`
+    }
+    if (able.every(n => n.draining)) return 'every node that could run it is draining'
+    const busy = able.filter(n => !n.draining).reduce((sum, n) => sum + n.running, 0)
+    const total = able.filter(n => !n.draining).reduce((sum, n) => sum + n.slots, 0)
+    return busy >= total ? `all slots busy (${busy}/${total})` : 'waiting to be claimed'
   }
 
   private eligible (spec: JobSpec): boolean {

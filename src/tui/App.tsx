@@ -69,7 +69,7 @@ export function App ({ client, cwd }: AppProps): React.JSX.Element {
     help: () => <HelpView width={width} />
   }
   return (
-    <Box flexDirection='column' width={width} height={rows - 1}>
+    <Box flexDirection='column' width={width} height={rows - 1} overflow='hidden'>
       <Header info={info} width={width} />
       <Box flexDirection='column' height={body} overflow='hidden'>
         {ui.form !== undefined ? <SubmitForm form={ui.form} /> : views[ui.view]()}

@@ -160,7 +160,7 @@ export function sparkline (values: readonly number[], width: number): string {
   return shown.map(v => BARS[max === 0 ? 0 : Math.round((v / max) * (BARS.length - 1))]).join('')
 }
 
-export function rate (perSecond: number): string {
+function rate (perSecond: number): string {
   return perSecond.toFixed(perSecond < 10 ? 2 : 1)
 }
 
@@ -199,13 +199,13 @@ export function plain (segments: readonly Segment[]): string {
 }
 
 /** `12:03:04` in local time (or `-`). */
-export function clock (iso: string | undefined): string {
+function clock (iso: string | undefined): string {
   if (iso === undefined) return '-'
   const date = new Date(iso)
   return [date.getHours(), date.getMinutes(), date.getSeconds()].map(n => String(n).padStart(2, '0')).join(':')
 }
 
-export function memory (kb: number | undefined): string {
+function memory (kb: number | undefined): string {
   if (kb === undefined) return '-'
   if (kb < 1024) return `${kb}K`
   return kb < 1024 * 1024 ? `${(kb / 1024).toFixed(1)}M` : `${(kb / 1024 / 1024).toFixed(2)}G`

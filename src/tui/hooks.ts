@@ -8,7 +8,7 @@ import { followJobs, followLog, LineTail, perform, pollCluster, throttle, type C
 import { JobsStore } from './store.js'
 
 /** Renders are batched: at most one per this many ms for a burst of events or output. */
-export const BATCH_MS = 100
+const BATCH_MS = 100
 /** Lines of output the detail view keeps. */
 const TAIL_LINES = 500
 

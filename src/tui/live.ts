@@ -12,10 +12,10 @@ import type { JobsStore } from './store.js'
 /** The part of the API client the dashboard uses (tests pass a fake). */
 export type TopClient = Pick<ApiClient, 'request' | 'stream' | 'openEvents'>
 
-export const RETRY_MS = 1000
-export const POLL_MS = 2000
+const RETRY_MS = 1000
+const POLL_MS = 2000
 /** Throughput samples kept for the sparkline (one per poll: six minutes). */
-export const HISTORY = 180
+const HISTORY = 180
 
 /** Resolves after `ms`, or at once when `signal` aborts. */
 export async function sleep (ms: number, signal: AbortSignal): Promise<void> {

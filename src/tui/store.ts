@@ -87,7 +87,7 @@ export class JobsStore {
 }
 
 /** Newest first: by submit time, then by id (numbers in ids compared as numbers). */
-export function newestFirst (a: JobView, b: JobView): number {
+function newestFirst (a: JobView, b: JobView): number {
   if (a.submittedAt !== b.submittedAt) return a.submittedAt < b.submittedAt ? 1 : -1
   return compareIds(b.id, a.id)
 }
@@ -133,7 +133,7 @@ function haystack (job: JobView): string {
 }
 
 /** The test of `filter`. */
-export function matcher (filter: JobFilter): (job: JobView) => boolean {
+function matcher (filter: JobFilter): (job: JobView) => boolean {
   const { state, group } = filter
   const text = filter.text.toLowerCase()
   return job => (state === undefined || job.state === state) &&

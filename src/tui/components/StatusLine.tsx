@@ -15,15 +15,15 @@ export interface StatusLineProps {
 /** The bottom line: a prompt, else the connection's trouble, else the last notice; and the keys to remember. */
 export function StatusLine ({ prompt, problem, notice }: StatusLineProps): React.JSX.Element {
   return (
-    <Box>
-      <Box flexGrow={1}>
+    <Box height={1}>
+      <Box flexGrow={1} flexShrink={1}>
         {prompt !== undefined
           ? <Text wrap='truncate'>{prompt.label}: {prompt.value}<Text inverse> </Text></Text>
           : problem !== undefined
             ? <Text wrap='truncate' color={tone('red')} bold>{problem}</Text>
             : <Text wrap='truncate' color={tone(notice?.error === true ? 'red' : undefined)}>{clean(notice?.text ?? '')}</Text>}
       </Box>
-      <Text dimColor>  ? help  q quit</Text>
+      <Box flexShrink={0}><Text dimColor>  ? help  q quit</Text></Box>
     </Box>
   )
 }

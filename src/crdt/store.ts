@@ -39,7 +39,9 @@ export async function openLevelStore (location: string): Promise<KVStore> {
     const cause = (err as { cause?: Error }).cause?.message ?? (err as Error).message
     if (code === 'LEVEL_LOCKED') throw new HomeLockedError(`another meshq node is already running with this home (${location} is locked)`)
     if (code === 'LEVEL_CORRUPTION' || /corrupt/i.test(cause)) {
-      throw new StoreCorruptError(`the ledger store at ${location} is corrupt (${cause}); move it aside and restart to re-sync from peers`)
+      throw new StoreCorruptError(`the ledger store at ${location} is corrupt (${cause}); no job was dropped. ` +
+        'Move the directory aside: the node\'s identity is in it, so start again with --join and a new token from a member ' +
+        '(meshq invite), and evict the old peer id; a one-node cluster restarts as a new cluster')
     }
     throw new StorageError(`cannot open the ledger store at ${location}: ${cause}`)
   }

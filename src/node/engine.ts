@@ -72,7 +72,7 @@ export class NodeEngine implements Engine {
       return { doc: segmentOf(id) as string, map: SegmentMap.jobs, key: id, value: { ...draft, id, n, seq, submitter: self, submittedAt: now } }
     })
     await ledger.put(facts, { sync: true })
-    return results.map(id => this.view(table.get(id as JobId) as TableEntry))
+    return await Promise.all(results.map(async id => await this.get(id as JobId)))
   }
 
   async list (query: ListQuery): Promise<JobView[]> {
@@ -146,15 +146,14 @@ export class NodeEngine implements Engine {
   async stats (): Promise<StatsView> {
     const states = Object.fromEntries(Object.values(JobState).map(s => [s, 0])) as Record<JobState, number>
     const groups: StatsView['groups'] = {}
-    for (const [, entry] of this.init.table.all()) {
-      const { state } = entry.derived
+    const add = (state: JobState, group: string | undefined): void => {
       states[state]++
-      const group = entry.facts.spec.group
-      if (group != null) {
-        const counts = groups[group] ??= {}
-        counts[state] = (counts[state] ?? 0) + 1
-      }
+      if (group == null) return
+      const counts = groups[group] ??= {}
+      counts[state] = (counts[state] ?? 0) + 1
     }
+    for (const [, entry] of this.init.table.all()) add(entry.derived.state, entry.facts.spec.group)
+    for (const [, job] of this.init.table.sealedJobs()) add(job.state, job.group)
     const since = this.init.clock.now() - THROUGHPUT_WINDOW_MS
     while (this.finishedAt.length > 0 && this.finishedAt[0] < since) this.finishedAt.shift()
     const nodes = (await this.peers()).filter(p => p.state !== 'unreachable').map(p => ({ id: p.id, slots: p.slots, running: p.running }))
@@ -272,7 +271,7 @@ export class NodeEngine implements Engine {
   private checkDependencies (draft: JobDraft, batch: JobDraft[]): void {
     const { table } = this.init
     if (draft.allowMissing !== true) {
-      const missing = draft.after.find(dep => table.get(dep) == null)
+      const missing = draft.after.find(dep => table.get(dep) == null && table.sealedJob(dep) == null)
       if (missing != null) throw new MissingDependencyError(`dependency ${missing} does not exist (use --allow-missing to wait for it)`)
     }
     if (draft.group == null) return

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
@@ -45,6 +45,7 @@ export const homePaths = (dir: string): { ledger: string, socket: string, apiTok
  */
 export async function openHome (dir: string, join?: JoinToken): Promise<Home> {
   await mkdir(dir, { recursive: true, mode: 0o700 })
+  await chmod(dir, 0o700) // the identity and the cluster key live here
   const paths = homePaths(dir)
   const store = await openLevelStore(paths.ledger)
   try {

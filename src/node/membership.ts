@@ -88,6 +88,7 @@ export class Membership {
   /** Wall-clock ms of this start: drain requests older than it were for an earlier run. */
   private readonly startedAt: number
   private drainListener?: () => void
+  private admitting: Promise<void> = Promise.resolve()
 
   constructor (private readonly init: { self: string, ledger: Ledger, clock: Clock }) {
     this.startedAt = init.clock.now()
@@ -186,6 +187,13 @@ export class Membership {
 
   /** Admits `peer` with an invite's secret, or throws InviteRefusedError saying why. */
   async admit (peer: string, invite: string, secret: string, addrs: string[]): Promise<void> {
+    // one at a time: the uses left are checked and spent without another admission in between
+    const turn = this.admitting.then(async () => { await this.admitNow(peer, invite, secret, addrs) })
+    this.admitting = turn.catch(() => {})
+    await turn
+  }
+
+  private async admitNow (peer: string, invite: string, secret: string, addrs: string[]): Promise<void> {
     if (this.isMember(peer)) return
     if (this.evicted.has(peer)) throw new InviteRefusedError('this node was evicted from the cluster')
     const fact = this.invites.get(invite)

@@ -320,8 +320,10 @@ export class Mesh {
     const connected = new Set(this.host.getPeers().map(p => p.toString()))
     const now = this.init.clock.monotonic()
     for (const peer of this.init.membership.memberIds()) {
-      if (peer === this.init.self || connected.has(peer)) {
+      if (peer === this.init.self) continue
+      if (connected.has(peer)) {
         this.backoff.delete(peer)
+        void this.sync.connect(peer) // reopens a sync stream that ended while the connection stayed up
         continue
       }
       const state = this.backoff.get(peer) ?? { next: 0, delay: REDIAL_MS }

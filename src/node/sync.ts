@@ -13,6 +13,8 @@ const log = createDebug('meshq:sync')
 export const SYNC_PROTOCOL = '/meshq/sync/1'
 /** Largest frame accepted from a peer: a sealed segment's blob fits many times over. */
 export const MAX_SYNC_FRAME = 64 * 1024 * 1024
+/** Offers of changed documents to a peer are merged over this long. */
+const OFFER_DELAY_MS = 10
 
 export const FrameType = { manifest: 1, sync: 2, blob: 3 } as const
 type FrameType = typeof FrameType[keyof typeof FrameType]
@@ -129,6 +131,8 @@ class SyncSession {
   /** Sends go out one at a time, in order. */
   private sending: Promise<void> = Promise.resolve()
   private closed = false
+  private readonly dirty = new Set<string>()
+  private offerTimer?: NodeJS.Timeout
 
   constructor (readonly peer: string, private readonly stream: Stream, private readonly ledger: Ledger) {
     this.lp = lpStream(stream, { maxDataLength: MAX_SYNC_FRAME })
@@ -152,16 +156,30 @@ class SyncSession {
   close (): void {
     if (this.closed) return
     this.closed = true
+    clearTimeout(this.offerTimer)
     this.stream.abort(new ProtocolError('sync session closed'))
   }
 
-  /** Sends what the peer lacks of a document, if anything. */
+  /**
+   * Sends what the peer lacks of a document, soon: offers within a few milliseconds are merged,
+   * so a burst of changes (or of replies) costs one sync message per document, not one each.
+   */
   offer (doc: string): void {
-    const handle = this.ledger.doc(doc)
-    if (handle == null || this.closed) return
-    const [state, message] = A.generateSyncMessage(handle.doc, this.state(doc))
-    this.states.set(doc, state)
-    if (message != null) this.send(FrameType.sync, doc, message)
+    if (this.closed) return
+    this.dirty.add(doc)
+    this.offerTimer ??= setTimeout(() => { this.sendOffers() }, OFFER_DELAY_MS)
+  }
+
+  private sendOffers (): void {
+    this.offerTimer = undefined
+    for (const doc of this.dirty) {
+      const handle = this.ledger.doc(doc)
+      if (handle == null || this.closed) continue
+      const [state, message] = A.generateSyncMessage(handle.doc, this.state(doc))
+      this.states.set(doc, state)
+      if (message != null) this.send(FrameType.sync, doc, message)
+    }
+    this.dirty.clear()
   }
 
   private state (doc: string): A.SyncState {

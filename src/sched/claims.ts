@@ -13,6 +13,8 @@ export const DEFAULT_CLAIM_WINDOW_MS = 100
 /** How often a batch of claims and renewals goes out at most. */
 export const BATCH_INTERVAL_MS = 25
 const MAX_BATCH_BYTES = 256 * 1024
+/** Entries per list in one batch: keeps a batch well under MAX_BATCH_BYTES. */
+const MAX_BATCH_ENTRIES = 1000
 
 /** One gossip message: everything a node claims, renews and releases in one tick. */
 export interface ClaimBatch {
@@ -154,8 +156,10 @@ export class Claims {
     this.timer.unref()
   }
 
+  /** Stops, after publishing what is queued (the releases of the runs just stopped, above all). */
   stop (): void {
     clearInterval(this.timer)
+    this.flush()
   }
 
   /** The live lease on a job, if any (held, or released but not yet recorded here). */
@@ -319,11 +323,22 @@ export class Claims {
     if (expired.length > 0) this.init.onExpired(expired)
   }
 
+  /** Publishes what is queued, in batches small enough for receivers to accept. */
   private flush (): void {
     const outbox = this.outbox
-    if (Object.values(outbox).every(list => list.length === 0)) return
     this.outbox = emptyOutbox()
-    this.init.transport.publish({ v: 1, peer: this.init.self, boot: this.boot, seq: ++this.seq, ...outbox })
+    while (Object.values(outbox).some(list => list.length > 0)) {
+      this.init.transport.publish({
+        v: 1,
+        peer: this.init.self,
+        boot: this.boot,
+        seq: ++this.seq,
+        claims: outbox.claims.splice(0, MAX_BATCH_ENTRIES),
+        renews: outbox.renews.splice(0, MAX_BATCH_ENTRIES),
+        releases: outbox.releases.splice(0, MAX_BATCH_ENTRIES),
+        votes: outbox.votes.splice(0, MAX_BATCH_ENTRIES)
+      })
+    }
   }
 
   private receive (batch: ClaimBatch): void {

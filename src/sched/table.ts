@@ -30,6 +30,7 @@ export interface SealedJob {
   id: JobId
   state: JobState
   group?: string
+  key?: string
   submittedAt: number
   seq: number
 }
@@ -130,6 +131,7 @@ export class JobTable {
     for (const job of summaries) {
       this.sealed.set(job.id, job)
       if (job.group != null) addTo(this.groupMembers, job.group, job.id)
+      if (job.key != null && !this.idempotency.has(job.key)) this.idempotency.set(job.key, job.id)
       this.count(job, { state: job.state, removed: false, lamport: 0, epoch: 0 }, +1)
     }
   }
@@ -211,8 +213,10 @@ export class JobTable {
       this.count(spec, { state: sealed.state, removed: false, lamport: 0, epoch: 0 }, -1)
     }
     const facts: JobFacts = { spec, attempts: new Map(), controls: new Map() }
-    // starts as "removed" so that its first derivation counts it in its group exactly once
-    this.entries.set(spec.id, { facts, derived: { state: JobState.pending, removed: true, lamport: 0, epoch: 0 } })
+    // counted in as removed (settled, in no group) so that its first derivation moves it to its real counts
+    const placeholder: Derived = { state: JobState.pending, removed: true, lamport: 0, epoch: 0 }
+    this.entries.set(spec.id, { facts, derived: placeholder })
+    this.count(spec, placeholder, +1)
     for (const dep of spec.after) addTo(this.dependants, dep, spec.id)
     for (const group of spec.afterGroup) addTo(this.groupDependants, group, spec.id)
     if (spec.group != null) addTo(this.groupMembers, spec.group, spec.id)
@@ -290,13 +294,13 @@ export class JobTable {
 
   /** Group and segment counts, kept by state transitions so that checks on them cost O(1). */
   private count (spec: Pick<JobSpec, 'id' | 'group'>, derived: Derived, sign: 1 | -1): void {
-    if (derived.removed) return
     const seg = segmentOf(spec.id) as string
     const segCounts = this.segmentCounts.get(seg) ?? { total: 0, unsettled: 0 }
     this.segmentCounts.set(seg, segCounts)
+    // a removed job counts in its segment as settled, so that the segment can still be sealed
     segCounts.total += sign
-    if (!isTerminal(derived.state)) segCounts.unsettled += sign
-    if (spec.group == null) return
+    if (!derived.removed && !isTerminal(derived.state)) segCounts.unsettled += sign
+    if (derived.removed || spec.group == null) return
     let counts = this.groupCounts.get(spec.group)
     if (counts == null) this.groupCounts.set(spec.group, counts = { total: 0, done: 0, failed: new Set() })
     counts.total += sign
@@ -310,5 +314,5 @@ export class JobTable {
 
 /** What stays in memory of a job of a sealed segment. */
 export function summarize ({ facts: { spec }, derived }: TableEntry): SealedJob {
-  return { id: spec.id, state: derived.state, group: spec.group, submittedAt: spec.submittedAt, seq: spec.seq }
+  return { id: spec.id, state: derived.state, group: spec.group, key: spec.key, submittedAt: spec.submittedAt, seq: spec.seq }
 }

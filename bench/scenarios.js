@@ -1,0 +1,569 @@
+/**
+ * The benchmark scenarios of design.md §7. Each is `async (config, ctx) => result` where result is
+ * { tables: [{ caption?, columns: [[key, label]], rows }], notes: [...], chart: [...], data: {...} }.
+ * `ctx.mesh(size)` hands out a shared cluster (3 nodes, 2 slots each) that idle-mesh scenarios reuse.
+ */
+import { spawn } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { DEFAULT_SEGMENT_CAPACITY } from '../dist/crdt/ledger.js'
+import {
+  disposeNodes, invite, pause, startCluster, startNode, stop, submit, untilAllDone, waitMesh, watchEvents
+} from './lib/nodes.js'
+import { chunks, countBy, isoDiff, latencySummary, mean, now, progress, round, waitFor } from './lib/util.js'
+
+const SLOTS = 2
+const LATENCY_COLUMNS = [['metric', 'metric'], ['n', 'n'], ['p50', 'p50 ms'], ['p99', 'p99 ms'], ['max', 'max ms'], ['mean', 'mean ms']]
+const latencyRow = (metric, values) => ({ metric, ...latencySummary(values) })
+const perSecond = (count, ms) => round(count / ms * 1000, 1)
+/** Generous deadline for `n` trivial jobs on a loaded 2-core machine. */
+const jobsTimeout = n => 60_000 + n * 600
+
+// ---------------------------------------------------------------------------------------------
+// Baselines and shared measurements
+
+/** `n` runs of `true` through child_process.spawn, `concurrency` at a time: wall ms. */
+async function rawSpawn (n, concurrency) {
+  const t0 = now()
+  let next = 0
+  const worker = async () => {
+    while (next < n) {
+      next++
+      await new Promise((resolve, reject) => {
+        const child = spawn('true', [], { stdio: 'ignore' })
+        child.once('error', reject)
+        child.once('exit', resolve)
+      })
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, worker))
+  return now() - t0
+}
+
+/** `parallel -jC true ::: 1..n`: wall ms, or undefined if GNU parallel is not installed. */
+async function gnuParallel (n, concurrency, installed) {
+  if (!installed) return undefined
+  const args = ['--will-cite', `-j${concurrency}`, 'true', ':::', ...Array.from({ length: n }, (_, i) => String(i))]
+  const t0 = now()
+  const code = await new Promise((resolve, reject) => {
+    const child = spawn('parallel', args, { stdio: 'ignore' })
+    child.once('error', reject)
+    child.once('exit', resolve)
+  })
+  if (code !== 0) throw new Error(`parallel exited ${code}`)
+  return now() - t0
+}
+
+/**
+ * Submits `n` `true` jobs as one batch on `submitter` and waits, on `observer`'s event stream, until
+ * all are done. Returns wall time from submit to the last `done` event, and the final records.
+ */
+async function trueJobs ({ submitter, observer = submitter, n, cwd, group = 'tput' }) {
+  const watch = await watchEvents(observer)
+  try {
+    const t0 = now()
+    const jobs = await submit(submitter, Array.from({ length: n }, () => ({ cmd: ['true'], cwd, group })))
+    const ackMs = now() - t0
+    const records = await untilAllDone(watch, jobs.map(j => j.id), { what: `${n} true jobs`, timeout: jobsTimeout(n) })
+    const wallMs = Math.max(...records.map(r => r.at.done)) - t0
+    return { ackMs, wallMs, jobs: records.map(r => r.job) }
+  } finally {
+    watch.close()
+  }
+}
+
+/** Where a job's time went, from its record (wall-clock stamps of one machine). */
+function phases (jobs) {
+  const last = job => job.attempts.at(-1)
+  return [
+    latencyRow('submit → claim (queueing)', jobs.map(j => isoDiff(last(j).claimedAt, j.submittedAt))),
+    latencyRow('claim → start (arbitration, intent, spawn)', jobs.map(j => isoDiff(last(j).startedAt, last(j).claimedAt))),
+    latencyRow('start → end (`true` + output capture)', jobs.map(j => isoDiff(last(j).endedAt, last(j).startedAt)))
+  ]
+}
+
+function throughputRow (runner, n, concurrency, wallMs, rawMs) {
+  if (wallMs == null) return { runner, n, concurrency, wall: undefined, rate: undefined, fraction: undefined, note: 'not installed' }
+  return { runner, n, concurrency, wall: round(wallMs / 1000, 2), rate: perSecond(n, wallMs), fraction: round(rawMs / wallMs, 3) }
+}
+
+const THROUGHPUT_COLUMNS = [['runner', 'runner'], ['n', 'jobs'], ['concurrency', 'concurrency'], ['wall', 'wall s'], ['rate', 'jobs/s'], ['fraction', 'fraction of raw spawn'], ['note', 'note']]
+
+/** Single-job submits one after the other: latency of each (ms). */
+async function singleSubmits (node, count, { group, cwd }) {
+  const latencies = []
+  for (let i = 0; i < count; i++) {
+    const t0 = now()
+    await submit(node, [{ cmd: ['true'], group, cwd }])
+    latencies.push(now() - t0)
+  }
+  return latencies
+}
+
+// ---------------------------------------------------------------------------------------------
+// History: many finished jobs in the ledger
+
+/**
+ * Grows a node's history of finished jobs: batches of up to 1000 jobs into a paused group, then all
+ * killed (terminal) so that their segments get sealed. `history` accumulates across calls.
+ */
+async function growHistory (node, history, target, { cwd, group = 'hist' }) {
+  await pause(node, group)
+  const batchMs = []
+  while (history.submitted < target) {
+    const size = Math.min(1000, target - history.submitted)
+    const t0 = now()
+    const jobs = await submit(node, Array.from({ length: size }, () => ({ cmd: ['true'], group, cwd })))
+    batchMs.push(now() - t0)
+    history.submitted += size
+    for (const job of jobs) history.lastOfSegment.set(job.id.slice(0, job.id.lastIndexOf('-')), job.id)
+  }
+  const t0 = now()
+  for (const g of [group, ...history.otherGroups]) await node.api.request('POST', '/jobs/kill', { group: g })
+  const killMs = now() - t0
+  const sealed = await waitSealed(node, Math.floor(history.submitted / DEFAULT_SEGMENT_CAPACITY))
+  return { batchMs, killMs, ...sealed }
+}
+
+/**
+ * Waits until the node has sealed `expected` segments, counted in its DEBUG=meshq:ledger output.
+ * Soft: a node that has not sealed them in time is reported, not failed.
+ */
+async function waitSealed (node, expected, timeout = 90_000) {
+  const t0 = now()
+  const count = () => node.countLines(/sealed segment/)
+  try {
+    await waitFor(() => count() >= expected, { what: `${expected} sealed segments`, timeout, interval: 100 })
+  } catch {
+    progress(`  warning: only ${count()} of ${expected} segments sealed after ${timeout} ms`)
+  }
+  return { sealed: count(), expectedSealed: expected, sealWaitMs: now() - t0 }
+}
+
+const newHistory = (otherGroups = []) => ({ submitted: 0, lastOfSegment: new Map(), otherGroups })
+
+// ---------------------------------------------------------------------------------------------
+// 1. Trivial-job throughput on one node
+
+export async function throughputOneNode ({ n }, ctx) {
+  progress(`raw spawn: ${n} × true, 2 at a time`)
+  const rawMs = await rawSpawn(n, SLOTS)
+  progress(`GNU parallel -j${SLOTS}`)
+  const parallelMs = await gnuParallel(n, SLOTS, ctx.parallel != null)
+  const node = await startNode({ slots: SLOTS })
+  try {
+    progress(`meshq: ${n} true jobs on one node, --slots ${SLOTS}`)
+    const run = await trueJobs({ submitter: node, n, cwd: ctx.workDir })
+    ctx.rawSpawnRate = perSecond(n, rawMs)
+    const rows = [
+      throughputRow('raw child_process.spawn', n, SLOTS, rawMs, rawMs),
+      throughputRow('GNU parallel', n, SLOTS, parallelMs, rawMs),
+      throughputRow('meshq, 1 node', n, SLOTS, run.wallMs, rawMs)
+    ]
+    const slotMs = run.wallMs * SLOTS / n
+    const busyMs = mean(run.jobs.map(j => isoDiff(j.attempts.at(-1).endedAt, j.attempts.at(-1).claimedAt)))
+    return {
+      tables: [
+        { columns: THROUGHPUT_COLUMNS, rows },
+        { caption: 'Where a meshq job\'s time goes (from the job records):', columns: LATENCY_COLUMNS, rows: phases(run.jobs) }
+      ],
+      notes: [
+        `meshq: submit of the batch of ${n} acknowledged in ${round(run.ackMs)} ms; completion observed on the event stream.`,
+        `Each slot spends ${round(slotMs)} ms per job, of which ${round(busyMs)} ms from claim to end: ${round(slotMs - busyMs)} ms per job between the end of one job and the claim of the next.`
+      ],
+      chart: [
+        { panel: 'throughput', label: `raw spawn (-j${SLOTS})`, value: perSecond(n, rawMs) },
+        { panel: 'throughput', label: `GNU parallel (-j${SLOTS})`, value: parallelMs == null ? undefined : perSecond(n, parallelMs) },
+        { panel: 'throughput', label: `meshq, 1 node × ${SLOTS} slots`, value: perSecond(n, run.wallMs) }
+      ],
+      data: { rows, ackMs: run.ackMs, slotMs, busyMs }
+    }
+  } finally {
+    await disposeNodes([node])
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Trivial-job throughput on a 3-node mesh
+
+export async function throughputMesh ({ n }, ctx) {
+  const nodes = await ctx.mesh(3)
+  const total = nodes.length * SLOTS
+  progress(`raw spawn: ${n} × true, ${total} at a time`)
+  const rawMs = await rawSpawn(n, total)
+  progress(`meshq: ${n} true jobs submitted on node A of 3`)
+  const run = await trueJobs({ submitter: nodes[0], n, cwd: ctx.workDir })
+  const rows = [
+    throughputRow('raw child_process.spawn', n, total, rawMs, rawMs),
+    throughputRow(`meshq, ${nodes.length} nodes × ${SLOTS} slots`, n, total, run.wallMs, rawMs)
+  ]
+  const byNode = countBy(run.jobs, j => ctx.label(j.node))
+  return {
+    tables: [
+      { columns: THROUGHPUT_COLUMNS, rows },
+      { caption: 'Where a meshq job\'s time goes (from the job records):', columns: LATENCY_COLUMNS, rows: phases(run.jobs) }
+    ],
+    notes: [
+      `All ${nodes.length} nodes run on this one ${ctx.cpus}-core machine: ${total} slots share ${ctx.cpus} cores, so this measures coordination cost, not scale-out.`,
+      `Jobs run per node: ${Object.entries(byNode).sort().map(([k, v]) => `${k} ${v}`).join(', ')}. Completion observed on node A's event stream.`,
+      ctx.rawSpawnRate != null ? `Against raw spawn at concurrency ${SLOTS} (scenario 1, ${ctx.rawSpawnRate} jobs/s): ${round(perSecond(n, run.wallMs) / ctx.rawSpawnRate, 3)}.` : undefined
+    ].filter(Boolean),
+    chart: [{ panel: 'throughput', label: `meshq, 3 nodes × ${SLOTS} slots`, value: perSecond(n, run.wallMs) }],
+    data: { rows, byNode }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Submit throughput
+
+export async function submitThroughput ({ singles, batches }, ctx) {
+  const node = await startNode({ slots: SLOTS })
+  try {
+    await pause(node, 'submit')
+    progress(`${singles} single submits`)
+    const t0 = now()
+    const single = await singleSubmits(node, singles, { group: 'submit', cwd: ctx.workDir })
+    const singleWall = now() - t0
+    progress(`${batches} batches of 1000`)
+    const batchMs = []
+    for (let i = 0; i < batches; i++) {
+      const t1 = now()
+      await submit(node, Array.from({ length: 1000 }, () => ({ cmd: ['true'], group: 'submit', cwd: ctx.workDir })))
+      batchMs.push(now() - t1)
+    }
+    const stats = await node.api.request('GET', '/stats')
+    if (stats.states.pending + stats.states.ready !== singles + batches * 1000) {
+      throw new Error(`expected ${singles + batches * 1000} waiting jobs, the node counts ${JSON.stringify(stats.states)}`)
+    }
+    const rows = [
+      { kind: 'single (1 job per request)', requests: singles, ...pick(latencySummary(single)), rate: perSecond(singles, singleWall) },
+      { kind: 'batch (1000 jobs per request)', requests: batches, ...pick(latencySummary(batchMs)), rate: perSecond(batches * 1000, batchMs.reduce((a, b) => a + b, 0)) }
+    ]
+    return {
+      tables: [{ columns: [['kind', 'submit'], ['requests', 'requests'], ['p50', 'p50 ms'], ['p99', 'p99 ms'], ['max', 'max ms'], ['rate', 'jobs/s']], rows }],
+      notes: ['Jobs go into a paused group, so nothing runs; a request is answered once its jobs are durably written (fsync).'],
+      chart: [
+        { panel: 'latency', label: 'single submit p50', value: rows[0].p50 },
+        { panel: 'latency', label: 'single submit p99', value: rows[0].p99 }
+      ],
+      data: { rows }
+    }
+  } finally {
+    await disposeNodes([node])
+  }
+}
+
+const pick = ({ p50, p99, max }) => ({ p50, p99, max })
+
+// ---------------------------------------------------------------------------------------------
+// 4. Submit cost as history grows
+
+export async function submitVsHistory ({ sizes, probes }, ctx) {
+  const node = await startNode({ slots: SLOTS, debug: 'meshq:ledger' })
+  try {
+    await pause(node, 'probe')
+    const history = newHistory(['probe'])
+    const rows = []
+    for (const size of sizes) {
+      progress(`history → ${size} finished jobs`)
+      const grown = await growHistory(node, history, size, { cwd: ctx.workDir })
+      progress(`  ${probes} probe submits at ${history.submitted} jobs of history`)
+      const finished = history.submitted
+      const latencies = await singleSubmits(node, probes, { group: 'probe', cwd: ctx.workDir })
+      history.submitted += probes
+      const s = latencySummary(latencies)
+      rows.push({
+        history: finished,
+        p50: s.p50,
+        p99: s.p99,
+        batch: grown.batchMs.length > 0 ? round(mean(grown.batchMs)) : undefined,
+        kill: round(grown.killMs),
+        sealed: `${grown.sealed}/${grown.expectedSealed}`,
+        rss: await node.rss()
+      })
+    }
+    const first = rows[0]
+    const last = rows.at(-1)
+    return {
+      tables: [{
+        columns: [['history', 'finished jobs'], ['p50', 'submit p50 ms'], ['p99', 'submit p99 ms'], ['batch', 'growth: ms per batch of 1000'], ['kill', 'kill group ms'], ['sealed', 'segments sealed'], ['rss', 'node RSS MiB']],
+        rows
+      }],
+      notes: [
+        `History: batches of 1000 jobs into a paused group, then killed (terminal) and left to be sealed; ${probes} single submits into another paused group at each size.`,
+        `Ratio last/first: submit p50 ×${round(last.p50 / first.p50, 2)}, p99 ×${round(last.p99 / first.p99, 2)}, RSS ×${round(last.rss / first.rss, 2)}.`
+      ],
+      data: { rows, ratio: { p50: last.p50 / first.p50, p99: last.p99 / first.p99, rss: last.rss / first.rss } }
+    }
+  } finally {
+    await disposeNodes([node])
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Submit-to-start latency, idle mesh
+
+export async function submitToStart ({ n }, ctx) {
+  const nodes = await ctx.mesh(3)
+  const [a] = nodes
+  const watch = await watchEvents(a)
+  try {
+    progress(`${n} jobs one at a time on node A`)
+    const ack = []
+    const seen = []
+    const jobs = []
+    for (let i = 0; i < n; i++) {
+      const t0 = now()
+      const [job] = await submit(a, [{ cmd: ['true'], group: 'latency', cwd: ctx.workDir }])
+      ack.push(now() - t0)
+      const [record] = await untilAllDone(watch, [job.id], { what: `job ${i + 1} of ${n}`, timeout: 60_000 })
+      seen.push(record.at.done - t0)
+      jobs.push(record.job)
+    }
+    const last = job => job.attempts.at(-1)
+    const rows = [
+      latencyRow('submit acknowledged (client)', ack),
+      latencyRow('submit → claim (records)', jobs.map(j => isoDiff(last(j).claimedAt, j.submittedAt))),
+      latencyRow('submit → start (records)', jobs.map(j => isoDiff(last(j).startedAt, j.submittedAt))),
+      latencyRow('submit → done seen on A (client)', seen)
+    ]
+    const byNode = countBy(jobs, j => ctx.label(j.node))
+    return {
+      tables: [{ columns: LATENCY_COLUMNS, rows }],
+      notes: [
+        `3 nodes × ${SLOTS} slots, nothing else queued; each job is submitted on node A once the previous one is done.`,
+        `Ran on: ${Object.entries(byNode).sort().map(([k, v]) => `${k} ${v}`).join(', ')}. "records" use the job's own wall-clock stamps (ms), all from this one machine.`
+      ],
+      chart: [
+        { panel: 'latency', label: 'submit → start p50', value: rows[2].p50 },
+        { panel: 'latency', label: 'submit → start p99', value: rows[2].p99 }
+      ],
+      data: { rows, byNode }
+    }
+  } finally {
+    watch.close()
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Submit-to-visible latency on the other nodes
+
+export async function submitToVisible ({ n }, ctx) {
+  const nodes = await ctx.mesh(3)
+  const [a, ...others] = nodes
+  await pause(a, 'visible')
+  const watches = await Promise.all(others.map(watchEvents))
+  try {
+    progress(`${n} jobs submitted one at a time on A, watched on ${others.map(ctx.label).join(' and ')}`)
+    const samples = others.map(() => [])
+    const all = []
+    for (let i = 0; i < n; i++) {
+      const t0 = now()
+      const [job] = await submit(a, [{ cmd: ['true'], group: 'visible', cwd: ctx.workDir }])
+      const seenAt = await Promise.all(watches.map(async watch => {
+        await watch.until(() => watch.jobs.has(job.id), { what: `job ${job.id} to appear`, timeout: 30_000 })
+        return watch.jobs.get(job.id).first - t0
+      }))
+      seenAt.forEach((ms, k) => samples[k].push(ms))
+      all.push(Math.max(...seenAt))
+    }
+    await a.api.request('POST', '/jobs/kill', { group: 'visible' })
+    const rows = [
+      ...others.map((node, k) => latencyRow(`visible on ${ctx.label(node)}`, samples[k])),
+      latencyRow('visible on every other node', all)
+    ]
+    return {
+      tables: [{ columns: LATENCY_COLUMNS, rows }],
+      notes: ['Measured from just before the submit request on A to the job\'s first event on each other node\'s event stream; the group is paused so the jobs do not run.'],
+      chart: [
+        { panel: 'latency', label: 'submit → visible everywhere p50', value: rows.at(-1).p50 },
+        { panel: 'latency', label: 'submit → visible everywhere p99', value: rows.at(-1).p99 }
+      ],
+      data: { rows }
+    }
+  } finally {
+    for (const watch of watches) watch.close()
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. Claim conflicts and duplicates under a race
+
+const CLAIM_DEBUG = 'meshq:claims,meshq:sched'
+
+/** One race: `jobs` jobs, split over every node and submitted on all at once. */
+async function race (nodes, jobs, { label, cwd, file }) {
+  const counters = { won: /won claim/, lost: /lost claim/, preempted: /preempted on/ }
+  const before = countLines(nodes, counters)
+  const watch = await watchEvents(nodes[0])
+  try {
+    const script = 'echo "$MESHQ_JOB_ID" >> "$1"'
+    const t0 = now()
+    const parts = chunks(Array.from({ length: jobs }, () => ({ cmd: ['sh', '-c', script, 'sh', file], group: 'race', cwd })), Math.ceil(jobs / nodes.length))
+    const submitted = (await Promise.all(parts.map(async (part, i) => await submit(nodes[i], part)))).flat()
+    const ids = submitted.map(j => j.id)
+    await untilAllDone(watch, ids, { what: `race (${label})`, timeout: jobsTimeout(jobs) })
+    const wallMs = now() - t0
+    // nothing may still be running anywhere (a duplicate would be) before the file is read
+    await waitFor(async () => {
+      const statuses = await Promise.all(nodes.map(async n => await n.api.request('GET', '/status')))
+      return statuses.every(s => s.running === 0)
+    }, { what: 'every node to be idle after the race', timeout: 60_000, interval: 100 })
+    const runs = countBy((await readFile(file, 'utf8')).split('\n').filter(Boolean), id => id)
+    const records = (await nodes[0].api.request('GET', `/jobs?group=race&limit=${ids.length}`)).jobs
+    const after = countLines(nodes, counters)
+    return {
+      round: label,
+      nodes: nodes.length,
+      jobs,
+      wall: round(wallMs / 1000, 1),
+      duplicates: ids.filter(id => (runs[id] ?? 0) > 1).length,
+      missing: ids.filter(id => runs[id] == null).length,
+      multi: records.filter(j => j.attempts.length > 1).length,
+      won: after.won - before.won,
+      lost: after.lost - before.lost,
+      preempted: after.preempted - before.preempted
+    }
+  } finally {
+    watch.close()
+  }
+}
+
+function countLines (nodes, patterns) {
+  return Object.fromEntries(Object.entries(patterns).map(([k, re]) => [k, nodes.reduce((sum, n) => sum + n.countLines(re), 0)]))
+}
+
+export async function claimRace ({ nodes: size, jobs }, ctx) {
+  const rows = []
+  progress(`race: ${jobs} jobs on ${size} nodes, default claim window`)
+  rows.push(await race(await ctx.mesh(size), jobs, { label: 'default claim window (100ms)', cwd: ctx.workDir, file: join(ctx.workDir, 'race-1.txt') }))
+  await ctx.disposeMesh()
+  progress(`race: ${jobs} jobs on ${size} nodes, --claim-window 0ms`)
+  const eager = await startCluster(size, { slots: SLOTS, debug: CLAIM_DEBUG, args: ['--claim-window', '0ms'] })
+  try {
+    rows.push(await race(eager, jobs, { label: 'claim window 0 (all nodes claim at once)', cwd: ctx.workDir, file: join(ctx.workDir, 'race-2.txt') }))
+  } finally {
+    await disposeNodes(eager)
+  }
+  const notes = [
+    'Each job appends $MESHQ_JOB_ID to one shared file; a duplicate execution is an id found more than once. Jobs are split over the nodes and submitted on all of them at the same moment.',
+    '"lost claims" count `lost claim` lines of DEBUG=meshq:claims over all nodes (a claim that did not get a majority and was withdrawn before running); "preempted" counts runs stopped because another node won.'
+  ]
+  const bad = rows.filter(r => r.duplicates > 0 || r.missing > 0)
+  if (bad.length > 0) notes.push(`**DUPLICATE OR MISSING RUNS** in: ${bad.map(r => r.round).join(', ')}.`)
+  return {
+    tables: [{
+      columns: [['round', 'round'], ['nodes', 'nodes'], ['jobs', 'jobs'], ['wall', 'wall s'], ['duplicates', 'duplicate runs'], ['missing', 'missing runs'], ['multi', 'jobs with >1 attempt'], ['won', 'claims won'], ['lost', 'lost claims'], ['preempted', 'preempted']],
+      rows
+    }],
+    notes,
+    data: { rows }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. Failover after SIGKILL of the holder
+
+export async function failover ({ reps, ttrMs }, ctx) {
+  const nodes = await ctx.mesh(3)
+  const rows = []
+  for (let rep = 1; rep <= reps; rep++) {
+    const [job] = await submit(nodes[0], [{
+      cmd: ['sh', '-c', 'if [ "$MESHQ_ATTEMPT" = 1 ]; then sleep 300; fi'], ttr: ttrMs, group: 'failover', cwd: ctx.workDir
+    }])
+    const running = await waitFor(async () => {
+      const view = await nodes[0].api.request('GET', `/jobs/${job.id}`)
+      return view.state === 'running' && view.node != null ? view : undefined
+    }, { what: `failover job ${job.id} to run`, timeout: 30_000 })
+    const index = nodes.findIndex(n => n.id === running.node)
+    if (index < 0) throw new Error(`job runs on ${running.node}, which is none of the nodes started`)
+    const holder = nodes[index]
+    const survivor = nodes[(index + 1) % nodes.length]
+    progress(`rep ${rep}: SIGKILL of ${ctx.label(holder)}, which runs ${job.id}`)
+    const killedAt = Date.now()
+    holder.kill('SIGKILL')
+    await holder.exited
+    const rerun = await waitFor(async () => {
+      const view = await survivor.api.request('GET', `/jobs/${job.id}`)
+      return view.attempts.find(a => a.epoch > running.attempts.at(-1).epoch && a.startedAt != null) != null ? view : undefined
+    }, { what: `attempt 2 of ${job.id} to start after SIGKILL`, timeout: 30 * ttrMs + 60_000, interval: 20 })
+    const second = rerun.attempts.find(a => a.epoch > running.attempts.at(-1).epoch && a.startedAt != null)
+    const ms = Date.parse(second.startedAt) - killedAt
+    rows.push({ rep, holder: ctx.label(holder), rerunOn: ctx.label(second.node), ttr: ttrMs, ms, multiple: round(ms / ttrMs, 2) })
+    progress(`  rerun after ${ms} ms; restarting ${ctx.label(holder)}`)
+    const restarted = await startNode({ slots: SLOTS, home: holder.home, debug: CLAIM_DEBUG })
+    restarted.label = holder.label
+    nodes[index] = restarted
+    await waitMesh(nodes)
+  }
+  const ms = rows.map(r => r.ms)
+  return {
+    tables: [{ columns: [['rep', 'rep'], ['holder', 'killed holder'], ['rerunOn', 'rerun on'], ['ttr', 'TTR ms'], ['ms', 'kill → attempt 2 starts, ms'], ['multiple', '× TTR']], rows }],
+    notes: [`Mean ${round(mean(ms))} ms = ${round(mean(ms) / ttrMs, 2)} × TTR. The killed node is restarted from its home (and the mesh waited for) before the next repetition.`],
+    chart: [{ panel: 'failover', label: `failover, TTR ${ttrMs / 1000}s (mean)`, value: round(mean(ms)) }],
+    data: { rows }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. New-node catch-up
+
+export async function catchUp ({ sizes }, ctx) {
+  await ctx.disposeMesh()
+  const founder = await startNode({ slots: SLOTS, debug: 'meshq:ledger' })
+  const joiners = []
+  try {
+    const history = newHistory()
+    const rows = []
+    for (const size of sizes) {
+      progress(`founder history → ${size} finished jobs`)
+      await growHistory(founder, history, size, { cwd: ctx.workDir })
+      // the previous joiner leaves, so the new one catches up from the founder alone
+      for (const old of joiners.splice(0)) {
+        await disposeNodes([old])
+        await founder.api.request('POST', `/peers/${old.id}/evict`)
+      }
+      progress(`  a new node joins a founder with ${history.submitted} jobs`)
+      const joiner = await startNode({ slots: SLOTS, join: await invite(founder), debug: 'meshq:ledger', timeout: 300_000 })
+      joiners.push(joiner)
+      const wanted = new Set(history.lastOfSegment.values())
+      await waitFor(async () => {
+        for (const id of wanted) {
+          const job = await joiner.api.request('GET', `/jobs/${id}`).catch(() => undefined)
+          if (job?.state !== 'killed') return false
+          wanted.delete(id)
+        }
+        return true
+      }, { what: `the new node to have all ${history.lastOfSegment.size} segments`, timeout: 120_000 + size * 20, interval: 200 })
+      const caughtUpMs = now() - joiner.spawnedAt
+      const rssCaughtUp = await joiner.rss()
+      const sealed = await waitSealed(joiner, Math.floor(history.submitted / DEFAULT_SEGMENT_CAPACITY))
+      const [founderStats, joinerStats] = await Promise.all([founder, joiner].map(async n => await n.api.request('GET', '/stats')))
+      const total = stats => Object.values(stats.states).reduce((a, b) => a + b, 0)
+      rows.push({
+        history: history.submitted,
+        segments: history.lastOfSegment.size,
+        ready: round(joiner.readyMs / 1000, 2),
+        caughtUp: round(caughtUpMs / 1000, 2),
+        rssCaughtUp,
+        rssSealed: await joiner.rss(),
+        sealed: `${sealed.sealed}/${sealed.expectedSealed}`,
+        founderRss: await founder.rss(),
+        statsTotals: `${total(founderStats)} / ${total(joinerStats)}`
+      })
+    }
+    return {
+      tables: [{
+        columns: [['history', 'history jobs'], ['segments', 'segments'], ['ready', 'spawn → ready s'], ['caughtUp', 'spawn → caught up s'], ['rssCaughtUp', 'new node RSS at catch-up MiB'], ['rssSealed', 'RSS once sealed MiB'], ['sealed', 'sealed on new node'], ['founderRss', 'founder RSS MiB'], ['statsTotals', 'stats total founder / new']],
+        rows
+      }],
+      notes: [
+        '"caught up": every segment\'s last job is visible on the new node in its final state (segments travel whole, as one document each).',
+        '"stats total" is the sum of `GET /v1/stats` states on each node after the new node sealed its copy.'
+      ],
+      data: { rows }
+    }
+  } finally {
+    await disposeNodes([...joiners, founder])
+  }
+}

@@ -6,6 +6,9 @@ export default defineConfig({
     globalSetup: ['test/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
-    pool: 'forks'
+    pool: 'forks',
+    // one file at a time: the end-to-end files start up to five nodes each, and two such files
+    // at once on a 2-core machine starve each other's gossip
+    fileParallelism: false
   }
 })

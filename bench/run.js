@@ -24,7 +24,7 @@ const MODES = {
     submitToVisible: { n: 15 },
     claimRace: { nodes: 3, jobs: 45 },
     failover: { reps: 1, ttrMs: 3000 },
-    catchUp: { sizes: [2000] }
+    catchUp: { sizes: [2000], sealWaitMs: 10_000 }
   },
   default: {
     throughputOneNode: { n: 1000 },
@@ -35,7 +35,7 @@ const MODES = {
     submitToVisible: { n: 100 },
     claimRace: { nodes: 3, jobs: 300 },
     failover: { reps: 3, ttrMs: 3000 },
-    catchUp: { sizes: [10_000] }
+    catchUp: { sizes: [10_000], sealWaitMs: 20_000 }
   },
   full: {
     throughputOneNode: { n: 1000 },
@@ -46,7 +46,7 @@ const MODES = {
     submitToVisible: { n: 100 },
     claimRace: { nodes: 5, jobs: 300 },
     failover: { reps: 3, ttrMs: 3000 },
-    catchUp: { sizes: [10_000, 100_000] }
+    catchUp: { sizes: [10_000, 100_000], sealWaitMs: 30_000 }
   }
 }
 
@@ -111,7 +111,7 @@ async function main () {
   // imported only now: they load dist/, whose absence is reported above
   const scenarios = await import('./scenarios.js')
   const { cleanupAll, disposeNodes, snapshotDist, startCluster, tempDir } = await import('./lib/nodes.js')
-  const { barChartSvg, markdownReport, scenarioText } = await import('./lib/report.js')
+  const { chartSvg, markdownReport, scenarioText } = await import('./lib/report.js')
   const { progress } = await import('./lib/util.js')
   const { VERSION } = await import('../dist/version.js')
 
@@ -205,7 +205,7 @@ async function main () {
   console.log(`\nwrote bench/results/latest.json (${meta.seconds} s in all)`)
   if (opts.docs) {
     await writeFile(join(ROOT, 'docs', 'benchmarks.md'), markdownReport(report))
-    await writeFile(join(ROOT, 'docs', 'benchmarks.svg'), chart(results, barChartSvg, meta))
+    await writeFile(join(ROOT, 'docs', 'benchmarks.svg'), chartSvg(report))
     console.log('wrote docs/benchmarks.md and docs/benchmarks.svg')
   }
   const failed = results.filter(r => r.error != null)
@@ -213,19 +213,6 @@ async function main () {
     for (const r of failed) console.error(`\nscenario ${r.n} (${r.title}) failed:\n${r.error}`)
     process.exitCode = 1
   }
-}
-
-/** The SVG: one panel per kind of figure the scenarios put on the chart. */
-function chart (results, barChartSvg, meta) {
-  const panels = [
-    { key: 'throughput', title: 'Trivial jobs (`true`) per second — higher is better', unit: 'jobs/s' },
-    { key: 'latency', title: 'Latency — lower is better', unit: 'ms' },
-    { key: 'failover', title: 'Failover after SIGKILL of the holder', unit: 'ms' }
-  ]
-  const bars = results.flatMap(r => r.chart ?? [])
-  return barChartSvg(panels.map(p => ({ ...p, bars: bars.filter(b => b.panel === p.key) })), {
-    title: `meshq benchmarks (${meta.mode}, ${meta.cpus} CPUs, ${meta.date.slice(0, 10)})`
-  })
 }
 
 main().catch(err => {

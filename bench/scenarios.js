@@ -172,9 +172,9 @@ export async function throughputOneNode ({ n }, ctx) {
         `Each slot spends ${round(slotMs)} ms per job, of which ${round(busyMs)} ms from claim to end: ${round(slotMs - busyMs)} ms per job between the end of one job and the claim of the next.`
       ],
       chart: [
-        { panel: 'throughput', label: `raw spawn (-j${SLOTS})`, value: perSecond(n, rawMs) },
-        { panel: 'throughput', label: `GNU parallel (-j${SLOTS})`, value: parallelMs == null ? undefined : perSecond(n, parallelMs) },
-        { panel: 'throughput', label: `meshq, 1 node × ${SLOTS} slots`, value: perSecond(n, run.wallMs) }
+        { panel: 'throughput', label: `raw spawn (-j${SLOTS})`, value: perSecond(n, rawMs), colour: '#9d9d9d' },
+        { panel: 'throughput', label: `GNU parallel (-j${SLOTS})`, value: parallelMs == null ? undefined : perSecond(n, parallelMs), colour: '#bab0ac' },
+        { panel: 'throughput', label: `meshq, 1 node × ${SLOTS} slots`, value: perSecond(n, run.wallMs), colour: '#4e79a7' }
       ],
       data: { rows, ackMs: run.ackMs, slotMs, busyMs }
     }
@@ -208,7 +208,7 @@ export async function throughputMesh ({ n }, ctx) {
       `Jobs run per node: ${Object.entries(byNode).sort().map(([k, v]) => `${k} ${v}`).join(', ')}. Completion observed on node A's event stream.`,
       ctx.rawSpawnRate != null ? `Against raw spawn at concurrency ${SLOTS} (scenario 1, ${ctx.rawSpawnRate} jobs/s): ${round(perSecond(n, run.wallMs) / ctx.rawSpawnRate, 3)}.` : undefined
     ].filter(Boolean),
-    chart: [{ panel: 'throughput', label: `meshq, 3 nodes × ${SLOTS} slots`, value: perSecond(n, run.wallMs) }],
+    chart: [{ panel: 'throughput', label: `meshq, 3 nodes × ${SLOTS} slots`, value: perSecond(n, run.wallMs), colour: '#f28e2b' }],
     data: { rows, byNode }
   }
 }
@@ -243,8 +243,8 @@ export async function submitThroughput ({ singles, batches }, ctx) {
       tables: [{ columns: [['kind', 'submit'], ['requests', 'requests'], ['p50', 'p50 ms'], ['p99', 'p99 ms'], ['max', 'max ms'], ['rate', 'jobs/s']], rows }],
       notes: ['Jobs go into a paused group, so nothing runs; a request is answered once its jobs are durably written (fsync).'],
       chart: [
-        { panel: 'latency', label: 'single submit p50', value: rows[0].p50 },
-        { panel: 'latency', label: 'single submit p99', value: rows[0].p99 }
+        { panel: 'latency', label: 'single submit p50', value: rows[0].p50, colour: '#4e79a7' },
+        { panel: 'latency', label: 'single submit p99', value: rows[0].p99, colour: '#a0cbe8' }
       ],
       data: { rows }
     }
@@ -335,8 +335,8 @@ export async function submitToStart ({ n }, ctx) {
         `Ran on: ${Object.entries(byNode).sort().map(([k, v]) => `${k} ${v}`).join(', ')}. "records" use the job's own wall-clock stamps (ms), all from this one machine.`
       ],
       chart: [
-        { panel: 'latency', label: 'submit → start p50', value: rows[2].p50 },
-        { panel: 'latency', label: 'submit → start p99', value: rows[2].p99 }
+        { panel: 'latency', label: 'submit → start p50', value: rows[2].p50, colour: '#f28e2b' },
+        { panel: 'latency', label: 'submit → start p99', value: rows[2].p99, colour: '#ffbe7d' }
       ],
       data: { rows, byNode }
     }
@@ -376,8 +376,8 @@ export async function submitToVisible ({ n }, ctx) {
       tables: [{ columns: LATENCY_COLUMNS, rows }],
       notes: ['Measured from just before the submit request on A to the job\'s first event on each other node\'s event stream; the group is paused so the jobs do not run.'],
       chart: [
-        { panel: 'latency', label: 'submit → visible everywhere p50', value: rows.at(-1).p50 },
-        { panel: 'latency', label: 'submit → visible everywhere p99', value: rows.at(-1).p99 }
+        { panel: 'latency', label: 'submit → visible everywhere p50', value: rows.at(-1).p50, colour: '#59a14f' },
+        { panel: 'latency', label: 'submit → visible everywhere p99', value: rows.at(-1).p99, colour: '#8cd17d' }
       ],
       data: { rows }
     }
@@ -500,7 +500,10 @@ export async function failover ({ reps, ttrMs }, ctx) {
   return {
     tables: [{ columns: [['rep', 'rep'], ['holder', 'killed holder'], ['rerunOn', 'rerun on'], ['ttr', 'TTR ms'], ['ms', 'kill → attempt 2 starts, ms'], ['multiple', '× TTR']], rows }],
     notes: [`Mean ${round(mean(ms))} ms = ${round(mean(ms) / ttrMs, 2)} × TTR. The killed node is restarted from its home (and the mesh waited for) before the next repetition.`],
-    chart: [{ panel: 'failover', label: `failover, TTR ${ttrMs / 1000}s (mean)`, value: round(mean(ms)) }],
+    chart: [
+      { panel: 'failover', label: 'TTR', value: ttrMs, colour: '#bab0ac' },
+      { panel: 'failover', label: `kill → rerun starts (mean of ${rows.length})`, value: round(mean(ms)), colour: '#e15759' }
+    ],
     data: { rows }
   }
 }
@@ -508,7 +511,7 @@ export async function failover ({ reps, ttrMs }, ctx) {
 // ---------------------------------------------------------------------------------------------
 // 9. New-node catch-up
 
-export async function catchUp ({ sizes }, ctx) {
+export async function catchUp ({ sizes, sealWaitMs }, ctx) {
   await ctx.disposeMesh()
   const founder = await startNode({ slots: SLOTS, debug: 'meshq:ledger' })
   const joiners = []
@@ -526,20 +529,15 @@ export async function catchUp ({ sizes }, ctx) {
       progress(`  a new node joins a founder with ${history.submitted} jobs`)
       const joiner = await startNode({ slots: SLOTS, join: await invite(founder), debug: 'meshq:ledger', timeout: 300_000 })
       joiners.push(joiner)
-      const wanted = new Set(history.lastOfSegment.values())
+      const goal = JSON.stringify((await founder.api.request('GET', '/stats')).states)
+      let last
       await waitFor(async () => {
-        for (const id of wanted) {
-          const job = await joiner.api.request('GET', `/jobs/${id}`).catch(() => undefined)
-          if (job?.state !== 'killed') return false
-          wanted.delete(id)
-        }
-        return true
-      }, { what: `the new node to have all ${history.lastOfSegment.size} segments`, timeout: 120_000 + size * 20, interval: 200 })
+        last = JSON.stringify((await joiner.api.request('GET', '/stats')).states)
+        return last === goal
+      }, { what: () => `the new node's stats to match the founder's ${goal} (last: ${last})`, timeout: 120_000 + size * 20, interval: 200 })
       const caughtUpMs = now() - joiner.spawnedAt
       const rssCaughtUp = await joiner.rss()
-      const sealed = await waitSealed(joiner, Math.floor(history.submitted / DEFAULT_SEGMENT_CAPACITY))
-      const [founderStats, joinerStats] = await Promise.all([founder, joiner].map(async n => await n.api.request('GET', '/stats')))
-      const total = stats => Object.values(stats.states).reduce((a, b) => a + b, 0)
+      const sealed = await waitSealed(joiner, Math.floor(history.submitted / DEFAULT_SEGMENT_CAPACITY), sealWaitMs)
       rows.push({
         history: history.submitted,
         segments: history.lastOfSegment.size,
@@ -548,18 +546,17 @@ export async function catchUp ({ sizes }, ctx) {
         rssCaughtUp,
         rssSealed: await joiner.rss(),
         sealed: `${sealed.sealed}/${sealed.expectedSealed}`,
-        founderRss: await founder.rss(),
-        statsTotals: `${total(founderStats)} / ${total(joinerStats)}`
+        founderRss: await founder.rss()
       })
     }
     return {
       tables: [{
-        columns: [['history', 'history jobs'], ['segments', 'segments'], ['ready', 'spawn → ready s'], ['caughtUp', 'spawn → caught up s'], ['rssCaughtUp', 'new node RSS at catch-up MiB'], ['rssSealed', 'RSS once sealed MiB'], ['sealed', 'sealed on new node'], ['founderRss', 'founder RSS MiB'], ['statsTotals', 'stats total founder / new']],
+        columns: [['history', 'history jobs'], ['segments', 'segments'], ['ready', 'spawn → ready s'], ['caughtUp', 'spawn → caught up s'], ['rssCaughtUp', 'new node RSS at catch-up MiB'], ['rssSealed', 'RSS after sealing wait MiB'], ['sealed', 'segments sealed on new node'], ['founderRss', 'founder RSS MiB']],
         rows
       }],
       notes: [
-        '"caught up": every segment\'s last job is visible on the new node in its final state (segments travel whole, as one document each).',
-        '"stats total" is the sum of `GET /v1/stats` states on each node after the new node sealed its copy.'
+        '"caught up": the new node\'s `GET /v1/stats` counts per state equal the founder\'s. The founder had sealed all its full segments before the join.',
+        `The new node is then given ${sealWaitMs / 1000} s to seal the segments it received (a node seals a finished segment 2 s after its last change).`
       ],
       data: { rows }
     }

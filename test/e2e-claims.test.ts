@@ -65,4 +65,29 @@ describe('distributed claims', () => {
     expect(marks.filter(m => m[0] === 'end' && m[2] === '1')).toHaveLength(0)
     expect(marks.filter(m => m[0] === 'end' && m[2] === '2')).toHaveLength(1)
   }, 180_000)
+
+  it('a holder paused (SIGSTOP) past the TTR is fenced: its run and the rerun elsewhere never overlap', async () => {
+    const nodes = await cluster(3, ['--slots', '2'])
+    const work = await tempDir('meshq-pause-')
+    cleanups.push(work.cleanup)
+    const file = join(work.dir, 'ticks')
+    // every attempt ticks into the file every 100 ms for 6 s: a tick is proof that it was alive then
+    const script = `i=0; while [ $i -lt 60 ]; do echo tick $MESHQ_ATTEMPT $(date +%s%N) >> ${file}; sleep 0.1; i=$((i+1)); done`
+    const id = (await ok(nodes[0].home, ['sub', '--ttr', '3s', '--', 'sh', '-c', script])).trim()
+    const running = await waitFor(async () => { const j = await json<JobView>(nodes[0].home, ['show', id]); return j.state === 'running' ? j : undefined })
+    const holder = nodes.find(n => n.output().includes(running.node as string)) as TestNode
+    const survivor = nodes.find(n => n !== holder) as TestNode
+    holder.process.kill('SIGSTOP')
+    try {
+      await waitFor(async () => (await json<JobView>(survivor.home, ['show', id])).attempts.some(a => a.epoch === 2 && a.startedAt != null), { timeout: 60_000, what: 'the rerun to start' })
+    } finally {
+      holder.process.kill('SIGCONT')
+    }
+    await waitFor(async () => (await json<JobView>(survivor.home, ['show', id])).state === 'done', { timeout: 60_000, what: 'the job to finish' })
+    const ticks = (await records(file)).map(([, attempt, at]) => ({ attempt: Number(attempt), at: BigInt(at) }))
+    const lastOfFirst = ticks.filter(t => t.attempt === 1).map(t => t.at).reduce((a, b) => a > b ? a : b)
+    const firstOfSecond = ticks.filter(t => t.attempt === 2).map(t => t.at).reduce((a, b) => a < b ? a : b)
+    console.log(`pause: attempt 1 last alive ${Number(firstOfSecond - lastOfFirst) / 1e6} ms before attempt 2 started`)
+    expect(lastOfFirst < firstOfSecond).toBe(true)
+  }, 180_000)
 })

@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest'
-import { readdir, readFile } from 'node:fs/promises'
+import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { groupAlive, json, meshq, ok, startNode } from './cluster.js'
 import type { TestNode } from './cluster.js'
 import { waitFor } from './helpers.js'
@@ -44,5 +45,22 @@ describe('a node killed with SIGKILL', () => {
     }
     const job = await json<JobView>(home, ['show', long])
     expect(job.attempts.map(a => [a.epoch, a.failReason ?? null])).toEqual([[1, 'lost'], [2, null]])
+  })
+})
+
+describe('a corrupted store', () => {
+  it('makes the node refuse to start with a clear message, rather than drop jobs', async () => {
+    const node = await startNode()
+    nodes.push(node)
+    await ok(node.home, ['sub', '--', 'true'])
+    expect(await node.kill('SIGTERM')).toBe(0)
+    const ledger = join(node.home, 'ledger')
+    for (const file of await readdir(ledger)) {
+      if (file.startsWith('MANIFEST-')) await writeFile(join(ledger, file), 'garbage'.repeat(100))
+    }
+    const restart = await meshq(node.home, ['node', '--listen', '/ip4/127.0.0.1/tcp/0'])
+    expect(restart.code).toBe(1)
+    expect(restart.stderr).toMatch(/corrupt/)
+    expect(restart.stderr).toMatch(/Move the directory aside/)
   })
 })

@@ -51,8 +51,8 @@ export function markdownReport (report) {
     '',
     'Every node is a real `meshq node` process on `127.0.0.1` with its own temp home, all on this one machine:',
     'a "3-node mesh" is three processes sharing the same CPUs, so it measures the protocol, not added hardware.',
-    'The machine is shared and was busy during the run (see the load average): absolute numbers are noisy,',
-    'ratios measured in the same run (meshq against raw spawn, latency at 30k against 1k history) less so.',
+    'On a shared, loaded machine (see the load averages) absolute numbers are noisy; ratios measured in the',
+    'same run (meshq against raw spawn, submit latency with a large history against a small one) less so.',
     '',
     'Run it: `npx tsc -p tsconfig.build.json && npm run bench` (about 10 minutes; `-- --quick` for a smoke',
     'run of under 2 minutes, `-- --full` for 100k histories and 5-node races). Raw results: `bench/results/latest.json`.',
@@ -108,4 +108,17 @@ export function barChartSvg (panels, { width = 760, title } = {}) {
     '</svg>',
     ''
   ].join('\n')
+}
+
+/** docs/benchmarks.svg: one panel per kind of figure the scenarios put on the chart. */
+export function chartSvg ({ meta, scenarios }) {
+  const panels = [
+    { key: 'throughput', title: 'Trivial jobs (true) per second, higher is better', unit: 'jobs/s' },
+    { key: 'latency', title: 'Latency, lower is better', unit: 'ms' },
+    { key: 'failover', title: 'Failover after SIGKILL of the holder, lower is better', unit: 'ms' }
+  ]
+  const bars = scenarios.flatMap(r => r.chart ?? [])
+  return barChartSvg(panels.map(p => ({ ...p, bars: bars.filter(b => b.panel === p.key) })), {
+    title: `meshq benchmarks (${meta.mode}, ${meta.cpus} CPUs, ${meta.date.slice(0, 10)})`
+  })
 }

@@ -9,7 +9,8 @@ export const now = () => performance.now()
 
 /**
  * Polls `condition` until it returns a truthy value; throws a clear error at the deadline.
- * This is the only way the benchmark waits for anything: never a bare sleep.
+ * This is the only way the benchmark waits for anything: never a bare sleep. `what` (a string or a
+ * function giving one) names the condition in the error.
  */
 export async function waitFor (condition, { what = 'condition', timeout = 30_000, interval = 50 } = {}) {
   const deadline = Date.now() + timeout
@@ -23,7 +24,7 @@ export async function waitFor (condition, { what = 'condition', timeout = 30_000
       last = err
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeout} ms waiting for ${what}${last != null ? ` (last error: ${last.message})` : ''}`)
+      throw new Error(`timed out after ${timeout} ms waiting for ${typeof what === 'function' ? what() : what}${last != null ? ` (last error: ${last.message})` : ''}`)
     }
     await new Promise(resolve => setTimeout(resolve, interval))
   }

@@ -35,6 +35,8 @@ export interface RunRequest {
   timeoutMs?: number
   /** Also append all output (stdout and stderr as seen, capped) to this path, relative to `cwd`. */
   out?: string
+  /** Kill the job if the node goes silent (paused, stalled) this long: self-fencing of its lease. */
+  fenceMs?: number
 }
 
 export interface RunHandle {

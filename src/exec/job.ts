@@ -80,7 +80,7 @@ export class RunningJob implements RunHandle {
     // Read now, before the event loop gets a chance to reap the process and free its pid.
     const stat = readStatSync(this.pid)
     this.startTime = stat?.startTime ?? ''
-    context.watchdog.add(this.pid)
+    context.watchdog.add(this.pid, req.fenceMs)
     context.sampler.track(this.pid, stat)
     if (req.timeoutMs !== undefined && req.timeoutMs <= MAX_TIMER_MS) {
       this.#timeout = setTimeout(() => { this.#terminate(FailReason.timedOut) }, req.timeoutMs)

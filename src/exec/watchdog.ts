@@ -8,12 +8,38 @@
  * registered. Being a shell script, it runs the same from `dist/` and from the TypeScript sources and
  * costs a few hundred KiB.
  */
+import { existsSync } from 'node:fs'
 import { Socket } from 'node:net'
 import { execa } from 'execa'
 import { WatchdogError } from './errors.js'
 import { log } from './log.js'
 
-const SCRIPT = [
+/**
+ * The bash version also fences: the node sends `h` heartbeats and `f<µs>`, the longest it may go
+ * silent while it runs jobs whose leases others could take over. A node that is paused (SIGSTOP) or
+ * stalled that long has its jobs killed here, before their leases lapse elsewhere and they rerun.
+ */
+const BASH_SCRIPT = [
+  "trap '' HUP INT",
+  "groups=' '; fence=0; last=${EPOCHREALTIME/./}",
+  'while :; do',
+  '  if IFS= read -r -t 0.1 line; then',
+  '    case $line in',
+  '      h) last=${EPOCHREALTIME/./} ;;',
+  '      f*) fence=${line#f}; last=${EPOCHREALTIME/./} ;;',
+  '      +*) groups="$groups${line#+} " ;;',
+  '      -*) g=${line#-}; case $groups in *" $g "*) groups="${groups%% $g *} ${groups#* $g }" ;; esac ;;',
+  '    esac',
+  '  elif [ $? -le 128 ]; then break; fi',
+  '  if [ "$fence" -gt 0 ] && [ $(( ${EPOCHREALTIME/./} - last )) -gt "$fence" ]; then',
+  '    for g in $groups; do kill -9 -$g 2>/dev/null; done; groups=\' \'; fence=0',
+  '  fi',
+  'done',
+  'for g in $groups; do kill -9 -$g 2>/dev/null; done'
+].join('\n')
+
+/** Without bash: the same guard against the node's death, without fencing. */
+const SH_SCRIPT = [
   "trap '' HUP INT",
   "groups=' '",
   'while IFS= read -r line; do',
@@ -25,8 +51,12 @@ const SCRIPT = [
   'for g in $groups; do kill -9 -$g 2>/dev/null; done'
 ].join('\n')
 
+const BASH = '/bin/bash'
+const HEARTBEAT_MS = 250
+
 function spawnWatchdog () {
-  return execa('/bin/sh', ['-c', SCRIPT], {
+  const [shell, script] = existsSync(BASH) ? [BASH, BASH_SCRIPT] : ['/bin/sh', SH_SCRIPT]
+  return execa(shell, ['-c', script], {
     stdin: 'pipe',
     stdout: 'ignore',
     stderr: 'ignore',
@@ -40,27 +70,45 @@ function spawnWatchdog () {
 type WatchdogProcess = ReturnType<typeof spawnWatchdog>
 
 export class Watchdog {
-  /** Groups registered, replayed to a new watchdog if the current one dies. */
-  readonly #groups = new Set<number>()
+  /** Groups registered with their fence (ms, 0 for none), replayed to a new watchdog if the current one dies. */
+  readonly #groups = new Map<number, number>()
   #process: WatchdogProcess
   #closing = false
+  #fenceMs = 0
+  readonly #heartbeat: NodeJS.Timeout
 
   constructor () {
     this.#process = this.#spawn()
+    this.#heartbeat = setInterval(() => { if (this.#fenceMs > 0) this.#send('h\n') }, HEARTBEAT_MS)
+    this.#heartbeat.unref()
   }
 
-  add (pgid: number): void {
-    this.#groups.add(pgid)
+  /** Guards a group; with `fenceMs`, the group is also killed if the node goes silent that long. */
+  add (pgid: number, fenceMs = 0): void {
+    this.#groups.set(pgid, fenceMs)
     this.#send(`+${pgid}\n`)
+    this.#updateFence()
   }
 
   remove (pgid: number): void {
-    if (this.#groups.delete(pgid)) this.#send(`-${pgid}\n`)
+    if (!this.#groups.delete(pgid)) return
+    this.#send(`-${pgid}\n`)
+    this.#updateFence()
+  }
+
+  /** The tightest fence of the guarded groups: the watchdog acts on one limit for all. */
+  #updateFence (): void {
+    const fences = [...this.#groups.values()].filter(f => f > 0)
+    const fenceMs = fences.length > 0 ? Math.min(...fences) : 0
+    if (fenceMs === this.#fenceMs) return
+    this.#fenceMs = fenceMs
+    this.#send(`f${fenceMs * 1000}\n`)
   }
 
   /** Ends the pipe (the watchdog then kills the groups still registered) and waits for it to exit. */
   async close (): Promise<void> {
     this.#closing = true
+    clearInterval(this.#heartbeat)
     this.#process.nodeChildProcess.ref()
     this.#process.stdin.end()
     await this.#process
@@ -87,7 +135,8 @@ export class Watchdog {
       log('jobs are unguarded: %O', err)
       return
     }
-    for (const pgid of this.#groups) this.#send(`+${pgid}\n`)
+    for (const pgid of this.#groups.keys()) this.#send(`+${pgid}\n`)
+    if (this.#fenceMs > 0) this.#send(`f${this.#fenceMs * 1000}\n`)
   }
 
   #send (line: string): void {

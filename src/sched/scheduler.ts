@@ -29,8 +29,12 @@ export interface SchedulerInit {
 
 /** How often running jobs are checked for self-fencing. */
 const FENCE_CHECK_MS = 500
-/** A holder cut off for this fraction of a job's TTR kills the job, before others may rerun it. */
-const FENCE_AT_TTR_FRACTION = 0.75
+/**
+ * A holder cut off (or paused) for this fraction of a job's TTR kills the job, before others may
+ * rerun it: its last renewal may be TTR/3 old, so others can see the lease lapse 2/3 TTR after it
+ * went silent; half the TTR leaves room for gossip delay.
+ */
+const FENCE_AT_TTR_FRACTION = 0.5
 
 interface Run {
   spec: JobSpec
@@ -251,8 +255,10 @@ export class Scheduler {
         return
       }
       await store.batch([{ key: intentKey(spec.id, attempt.epoch), value: encodeJson({ job: spec.id, epoch: attempt.epoch }) }], { sync: true })
+      // fencing only matters where another node could take the job over
+      const fenceMs = this.init.claims.livePeers().length > 0 ? Math.floor(spec.ttrMs * FENCE_AT_TTR_FRACTION) : undefined
       run.handle = await executor.run({
-        jobId: spec.id, epoch: attempt.epoch, cmd: spec.cmd, cwd: spec.cwd, env: spec.env, timeoutMs: spec.timeoutMs, out: spec.out
+        jobId: spec.id, epoch: attempt.epoch, cmd: spec.cmd, cwd: spec.cwd, env: spec.env, timeoutMs: spec.timeoutMs, out: spec.out, fenceMs
       })
       const intent: Intent = { job: spec.id, epoch: attempt.epoch, pid: run.handle.pid, startTime: run.handle.startTime }
       run.attempt = { ...attempt, startedAt: clock.now() }

@@ -46,10 +46,14 @@ describe.skipIf(!hasTmux).each([[80, 24], [160, 48]])(`meshq top in tmux at %i×
   const screen = async (): Promise<string> => await tmux('capture-pane', '-p', '-t', session)
   const until = async (test: string | RegExp, timeout = 60_000): Promise<string> => {
     let last = ''
-    return await waitFor(async () => {
-      last = await screen()
-      return (typeof test === 'string' ? last.includes(test) : test.test(last)) ? last : undefined
-    }, { timeout, interval: 200, what: `${String(test)} on the screen; it showed:\n${last}` })
+    try {
+      return await waitFor(async () => {
+        last = await screen()
+        return (typeof test === 'string' ? last.includes(test) : test.test(last)) ? last : undefined
+      }, { timeout, interval: 200, what: String(test) })
+    } catch (err) {
+      throw new Error(`${(err as Error).message} on the screen; it showed:\n${last}`)
+    }
   }
   const type = async (text: string): Promise<void> => { await tmux('send-keys', '-t', session, '-l', text) }
   const press = async (...keys: string[]): Promise<void> => { await tmux('send-keys', '-t', session, ...keys) }

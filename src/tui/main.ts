@@ -22,6 +22,8 @@ export const runTop: RunTop = async ({ client, once, json }) => {
   const app = render(createElement(App, { client, cwd: process.cwd() }), {
     maxFps: MAX_FPS,
     alternateScreen: true,
+    // we only get here with a terminal on both ends: draw live even where CI=true is set
+    interactive: true,
     exitOnCtrlC: false
   })
   await app.waitUntilExit()

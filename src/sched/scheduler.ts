@@ -40,6 +40,8 @@ interface Run {
   spec: JobSpec
   attempt: Attempt
   handle?: RunHandle
+  /** Its process has ended: its slot is free while its record is still being written. */
+  slotFreed?: boolean
 }
 
 /** What the node remembers, on disk, about each run it started: enough to kill it after a crash. */
@@ -289,15 +291,25 @@ export class Scheduler {
       peakRssKb: result.peakRssKb,
       cpuMs: result.cpuMs
     }
+    // the slot is free once the process has ended: the next job need not wait for this record's fsync
+    this.freeSlot(run)
+    this.schedulePass()
     await this.writeAttempt(ended, true)
     await this.init.store.batch([{ key: intentKey(run.spec.id, run.attempt.epoch), value: undefined }])
     this.release(run.spec)
   }
 
+  private freeSlot (run: Run): void {
+    if (run.slotFreed === true) return
+    run.slotFreed = true
+    this.used -= run.spec.cores
+  }
+
   private release (spec: JobSpec): void {
+    const run = this.runs.get(spec.id)
+    if (run != null) this.freeSlot(run)
     this.init.claims.release(spec.id)
     this.runs.delete(spec.id)
-    this.used -= spec.cores
     this.init.table.refresh([spec.id])
     if (this.draining && this.runs.size === 0) for (const resolve of this.drainedWaiters.splice(0)) resolve()
     this.schedulePass()

@@ -63,7 +63,7 @@ const SCENARIOS = [
 ]
 
 const USAGE = `usage: npm run bench -- [--quick | --full] [--only N,N...] [--no-docs] [--write-docs]
-  (default)     the documented run, about 10 minutes; writes docs/benchmarks.md and .svg
+  (default)     the documented run, 5 to 10 minutes; writes docs/benchmarks.md and .svg
   --quick       a smoke run, under 2 minutes; does not touch docs/ unless --write-docs
   --full        100k-job histories, 5-node race (long)
   --only 1,4    only these scenarios (1-9); does not touch docs/ unless --write-docs
@@ -110,7 +110,7 @@ async function main () {
 
   // imported only now: they load dist/, whose absence is reported above
   const scenarios = await import('./scenarios.js')
-  const { cleanupAll, disposeNodes, snapshotDist, startCluster, tempDir } = await import('./lib/nodes.js')
+  const { cleanupAll, disposeNodes, snapshotDist, startCluster, tempDir, unexpectedExits } = await import('./lib/nodes.js')
   const { chartSvg, markdownReport, scenarioText } = await import('./lib/report.js')
   const { progress } = await import('./lib/util.js')
   const { VERSION } = await import('../dist/version.js')
@@ -184,7 +184,9 @@ async function main () {
         result = { n: i + 1, key, title, config: config[key], ...await scenarios[key](config[key], ctx) }
       } catch (err) {
         if (interrupted) break
-        result = { n: i + 1, key, title, config: config[key], error: err.stack ?? String(err) }
+        const died = unexpectedExits()
+        const error = (err.stack ?? String(err)) + died.map(d => `\n${d}`).join('')
+        result = { n: i + 1, key, title, config: config[key], error: died.length > 0 ? `${err.message} (and ${died.length} node(s) died on their own, see below)\n${error}` : error }
         await ctx.disposeMesh().catch(() => {}) // the next scenario starts from a fresh mesh
       }
       result.seconds = Math.round((Date.now() - started) / 1000)

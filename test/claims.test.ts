@@ -87,6 +87,22 @@ describe('claims', () => {
     expect(decided).toBeGreaterThan(100)
   })
 
+  it('a job whose claims all failed is claimed again at a higher epoch', async () => {
+    const { bus, nodes: [a, b, c] } = mesh(['a', 'b', 'c'])
+    // each claim reaches nobody: every claimant votes for itself alone and none gets a majority
+    const lost = await Promise.all([a, b, c].map(async n => {
+      const claim = n.claim(job, 1, 30_000)
+      n.tick()
+      return await claim
+    }))
+    bus.deliver(() => false)
+    expect(lost).toEqual([false, false, false])
+    expect(a.nextEpoch(job, 0)).toBe(2)
+    const retry = a.claim(job, a.nextEpoch(job, 0), 30_000)
+    await bus.settle([a, b, c])
+    expect(await retry).toBe(true)
+  })
+
   it('a lone node wins at once', async () => {
     const { nodes } = mesh(['solo'])
     expect(await nodes[0].claim(job, 1, 30_000)).toBe(true)

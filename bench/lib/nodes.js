@@ -6,11 +6,18 @@
  */
 import { execFile, spawn } from 'node:child_process'
 import { cp, mkdtemp, readdir, rm, stat } from 'node:fs/promises'
+import http from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ApiClient } from '../../dist/api/client.js'
 import { fatal, now, rssMiB, waitFor, withTimeout } from './util.js'
+
+// ApiClient uses Node's global agent, which keeps sockets alive. The node's server closes idle
+// ones after 5 s (Node's default keepAliveTimeout), and the agent sometimes hands out such a closed
+// socket again: the request then fails with EPIPE (nodejs/node#47130; seen here on GET /v1/events
+// after ~7 s idle). One connection per request costs next to nothing on a unix socket.
+http.globalAgent = new http.Agent({ keepAlive: false })
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 /** The CLI the nodes run: dist/cli/main.js, or the snapshot of dist/ taken at the start (see snapshotDist). */
@@ -110,6 +117,18 @@ async function cliOk (home, args) {
 
 const READY = /meshq node (\S+) ready/
 
+/** Every node started, to report those that died on their own when a scenario fails. */
+const started = new Set()
+
+/** Nodes that exited without the benchmark stopping or killing them: exit status and last output. */
+export function unexpectedExits () {
+  return [...started].filter(n => !n.alive() && !n.expectedExit).map(n => {
+    started.delete(n)
+    const tail = (n.stdout() + n.stderr()).trim().split('\n').slice(-15).join('\n    ')
+    return `node ${n.label ?? n.id ?? n.home} (pid ${n.pid}) exited with ${n.exitStatus()}:\n    ${tail}`
+  })
+}
+
 /**
  * Starts `meshq node` on a new temp home (or `home`) and waits until it printed `ready` and
  * `meshq ls` answers. `debug` sets DEBUG (e.g. 'meshq:claims') so its lines can be counted.
@@ -146,13 +165,22 @@ export async function startNode ({ slots = 2, join: token, home, debug, args = [
     stdout: () => stdout,
     stderr: () => stderr,
     alive: () => exitCode === undefined,
+    exitStatus: () => exitCode,
+    /** Set when the benchmark itself stops or kills the node. */
+    expectedExit: false,
     exited,
     untrack,
     rss: async () => await rssMiB(child.pid),
     /** Lines of the node's stderr matching `pattern` (for DEBUG output). */
-    countLines: pattern => stderr.split('\n').filter(line => pattern.test(line)).length,
-    kill: signal => { if (exitCode === undefined) child.kill(signal) }
+    lines: pattern => stderr.split('\n').filter(line => pattern.test(line)),
+    countLines: pattern => node.lines(pattern).length,
+    kill: signal => {
+      node.expectedExit = true
+      if (exitCode === undefined) child.kill(signal)
+    }
   }
+  started.add(node)
+  void exited.then(() => { if (node.expectedExit) started.delete(node) })
   await waitFor(async () => {
     if (exitCode !== undefined) throw fatal(`meshq node on ${home} exited (${exitCode}) while starting:\n${stdout}${stderr.slice(-2000)}`)
     return readyAt != null && (await cli(home, ['ls'])).code === 0
@@ -181,10 +209,14 @@ export async function invite (founder) {
 
 /** A founder and `size - 1` nodes that joined it with `meshq invite` tokens, all seeing each other up. */
 export async function startCluster (size, options = {}) {
-  const founder = await startNode(options)
-  const nodes = [founder]
-  for (let i = 1; i < size; i++) nodes.push(await startNode({ ...options, home: undefined, join: await invite(founder) }))
-  await waitMesh(nodes)
+  const nodes = [await startNode(options)]
+  try {
+    for (let i = 1; i < size; i++) nodes.push(await startNode({ ...options, home: undefined, join: await invite(nodes[0]) }))
+    await waitMesh(nodes)
+  } catch (err) {
+    await disposeNodes(nodes)
+    throw err
+  }
   return nodes
 }
 
@@ -199,6 +231,16 @@ export async function waitMesh (nodes, timeout = 60_000) {
     }
     return true
   }, { what: `${nodes.length} nodes to see each other up`, timeout, interval: 200 })
+}
+
+/** What the nodes' DEBUG output says about a job (the last few lines per node), for error messages. */
+export function debugAbout (nodes, id, max = 6) {
+  const out = []
+  for (const node of nodes) {
+    const lines = node.lines(new RegExp(`\\b${id}\\b`)).slice(-max)
+    if (lines.length > 0) out.push(`[${node.label ?? node.id?.slice(-6)}] ${lines.map(l => l.replace(/^\S+ /, '')).join(' | ')}`)
+  }
+  return out.length > 0 ? `; debug: ${out.join('; ')}` : ''
 }
 
 /** Submits jobs in one request; returns their records. */
@@ -267,24 +309,39 @@ export async function watchEvents (node) {
 export const TERMINAL = new Set(['done', 'failed', 'killed'])
 
 /**
- * Waits (on a watcher) until all `ids` are terminal; throws if any ended other than `done`. On a
- * timeout the error says what the unfinished jobs looked like last.
+ * Waits (on a watcher) until all `ids` are terminal; throws if any ended other than `done`, after
+ * `timeout`, or (with `stallMs`) when no job has finished for that long. The error says what the
+ * unfinished jobs looked like last, and has `pending` (their ids) and `stalled`.
  */
-export async function untilAllDone (watch, ids, { what, timeout }) {
+export async function untilAllDone (watch, ids, { what, timeout, stallMs = Infinity }) {
   const pending = new Set(ids)
+  let progressAt = now()
+  let stallTimer
+  const stalled = new Promise((resolve, reject) => {
+    stallTimer = setInterval(() => {
+      if (now() - progressAt < stallMs) return
+      const err = new Error(`${what}: no job finished for ${stallMs} ms`)
+      err.stalled = true
+      reject(err)
+    }, Math.min(1000, stallMs))
+  })
   try {
-    await watch.until(() => {
+    await Promise.race([stalled, watch.until(() => {
       for (const id of pending) {
         const state = watch.jobs.get(id)?.job.state
         if (state == null || !TERMINAL.has(state)) continue
         if (state !== 'done') throw new Error(`job ${id} ended ${state}: ${JSON.stringify(watch.jobs.get(id).job.attempts.at(-1))}`)
         pending.delete(id)
+        progressAt = now()
       }
       return pending.size === 0
-    }, { what: `${what} (${ids.length} jobs to finish)`, timeout })
+    }, { what: `${what} (${ids.length} jobs to finish)`, timeout })])
   } catch (err) {
-    if (pending.size > 0 && /timed out/.test(err.message)) err.message += `; ${pending.size} unfinished: ${describeJobs(watch, [...pending])}`
+    if (pending.size > 0 && /timed out|no job finished/.test(err.message)) err.message += `; ${pending.size} unfinished: ${describeJobs(watch, [...pending])}`
+    err.pending = [...pending]
     throw err
+  } finally {
+    clearInterval(stallTimer)
   }
   return ids.map(id => watch.jobs.get(id))
 }

@@ -65,6 +65,7 @@ export function mean (values) {
 /** p50/p99/max/mean of latencies, rounded to 0.1 ms. */
 export function latencySummary (values) {
   const r = v => Math.round(v * 10) / 10
+  if (values.length === 0) return { n: 0, p50: NaN, p99: NaN, max: NaN, mean: NaN }
   return { n: values.length, p50: r(percentile(values, 50)), p99: r(percentile(values, 99)), max: r(Math.max(...values)), mean: r(mean(values)) }
 }
 

@@ -137,6 +137,8 @@ export class Claims {
   private readonly tallies = new Map<string, Map<string, Set<string>>>()
   /** This node's vote per `job:epoch`. */
   private readonly voted = new Map<string, string>()
+  /** The highest epoch this node has claimed, voted in or heard of, per job. */
+  private readonly epochs = new Map<JobId, number>()
   /** Claims heard since the last tick, per `job:epoch`: the best-ranked one gets this node's vote. */
   private readonly ballots = new Map<string, { job: JobId, epoch: number, candidate: string }>()
   /** Jobs this node holds, with their TTR, for renewals. */
@@ -203,6 +205,20 @@ export class Claims {
     return rank * this.windowMs
   }
 
+  /**
+   * The epoch for a new claim of a job: above every epoch this replica's ledger knows and every
+   * epoch claimed or voted in here, so that a job whose claims all failed can be claimed again.
+   */
+  nextEpoch (job: JobId, knownEpoch: number): number {
+    return Math.max(knownEpoch, this.epochs.get(job) ?? 0, this.leases.get(job)?.epoch ?? 0) + 1
+  }
+
+  private noteEpoch (job: JobId, epoch: number): void {
+    if (epoch <= (this.epochs.get(job) ?? 0)) return
+    this.epochs.set(job, epoch)
+    if (this.epochs.size > MAX_REMEMBERED_VOTES) this.epochs.delete(this.epochs.keys().next().value as JobId)
+  }
+
   /** The other nodes that are live, with their load as last gossiped. */
   livePeers (): PeerLoad[] {
     return this.init.peers()
@@ -244,6 +260,7 @@ export class Claims {
    * claim is not the best one it heard withdraws it. A vote, once cast, never moves.
    */
   private consider (job: JobId, epoch: number, candidate: string): void {
+    this.noteEpoch(job, epoch)
     const key = voteKey(job, epoch)
     if (this.voted.has(key)) return
     const current = this.ballots.get(key)

@@ -242,8 +242,7 @@ export class Scheduler {
     const { clock, table, self, store, executor } = this.init
     const derived = table.get(spec.id)?.derived
     if (derived == null) return
-    // above every epoch known here, from the ledger or from a lease heard over gossip
-    const epoch = Math.max(derived.epoch, this.init.claims.leaseOf(spec.id)?.epoch ?? 0) + 1
+    const epoch = this.init.claims.nextEpoch(spec.id, derived.epoch)
     const attempt: Attempt = { job: spec.id, epoch, node: self, basis: derived.lamport, claimedAt: clock.now() }
     const run: Run = { spec, attempt }
     this.runs.set(spec.id, run)

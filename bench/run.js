@@ -158,12 +158,16 @@ async function main () {
         if (shared != null && shared.length === size && shared.every(n => n.alive())) return shared
         await ctx.disposeMesh()
         progress(`starting a ${size}-node mesh`)
-        shared = await startCluster(size, { slots: 2, debug: 'meshq:claims,meshq:sched' })
-        shared.forEach((node, i) => {
+        shared = ctx.labelNodes(await startCluster(size, { slots: 2, debug: 'meshq:claims,meshq:sched' }))
+        return shared
+      },
+      /** Names a cluster's nodes A, B, C… (in tables and messages). */
+      labelNodes: nodes => {
+        nodes.forEach((node, i) => {
           node.label = String.fromCharCode(65 + i)
           labels.set(node.id, node.label)
         })
-        return shared
+        return nodes
       },
       disposeMesh: async () => {
         if (shared == null) return

@@ -89,7 +89,7 @@ async function untilDoneOrStuck (watch, ids, nodes, what, stallMs = STALL_MS) {
   } catch (err) {
     if (err.stalled !== true) throw err
     const described = err.pending.map(id => describeStuck(watch.jobs.get(id)?.job, id, nodes))
-    progress(`  ${err.pending.length} jobs stuck: ${described.slice(0, 2).join('; ')}`)
+    progress(`  stuck: ${err.pending.length} of ${ids.length}: ${described.slice(0, 2).join('; ')}`)
     await nodes[0].api.request('POST', '/jobs/kill', { ids: err.pending })
     return { ids: err.pending, described }
   }
@@ -105,14 +105,29 @@ const stuckNotes = (stuck, where) => stuck.ids.length === 0
   ? []
   : [`**STUCK JOBS** (${where}): ${stuck.ids.length} never finished and were killed after a stall; figures are over the others. ${stuck.described.slice(0, 3).join('; ')}`]
 
+/** The attempt that made a done job done: the one that ended with exit code 0. */
+const doneAttempt = job => job.attempts.findLast(a => a.endedAt != null && a.exitCode === 0 && a.failReason == null)
+
 /** Where a job's time went, from its record (wall-clock stamps of one machine). */
 function phases (jobs) {
-  const last = job => job.attempts.at(-1)
+  const complete = jobs.filter(j => doneAttempt(j)?.startedAt != null)
+  const a = doneAttempt
   return [
-    latencyRow('submit → claim (queueing)', jobs.map(j => isoDiff(last(j).claimedAt, j.submittedAt))),
-    latencyRow('claim → start (arbitration, intent, spawn)', jobs.map(j => isoDiff(last(j).startedAt, last(j).claimedAt))),
-    latencyRow('start → end (`true` + output capture)', jobs.map(j => isoDiff(last(j).endedAt, last(j).startedAt)))
+    latencyRow('submit → claim (queueing)', complete.map(j => isoDiff(a(j).claimedAt, j.submittedAt))),
+    latencyRow('claim → start (arbitration, intent, spawn)', complete.map(j => isoDiff(a(j).startedAt, a(j).claimedAt))),
+    latencyRow('start → end (`true` + output capture)', complete.map(j => isoDiff(a(j).endedAt, a(j).startedAt)))
   ]
+}
+
+/**
+ * Done jobs whose record looks wrong: no successful attempt, or more attempts than one. Reported in
+ * the notes with their attempts, as feedback on meshq.
+ */
+function oddRecords (jobs) {
+  const odd = jobs.filter(j => doneAttempt(j)?.startedAt == null || j.attempts.length !== 1)
+  if (odd.length === 0) return []
+  const show = j => `${j.id} (${j.state}, node ${j.node?.slice(-6)}): ${JSON.stringify(j.attempts.map(a => ({ epoch: a.epoch, node: a.node.slice(-6), claimedAt: a.claimedAt, startedAt: a.startedAt, endedAt: a.endedAt, exitCode: a.exitCode, failReason: a.failReason })))}`
+  return [`**ODD RECORDS**: ${odd.length} done jobs without exactly one successful attempt (left out of the phase table), e.g. ${odd.slice(0, 2).map(show).join('; ')}`]
 }
 
 /** A row of a throughput table: `n` jobs in `wallMs`, against raw spawn's rate. */
@@ -186,7 +201,7 @@ const newHistory = (otherGroups = []) => ({ submitted: 0, segments: new Set(), o
 export async function throughputOneNode ({ n }, ctx) {
   progress(`raw spawn: ${n} × true, 2 at a time`)
   const rawMs = await rawSpawn(n, SLOTS)
-  progress(`GNU parallel -j${SLOTS}`)
+  if (ctx.parallel != null) progress(`GNU parallel -j${SLOTS}`)
   const parallelMs = await gnuParallel(n, SLOTS, ctx.parallel != null)
   const node = await startNode({ slots: SLOTS })
   try {
@@ -199,7 +214,7 @@ export async function throughputOneNode ({ n }, ctx) {
       throughputRow('meshq, 1 node', run.done, SLOTS, run.wallMs, rawRate, stuckNote(run))
     ]
     const slotMs = run.wallMs * SLOTS / run.done
-    const busyMs = mean(run.jobs.map(j => isoDiff(j.attempts.at(-1).endedAt, j.attempts.at(-1).claimedAt)))
+    const busyMs = mean(run.jobs.filter(doneAttempt).map(j => isoDiff(doneAttempt(j).endedAt, doneAttempt(j).claimedAt)))
     return {
       tables: [
         { columns: THROUGHPUT_COLUMNS, rows },
@@ -208,7 +223,8 @@ export async function throughputOneNode ({ n }, ctx) {
       notes: [
         `meshq: submit of the batch of ${n} acknowledged in ${round(run.ackMs)} ms; completion observed on the event stream.`,
         `Each slot spends ${round(slotMs)} ms per job, of which ${round(busyMs)} ms from claim to end: ${round(slotMs - busyMs)} ms per job between the end of one job and the claim of the next.`,
-        ...stuckNotes(run.stuck, 'meshq, 1 node')
+        ...stuckNotes(run.stuck, 'meshq, 1 node'),
+        ...oddRecords(run.jobs)
       ],
       chart: [
         { panel: 'throughput', label: `raw spawn (-j${SLOTS})`, value: perSecond(n, rawMs), colour: '#9d9d9d' },
@@ -248,7 +264,8 @@ export async function throughputMesh ({ n }, ctx) {
       `All ${nodes.length} nodes run on this one ${ctx.cpus}-core machine: ${total} slots share ${ctx.cpus} cores, so this measures coordination cost, not scale-out.`,
       `Jobs run per node: ${Object.entries(byNode).sort().map(([k, v]) => `${k} ${v}`).join(', ')}. Completion observed on node A's event stream.`,
       ctx.rawSpawnRate != null ? `Against raw spawn at concurrency ${SLOTS} (scenario 1, ${ctx.rawSpawnRate} jobs/s): ${round(rate / ctx.rawSpawnRate, 3)}.` : undefined,
-      ...stuckNotes(run.stuck, `meshq, ${nodes.length} nodes`)
+      ...stuckNotes(run.stuck, `meshq, ${nodes.length} nodes`),
+      ...oddRecords(run.jobs)
     ].filter(Boolean),
     chart: [{ panel: 'throughput', label: `meshq, 3 nodes × ${SLOTS} slots`, value: rate, colour: '#f28e2b' }],
     data: { rows, byNode }
@@ -378,11 +395,11 @@ export async function submitToStart ({ n }, ctx) {
       seen.push(record.at.done - t0)
       jobs.push(record.job)
     }
-    const last = job => job.attempts.at(-1)
+    const complete = jobs.filter(j => doneAttempt(j)?.startedAt != null)
     const rows = [
       latencyRow('submit acknowledged (client)', ack),
-      latencyRow('submit → claim (records)', jobs.map(j => isoDiff(last(j).claimedAt, j.submittedAt))),
-      latencyRow('submit → start (records)', jobs.map(j => isoDiff(last(j).startedAt, j.submittedAt))),
+      latencyRow('submit → claim (records)', complete.map(j => isoDiff(doneAttempt(j).claimedAt, j.submittedAt))),
+      latencyRow('submit → start (records)', complete.map(j => isoDiff(doneAttempt(j).startedAt, j.submittedAt))),
       latencyRow('submit → done seen on A (client)', seen)
     ]
     const byNode = countBy(jobs, j => ctx.label(j.node))
@@ -391,7 +408,8 @@ export async function submitToStart ({ n }, ctx) {
       notes: [
         `3 nodes × ${SLOTS} slots, nothing else queued; each job is submitted on node A once the previous one is done.`,
         `Ran on: ${Object.entries(byNode).sort().map(([k, v]) => `${k} ${v}`).join(', ')}. "records" use the job's own wall-clock stamps (ms), all from this one machine.`,
-        ...stuckNotes(stuck, 'jobs submitted one at a time')
+        ...stuckNotes(stuck, 'jobs submitted one at a time'),
+        ...oddRecords(jobs)
       ],
       chart: [
         { panel: 'latency', label: 'submit → start p50', value: rows[2].p50, colour: '#f28e2b' },
@@ -471,7 +489,9 @@ async function race (nodes, jobs, { label, cwd, file }) {
     const runs = countBy((await readFile(file, 'utf8')).split('\n').filter(Boolean), id => id)
     const records = (await nodes[0].api.request('GET', `/jobs?group=race&limit=${ids.length}`)).jobs
     const after = countLines(nodes, counters)
+    const dupIds = new Set(ids.filter(id => (runs[id] ?? 0) > 1))
     return {
+      odd: oddRecords(records.filter(j => dupIds.has(j.id) || (j.state === 'done' && j.attempts.length !== 1))),
       round: label,
       nodes: nodes.length,
       jobs,
@@ -500,7 +520,7 @@ export async function claimRace ({ nodes: size, jobs }, ctx) {
   rows.push(await race(await ctx.mesh(size), jobs, { label: 'default claim window (100ms)', cwd: ctx.workDir, file: join(ctx.workDir, 'race-1.txt') }))
   await ctx.disposeMesh()
   progress(`race: ${jobs} jobs on ${size} nodes, --claim-window 0ms`)
-  const eager = await startCluster(size, { slots: SLOTS, debug: CLAIM_DEBUG, args: ['--claim-window', '0ms'] })
+  const eager = ctx.labelNodes(await startCluster(size, { slots: SLOTS, debug: CLAIM_DEBUG, args: ['--claim-window', '0ms'] }))
   try {
     rows.push(await race(eager, jobs, { label: 'claim window 0 (all nodes claim at once)', cwd: ctx.workDir, file: join(ctx.workDir, 'race-2.txt') }))
   } finally {
@@ -512,6 +532,7 @@ export async function claimRace ({ nodes: size, jobs }, ctx) {
   ]
   notes.push(`"stuck": jobs still unfinished when no job had finished for ${STALL_MS / 1000} s; the race ends there and they are killed (and counted in "never ran" if they never ran).`)
   for (const r of rows.filter(r => r.duplicates > 0)) notes.push(`**DUPLICATE RUNS** in round "${r.round}": ${r.duplicates} jobs ran more than once.`)
+  for (const r of rows.filter(r => r.odd.length > 0)) notes.push(`In round "${r.round}": ${r.odd.join(' ')}`)
   for (const r of rows.filter(r => r.stuck > 0)) notes.push(`**STUCK JOBS** in round "${r.round}": ${r.stuckJobs.join('; ')}`)
   return {
     tables: [{

@@ -103,6 +103,17 @@ describe('claims', () => {
     expect(await retry).toBe(true)
   })
 
+  it('nodes do not vote to take over a job whose holder they still hear from', async () => {
+    const { bus, nodes: [a, b, c] } = mesh(['a', 'b', 'c'])
+    const won = a.claim(job, 1, 30_000)
+    await bus.settle([a, b, c])
+    expect(await won).toBe(true)
+    // c missed everything and claims the next epoch: a holds the job, b still sees a's lease
+    const takeover = c.claim(job, 2, 30_000)
+    await bus.settle([a, b, c])
+    expect(await takeover).toBe(false)
+  })
+
   it('a lone node wins at once', async () => {
     const { nodes } = mesh(['solo'])
     expect(await nodes[0].claim(job, 1, 30_000)).toBe(true)
@@ -151,14 +162,26 @@ describe('claims', () => {
     expect(a.bars(job, 1)).toBe(false) // nor does the former holder bar it (e.g. for a retry)
   })
 
-  it('a holder that hears of a higher epoch stops its copy', async () => {
-    const { bus, nodes: [a, b, c], preempted } = mesh(['a', 'b', 'c'])
-    const won = a.claim(job, 1, 30_000)
+  it('a holder cut off past its TTR is taken over at the next epoch, and stops its copy when it hears so', async () => {
+    const clock = new FakeClock()
+    const { bus, nodes: [a, b, c], preempted } = mesh(['a', 'b', 'c'], clock)
+    const won = a.claim(job, 1, 3000)
     await bus.settle([a, b, c])
     expect(await won).toBe(true)
-    const later = b.claim(job, 2, 30_000)
-    await bus.settle([a, b, c])
+    // a is cut off: nothing it sends arrives, and its lease lapses for b and c
+    clock.advance(3001)
+    b.tick()
+    c.tick()
+    const later = b.claim(job, 2, 3000)
+    for (let i = 0; i < 5; i++) {
+      bus.deliver(from => from !== 'a')
+      b.tick()
+      c.tick()
+      await new Promise(resolve => setImmediate(resolve))
+    }
     expect(await later).toBe(true)
+    b.tick()
+    bus.deliver(from => from !== 'a') // b's renewal reaches a
     expect(preempted).toEqual([`a:${job}`])
   })
 

@@ -12,6 +12,7 @@ import { DEFAULT_TTR_MS } from '../sched/submit.js'
 import { Scheduler } from '../sched/scheduler.js'
 import { controlServer } from '../api/server.js'
 import { UsageError } from '../errors.js'
+import { JobState } from '../types.js'
 import { NodeEngine } from './engine.js'
 import { apiToken, openHome, saveCluster } from './home.js'
 import { Membership, decodeToken } from './membership.js'
@@ -84,8 +85,15 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
     transport: mesh.claimTransport(),
     windowMs: options.claimWindowMs,
     peers: () => mesh.liveStatuses(),
-    onExpired: jobs => { table.refresh(jobs) },
-    onPreempted: job => { scheduler?.preempted(job) }
+    onExpired: jobs => {
+      table.refresh(jobs)
+      scheduler?.poke() // a job whose claim lease lapsed is still "ready": nothing else would wake the scheduler
+    },
+    onPreempted: job => { scheduler?.preempted(job) },
+    claimable: (job, epoch) => {
+      const derived = table.get(job)?.derived
+      return derived == null || (derived.state !== JobState.done && derived.epoch < epoch)
+    }
   })
   scheduler = new Scheduler({ self, slots, tags: options.tags, clock, table, ledger, store, executor: exec, claims, isolatedMs: () => mesh.isolatedMs() })
   const recovered = await scheduler.recover()

@@ -74,6 +74,8 @@ export interface ClaimsInit {
   onExpired: (jobs: JobId[]) => void
   /** Called when another node wins a job this node runs: this node must stop its copy. */
   onPreempted: (job: JobId, epoch: number) => void
+  /** Whether this replica's ledger says the job may still be claimed at that epoch (not done, no attempt that high). */
+  claimable?: (job: JobId, epoch: number) => boolean
 }
 
 /** Rendezvous rank of a peer for a job: the peer with the lowest hash of (job, peer) claims first. */
@@ -262,9 +264,20 @@ export class Claims {
   private consider (job: JobId, epoch: number, candidate: string): void {
     this.noteEpoch(job, epoch)
     const key = voteKey(job, epoch)
-    if (this.voted.has(key)) return
+    if (this.voted.has(key) || (candidate !== this.init.self && !this.supports(job, epoch, candidate))) return
     const current = this.ballots.get(key)
     if (current == null || claimRank(job, candidate) < claimRank(job, current.candidate)) this.ballots.set(key, { job, epoch, candidate })
+  }
+
+  /**
+   * Whether this node may vote for another node's claim: not while, as far as it knows, the job is
+   * done, held by this node, or held by a third node under a lease that has neither lapsed nor been
+   * released. So a job is taken over only when a majority agrees that its holder is gone.
+   */
+  private supports (job: JobId, epoch: number, candidate: string): boolean {
+    if (this.held.has(job) || this.init.claimable?.(job, epoch) === false) return false
+    const lease = this.leaseOf(job)
+    return lease == null || lease.peer === candidate || lease.epoch >= epoch || lease.released === true
   }
 
   private castBallots (): void {
@@ -363,9 +376,9 @@ export class Claims {
     const now = this.init.clock.monotonic()
     for (const [job, epoch, ttrMs] of batch.renews) this.observe(job, { peer: batch.peer, epoch, expiresAt: now + ttrMs }, true)
     for (const [job, epoch] of batch.claims) {
+      this.consider(job, epoch, batch.peer) // before the claim is noted: the vote looks at the lease as it was
       // a claim bars the job until it is decided; the winner's renewal follows
       this.observe(job, { peer: batch.peer, epoch, expiresAt: now + CLAIM_DEADLINE_MS + 1000 }, false)
-      this.consider(job, epoch, batch.peer)
     }
     for (const [job, epoch, candidate] of batch.votes) this.count(job, epoch, candidate, batch.peer)
     for (const [job, epoch] of batch.releases) {
@@ -382,12 +395,15 @@ export class Claims {
     const current = this.leases.get(job)
     if (current != null && (rival.epoch < current.epoch ||
       (rival.epoch === current.epoch && current.peer !== rival.peer && (!renewal || this.held.has(job))))) return
+    // a mere claim does not displace a live lease: only the winner's renewal does
+    const live = current != null && current.peer !== rival.peer && current.expiresAt > this.init.clock.monotonic() && current.released !== true
+    if (!renewal && live) return
     this.leases.set(job, rival)
     const pending = this.pending.get(job)
     if (pending != null && rival.epoch > pending.epoch) pending.settle(false)
     const held = this.held.get(job)
-    // only a higher epoch displaces a holder: a rival of the same epoch cannot have had a majority
-    if (held != null && rival.epoch > held.epoch) {
+    // only a won higher epoch displaces a holder: a rival of the same epoch cannot have had a majority
+    if (renewal && held != null && rival.epoch > held.epoch) {
       this.held.delete(job)
       this.init.onPreempted(job, held.epoch)
     }

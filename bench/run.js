@@ -24,7 +24,7 @@ const MODES = {
     submitToVisible: { n: 15 },
     claimRace: { nodes: 3, jobs: 45 },
     failover: { reps: 1, ttrMs: 3000 },
-    catchUp: { sizes: [2000], sealWaitMs: 10_000 }
+    catchUp: { sizes: [2000], sealWaitMs: 5000 }
   },
   default: {
     throughputOneNode: { n: 1000 },

@@ -93,7 +93,8 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
     claimable: (job, epoch) => {
       const derived = table.get(job)?.derived
       return derived == null || (derived.state !== JobState.done && derived.epoch < epoch)
-    }
+    },
+    knownEpoch: job => table.get(job)?.derived.epoch ?? 0
   })
   scheduler = new Scheduler({ self, slots, tags: options.tags, clock, table, ledger, store, executor: exec, claims, isolatedMs: () => mesh.isolatedMs() })
   const recovered = await scheduler.recover()

@@ -76,6 +76,8 @@ export interface ClaimsInit {
   onPreempted: (job: JobId, epoch: number) => void
   /** Whether this replica's ledger says the job may still be claimed at that epoch (not done, no attempt that high). */
   claimable?: (job: JobId, epoch: number) => boolean
+  /** The highest attempt epoch this replica's ledger knows for the job. */
+  knownEpoch?: (job: JobId) => number
 }
 
 /** Rendezvous rank of a peer for a job: the peer with the lowest hash of (job, peer) claims first. */
@@ -166,10 +168,14 @@ export class Claims {
     this.flush()
   }
 
-  /** The live lease on a job, if any (held, or released but not yet recorded here). */
+  /**
+   * The live lease on a job, if any: held, or released. A released lease does not lapse with time:
+   * its holder has recorded the attempt's end, which this replica will get, and until it does the
+   * job must not look free here.
+   */
   leaseOf (job: JobId): Lease | undefined {
     const lease = this.leases.get(job)
-    return lease != null && lease.expiresAt > this.init.clock.monotonic() ? lease : undefined
+    return lease != null && (lease.released === true || lease.expiresAt > this.init.clock.monotonic()) ? lease : undefined
   }
 
   /**
@@ -277,7 +283,13 @@ export class Claims {
   private supports (job: JobId, epoch: number, candidate: string): boolean {
     if (this.held.has(job) || this.init.claimable?.(job, epoch) === false) return false
     const lease = this.leaseOf(job)
-    return lease == null || lease.peer === candidate || lease.epoch >= epoch || lease.released === true
+    return lease == null || lease.peer === candidate || lease.epoch >= epoch ||
+      (lease.released === true && this.init.claimable?.(job, lease.epoch + 1) !== false && this.recorded(job, lease.epoch))
+  }
+
+  /** Whether this replica's ledger has an attempt at `epoch` (or later) of the job. */
+  private recorded (job: JobId, epoch: number): boolean {
+    return (this.init.knownEpoch?.(job) ?? epoch) >= epoch
   }
 
   private castBallots (): void {
@@ -342,7 +354,8 @@ export class Claims {
     this.flush()
     const expired: JobId[] = []
     for (const [job, lease] of this.leases) {
-      if (lease.expiresAt > now) continue
+      if (lease.released === true && lease.expiresAt < now - FORGET_LEASES_AFTER_MS) this.leases.delete(job)
+      if (lease.expiresAt > now || lease.released === true) continue
       if (lease.expired !== true) {
         lease.expired = true
         expired.push(job)

@@ -314,6 +314,7 @@ export class Scheduler {
     if (run != null) this.freeSlot(run)
     this.init.claims.release(spec.id)
     this.runs.delete(spec.id)
+    this.init.table.requeue(spec.id) // taken off the queue to be started: back if it still waits
     this.init.table.refresh([spec.id])
     if (this.draining && this.runs.size === 0) for (const resolve of this.drainedWaiters.splice(0)) resolve()
     this.schedulePass()

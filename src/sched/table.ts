@@ -183,6 +183,12 @@ export class JobTable {
     return this.wakeups.peek()?.at
   }
 
+  /** Puts a ready job back in the run queue after an attempt to start it came to nothing (a lost claim). */
+  requeue (id: JobId): void {
+    const entry = this.entries.get(id)
+    if (entry?.derived.state === JobState.ready && !entry.derived.removed) this.ready.push(entry.facts.spec)
+  }
+
   /** Re-derives some jobs, e.g. after a lease expired or a local run ended. */
   refresh (ids: Iterable<JobId>): void {
     this.recompute(new Set(ids))

@@ -87,7 +87,7 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
     peers: () => mesh.liveStatuses(),
     onExpired: jobs => {
       table.refresh(jobs)
-      scheduler?.poke() // a job whose claim lease lapsed is still "ready": nothing else would wake the scheduler
+      scheduler?.schedulePass() // a job whose claim lease lapsed is still "ready": nothing else would wake the scheduler
     },
     onPreempted: job => { scheduler?.preempted(job) },
     claimable: (job, epoch) => {

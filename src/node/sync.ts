@@ -85,10 +85,6 @@ export class SyncService {
     this.sessions.clear()
   }
 
-  has (peer: string): boolean {
-    return this.sessions.has(peer)
-  }
-
   /** Opens the sync stream to a connected peer, if this node is the one that opens it. */
   async connect (peer: string): Promise<void> {
     if (this.sessions.has(peer) || peer === this.init.self || this.init.self > peer || !this.init.allowed(peer)) return

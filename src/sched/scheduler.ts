@@ -193,12 +193,8 @@ export class Scheduler {
     if (entry.derived.state === JobState.ready || entry.derived.wakeAt != null) this.schedulePass()
   }
 
-  /** Asks for a scheduling pass soon (e.g. when a lease lapsed). */
-  poke (): void {
-    this.schedulePass()
-  }
-
-  private schedulePass (): void {
+  /** Asks for a scheduling pass soon (e.g. when a lease lapsed); passes asked for together run once. */
+  schedulePass (): void {
     if (this.passScheduled || this.stopped) return
     this.passScheduled = true
     setImmediate(() => {

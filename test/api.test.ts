@@ -1,5 +1,6 @@
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import http from 'node:http'
+import type net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -220,5 +221,38 @@ describe('control API', () => {
       name: 'NodeUnreachableError',
       message: `cannot reach the meshq node at ${join(dir, 'missing')}: is \`meshq node\` running?`
     })
+  })
+})
+
+describe('ApiClient connections', () => {
+  /**
+   * A node's server closes a connection that has been idle for its keepAliveTimeout (5 s). A client
+   * whose event loop was busy at that moment has not yet seen the close: a kept-alive socket would
+   * be handed out again and the request would fail with EPIPE or ECONNRESET (nodejs/node#47130).
+   * Here the server closes its side at once, before the client's loop can notice.
+   */
+  it('does not send a request on a connection the server closed while it was idle', async () => {
+    const path = join(dir, 'idle.sock')
+    const connections = new Set<net.Socket>()
+    const idleServer = http.createServer((req, res) => {
+      if (req.url === '/v1/events') res.end('{"type":"peer"}\n')
+      else res.end('{"ok":true}')
+    })
+    idleServer.on('connection', socket => connections.add(socket))
+    await new Promise<void>(resolve => idleServer.listen(path, resolve))
+    try {
+      const idle = new ApiClient(path)
+      const afterIdleClose = async <T>(call: () => Promise<T>): Promise<T> => {
+        await idle.request('GET', '/status')
+        for (const socket of connections) socket.destroy()
+        return await call()
+      }
+      expect(await afterIdleClose(async () => await idle.request('GET', '/status'))).toEqual({ ok: true })
+      const first = await afterIdleClose(async () => { for await (const event of await idle.openEvents()) return event })
+      expect(first).toEqual({ type: 'peer' })
+    } finally {
+      idleServer.closeAllConnections()
+      await new Promise(resolve => idleServer.close(resolve))
+    }
   })
 })

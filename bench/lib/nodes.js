@@ -6,18 +6,11 @@
  */
 import { execFile, spawn } from 'node:child_process'
 import { cp, mkdtemp, readdir, rm, stat } from 'node:fs/promises'
-import http from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ApiClient } from '../../dist/api/client.js'
 import { fatal, now, rssMiB, waitFor, withTimeout } from './util.js'
-
-// ApiClient uses Node's global agent, which keeps sockets alive. The node's server closes idle
-// ones after 5 s (Node's default keepAliveTimeout), and the agent sometimes hands out such a closed
-// socket again: the request then fails with EPIPE (nodejs/node#47130; seen here on GET /v1/events
-// after ~7 s idle). One connection per request costs next to nothing on a unix socket.
-http.globalAgent = new http.Agent({ keepAlive: false })
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 /** The CLI the nodes run: dist/cli/main.js, or the snapshot of dist/ taken at the start (see snapshotDist). */

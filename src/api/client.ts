@@ -81,7 +81,10 @@ export class ApiClient {
     if (typeof this.target !== 'string') headers.authorization = `Bearer ${this.target.token}`
     const fullPath = path.startsWith(API_PREFIX + '/') ? path : API_PREFIX + path
     return await new Promise((resolve, reject) => {
-      const req = http.request({ ...where, method, path: fullPath, headers, signal }, res => {
+      // agent: false, one connection per request: a kept-alive socket that the server closed after
+      // its keepAliveTimeout while this process was busy would be reused and fail with EPIPE or
+      // ECONNRESET (nodejs/node#47130). A connection costs next to nothing on the unix socket.
+      const req = http.request({ ...where, method, path: fullPath, headers, signal, agent: false }, res => {
         const status = res.statusCode ?? 500
         if (status < 400) {
           resolve(res)

@@ -31,12 +31,30 @@ export const FailReason = {
   killed: 'killed',
   timedOut: 'timed-out',
   lost: 'lost',
-  spawnError: 'spawn-error'
+  spawnError: 'spawn-error',
+  /** The job's process group used more memory than its `--mem` limit. */
+  memory: 'memory'
 } as const
 export type FailReason = typeof FailReason[keyof typeof FailReason]
 
+/** What happens around a job's run on the node that runs it: hooks, private directory, memory limit. */
+export interface JobRunOptions {
+  /** Shell commands (`sh -c`) run where an attempt ran, once it is recorded: see docs/jobs.md. */
+  onSuccess?: string
+  onFailure?: string
+  onExit?: string
+  /** Run each attempt in a fresh private directory under `cwd`, which is also its TMPDIR. */
+  tmpdir?: boolean
+  /** Never remove the private directory (by default only a failed attempt's is kept). */
+  keepTmpdir?: boolean
+  /** Remove the private directory after a failed attempt too. */
+  cleanup?: boolean
+  /** Kill the attempt when its process group's RSS exceeds this many bytes (`--mem`). */
+  memBytes?: number
+}
+
 /** A job spec as the submitter wrote it into the ledger. Written once, never changed. */
-export interface JobSpec {
+export interface JobSpec extends JobRunOptions {
   id: JobId
   name?: string
   cmd: string[]
@@ -101,7 +119,7 @@ export interface Control {
 }
 
 /** The API and CLI's view of one job (the JSON shape of cli.md). */
-export interface JobView {
+export interface JobView extends JobRunOptions {
   id: JobId
   name?: string
   cmd: string[]
@@ -164,6 +182,14 @@ export interface SubmitRequest {
   tag?: string[] | string
   cores?: number
   out?: string
+  onSuccess?: string
+  onFailure?: string
+  onExit?: string
+  tmpdir?: boolean
+  keepTmpdir?: boolean
+  cleanup?: boolean
+  /** Bytes, or a size such as `512M` or `2G`. */
+  mem?: string | number
   id?: string
   allowMissing?: boolean
 }

@@ -1,11 +1,11 @@
 /**
  * `meshq ARGS`: global flags, command dispatch, errors and exit codes.
  */
-import { readFileSync } from 'node:fs'
 import { UsageError } from '../errors.js'
 import { helpText, parseArgs } from './args.js'
 import { COMMANDS } from './commands/index.js'
-import { HELP_FLAG, HOME_FLAG, makeContext, resolveHome, write, type Io } from './context.js'
+import { parserFlags, VERSION_FLAG } from './commands/meta.js'
+import { HOME_FLAG, makeContext, resolveHome, write, type Io } from './context.js'
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const
 
@@ -15,12 +15,9 @@ export async function run (argv: string[], io: Io = processIo()): Promise<number
   try {
     let homeFlag: string | undefined
     let i = 0
-    for (; i < argv.length && argv[i].startsWith('-'); i++) {
+    for (; i < argv.length && argv[i].startsWith('-') && !isVersionFlag(argv[i]); i++) {
       const arg = argv[i]
-      if (arg === '--version' || arg === '-V') {
-        await write(io.stdout, version() + '\n')
-        return EXIT.ok
-      } else if (arg === '--help' || arg === '-h') {
+      if (arg === '--help' || arg === '-h') {
         await write(io.stdout, overview())
         return EXIT.ok
       } else if (arg === '--home') {
@@ -32,7 +29,7 @@ export async function run (argv: string[], io: Io = processIo()): Promise<number
         throw new UsageError(`unknown flag ${arg} (see 'meshq help')`)
       }
     }
-    const name = argv[i]
+    const name = isVersionFlag(argv[i]) ? 'version' : argv[i]
     if (name === undefined) {
       await write(io.stderr, overview())
       return EXIT.usage
@@ -40,7 +37,7 @@ export async function run (argv: string[], io: Io = processIo()): Promise<number
     if (name === 'help') return await help(argv[i + 1], io)
     const command = COMMANDS.get(name)
     if (command === undefined) throw new UsageError(`unknown command '${name}' (see 'meshq help')`)
-    const args = parseArgs(name, argv.slice(i + 1), [...command.flags, HOME_FLAG, HELP_FLAG], {
+    const args = parseArgs(name, argv.slice(i + 1), parserFlags(command), {
       restAfterFirstPositional: command.restAfterFirstPositional
     })
     json = args.bool('json')
@@ -69,7 +66,7 @@ async function help (topic: string | undefined, io: Io): Promise<number> {
   }
   const command = COMMANDS.get(topic)
   if (command === undefined) throw new UsageError(`unknown command '${topic}' (see 'meshq help')`)
-  await write(io.stdout, helpText({ ...command, flags: [...command.flags, HOME_FLAG, HELP_FLAG] }))
+  await write(io.stdout, helpText({ ...command, flags: parserFlags(command) }))
   return EXIT.ok
 }
 
@@ -86,7 +83,7 @@ function overview (): string {
     '',
     'Flags:',
     `  --home DIR     ${HOME_FLAG.help}`,
-    '  --version      print the version',
+    `  -V, --version  ${VERSION_FLAG.help}`,
     '  -h, --help     show this help',
     '',
     'Exit codes: 0 ok, 1 failed (for wait and sub --wait: a job failed), 2 usage error, 3 node unreachable.',
@@ -94,9 +91,9 @@ function overview (): string {
   ].join('\n')
 }
 
-function version (): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-  return pkg.version
+/** `meshq --version [--json]` is `meshq version [--json]`. */
+function isVersionFlag (arg: string | undefined): boolean {
+  return arg === `--${VERSION_FLAG.name}` || arg === `-${VERSION_FLAG.short}`
 }
 
 function processIo (): Io {

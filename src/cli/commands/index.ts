@@ -3,10 +3,11 @@ import { drain, pause, peers, resume, stats, top } from './cluster.js'
 import { kill, logs, ls, retry, rm, show } from './jobs.js'
 import { node } from './node.js'
 import { evict, invite } from './members.js'
+import { completion, version } from './meta.js'
 import { sub } from './sub.js'
 import { wait } from './wait.js'
 
 /** Every command, in the order `meshq help` lists them. */
 export const COMMANDS: ReadonlyMap<string, Command> = new Map(
-  [node, sub, ls, show, logs, wait, kill, retry, rm, pause, resume, drain, stats, peers, invite, evict, top].map(c => [c.name, c])
+  [node, sub, ls, show, logs, wait, kill, retry, rm, pause, resume, drain, stats, peers, invite, evict, top, version, completion].map(c => [c.name, c])
 )

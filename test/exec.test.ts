@@ -268,6 +268,122 @@ describe('executor', () => {
   })
 })
 
+/** Every MESHQ_* variable a hook sees, one `K=V` per line, written to `file`. */
+const dumpHookEnv = (file: string): string => `env | grep '^MESHQ_' | sort > ${file}`
+
+async function envFile (file: string): Promise<Record<string, string>> {
+  const text = await readFile(file, 'utf8')
+  return Object.fromEntries(text.trim().split('\n').map(line => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]))
+}
+
+const exists = async (path: string): Promise<boolean> => await stat(path).then(() => true, () => false)
+
+describe('hooks, private directories and memory limits', () => {
+  test('on-success and on-exit run after a success, with the attempt in their environment', async () => {
+    const dir = await scratch()
+    const { exec, home } = await started()
+    const handle = await exec.run(request(['sh', '-c', 'echo out'], {
+      jobId: 'j-hook', epoch: 2, cwd: dir, node: 'peer-1', onSuccess: dumpHookEnv('success'), onFailure: 'touch failure', onExit: 'pwd > exit'
+    }))
+    expect((await handle.result).exitCode).toBe(0)
+    await handle.wrapUp('done')
+    expect(await envFile(join(dir, 'success'))).toEqual({
+      MESHQ_ATTEMPT: '2',
+      MESHQ_EXIT_CODE: '0',
+      MESHQ_FAIL_REASON: '',
+      MESHQ_JOB_ID: 'j-hook',
+      MESHQ_JOB_STATE: 'done',
+      MESHQ_NODE: 'peer-1',
+      MESHQ_SIGNAL: '',
+      MESHQ_STDERR: join(home, 'output/j-hook/2.stderr'),
+      MESHQ_STDOUT: join(home, 'output/j-hook/2.stdout')
+    })
+    expect(await readFile(join(dir, 'exit'), 'utf8')).toBe(`${dir}\n`)
+    expect(await exists(join(dir, 'failure'))).toBe(false)
+  })
+
+  test('on-failure runs only when the job failed for good; on-exit after every attempt', async () => {
+    const dir = await scratch()
+    const { exec } = await started()
+    const hooks = { cwd: dir, onSuccess: 'touch success', onFailure: dumpHookEnv('failure'), onExit: 'echo $MESHQ_ATTEMPT >> exits' }
+    const retried = await exec.run(request(['sh', '-c', 'exit 3'], { ...hooks, epoch: 1 }))
+    await retried.wrapUp('pending')
+    expect(await exists(join(dir, 'failure'))).toBe(false)
+    const last = await exec.run(request(['sh', '-c', 'exit 3'], { ...hooks, epoch: 2 }))
+    await last.wrapUp('failed')
+    expect(await envFile(join(dir, 'failure'))).toMatchObject({ MESHQ_ATTEMPT: '2', MESHQ_EXIT_CODE: '3', MESHQ_FAIL_REASON: 'non-zero-exit', MESHQ_JOB_STATE: 'failed' })
+    expect(await readFile(join(dir, 'exits'), 'utf8')).toBe('1\n2\n')
+    expect(await exists(join(dir, 'success'))).toBe(false)
+  })
+
+  test('hooks run for a job that could not start, outside its missing cwd', async () => {
+    const dir = await scratch()
+    const { exec } = await started()
+    const handle = await exec.run(request(['true'], { cwd: join(dir, 'gone'), onFailure: `echo "$MESHQ_FAIL_REASON $(pwd)" > ${join(dir, 'why')}` }))
+    await handle.wrapUp('failed')
+    expect(await readFile(join(dir, 'why'), 'utf8')).toBe('cwd-missing /\n')
+  })
+
+  test('a failing or hanging hook is logged next to the output and killed at its timeout', async () => {
+    const dir = await scratch()
+    const { exec, home } = await started({ hookTimeoutMs: 500, killGraceMs: 500 })
+    const handle = await exec.run(request(['true'], { cwd: dir, onSuccess: 'echo said; exit 4', onExit: 'sleep 300 & echo $$ > pid; wait' }))
+    const hooksStarted = Date.now()
+    await handle.wrapUp('done')
+    expect(Date.now() - hooksStarted).toBeLessThan(10_000)
+    const hookLog = await readFile(join(home, 'output/job1/1.hooks'), 'utf8')
+    expect(hookLog).toBe('said\n[meshq: on-success hook exited 4]\n[meshq: on-exit hook timed out after 500 ms]\n')
+    await waitForGroupGone(Number(await readFile(join(dir, 'pid'), 'utf8')))
+  })
+
+  test('--tmpdir: the job runs in a fresh private directory that is also TMPDIR, removed after a success', async () => {
+    const dir = await scratch()
+    const { exec } = await started()
+    const handle = await exec.run(request(['sh', '-c', 'pwd; echo "$TMPDIR"; touch made'], { jobId: 'j-tmp', epoch: 4, cwd: dir, tmpdir: true, out: 'all.log', onExit: 'ls > ../listing' }))
+    const privateDir = join(dir, '.meshq-j-tmp-4')
+    expect((await handle.result).exitCode).toBe(0)
+    expect(await readFile(handle.outputPaths.stdout, 'utf8')).toBe(`${privateDir}\n${privateDir}\n`)
+    expect((await stat(privateDir)).mode & 0o777).toBe(0o700)
+    await handle.wrapUp('done')
+    expect(await exists(privateDir)).toBe(false)
+    expect(await readFile(join(dir, 'listing'), 'utf8')).toBe('made\n') // the hook ran in it, before its removal
+    expect(await exists(join(dir, 'all.log'))).toBe(true) // --out stays relative to the job's cwd
+  })
+
+  test('--tmpdir keeps a failed attempt\'s directory, unless --cleanup; --keep-tmpdir keeps every one', async () => {
+    const dir = await scratch()
+    const { exec } = await started()
+    const outcomes: Array<[string, Partial<RunRequest>, boolean]> = [
+      ['exit 1', {}, true],
+      ['exit 1', { cleanup: true }, false],
+      ['true', { keepTmpdir: true }, true]
+    ]
+    for (const [i, [script, options, kept]] of outcomes.entries()) {
+      const handle = await exec.run(request(['sh', '-c', script], { jobId: `j${i}`, cwd: dir, tmpdir: true, ...options }))
+      await handle.result
+      await handle.wrapUp(script === 'true' ? 'done' : 'failed')
+      expect(await exists(join(dir, `.meshq-j${i}-1`))).toBe(kept)
+    }
+  })
+
+  test('--mem kills a job whose group uses more memory, with fail reason memory', async () => {
+    const { exec } = await started()
+    // two processes of 60 MB each: only their sum exceeds the limit
+    const allocate = `${JSON.stringify(process.execPath)} -e 'const b = Buffer.alloc(60 * 2 ** 20, 1); setTimeout(() => {}, 300000)'`
+    const handle = await exec.run(request(['sh', '-c', `${allocate} & ${allocate}; wait`], { memBytes: 100 * 2 ** 20 }))
+    const result = await handle.result
+    expect(result.failReason).toBe('memory')
+    expect(result.peakRssKb).toBeGreaterThan(100 * 1024)
+    await waitForGroupGone(handle.pid)
+  })
+
+  test('--mem leaves a job within its limit alone', async () => {
+    const { exec } = await started()
+    const result = await (await exec.run(request(['sh', '-c', 'sleep 1'], { memBytes: 100 * 2 ** 20 }))).result
+    expect(result).toMatchObject({ exitCode: 0, failReason: undefined })
+  })
+})
+
 describe('orphan guard', () => {
   /** Runs the fixture node, SIGKILLs it once its job runs, and checks the job's group dies within 5 s. */
   async function killNodeAndCheckJobDies (mode: 'plain' | 'kill-watchdog-first'): Promise<void> {

@@ -2,7 +2,7 @@
  * Human output: tables, times, state colours, one job in full.
  */
 import { formatDuration } from '../duration.js'
-import { isTerminal, type JobState, type JobView } from '../types.js'
+import { isTerminal, type AttemptView, type JobState, type JobView } from '../types.js'
 
 const STATE_COLOURS: Record<JobState, number> = {
   pending: 90, ready: 33, running: 36, done: 32, failed: 31, killed: 35
@@ -76,6 +76,22 @@ export function jobTable (jobs: JobView[], color: boolean, now = Date.now()): st
   )
 }
 
+/** A size in KiB for humans, in binary units: `812K`, `312.5M`, `2.25G`. */
+export function formatKb (kb: number): string {
+  if (kb < 1024) return `${kb}K`
+  return kb < 1024 * 1024 ? `${(kb / 1024).toFixed(1)}M` : `${(kb / 1024 / 1024).toFixed(2)}G`
+}
+
+/** An attempt's peak RSS, CPU time and wall time (`-` for what is not known). */
+function attemptResources (a: AttemptView): string[] {
+  const wallMs = a.startedAt !== undefined && a.endedAt !== undefined ? Date.parse(a.endedAt) - Date.parse(a.startedAt) : undefined
+  return [
+    a.peakRssKb === undefined ? '-' : formatKb(a.peakRssKb),
+    a.cpuMs === undefined ? '-' : formatDuration(a.cpuMs),
+    wallMs === undefined ? '-' : formatDuration(wallMs)
+  ]
+}
+
 /** One job in full, for `meshq show`. */
 export function jobDetails (job: JobView, color: boolean): string[] {
   const fields: Array<[string, string | number | undefined]> = [
@@ -98,6 +114,11 @@ export function jobDetails (job: JobView, color: boolean): string[] {
     ['cores', job.cores],
     ['env', Object.entries(job.env).map(([k, v]) => `${k}=${v}`).join(' ') || undefined],
     ['out', job.out],
+    ['mem', job.memBytes === undefined ? undefined : formatKb(Math.round(job.memBytes / 1024))],
+    ['tmpdir', job.tmpdir !== true ? undefined : job.keepTmpdir === true ? 'yes, kept' : job.cleanup === true ? 'yes, always removed' : 'yes, kept after a failure'],
+    ['on-success', job.onSuccess],
+    ['on-failure', job.onFailure],
+    ['on-exit', job.onExit],
     ['key', job.key],
     ['node', job.node],
     ['submitted', job.submittedAt],
@@ -110,7 +131,7 @@ export function jobDetails (job: JobView, color: boolean): string[] {
   if (job.attempts.length > 0) {
     lines.push('', 'attempts:')
     lines.push(...table(
-      ['EPOCH', 'NODE', 'STARTED', 'ENDED', 'EXIT', 'SIGNAL', 'FAIL'],
+      ['EPOCH', 'NODE', 'STARTED', 'ENDED', 'EXIT', 'SIGNAL', 'FAIL', 'PEAK RSS', 'CPU', 'WALL'],
       job.attempts.map(a => [
         String(a.epoch),
         a.node,
@@ -118,7 +139,8 @@ export function jobDetails (job: JobView, color: boolean): string[] {
         a.endedAt ?? '-',
         a.exitCode === undefined ? '-' : String(a.exitCode),
         a.signal ?? '-',
-        a.failReason ?? (a.lost === true ? 'lost' : '-')
+        a.failReason ?? (a.lost === true ? 'lost' : '-'),
+        ...attemptResources(a)
       ])
     ).map(line => '  ' + line))
   }

@@ -4,10 +4,11 @@
 import { resolve } from 'node:path'
 import { UsageError } from '../errors.js'
 import { parseDuration } from '../duration.js'
+import { parseMemory } from '../sched/submit.js'
 import type { SubmitRequest } from '../types.js'
 import { parseInteger, splitList, type Args, type FlagSpec } from './args.js'
 
-type Kind = 'string' | 'list' | 'int' | 'duration' | 'dir' | 'env' | 'bool'
+type Kind = 'string' | 'list' | 'int' | 'duration' | 'size' | 'dir' | 'env' | 'bool'
 
 interface SubmitOption {
   /** The SubmitRequest field (and `--batch` field name). */
@@ -35,6 +36,13 @@ export const SUBMIT_OPTIONS: readonly SubmitOption[] = [
   { field: 'tag', flag: 'tag', kind: 'list', arg: 'T', help: 'run only on nodes with tag T (repeatable)' },
   { field: 'cores', flag: 'cores', kind: 'int', arg: 'N', min: 1, help: 'slots the job takes (default 1)' },
   { field: 'out', flag: 'out', kind: 'string', arg: 'FILE', help: 'also write the output to FILE on the node that runs it' },
+  { field: 'onSuccess', flag: 'on-success', kind: 'string', arg: 'CMD', help: 'run CMD (sh -c) where the job ran, after an attempt that succeeded' },
+  { field: 'onFailure', flag: 'on-failure', kind: 'string', arg: 'CMD', help: 'run CMD (sh -c) where the job ran, after the attempt that made it fail for good' },
+  { field: 'onExit', flag: 'on-exit', kind: 'string', arg: 'CMD', help: 'run CMD (sh -c) where the job ran, after every attempt' },
+  { field: 'tmpdir', flag: 'tmpdir', kind: 'bool', help: 'run in a fresh private directory under the cwd, also TMPDIR; removed after success' },
+  { field: 'keepTmpdir', flag: 'keep-tmpdir', kind: 'bool', help: 'with --tmpdir: never remove the private directory' },
+  { field: 'cleanup', flag: 'cleanup', kind: 'bool', help: 'with --tmpdir: remove the private directory after a failure too' },
+  { field: 'mem', flag: 'mem', kind: 'size', arg: 'SIZE', help: 'kill the job when its processes use more memory (RSS) than SIZE, e.g. 512M, 2G' },
   { field: 'id', flag: 'id', kind: 'string', arg: 'KEY', help: 'idempotency key: a second submit with KEY returns the first job' },
   { field: 'allowMissing', flag: 'allow-missing', kind: 'bool', help: 'accept --after ids that are not known (yet)' }
 ]
@@ -68,6 +76,8 @@ function normalize (option: SubmitOption, value: unknown, what: string, client: 
       return typeof value === 'string' || typeof value === 'number' ? parseInteger(value, what, option.min) : fail('an integer')
     case 'duration':
       return typeof value === 'string' || typeof value === 'number' ? parseDuration(value, what) : fail('a duration such as 30s')
+    case 'size':
+      return typeof value === 'string' || typeof value === 'number' ? parseMemory(value, what) : fail('a size such as 512M')
     case 'dir':
       return typeof value === 'string' && value !== '' ? resolve(client.cwd, value) : fail('a directory')
     case 'bool':

@@ -2,10 +2,11 @@
  * The executor: runs job attempts as real processes, each in its own process group, captures their
  * output and reports how they ended. See `watchdog.ts` for how jobs die with the node.
  */
-import { stat } from 'node:fs/promises'
+import { mkdir, stat } from 'node:fs/promises'
 import { basename, join, resolve } from 'node:path'
 import { InvalidJobError } from '../errors.js'
-import { FailReason } from '../types.js'
+import { FailReason, type JobRunOptions, type JobState } from '../types.js'
+import { HOOK_TIMEOUT_MS, wrapUp, type AftermathInit } from './aftermath.js'
 import { ExecutorNotRunningError } from './errors.js'
 import { RunningJob, spawnJob, type JobContext } from './job.js'
 import { log } from './log.js'
@@ -24,9 +25,12 @@ export interface ExecutorInit {
   killGraceMs?: number
   /** `/proc` sampling period. Default 1 s. */
   sampleIntervalMs?: number
+  /** Hooks running longer are killed. Default `HOOK_TIMEOUT_MS` (60 s). */
+  hookTimeoutMs?: number
 }
 
-export interface RunRequest {
+/** The job's hooks, private directory and memory limit come with the request (docs/jobs.md). */
+export interface RunRequest extends JobRunOptions {
   jobId: string
   epoch: number
   cmd: string[]
@@ -37,6 +41,8 @@ export interface RunRequest {
   out?: string
   /** Kill the job if the node goes silent (paused, stalled) this long: self-fencing of its lease. */
   fenceMs?: number
+  /** This node's peer id, for the hooks (MESHQ_NODE). */
+  node?: string
 }
 
 export interface RunHandle {
@@ -49,6 +55,11 @@ export interface RunHandle {
   /** SIGTERM to the group, SIGKILL after the grace period. */
   kill: (reason: 'killed' | 'lost') => void
   outputPaths: OutputPaths
+  /**
+   * Call once the attempt's end is recorded, with the job's state that follows from it: runs the
+   * hooks that apply, then removes the private directory if its policy says so. Never rejects.
+   */
+  wrapUp: (jobState?: JobState) => Promise<void>
 }
 
 export interface RunResult {
@@ -92,8 +103,11 @@ class ProcessExecutor implements Executor {
   readonly #home: string
   readonly #maxStreamBytes: number
   readonly #killGraceMs: number
+  readonly #hookTimeoutMs: number
   readonly #sampler: UsageSampler
   readonly #jobs = new Map<number, RunningJob>()
+  /** Hooks and removals under way: a stopping executor lets them finish (hooks have a timeout). */
+  readonly #wrapUps = new Set<Promise<void>>()
   #watchdog?: Watchdog
   #stopped?: Promise<void>
 
@@ -102,6 +116,7 @@ class ProcessExecutor implements Executor {
     this.#maxStreamBytes = init.maxStreamBytes ?? 64 * 1024 * 1024
     this.#killGraceMs = init.killGraceMs ?? 10_000
     if (!Number.isSafeInteger(this.#killGraceMs) || this.#killGraceMs < 0) throw new RangeError(`bad killGraceMs: ${this.#killGraceMs}`)
+    this.#hookTimeoutMs = init.hookTimeoutMs ?? HOOK_TIMEOUT_MS
     this.#sampler = new UsageSampler(init.sampleIntervalMs ?? 1000)
   }
 
@@ -126,18 +141,28 @@ class ProcessExecutor implements Executor {
     validate(req)
     const startedAt = Date.now()
     const outputPaths = outputPathsOf(this.#home, req)
-    const fail = (reason: FailReason, message: string): RunHandle => failedRun(outputPaths, startedAt, reason, message)
+    const aftermath: AftermathInit = { req, outputPaths, hookLog: hookLogOf(this.#home, req) }
+    const fail = (reason: FailReason, message: string): RunHandle =>
+      failedRun(outputPaths, startedAt, reason, message, async (result, jobState) => { await this.#wrapUp(aftermath, result, jobState) })
     if (!await isDirectory(req.cwd)) return fail(FailReason.cwdMissing, `no such directory: ${req.cwd}`)
+    if (req.tmpdir === true) {
+      aftermath.privateDir = join(req.cwd, `.meshq-${req.jobId}-${req.epoch}`)
+      try {
+        await mkdir(aftermath.privateDir, { mode: 0o700 })
+      } catch (err) {
+        return fail(FailReason.spawnError, `cannot create the private directory: ${(err as Error).message}`)
+      }
+    }
     let outputs: JobOutputs
     try {
       outputs = await JobOutputs.open(outputPaths, req.out === undefined ? undefined : resolve(req.cwd, req.out), this.#maxStreamBytes)
     } catch (err) {
       return fail(FailReason.spawnError, `cannot open the output files: ${(err as Error).message}`)
     }
-    return await this.#spawn(req, outputs, outputPaths, fail)
+    return await this.#spawn(req, outputs, aftermath, fail)
   }
 
-  async #spawn (req: RunRequest, outputs: JobOutputs, outputPaths: OutputPaths, fail: (reason: FailReason, message: string) => RunHandle): Promise<RunHandle> {
+  async #spawn (req: RunRequest, outputs: JobOutputs, aftermath: AftermathInit, fail: (reason: FailReason, message: string) => RunHandle): Promise<RunHandle> {
     let context: JobContext
     try {
       context = this.#jobContext() // the executor may have been stopped while we opened the files
@@ -145,13 +170,17 @@ class ProcessExecutor implements Executor {
       await outputs.close()
       throw err
     }
-    const child = spawnJob(req, this.#killGraceMs)
+    const { privateDir, outputPaths } = aftermath
+    const launch = privateDir === undefined ? req : { ...req, cwd: privateDir, env: { ...req.env, TMPDIR: privateDir } }
+    const child = spawnJob(launch, this.#killGraceMs)
     if (child.pid === undefined) {
       await outputs.close()
       const { code, originalMessage } = await child
       return fail(SPAWN_FAILURES[code ?? ''] ?? FailReason.spawnError, `${req.cmd[0]}: ${String(originalMessage)}`)
     }
-    const job = new RunningJob({ child, pid: child.pid, req, outputs, outputPaths, context })
+    const job = new RunningJob({
+      child, pid: child.pid, req, outputs, outputPaths, context, wrapUp: async (result, jobState) => { await this.#wrapUp(aftermath, result, jobState) }
+    })
     this.#jobs.set(job.pid, job)
     void job.result.then(() => this.#jobs.delete(job.pid))
     return job
@@ -162,7 +191,22 @@ class ProcessExecutor implements Executor {
     if (this.#watchdog === undefined || this.#stopped !== undefined) {
       throw new ExecutorNotRunningError('the executor is not running')
     }
-    return { watchdog: this.#watchdog, sampler: this.#sampler, killGraceMs: this.#killGraceMs }
+    return { watchdog: this.#watchdog, sampler: this.#sampler, killGraceMs: this.#killGraceMs, hookTimeoutMs: this.#hookTimeoutMs }
+  }
+
+  /** Runs an attempt's aftermath unless the executor is stopped; never rejects. */
+  async #wrapUp (init: AftermathInit, result: RunResult, jobState?: JobState): Promise<void> {
+    let context: JobContext
+    try {
+      context = this.#jobContext()
+    } catch {
+      log('not running the hooks of %s/%d: the executor is stopped', init.req.jobId, init.req.epoch)
+      return
+    }
+    const done = wrapUp(init, context, result, jobState).catch(err => { log('wrap-up of %s/%d failed: %O', init.req.jobId, init.req.epoch, err) })
+    this.#wrapUps.add(done)
+    await done
+    this.#wrapUps.delete(done)
   }
 
   async #shutdown (): Promise<void> {
@@ -170,6 +214,7 @@ class ProcessExecutor implements Executor {
     log('stopping: killing %d jobs', jobs.length)
     for (const job of jobs) job.kill(FailReason.lost)
     await Promise.all(jobs.map(async job => await job.result))
+    await Promise.all(this.#wrapUps)
     this.#sampler.stop()
     await this.#watchdog?.close()
   }
@@ -180,18 +225,25 @@ function validate (req: RunRequest): void {
   if (basename(req.jobId) !== req.jobId || ['', '.', '..'].includes(req.jobId)) throw new InvalidJobError(`unsafe job id: ${req.jobId}`)
 }
 
-function outputPathsOf (home: string, { jobId, epoch }: RunRequest): OutputPaths {
-  const base = join(home, 'output', jobId, String(epoch))
+const outputBase = (home: string, { jobId, epoch }: RunRequest): string => join(home, 'output', jobId, String(epoch))
+
+function outputPathsOf (home: string, req: RunRequest): OutputPaths {
+  const base = outputBase(home, req)
   return { stdout: `${base}.stdout`, stderr: `${base}.stderr` }
 }
+
+const hookLogOf = (home: string, req: RunRequest): string => `${outputBase(home, req)}.hooks`
 
 async function isDirectory (path: string): Promise<boolean> {
   return await stat(path).then(stats => stats.isDirectory(), () => false)
 }
 
 /** A handle for a job that could not start; its result is ready. */
-function failedRun (outputPaths: OutputPaths, startedAt: number, failReason: FailReason, message: string): RunHandle {
+function failedRun (
+  outputPaths: OutputPaths, startedAt: number, failReason: FailReason, message: string,
+  wrapUp: (result: RunResult, jobState?: JobState) => Promise<void>
+): RunHandle {
   log('job could not start (%s): %s', failReason, message)
   const result: RunResult = { startedAt, endedAt: Date.now(), failReason, stdoutBytes: 0, stderrBytes: 0, truncated: false, tail: `meshq: ${message}` }
-  return { pid: 0, startTime: '', outputPaths, result: Promise.resolve(result), kill: () => {} }
+  return { pid: 0, startTime: '', outputPaths, result: Promise.resolve(result), kill: () => {}, wrapUp: async jobState => { await wrapUp(result, jobState) } }
 }

@@ -2,7 +2,7 @@
  * One running job attempt: its process group, its kill and timeout, and the assembly of its result.
  */
 import { execa } from 'execa'
-import { FailReason } from '../types.js'
+import { FailReason, type JobState } from '../types.js'
 import type { RunHandle, RunRequest, RunResult } from './executor.js'
 import { log } from './log.js'
 import type { JobOutputs, OutputPaths } from './output.js'
@@ -11,12 +11,13 @@ import type { Usage, UsageSampler } from './sampler.js'
 import type { Watchdog } from './watchdog.js'
 
 /** Why we terminated a job ourselves. */
-type Termination = typeof FailReason.killed | typeof FailReason.lost | typeof FailReason.timedOut
+type Termination = typeof FailReason.killed | typeof FailReason.lost | typeof FailReason.timedOut | typeof FailReason.memory
 
 export interface JobContext {
   watchdog: Watchdog
   sampler: UsageSampler
   killGraceMs: number
+  hookTimeoutMs: number
 }
 
 /** Spawns the job as the leader of its own process group, without a shell. */
@@ -48,6 +49,8 @@ interface JobInit {
   outputs: JobOutputs
   outputPaths: OutputPaths
   context: JobContext
+  /** What to do once the attempt is recorded (hooks, the private directory). */
+  wrapUp: (result: RunResult, jobState?: JobState) => Promise<void>
 }
 
 /** Longer delays overflow Node's timers (which then fire at once); such a timeout is never reached. */
@@ -66,22 +69,30 @@ export class RunningJob implements RunHandle {
   readonly outputPaths: OutputPaths
   readonly #process: JobProcess
   readonly #context: JobContext
+  readonly #wrapUp: JobInit['wrapUp']
   #termination?: Termination
   #exited = false
   #timeout?: NodeJS.Timeout
   #drainTimer?: NodeJS.Timeout
 
-  constructor ({ child, pid, req, outputs, outputPaths, context }: JobInit) {
+  constructor ({ child, pid, req, outputs, outputPaths, context, wrapUp }: JobInit) {
     const startedAt = Date.now()
     this.#process = child
     this.#context = context
+    this.#wrapUp = wrapUp
     this.pid = pid
     this.outputPaths = outputPaths
     // Read now, before the event loop gets a chance to reap the process and free its pid.
     const stat = readStatSync(this.pid)
     this.startTime = stat?.startTime ?? ''
     context.watchdog.add(this.pid, req.fenceMs)
-    context.sampler.track(this.pid, stat)
+    context.sampler.track(this.pid, stat, req.memBytes === undefined ? undefined : {
+      kb: Math.floor(req.memBytes / 1024),
+      exceeded: rssKb => {
+        log('group %d uses %d KiB, more than its limit of %d bytes', this.pid, rssKb, req.memBytes)
+        this.#terminate(FailReason.memory)
+      }
+    })
     if (req.timeoutMs !== undefined && req.timeoutMs <= MAX_TIMER_MS) {
       this.#timeout = setTimeout(() => { this.#terminate(FailReason.timedOut) }, req.timeoutMs)
     }
@@ -91,6 +102,10 @@ export class RunningJob implements RunHandle {
 
   kill (reason: 'killed' | 'lost'): void {
     this.#terminate(reason)
+  }
+
+  async wrapUp (jobState?: JobState): Promise<void> {
+    await this.#wrapUp(await this.result, jobState)
   }
 
   #terminate (termination: Termination): void {

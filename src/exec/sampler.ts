@@ -7,9 +7,21 @@
  * best effort: a job shorter than the interval may report tiny values or 0 (its leader's reading at
  * spawn is taken right after exec), and the CPU time of a process is only counted while it, or a group
  * member that reaped it, is alive (the leader's own time is lost once we reap it).
+ *
+ * A group may have a memory limit: while one is tracked, scans run every `limitIntervalMs` (250 ms by
+ * default) and the group's owner is told the first time the sum of its members' RSS exceeds the limit.
  */
 import { log } from './log.js'
 import { listPids, readStat, type ProcStat } from './proc.js'
+
+/** Scan period while a group with a memory limit runs: a job allocating fast gets this long past it. */
+const LIMIT_SAMPLE_MS = 250
+
+export interface MemoryLimit {
+  kb: number
+  /** Called once, from the first scan that sees the group above the limit. */
+  exceeded: (rssKb: number) => void
+}
 
 export interface Usage {
   /** Highest sum of the members' RSS seen. */
@@ -22,20 +34,24 @@ interface TrackedGroup {
   usage: Usage
   /** Members seen by the latest sample. */
   members: number[]
+  limit?: MemoryLimit
 }
 
 export class UsageSampler {
   readonly #intervalMs: number
+  readonly #limitIntervalMs: number
   readonly #groups = new Map<number, TrackedGroup>()
   #timer?: NodeJS.Timeout
   #scanning = false
+  #lastScan = 0
 
-  constructor (intervalMs: number) {
+  constructor (intervalMs: number, limitIntervalMs = Math.min(intervalMs, LIMIT_SAMPLE_MS)) {
     this.#intervalMs = intervalMs
+    this.#limitIntervalMs = limitIntervalMs
   }
 
   start (): void {
-    this.#timer = setInterval(() => { void this.#scan() }, this.#intervalMs)
+    this.#timer = setInterval(() => { this.#tick() }, this.#limitIntervalMs)
     this.#timer.unref()
   }
 
@@ -44,8 +60,8 @@ export class UsageSampler {
   }
 
   /** Starts tracking the group whose leader is `pgid`, with a first reading of the leader. */
-  track (pgid: number, leader?: ProcStat): void {
-    this.#groups.set(pgid, { usage: {}, members: [pgid] })
+  track (pgid: number, leader?: ProcStat, limit?: MemoryLimit): void {
+    this.#groups.set(pgid, { usage: {}, members: [pgid], limit })
     if (leader !== undefined) this.#record(pgid, [leader])
   }
 
@@ -60,6 +76,15 @@ export class UsageSampler {
     this.#record(pgid, stats.filter((stat): stat is ProcStat => stat?.pgrp === pgid))
     this.#groups.delete(pgid)
     return group.usage
+  }
+
+  /** Scans at the base interval, or at every tick while a group has a memory limit. */
+  #tick (): void {
+    const now = Date.now()
+    const limited = [...this.#groups.values()].some(group => group.limit !== undefined)
+    if (!limited && now - this.#lastScan < this.#intervalMs) return
+    this.#lastScan = now
+    void this.#scan()
   }
 
   async #scan (): Promise<void> {
@@ -86,8 +111,14 @@ export class UsageSampler {
     if (group === undefined || members.length === 0) return
     const { usage } = group
     group.members = members.map(({ pid }) => pid)
-    usage.peakRssKb = Math.max(usage.peakRssKb ?? 0, sum(members.map(({ rssKb }) => rssKb)))
+    const rssKb = sum(members.map(({ rssKb }) => rssKb))
+    usage.peakRssKb = Math.max(usage.peakRssKb ?? 0, rssKb)
     usage.cpuMs = Math.max(usage.cpuMs ?? 0, sum(members.map(({ cpuMs }) => cpuMs)))
+    const { limit } = group
+    if (limit !== undefined && rssKb > limit.kb) {
+      group.limit = undefined
+      limit.exceeded(rssKb)
+    }
   }
 }
 

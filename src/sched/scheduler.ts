@@ -8,6 +8,7 @@ import { decodeJson, encodeJson } from '../crdt/store.js'
 import type { KVStore } from '../crdt/store.js'
 import type { Executor, RunHandle, RunResult } from '../exec/executor.js'
 import { killLeftover } from '../exec/executor.js'
+import { runOptionsOf } from './submit.js'
 import type { JobTable, TableEntry } from './table.js'
 import type { Claims, PeerLoad } from './claims.js'
 
@@ -260,7 +261,7 @@ export class Scheduler {
       // fencing only matters where another node could take the job over
       const fenceMs = this.init.claims.livePeers().length > 0 ? Math.floor(spec.ttrMs * FENCE_AT_TTR_FRACTION) : undefined
       run.handle = await executor.run({
-        jobId: spec.id, epoch: attempt.epoch, cmd: spec.cmd, cwd: spec.cwd, env: spec.env, timeoutMs: spec.timeoutMs, out: spec.out, fenceMs
+        jobId: spec.id, epoch: attempt.epoch, cmd: spec.cmd, cwd: spec.cwd, env: spec.env, timeoutMs: spec.timeoutMs, out: spec.out, fenceMs, node: self, ...runOptionsOf(spec)
       })
       const intent: Intent = { job: spec.id, epoch: attempt.epoch, pid: run.handle.pid, startTime: run.handle.startTime }
       run.attempt = { ...attempt, startedAt: clock.now() }
@@ -297,6 +298,8 @@ export class Scheduler {
     await this.writeAttempt(ended, true)
     await this.init.store.batch([{ key: intentKey(run.spec.id, run.attempt.epoch), value: undefined }])
     this.release(run.spec)
+    // hooks run once the attempt is recorded, so they see the job's new state (e.g. failed for good)
+    await run.handle?.wrapUp(this.init.table.get(run.spec.id)?.derived.state)
   }
 
   private freeSlot (run: Run): void {

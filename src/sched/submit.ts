@@ -1,7 +1,7 @@
 import { isAbsolute } from 'node:path'
-import { InvalidJobError } from '../errors.js'
+import { InvalidJobError, UsageError } from '../errors.js'
 import { parseDuration } from '../duration.js'
-import type { JobId, JobSpec, SubmitRequest } from '../types.js'
+import type { JobId, JobRunOptions, JobSpec, SubmitRequest } from '../types.js'
 
 export const DEFAULT_TTR_MS = 30_000
 /** Largest serialized job spec accepted: the ledger is replicated to every node. */
@@ -27,13 +27,60 @@ function optionalString (value: unknown, field: string): string | undefined {
   return value
 }
 
-function duration (value: string | number | undefined, field: string): number | undefined {
+function optionalBool (value: unknown, field: string): true | undefined {
+  if (value == null || value === false) return undefined
+  if (value !== true) throw new InvalidJobError(`${field} must be true or false, got ${JSON.stringify(value)}`)
+  return true
+}
+
+/** A parser's UsageError as the node's InvalidJobError. */
+function parsed<T> (value: T | undefined, parse: (value: T) => number): number | undefined {
   if (value == null) return undefined
   try {
-    return parseDuration(value, field)
+    return parse(value)
   } catch (err) {
     throw new InvalidJobError((err as Error).message)
   }
+}
+
+const duration = (value: string | number | undefined, field: string): number | undefined =>
+  parsed(value, v => parseDuration(v, field))
+
+const MEMORY_UNITS: Record<string, number> = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }
+const MEMORY = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i
+/** The smallest `--mem` accepted: below it, even a shell would be killed at once. */
+export const MIN_MEMORY_BYTES = 2 ** 20
+
+/** Parses a memory size: bytes as a number, or `512M`, `2G`, `1.5g`, `300MiB` (binary units). */
+export function parseMemory (value: string | number, what = 'mem'): number {
+  const match = typeof value === 'string' ? MEMORY.exec(value.trim()) : null
+  const bytes = typeof value === 'number' ? value : match == null ? NaN : Math.round(Number(match[1]) * MEMORY_UNITS[match[2].toLowerCase()])
+  if (!Number.isSafeInteger(bytes)) throw new UsageError(`bad ${what}: ${JSON.stringify(value)} (expected a size such as 512M or 2G)`)
+  if (bytes < MIN_MEMORY_BYTES) throw new UsageError(`bad ${what}: ${JSON.stringify(value)} is less than 1M`)
+  return bytes
+}
+
+/** The run options of a spec or view, and nothing else. */
+export function runOptionsOf ({ onSuccess, onFailure, onExit, tmpdir, keepTmpdir, cleanup, memBytes }: JobRunOptions): JobRunOptions {
+  return { onSuccess, onFailure, onExit, tmpdir, keepTmpdir, cleanup, memBytes }
+}
+
+/** Hooks, private directory and memory limit: checked, and the directory flags checked together. */
+function runOptions (req: SubmitRequest): JobRunOptions {
+  const options: JobRunOptions = {
+    onSuccess: optionalString(req.onSuccess, 'onSuccess'),
+    onFailure: optionalString(req.onFailure, 'onFailure'),
+    onExit: optionalString(req.onExit, 'onExit'),
+    tmpdir: optionalBool(req.tmpdir, 'tmpdir'),
+    keepTmpdir: optionalBool(req.keepTmpdir, 'keepTmpdir'),
+    cleanup: optionalBool(req.cleanup, 'cleanup'),
+    memBytes: parsed(req.mem, v => parseMemory(v))
+  }
+  if (options.tmpdir !== true && (options.keepTmpdir === true || options.cleanup === true)) {
+    throw new InvalidJobError(`${options.cleanup === true ? 'cleanup' : 'keepTmpdir'} needs tmpdir: it is about the job's private directory`)
+  }
+  if (options.keepTmpdir === true && options.cleanup === true) throw new InvalidJobError('cleanup and keepTmpdir contradict each other: choose one')
+  return options
 }
 
 /** Checks a submit request field by field and turns it into a job draft; throws InvalidJobError. */
@@ -64,6 +111,7 @@ export function draftJob (req: SubmitRequest, now: number): JobDraft {
     tags: list(req.tag),
     cores: integer(req.cores, 'cores', 1, 1),
     out: optionalString(req.out, 'out'),
+    ...runOptions(req),
     key: optionalString(req.id, 'id'),
     allowMissing: req.allowMissing === true ? true : undefined
   }

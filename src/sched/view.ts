@@ -1,5 +1,6 @@
 import { JobState } from '../types.js'
 import type { Attempt, AttemptView, JobSpec, JobView } from '../types.js'
+import { runOptionsOf } from './submit.js'
 import type { TableEntry } from './table.js'
 
 const iso = (ms: number | undefined): string | undefined => ms == null ? undefined : new Date(ms).toISOString()
@@ -50,6 +51,7 @@ export function toJobView (entry: TableEntry, readyReason: (spec: JobSpec) => st
     env: spec.env,
     key: spec.key,
     out: spec.out,
+    ...runOptionsOf(spec),
     state: derived.state,
     reason: derived.state === JobState.ready ? readyReason(spec) : derived.reason,
     exitCode: derived.state === JobState.running ? undefined : current?.exitCode,

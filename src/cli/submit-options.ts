@@ -4,7 +4,7 @@
 import { resolve } from 'node:path'
 import { UsageError } from '../errors.js'
 import { parseDuration } from '../duration.js'
-import { parseMemory } from '../sched/submit.js'
+import { parseMemory } from '../size.js'
 import type { SubmitRequest } from '../types.js'
 import { parseInteger, splitList, type Args, type FlagSpec } from './args.js'
 
@@ -43,6 +43,7 @@ export const SUBMIT_OPTIONS: readonly SubmitOption[] = [
   { field: 'keepTmpdir', flag: 'keep-tmpdir', kind: 'bool', help: 'with --tmpdir: never remove the private directory' },
   { field: 'cleanup', flag: 'cleanup', kind: 'bool', help: 'with --tmpdir: remove the private directory after a failure too' },
   { field: 'mem', flag: 'mem', kind: 'size', arg: 'SIZE', help: 'kill the job when its processes use more memory (RSS) than SIZE, e.g. 512M, 2G' },
+  { field: 'expand', flag: 'expand', kind: 'string', arg: 'GEN', help: 'first run GEN (sh -c) as a job; each JSON line it prints (as for --batch) becomes a job this one waits for' },
   { field: 'id', flag: 'id', kind: 'string', arg: 'KEY', help: 'idempotency key: a second submit with KEY returns the first job' },
   { field: 'allowMissing', flag: 'allow-missing', kind: 'bool', help: 'accept --after ids that are not known (yet)' }
 ]

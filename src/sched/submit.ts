@@ -1,6 +1,7 @@
 import { isAbsolute } from 'node:path'
-import { InvalidJobError, UsageError } from '../errors.js'
+import { InvalidJobError } from '../errors.js'
 import { parseDuration } from '../duration.js'
+import { parseMemory } from '../size.js'
 import type { JobId, JobRunOptions, JobSpec, SubmitRequest } from '../types.js'
 
 export const DEFAULT_TTR_MS = 30_000
@@ -45,20 +46,6 @@ function parsed<T> (value: T | undefined, parse: (value: T) => number): number |
 
 const duration = (value: string | number | undefined, field: string): number | undefined =>
   parsed(value, v => parseDuration(v, field))
-
-const MEMORY_UNITS: Record<string, number> = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }
-const MEMORY = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i
-/** The smallest `--mem` accepted: below it, even a shell would be killed at once. */
-export const MIN_MEMORY_BYTES = 2 ** 20
-
-/** Parses a memory size: bytes as a number, or `512M`, `2G`, `1.5g`, `300MiB` (binary units). */
-export function parseMemory (value: string | number, what = 'mem'): number {
-  const match = typeof value === 'string' ? MEMORY.exec(value.trim()) : null
-  const bytes = typeof value === 'number' ? value : match == null ? NaN : Math.round(Number(match[1]) * MEMORY_UNITS[match[2].toLowerCase()])
-  if (!Number.isSafeInteger(bytes)) throw new UsageError(`bad ${what}: ${JSON.stringify(value)} (expected a size such as 512M or 2G)`)
-  if (bytes < MIN_MEMORY_BYTES) throw new UsageError(`bad ${what}: ${JSON.stringify(value)} is less than 1M`)
-  return bytes
-}
 
 /** The run options of a spec or view, and nothing else. */
 export function runOptionsOf ({ onSuccess, onFailure, onExit, tmpdir, keepTmpdir, cleanup, memBytes }: JobRunOptions): JobRunOptions {

@@ -22,6 +22,12 @@ export const sub: Command = {
     '(either spelling: "after-group" or "afterGroup"). Flags given with --batch are defaults for every',
     'job; a field of the job replaces them. If any line is invalid, nothing is submitted.',
     '',
+    '--on-success, --on-failure and --on-exit run a shell command (sh -c) on the node that ran the job,',
+    'once the attempt is recorded (--on-failure only when no retry is left), with MESHQ_JOB_ID,',
+    'MESHQ_ATTEMPT, MESHQ_NODE, MESHQ_JOB_STATE, MESHQ_EXIT_CODE, MESHQ_SIGNAL, MESHQ_FAIL_REASON,',
+    'MESHQ_STDOUT, MESHQ_STDERR (output files) and MESHQ_TMPDIR set. A hook never changes the job\'s state.',
+    '--tmpdir runs each attempt in a new <cwd>/.meshq-<ID>-<attempt>, also its TMPDIR (docs/jobs.md).',
+    '',
     '--wait streams the job\'s stdout and stderr and exits with its exit code (1 if it failed',
     'without one). With --json, --wait prints the final job record instead of the output.'
   ].join('\n'),

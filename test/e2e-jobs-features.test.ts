@@ -6,7 +6,7 @@ import { readFile, readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { JobView, PeerView } from '../src/types.js'
-import { json, meshq, ok, startNode, type TestNode } from './cluster.js'
+import { CLI, json, meshq, ok, startNode, type TestNode } from './cluster.js'
 import { tempDir, waitFor } from './helpers.js'
 
 let alpha: TestNode
@@ -42,9 +42,12 @@ const written = async (file: string): Promise<string> =>
   await waitFor(async () => await readFile(file, 'utf8').catch(() => undefined), { what: `${file} to be written`, timeout: 60_000 })
 
 describe('hooks', () => {
-  it('run on the node that ran the job, with the attempt in their environment', async () => {
+  it('run on the node that ran the job, with the attempt in their environment, once it is recorded', async () => {
     const marker = join(work.dir, 'success-env')
-    const id = await sub('--tag', 'beta', '--on-success', `echo "$MESHQ_NODE $MESHQ_JOB_ID $MESHQ_ATTEMPT $MESHQ_EXIT_CODE [$MESHQ_FAIL_REASON] $MESHQ_JOB_STATE" > ${marker}; cat "$MESHQ_STDOUT" >> ${marker}; echo "$MESHQ_STDERR" >> ${marker}`,
+    const record = join(work.dir, 'success-record')
+    const id = await sub('--tag', 'beta',
+      '--on-success', `echo "$MESHQ_NODE $MESHQ_JOB_ID $MESHQ_ATTEMPT $MESHQ_EXIT_CODE [$MESHQ_FAIL_REASON] $MESHQ_JOB_STATE" > ${marker}; cat "$MESHQ_STDOUT" >> ${marker}; echo "$MESHQ_STDERR" >> ${marker}`,
+      '--on-exit', `"${process.execPath}" "${CLI}" show "$MESHQ_JOB_ID" --json > ${record}.part && mv ${record}.part ${record}`,
       '--', 'sh', '-c', 'echo from-the-job')
     const job = await settled(id, 'done')
     expect(job.node).toBe(betaId)
@@ -52,6 +55,8 @@ describe('hooks', () => {
     expect(summary).toBe(`${betaId} ${id} ${job.attempts[0].epoch} 0 [] done`)
     expect(stdout).toBe('from-the-job')
     expect(stderrPath).toBe(join(beta.home, 'output', id, `${job.attempts[0].epoch}.stderr`))
+    // `meshq` in a hook talks to the node that ran the job, which already has the attempt's end
+    expect(JSON.parse(await written(record))).toMatchObject({ id, state: 'done', node: betaId })
   })
 
   it('on-failure runs once, when no retry is left; on-exit after every attempt; neither changes the state', async () => {

@@ -291,6 +291,7 @@ describe('hooks, private directories and memory limits', () => {
       MESHQ_ATTEMPT: '2',
       MESHQ_EXIT_CODE: '0',
       MESHQ_FAIL_REASON: '',
+      MESHQ_HOME: home,
       MESHQ_JOB_ID: 'j-hook',
       MESHQ_JOB_STATE: 'done',
       MESHQ_NODE: 'peer-1',

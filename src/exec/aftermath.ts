@@ -25,6 +25,8 @@ export interface AftermathContext {
 }
 
 export interface AftermathInit {
+  /** The node's home: hooks get it as MESHQ_HOME, so `meshq` in a hook talks to this node. */
+  home: string
   req: RunRequest
   outputPaths: OutputPaths
   /** The hooks' stdout and stderr are appended here. */
@@ -68,9 +70,10 @@ export async function wrapUp (init: AftermathInit, context: AftermathContext, re
   }
 }
 
-function hookEnv ({ req, outputPaths, privateDir }: AftermathInit, result: RunResult, jobState?: JobState): Record<string, string> {
+function hookEnv ({ home, req, outputPaths, privateDir }: AftermathInit, result: RunResult, jobState?: JobState): Record<string, string> {
   const env: Record<string, string> = {
     ...req.env,
+    MESHQ_HOME: home,
     MESHQ_JOB_ID: req.jobId,
     MESHQ_ATTEMPT: String(req.epoch),
     MESHQ_NODE: req.node ?? '',

@@ -141,7 +141,7 @@ class ProcessExecutor implements Executor {
     validate(req)
     const startedAt = Date.now()
     const outputPaths = outputPathsOf(this.#home, req)
-    const aftermath: AftermathInit = { req, outputPaths, hookLog: hookLogOf(this.#home, req) }
+    const aftermath: AftermathInit = { home: this.#home, req, outputPaths, hookLog: hookLogOf(this.#home, req) }
     const fail = (reason: FailReason, message: string): RunHandle =>
       failedRun(outputPaths, startedAt, reason, message, async (result, jobState) => { await this.#wrapUp(aftermath, result, jobState) })
     if (!await isDirectory(req.cwd)) return fail(FailReason.cwdMissing, `no such directory: ${req.cwd}`)

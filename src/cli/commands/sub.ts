@@ -25,7 +25,7 @@ export const sub: Command = {
     '--on-success, --on-failure and --on-exit run a shell command (sh -c) on the node that ran the job,',
     'once the attempt is recorded (--on-failure only when no retry is left), with MESHQ_JOB_ID,',
     'MESHQ_ATTEMPT, MESHQ_NODE, MESHQ_JOB_STATE, MESHQ_EXIT_CODE, MESHQ_SIGNAL, MESHQ_FAIL_REASON,',
-    'MESHQ_STDOUT, MESHQ_STDERR (output files) and MESHQ_TMPDIR set. A hook never changes the job\'s state.',
+    'MESHQ_STDOUT, MESHQ_STDERR (output files), MESHQ_TMPDIR and MESHQ_HOME set. It never changes the job.',
     '--tmpdir runs each attempt in a new <cwd>/.meshq-<ID>-<attempt>, also its TMPDIR (docs/jobs.md).',
     '',
     '--wait streams the job\'s stdout and stderr and exits with its exit code (1 if it failed',

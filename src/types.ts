@@ -33,7 +33,9 @@ export const FailReason = {
   lost: 'lost',
   spawnError: 'spawn-error',
   /** The job's process group used more memory than its `--mem` limit. */
-  memory: 'memory'
+  memory: 'memory',
+  /** A `sub --expand` generator exited 0 but its output could not be submitted as jobs. */
+  expandFailed: 'expand-failed'
 } as const
 export type FailReason = typeof FailReason[keyof typeof FailReason]
 
@@ -75,6 +77,8 @@ export interface JobSpec extends JobRunOptions {
   /** Idempotency key (`--id KEY`). */
   key?: string
   allowMissing?: boolean
+  /** A `sub --expand` generator: each JSON line of its stdout is submitted as a job (src/sched/expand.ts). */
+  expand?: boolean
   submitter: PeerIdString
   /** Wall-clock ms on the submitter. */
   submittedAt: number
@@ -192,6 +196,8 @@ export interface SubmitRequest {
   mem?: string | number
   id?: string
   allowMissing?: boolean
+  /** A shell command run first as its own job; the jobs it prints run before this one (`sub --expand`). */
+  expand?: string
 }
 
 export interface PeerView {
@@ -247,3 +253,33 @@ export type NodeEvent =
   | { type: 'job', job: JobView }
   | { type: 'removed', id: JobId }
   | { type: 'node', status: NodeStatus }
+
+export const JobEventKind = {
+  submitted: 'submitted',
+  started: 'started',
+  done: 'done',
+  failed: 'failed',
+  killed: 'killed',
+  lost: 'lost',
+  retried: 'retried',
+  removed: 'removed'
+} as const
+export type JobEventKind = typeof JobEventKind[keyof typeof JobEventKind]
+export const JOB_EVENT_KINDS: readonly JobEventKind[] = Object.values(JobEventKind)
+
+/** One change of a job's state, as `meshq events` prints it (the same on every node). */
+export interface JobEvent {
+  at: string
+  job: JobId
+  event: JobEventKind
+  /** The node that ran the attempt, or that submitted or requested the change. */
+  node?: PeerIdString
+  epoch?: number
+  exitCode?: number
+  signal?: string
+  failReason?: FailReason
+  /** For humans: why, e.g. `retry 1/2` or `requested by <peer>`. */
+  detail?: string
+  name?: string
+  group?: string
+}

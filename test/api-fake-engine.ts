@@ -3,7 +3,7 @@
  */
 import { JobNotFoundError, InvalidJobError } from '../src/errors.js'
 import type { Engine, ListQuery, LogStream, Selector } from '../src/api/engine.js'
-import type { JobId, JobView, NodeEvent, NodeStatus, PeerIdString, PeerView, StatsView, SubmitRequest, InviteCreated, InviteView } from '../src/types.js'
+import type { JobEvent, JobId, JobView, NodeEvent, NodeStatus, PeerIdString, PeerView, StatsView, SubmitRequest, InviteCreated, InviteView } from '../src/types.js'
 import { JOB_STATES } from '../src/types.js'
 
 const SELF = '12D3KooWFakeSelf' as PeerIdString
@@ -91,11 +91,11 @@ export class FakeEngine implements Engine {
     return (await this.select(selector)).map(j => this.set(j.id, { state: 'ready' }))
   }
 
-  async remove (selector: Selector): Promise<JobId[]> {
+  async remove (selector: Selector): Promise<JobView[]> {
     return (await this.select(selector)).map(j => {
       this.jobs.delete(j.id)
       this.emit({ type: 'removed', id: j.id })
-      return j.id
+      return j
     })
   }
 
@@ -124,6 +124,9 @@ export class FakeEngine implements Engine {
   async peers (): Promise<PeerView[]> {
     return [{ id: SELF, addrs: ['/ip4/127.0.0.1/tcp/1'], self: true, connected: true, state: 'up', slots: 4, running: 0, tags: ['gpu'] }]
   }
+
+  jobEvents (): JobEvent[] { return [] }
+  subscribeJobEvents (): () => void { return () => {} }
 
   subscribe (listener: (event: NodeEvent) => void): () => void {
     this.subscriptions++

@@ -5,7 +5,7 @@
 import http from 'node:http'
 import { dirname } from 'node:path'
 import { NodeUnreachableError } from '../errors.js'
-import type { NodeEvent } from '../types.js'
+import type { JobEvent, NodeEvent } from '../types.js'
 import { API_PREFIX, type ApiErrorBody } from './protocol.js'
 
 /** A unix socket path, or the TCP API's address and bearer token. */
@@ -61,6 +61,12 @@ export class ApiClient {
   /** The node's events as they happen (subscribes when iteration starts). */
   async * events (signal?: AbortSignal): AsyncIterable<NodeEvent> {
     yield * await this.openEvents(signal)
+  }
+
+  /** Job events (`GET /v1/job-events`): the latest, then with `follow=1` every new one as it happens. */
+  async * jobEvents (query: URLSearchParams, signal?: AbortSignal): AsyncIterable<JobEvent> {
+    const res = await this.open('GET', `/job-events?${query}`, undefined, signal)
+    yield * ndjson<JobEvent>(res, signal)
   }
 
   /** Where the node is, for messages. */

@@ -1,4 +1,4 @@
-import type { InviteCreated, InviteView, JobId, JobState, JobView, NodeEvent, NodeStatus, PeerView, StatsView, SubmitRequest } from '../types.js'
+import type { InviteCreated, InviteView, JobEvent, JobEventKind, JobState, JobView, NodeEvent, NodeStatus, PeerView, StatsView, SubmitRequest } from '../types.js'
 
 /** Which jobs an action applies to: explicit ids, or every job of a group. */
 export interface Selector {
@@ -14,6 +14,12 @@ export interface ListQuery {
 
 export type LogStream = 'stdout' | 'stderr'
 
+export interface EventQuery {
+  /** Only events of these kinds (every kind if empty). */
+  kinds: JobEventKind[]
+  limit: number
+}
+
 /**
  * What the control API serves: the node as its clients see it. The HTTP server in `server.ts`
  * maps routes onto these methods; the node implements them.
@@ -27,7 +33,8 @@ export interface Engine {
   get: (id: string) => Promise<JobView>
   kill: (selector: Selector) => Promise<JobView[]>
   retry: (selector: Selector) => Promise<JobView[]>
-  remove: (selector: Selector) => Promise<JobId[]>
+  /** With a group, skips its running jobs. Resolves to the removed jobs' records. */
+  remove: (selector: Selector) => Promise<JobView[]>
   pause: (group: string, forMs?: number) => Promise<void>
   resume: (group: string) => Promise<void>
   drain: (peer?: string) => Promise<void>
@@ -41,6 +48,10 @@ export interface Engine {
   evict: (peer: string) => Promise<void>
   /** Calls `listener` for every change until the returned function is called. */
   subscribe: (listener: (event: NodeEvent) => void) => () => void
+  /** The latest job events known here, cluster-wide, oldest first (`meshq events`). */
+  jobEvents: (query: EventQuery) => JobEvent[]
+  /** Calls `listener` for every new job event until the returned function is called. */
+  subscribeJobEvents: (listener: (event: JobEvent) => void) => () => void
   /**
    * The job's captured output. With `follow`, keeps yielding until the job's attempt ends.
    * Throws JobNotFoundError.

@@ -9,8 +9,8 @@ import http from 'node:http'
 import net from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { HomeLockedError, MeshqError, UnauthorizedError, UsageError } from '../errors.js'
-import { JOB_STATES, type JobState, type SubmitRequest } from '../types.js'
-import type { Engine, ListQuery, LogStream, Selector } from './engine.js'
+import { JOB_EVENT_KINDS, JOB_STATES, type JobEvent, type JobEventKind, type JobState, type SubmitRequest } from '../types.js'
+import type { Engine, EventQuery, ListQuery, LogStream, Selector } from './engine.js'
 import { API_PREFIX, MAX_BODY_BYTES, type ApiErrorBody } from './protocol.js'
 
 export interface ControlServerInit {
@@ -35,6 +35,9 @@ export class ApiRequestError extends MeshqError {
     this.status = status
   }
 }
+
+/** Job events answered without `limit`. */
+const DEFAULT_EVENT_LIMIT = 100
 
 /** An event stream client this far behind is cut off rather than buffered without bound. */
 const MAX_EVENT_BACKLOG_BYTES = 16 * 1024 * 1024
@@ -118,7 +121,12 @@ function makeRoutes (engine: Engine): Route[] {
     route('GET', '/jobs', async ({ url }) => ({ jobs: await engine.list(listQuery(url)) })),
     route('POST', '/jobs/kill', async ({ req }) => ({ jobs: await engine.kill(selector(await readJson(req))) })),
     route('POST', '/jobs/retry', async ({ req }) => ({ jobs: await engine.retry(selector(await readJson(req))) })),
-    route('POST', '/jobs/rm', async ({ req }) => ({ ids: await engine.remove(selector(await readJson(req))) })),
+    route('POST', '/jobs/rm', async ({ req }) => {
+      const body = await readJson(req)
+      const jobs = await engine.remove(selector(body))
+      // the records only on request ("records": true), e.g. for `rm --json` to print them as submits
+      return { ids: jobs.map(job => job.id), ...(body.records === true ? { jobs } : {}) }
+    }),
     route('GET', '/jobs/:id', async ({ params }) => await engine.get(params[0])),
     route('GET', '/jobs/:id/logs', async (r) => await streamLog(engine, r)),
     route('POST', '/groups/:group/pause', async ({ req, params }) => {
@@ -154,7 +162,8 @@ function makeRoutes (engine: Engine): Route[] {
     }),
     route('GET', '/invites', async () => ({ invites: await engine.invites() })),
     route('POST', '/invites/:id/revoke', async ({ params }) => { await engine.revokeInvite(params[0]); return { ok: true } }),
-    route('GET', '/events', async (r) => streamEvents(engine, r))
+    route('GET', '/events', async (r) => streamEvents(engine, r)),
+    route('GET', '/job-events', async (r) => streamJobEvents(engine, r))
   ]
 }
 
@@ -291,6 +300,43 @@ function streamEvents (engine: Engine, { res, signal }: Request): typeof STREAME
   signal.addEventListener('abort', unsubscribe, { once: true })
   if (signal.aborted) unsubscribe()
   res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
+  res.flushHeaders()
+  return STREAMED
+}
+
+function eventQuery (url: URL): EventQuery & { follow: boolean } {
+  const kinds = (url.searchParams.get('kinds') ?? '').split(',').filter(k => k !== '')
+  const unknown = kinds.find(k => !JOB_EVENT_KINDS.includes(k as JobEventKind))
+  if (unknown !== undefined) throw badRequest(`unknown event '${unknown}' (one of ${JOB_EVENT_KINDS.join(', ')})`)
+  const limit = url.searchParams.get('limit') ?? String(DEFAULT_EVENT_LIMIT)
+  if (!/^\d+$/.test(limit)) throw badRequest(`limit must be a whole number, not '${limit}'`)
+  const follow = url.searchParams.get('follow')
+  return { kinds: kinds as JobEventKind[], limit: Number(limit), follow: follow === '1' || follow === 'true' }
+}
+
+/** NDJSON: the latest job events, then (with `follow`) every new one as it happens. */
+function streamJobEvents (engine: Engine, { res, url, signal }: Request): typeof STREAMED {
+  const query = eventQuery(url)
+  const send = (event: JobEvent): void => {
+    if (res.destroyed) return
+    if (res.writableLength > MAX_EVENT_BACKLOG_BYTES) {
+      res.destroy()
+      return
+    }
+    res.write(JSON.stringify(event) + '\n')
+  }
+  res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
+  // history and subscription in one turn of the event loop: no event is missed or sent twice
+  for (const event of engine.jobEvents(query)) send(event)
+  if (!query.follow) {
+    res.end()
+    return STREAMED
+  }
+  const unsubscribe = engine.subscribeJobEvents(event => {
+    if (query.kinds.length === 0 || query.kinds.includes(event.event)) send(event)
+  })
+  signal.addEventListener('abort', unsubscribe, { once: true })
+  if (signal.aborted) unsubscribe()
   res.flushHeaders()
   return STREAMED
 }

@@ -1,12 +1,12 @@
 import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ControlKind, JobState, isTerminal } from '../types.js'
-import type { AttemptView, InviteCreated, InviteView, JobId, JobView, NodeEvent, NodeStatus, PeerIdString, PeerView, StatsView, SubmitRequest } from '../types.js'
-import type { Engine, ListQuery, LogStream, Selector } from '../api/engine.js'
+import type { AttemptView, InviteCreated, InviteView, JobEvent, JobId, JobView, NodeEvent, NodeStatus, PeerIdString, PeerView, StatsView, SubmitRequest } from '../types.js'
+import type { Engine, EventQuery, ListQuery, LogStream, Selector } from '../api/engine.js'
 import { DependencyCycleError, InvalidJobError, JobNotFoundError, JobRunningError, MissingDependencyError, UsageError } from '../errors.js'
 import type { Clock } from '../clock.js'
 import type { Ledger } from '../crdt/ledger.js'
-import { META_DOC, MetaMap, SegmentMap, controlKey, pauseKey, segmentOf } from '../crdt/facts.js'
+import { META_DOC, MetaMap, SegmentMap, attemptKey, controlKey, pauseKey, segmentOf } from '../crdt/facts.js'
 import type { FactChange, PauseFact } from '../crdt/facts.js'
 import type { JobTable, SealedJob, TableEntry } from '../sched/table.js'
 import type { Scheduler } from '../sched/scheduler.js'
@@ -16,6 +16,9 @@ import type { Membership } from './membership.js'
 import type { LogRequest, Mesh } from './mesh.js'
 import { dependsOnGroup, draftJob } from '../sched/submit.js'
 import type { JobDraft } from '../sched/submit.js'
+import { expandOutput, linkDrafts, planSubmit } from '../sched/expand.js'
+import { JobEventLog, eventFacts } from './job-events.js'
+import type { EventFacts } from './job-events.js'
 
 export interface EngineInit {
   self: PeerIdString
@@ -44,9 +47,16 @@ const THROUGHPUT_WINDOW_MS = 60_000
 export class NodeEngine implements Engine {
   private readonly init: EngineInit
   private readonly finishedAt: number[] = []
+  private readonly events: JobEventLog
 
   constructor (init: EngineInit) {
     this.init = init
+    this.events = new JobEventLog(() => init.clock.now())
+    for (const [, entry] of init.table.all()) this.events.seed(entry, this.eventFacts(entry))
+    init.table.onChange((_, entry) => this.events.touch(entry, () => this.eventFacts(entry)))
+    // the table takes in the ledger's changes first (run.ts subscribed it earlier): history loaded from disk is no news
+    init.ledger.onChange((_, origin) => this.events.settle(origin !== 'load'))
+    init.scheduler.settleWith(async (spec, result, stdoutPath) => await expandOutput(spec, result, stdoutPath, { submit: async jobs => await this.submit(jobs) }))
     init.table.onChange((_, entry) => {
       if (isTerminal(entry.derived.state) && entry.derived.attempt?.endedAt != null) this.finishedAt.push(init.clock.now())
     })
@@ -61,18 +71,19 @@ export class NodeEngine implements Engine {
     if (!Array.isArray(requests) || requests.length === 0) throw new InvalidJobError('nothing to submit: expected {"jobs": [...]}')
     const { clock, ledger, table, self } = this.init
     const now = clock.now()
-    const drafts = requests.map((req, i) => withIndex(i, requests.length, () => draftJob(req, now)))
-    const results: Array<JobId | undefined> = drafts.map(d => d.key != null ? table.byKey(d.key) : undefined)
-    const fresh = drafts.map((d, i) => ({ draft: d, i })).filter(({ i }) => results[i] == null)
-    fresh.forEach(({ draft, i }) => withIndex(i, requests.length, () => this.checkDependencies(draft, drafts)))
+    const plan = planSubmit(requests, (req, i) => withIndex(i, requests.length, () => draftJob(req, now)))
+    const results: Array<JobId | undefined> = plan.drafts.map(d => d.key != null ? table.byKey(d.key) : undefined)
+    const fresh = plan.drafts.map((d, i) => ({ draft: d, i })).filter(({ i }) => results[i] == null)
+    fresh.forEach(({ draft, i }) => withIndex(plan.origin[i], requests.length, () => this.checkDependencies(draft, plan.drafts)))
     const slots = await ledger.allocateJobIds(fresh.length)
-    const facts: FactChange[] = fresh.map(({ draft, i }, k) => {
+    fresh.forEach(({ i }, k) => { results[i] = slots[k].id })
+    linkDrafts(plan, results)
+    const facts: FactChange[] = fresh.map(({ i }, k) => {
       const { id, n, seq } = slots[k]
-      results[i] = id
-      return { doc: segmentOf(id) as string, map: SegmentMap.jobs, key: id, value: { ...draft, id, n, seq, submitter: self, submittedAt: now } }
+      return { doc: segmentOf(id) as string, map: SegmentMap.jobs, key: id, value: { ...plan.drafts[i], id, n, seq, submitter: self, submittedAt: now } }
     })
     await ledger.put(facts, { sync: true })
-    return await Promise.all(results.map(async id => await this.get(id as JobId)))
+    return await Promise.all(plan.answers.map(async i => await this.get(results[i] as JobId)))
   }
 
   async list (query: ListQuery): Promise<JobView[]> {
@@ -119,12 +130,16 @@ export class NodeEngine implements Engine {
     return targets.map(e => this.view(e))
   }
 
-  async remove (selector: Selector): Promise<JobId[]> {
-    const targets = await this.select(selector, () => true)
-    const running = targets.find(e => e.derived.state === JobState.running)
+  /** Removes the jobs named, or every job of the group that is not running; answers their records as they were. */
+  async remove (selector: Selector): Promise<JobView[]> {
+    const selected = await this.select(selector, () => true)
+    const isRunning = (e: TableEntry): boolean => e.derived.state === JobState.running
+    const running = selector.ids != null ? selected.find(isRunning) : undefined
     if (running != null) throw new JobRunningError(`job ${running.facts.spec.id} is running: kill it first`)
+    const targets = selected.filter(e => !isRunning(e))
+    const views = targets.map(e => this.view(e))
     await this.control(targets, ControlKind.remove)
-    return targets.map(e => e.facts.spec.id)
+    return views
   }
 
   async pause (group: string, forMs?: number): Promise<void> {
@@ -197,6 +212,14 @@ export class NodeEngine implements Engine {
     })
   }
 
+  jobEvents (query: EventQuery): JobEvent[] {
+    return this.events.history(query)
+  }
+
+  subscribeJobEvents (listener: (event: JobEvent) => void): () => void {
+    return this.events.subscribe(listener)
+  }
+
   async * readLog (id: string, stream: LogStream, options: { follow: boolean, signal: AbortSignal }): AsyncIterable<Uint8Array> {
     const attempt = latestStarted(await this.get(id))
     if (attempt == null) return
@@ -230,6 +253,15 @@ export class NodeEngine implements Engine {
     } finally {
       await file.close()
     }
+  }
+
+  private eventFacts (entry: TableEntry): EventFacts {
+    const { spec, controls, attempts } = entry.facts
+    return eventFacts(this.view(entry), {
+      submitter: spec.submitter,
+      controls: controls.values(),
+      basis: (epoch, node) => attempts.get(attemptKey(spec.id, epoch, node))?.basis ?? 0
+    })
   }
 
   /** A job's record as clients see it. */
@@ -271,7 +303,7 @@ export class NodeEngine implements Engine {
   private checkDependencies (draft: JobDraft, batch: JobDraft[]): void {
     const { table } = this.init
     if (draft.allowMissing !== true) {
-      const missing = draft.after.find(dep => table.get(dep) == null && table.sealedJob(dep) == null)
+      const missing = draft.after.find(dep => !dep.startsWith('#') && table.get(dep) == null && table.sealedJob(dep) == null)
       if (missing != null) throw new MissingDependencyError(`dependency ${missing} does not exist (use --allow-missing to wait for it)`)
     }
     if (draft.group == null) return

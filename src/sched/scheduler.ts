@@ -45,6 +45,9 @@ interface Run {
   slotFreed?: boolean
 }
 
+/** Looks at a finished attempt before it is recorded and may turn it into a failure (`sub --expand`: src/sched/expand.ts). */
+export type AttemptSettler = (spec: JobSpec, result: RunResult, stdoutPath: string) => Promise<RunResult>
+
 /** What the node remembers, on disk, about each run it started: enough to kill it after a crash. */
 interface Intent {
   job: JobId
@@ -73,6 +76,7 @@ export class Scheduler {
   /** When each ready job was first seen ready here (monotonic): the start of its rank delay. */
   private readonly readySince = new Map<JobId, number>()
   private fenceTimer?: NodeJS.Timeout
+  private settler?: AttemptSettler
 
   constructor (init: SchedulerInit) {
     this.init = init
@@ -115,6 +119,11 @@ export class Scheduler {
     this.fenceTimer = setInterval(() => { this.fence() }, FENCE_CHECK_MS)
     this.fenceTimer.unref()
     this.schedulePass()
+  }
+
+  /** Sets what looks at each finished attempt of this node before it is recorded. */
+  settleWith (settler: AttemptSettler): void {
+    this.settler = settler
   }
 
   /** Another node won a job this node runs (a late-seen rival claim): stop the local copy. */
@@ -269,7 +278,8 @@ export class Scheduler {
         store.batch([{ key: intentKey(spec.id, attempt.epoch), value: encodeJson(intent) }], { sync: true }),
         this.writeAttempt(run.attempt, false)
       ])
-      await this.finish(run, await run.handle.result)
+      const result = await run.handle.result
+      await this.finish(run, this.settler == null ? result : await this.settler(spec, result, run.handle.outputPaths.stdout))
     } catch (err) {
       log('run of %s failed to start or record: %s', spec.id, (err as Error).message)
       run.handle?.kill('lost')

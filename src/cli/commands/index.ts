@@ -1,5 +1,6 @@
 import type { Command } from '../context.js'
 import { drain, pause, peers, resume, stats, top } from './cluster.js'
+import { events } from './events.js'
 import { kill, logs, ls, retry, rm, show } from './jobs.js'
 import { node } from './node.js'
 import { evict, invite } from './members.js'
@@ -9,5 +10,5 @@ import { wait } from './wait.js'
 
 /** Every command, in the order `meshq help` lists them. */
 export const COMMANDS: ReadonlyMap<string, Command> = new Map(
-  [node, sub, ls, show, logs, wait, kill, retry, rm, pause, resume, drain, stats, peers, invite, evict, top, version, completion].map(c => [c.name, c])
+  [node, sub, ls, show, logs, events, wait, kill, retry, rm, pause, resume, drain, stats, peers, invite, evict, top, version, completion].map(c => [c.name, c])
 )

@@ -1,6 +1,6 @@
 import type { Selector } from '../../api/engine.js'
 import { UsageError } from '../../errors.js'
-import { JOB_STATES, type JobId, type JobState, type JobView } from '../../types.js'
+import { JOB_STATES, type JobId, type JobState, type JobView, type SubmitRequest } from '../../types.js'
 import type { Args, FlagSpec } from '../args.js'
 import { JSON_FLAG, printJson, printLines, write, type Command } from '../context.js'
 import { jobDetails, jobTable } from '../format.js'
@@ -104,13 +104,80 @@ export const retry = action('retry', 'Makes failed or killed jobs runnable again
 export const rm: Command = {
   name: 'rm',
   usage: 'rm ID... | --group G [--json]',
-  summary: 'Removes jobs that are not running.',
-  description: 'Prints the ids of the removed jobs (a JSON array with --json).',
-  flags: [GROUP_FLAG, JSON_FLAG],
+  summary: 'Removes jobs that are not running (with --group: every job of G that is not running).',
+  description: [
+    'Prints the ids of the removed jobs. With --json, prints each removed job as one JSON line that',
+    '`meshq sub --batch` accepts again, to requeue them: meshq rm --group G --json > jobs.jsonl, later',
+    'meshq sub --batch < jobs.jsonl. Lines come in dependency order; a dependency on a job removed with',
+    'it becomes "#N" (line N of the same batch), so the jobs are resubmitted together and still wait for',
+    'each other. The idempotency key (--id) is left out: it still names the removed job.'
+  ].join('\n'),
+  flags: [GROUP_FLAG, { ...JSON_FLAG, help: 'print the removed jobs as `sub --batch` lines' }],
   async run (ctx, args) {
-    const { ids } = await ctx.client.request<{ ids: JobId[] }>('POST', '/jobs/rm', selectorOf(args))
-    if (args.bool('json')) await printJson(ctx, ids)
+    const json = args.bool('json')
+    const { ids, jobs } = await ctx.client.request<{ ids: JobId[], jobs?: JobView[] }>('POST', '/jobs/rm', { ...selectorOf(args), records: json })
+    if (json) await printLines(ctx, requeueLines(jobs ?? [], Date.now()))
     else await printLines(ctx, ids)
     return 0
   }
+}
+
+/** Removed jobs as `sub --batch` lines, dependencies first; an edge between two of them becomes `#N`. */
+function requeueLines (jobs: JobView[], now: number): string[] {
+  const ordered = dependencyOrder(jobs)
+  const lineOf = new Map(ordered.map((job, i) => [job.id, i + 1]))
+  return ordered.map((job, i) => JSON.stringify(submitFields(job, dep => {
+    const n = lineOf.get(dep)
+    return n !== undefined && n <= i ? `#${n}` : dep
+  }, now)))
+}
+
+/** Jobs in submit order, except that a job comes after those of them it waits for (a cycle keeps its ids). */
+function dependencyOrder (jobs: JobView[]): JobView[] {
+  const byId = new Map(jobs.map(job => [job.id, job]))
+  const seen = new Set<JobId>()
+  const ordered: JobView[] = []
+  const visit = (job: JobView): void => {
+    if (seen.has(job.id)) return
+    seen.add(job.id)
+    for (const dep of job.after) {
+      const other = byId.get(dep)
+      if (other !== undefined) visit(other)
+    }
+    ordered.push(job)
+  }
+  const bySubmit = (a: JobView, b: JobView): number => Date.parse(a.submittedAt) - Date.parse(b.submittedAt) || (a.id < b.id ? -1 : 1)
+  for (const job of [...jobs].sort(bySubmit)) visit(job)
+  return ordered
+}
+
+/** The `sub --batch` fields that submit this job again; empty ones are left out. */
+function submitFields (job: JobView, dependency: (id: JobId) => string, now: number): Partial<SubmitRequest> {
+  const delay = job.notBefore === undefined ? 0 : Date.parse(job.notBefore) - now
+  const fields: Partial<SubmitRequest> = {
+    cmd: job.cmd,
+    cwd: job.cwd,
+    env: job.env,
+    name: job.name,
+    group: job.group,
+    after: job.after.map(dependency),
+    afterGroup: job.afterGroup,
+    pri: job.pri,
+    retries: job.retries,
+    ttr: job.ttrMs,
+    timeout: job.timeoutMs,
+    delay: delay > 0 ? delay : undefined,
+    tag: job.tags,
+    cores: job.cores,
+    out: job.out,
+    onSuccess: job.onSuccess,
+    onFailure: job.onFailure,
+    onExit: job.onExit,
+    tmpdir: job.tmpdir,
+    keepTmpdir: job.keepTmpdir,
+    cleanup: job.cleanup,
+    mem: job.memBytes
+  }
+  const empty = (value: unknown): boolean => value === undefined || (typeof value === 'object' && value !== null && Object.keys(value).length === 0)
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => !empty(value)))
 }

@@ -111,8 +111,11 @@ export interface Attempt {
   cpuMs?: number
 }
 
-export const ControlKind = { kill: 'kill', retry: 'retry', remove: 'rm' } as const
+export const ControlKind = { kill: 'kill', retry: 'retry', remove: 'rm', modify: 'mod' } as const
 export type ControlKind = typeof ControlKind[keyof typeof ControlKind]
+
+/** The spec fields `meshq mod` may change on a job that has not started. */
+export type SpecPatch = Partial<Pick<JobSpec, 'name' | 'pri' | 'retries' | 'ttrMs' | 'timeoutMs' | 'tags' | 'cores' | 'notBefore'>>
 
 /** A user's request about a job. Key `<lamport>:<peer>`; immutable. */
 export interface Control {
@@ -120,6 +123,28 @@ export interface Control {
   lamport: number
   by: PeerIdString
   at: number
+  /** For `mod`: the fields it changes; later stamps win field by field. */
+  patch?: SpecPatch
+}
+
+/** What a client sends to change queued jobs: the flags of `meshq mod`. */
+export interface ModifyRequest {
+  name?: string
+  pri?: number
+  retries?: number
+  ttr?: string | number
+  timeout?: string | number
+  delay?: string | number
+  tag?: string[] | string
+  cores?: number
+}
+
+/** A group's cap on jobs running at once across the mesh (`meshq limit`). */
+export interface LimitView {
+  group: string
+  limit: number
+  /** Jobs of the group running now, as this node knows. */
+  running: number
 }
 
 /** The API and CLI's view of one job (the JSON shape of cli.md). */

@@ -3,7 +3,7 @@
  */
 import { JobNotFoundError, InvalidJobError } from '../src/errors.js'
 import type { Engine, ListQuery, LogStream, Selector } from '../src/api/engine.js'
-import type { JobEvent, JobId, JobView, NodeEvent, NodeStatus, PeerIdString, PeerView, StatsView, SubmitRequest, InviteCreated, InviteView } from '../src/types.js'
+import type { JobEvent, JobId, JobView, NodeEvent, NodeStatus, PeerIdString, PeerView, StatsView, SubmitRequest, InviteCreated, InviteView, LimitView, ModifyRequest } from '../src/types.js'
 import { JOB_STATES } from '../src/types.js'
 
 const SELF = '12D3KooWFakeSelf' as PeerIdString
@@ -102,6 +102,12 @@ export class FakeEngine implements Engine {
   async pause (group: string, forMs?: number): Promise<void> { this.calls.push({ method: 'pause', args: [group, forMs] }) }
   async resume (group: string): Promise<void> { this.calls.push({ method: 'resume', args: [group] }) }
   async drain (peer?: string): Promise<void> { this.calls.push({ method: 'drain', args: [peer] }) }
+  async limit (group: string, limit: number | null): Promise<void> { this.calls.push({ method: 'limit', args: [group, limit] }) }
+  async limits (): Promise<LimitView[]> { return [] }
+  async modify (selector: Selector, change: ModifyRequest): Promise<JobView[]> {
+    this.calls.push({ method: 'modify', args: [selector, change] })
+    return []
+  }
 
   async stats (): Promise<StatsView> {
     const states = Object.fromEntries(JOB_STATES.map(s => [s, 0])) as StatsView['states']

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { FakeClock } from '../src/clock.js'
 import { Claims, decodeBatch } from '../src/sched/claims.js'
-import type { ClaimBatch, PeerLoad } from '../src/sched/claims.js'
+import type { ClaimBatch, ClaimsInit, PeerLoad } from '../src/sched/claims.js'
 import type { Attempt, JobId, PeerIdString } from '../src/types.js'
 
 /**
@@ -40,7 +40,7 @@ class Bus {
 const job = 'abcdef-1' as JobId
 const peersOf = (all: string[], self: string) => (): PeerLoad[] => all.filter(p => p !== self).map(peer => ({ peer, slots: 2, running: 0, draining: false, tags: [] }))
 
-function mesh (names: string[], clock = new FakeClock()): { bus: Bus, nodes: Claims[], preempted: string[], expired: JobId[][] } {
+function mesh (names: string[], clock = new FakeClock(), extra: Partial<ClaimsInit> = {}): { bus: Bus, nodes: Claims[], preempted: string[], expired: JobId[][] } {
   const bus = new Bus()
   const preempted: string[] = []
   const expired: JobId[][] = []
@@ -50,7 +50,8 @@ function mesh (names: string[], clock = new FakeClock()): { bus: Bus, nodes: Cla
     transport: bus.transport(self),
     peers: peersOf(names, self),
     onExpired: jobs => { expired.push(jobs) },
-    onPreempted: j => { preempted.push(`${self}:${j}`) }
+    onPreempted: j => { preempted.push(`${self}:${j}`) },
+    ...extra
   }))
   return { bus, nodes, preempted, expired }
 }
@@ -112,6 +113,45 @@ describe('claims', () => {
     const takeover = c.claim(job, 2, 30_000)
     await bus.settle([a, b, c])
     expect(await takeover).toBe(false)
+  })
+
+  it('a group at its limit gets no votes until a job of it ends', async () => {
+    const [first, second] = ['render-1', 'render-2'] as JobId[]
+    const { bus, nodes: [a, b, c] } = mesh(['a', 'b', 'c'], new FakeClock(), { groupOf: () => 'render', limitOf: g => g === 'render' ? 1 : undefined })
+    const won = a.claim(first, 1, 30_000)
+    await bus.settle([a, b, c])
+    expect(await won).toBe(true)
+    expect(c.atLimit(second)).toBe(true)
+    expect(c.atLimit(first)).toBe(false) // a job does not count against itself
+    // c claims anyway (as if it had not heard of a's lease): a and b abstain, so it gets no majority
+    const over = c.claim(second, 1, 30_000)
+    await bus.settle([a, b, c])
+    expect(await over).toBe(false)
+    a.release(first)
+    await bus.settle([a, b, c])
+    const next = c.claim(second, c.nextEpoch(second, 0), 30_000)
+    await bus.settle([a, b, c])
+    expect(await next).toBe(true)
+  })
+
+  it('of two jobs of a group limited to one, crossing in flight: exactly one wins', async () => {
+    for (const names of [['a', 'b'], ['a', 'b', 'c'], ['a', 'b', 'c', 'd', 'e']]) {
+      const { bus, nodes } = mesh(names, new FakeClock(), { groupOf: () => 'render', limitOf: () => 1 })
+      const results = [nodes[0].claim('render-1' as JobId, 1, 30_000), nodes[1].claim('render-2' as JobId, 1, 30_000)]
+      await bus.settle(nodes)
+      expect((await Promise.all(results)).filter(Boolean), `${names.length} nodes`).toHaveLength(1)
+    }
+  })
+
+  it('a node that votes for an earlier job of a full group withdraws its own claim of a later one', async () => {
+    const { bus, nodes: [a, b, c] } = mesh(['a', 'b', 'c'], new FakeClock(), { groupOf: () => 'render', limitOf: () => 1 })
+    const first = a.claim('render-1' as JobId, 1, 30_000)
+    const second = b.claim('render-2' as JobId, 1, 30_000)
+    // c hears only b's claim and backs it; b hears a's claim of the earlier job and backs that
+    bus.deliver((from, to) => !(from === 'a' && to === 'c') && !(from === 'b' && to === 'a'))
+    for (const n of [a, b, c]) n.tick()
+    await bus.settle([a, b, c])
+    expect([await first, await second]).toEqual([true, false])
   })
 
   it('a lone node wins at once', async () => {

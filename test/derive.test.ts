@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { FakeClock } from '../src/clock.js'
-import { MetaMap, SegmentMap, attemptKey, controlKey, pauseKey } from '../src/crdt/facts.js'
+import { MetaMap, SegmentMap, attemptKey, controlKey, groupFactKey } from '../src/crdt/facts.js'
 import type { FactChange } from '../src/crdt/facts.js'
 import { JobTable } from '../src/sched/table.js'
 import type { Attempt, Control, JobId, JobSpec, PeerIdString } from '../src/types.js'
@@ -70,7 +70,7 @@ describe('derived job state', () => {
     const clock = new FakeClock()
     const t = table(clock)
     const job = spec(1, { group: 'g' })
-    t.ingest([jobFact(job), { doc: 'meta', map: MetaMap.pauses, key: pauseKey('g', 1, A), value: { paused: true, until: clock.now() + 5000, lamport: 1, by: A } }])
+    t.ingest([jobFact(job), { doc: 'meta', map: MetaMap.pauses, key: groupFactKey('g', 1, A), value: { paused: true, until: clock.now() + 5000, lamport: 1, by: A } }])
     expect(t.get(job.id)?.derived.reason).toMatch(/group g paused until/)
     clock.advance(5000)
     t.wakeDue()
@@ -121,7 +121,7 @@ function randomHistory (random: () => number): FactChange[] {
       }
     }
   }
-  if (random() < 0.5) facts.push({ doc: 'meta', map: MetaMap.pauses, key: pauseKey('a', 1, A), value: { paused: true, lamport: 1, by: A } })
+  if (random() < 0.5) facts.push({ doc: 'meta', map: MetaMap.pauses, key: groupFactKey('a', 1, A), value: { paused: true, lamport: 1, by: A } })
   return facts
 }
 
@@ -137,6 +137,38 @@ function shuffled<T> (items: T[], random: () => number): T[] {
 function snapshot (t: JobTable): Record<string, unknown> {
   return Object.fromEntries([...t.all()].map(([id, e]) => [id, { state: e.derived.state, reason: e.derived.reason }]))
 }
+
+describe('mod', () => {
+  const mod = (job: JobId, lamport: number, by: PeerIdString, patch: Control['patch']): FactChange =>
+    controlFact(job, { kind: 'mod', lamport, by, at: lamport, patch })
+
+  it('changes the spec, later stamps winning field by field whatever the arrival order', () => {
+    const job = spec(1, { retries: 0 })
+    const facts = [jobFact(job), mod(job.id, 1, A, { pri: 5, retries: 2 }), mod(job.id, 2, B, { pri: 9 })]
+    for (const order of [facts, [facts[0], facts[2], facts[1]], [facts[2], facts[1], facts[0]]]) {
+      const t = table()
+      t.ingest(order)
+      expect(t.get(job.id)?.facts.spec).toMatchObject({ pri: 9, retries: 2 })
+      expect(t.get(job.id)?.submitted?.pri).toBe(0)
+    }
+  })
+
+  it('reorders the run queue', () => {
+    const t = table()
+    const [first, second] = [spec(1), spec(2)]
+    t.ingest([jobFact(first), jobFact(second), mod(second.id, 1, A, { pri: 1 })])
+    const order: string[] = []
+    t.takeReady(s => { order.push(s.id); return true })
+    expect(order).toEqual([second.id, first.id])
+  })
+
+  it('ignores a malformed patch', () => {
+    const t = table()
+    const job = spec(1)
+    t.ingest([jobFact(job), mod(job.id, 1, A, { pri: 'high' } as unknown as Control['patch']), mod(job.id, 2, A, { cmd: ['rm', '-rf', '/'] } as unknown as Control['patch'])])
+    expect(t.get(job.id)?.facts.spec).toEqual(job)
+  })
+})
 
 describe('replicas', () => {
   it('derive the same states from the same facts in any order (200 random histories)', () => {

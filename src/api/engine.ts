@@ -1,4 +1,4 @@
-import type { InviteCreated, InviteView, JobEvent, JobEventKind, JobState, JobView, NodeEvent, NodeStatus, PeerView, StatsView, SubmitRequest } from '../types.js'
+import type { LimitView, ModifyRequest, InviteCreated, InviteView, JobEvent, JobEventKind, JobState, JobView, NodeEvent, NodeStatus, PeerView, StatsView, SubmitRequest } from '../types.js'
 
 /** Which jobs an action applies to: explicit ids, or every job of a group. */
 export interface Selector {
@@ -35,8 +35,13 @@ export interface Engine {
   retry: (selector: Selector) => Promise<JobView[]>
   /** With a group, skips its running jobs. Resolves to the removed jobs' records. */
   remove: (selector: Selector) => Promise<JobView[]>
+  /** Changes jobs that are not running or done (`meshq mod`). */
+  modify: (selector: Selector, request: ModifyRequest) => Promise<JobView[]>
   pause: (group: string, forMs?: number) => Promise<void>
   resume: (group: string) => Promise<void>
+  /** Caps the group's jobs running at once across the mesh; null lifts the cap. */
+  limit: (group: string, limit: number | null) => Promise<void>
+  limits: () => Promise<LimitView[]>
   drain: (peer?: string) => Promise<void>
   stats: () => Promise<StatsView>
   peers: () => Promise<PeerView[]>

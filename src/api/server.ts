@@ -9,7 +9,7 @@ import http from 'node:http'
 import net from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { HomeLockedError, MeshqError, UnauthorizedError, UsageError } from '../errors.js'
-import { JOB_EVENT_KINDS, JOB_STATES, type JobEvent, type JobEventKind, type JobState, type SubmitRequest } from '../types.js'
+import { JOB_EVENT_KINDS, JOB_STATES, type JobEvent, type JobEventKind, type JobState, type ModifyRequest, type SubmitRequest } from '../types.js'
 import type { Engine, EventQuery, ListQuery, LogStream, Selector } from './engine.js'
 import { API_PREFIX, MAX_BODY_BYTES, type ApiErrorBody } from './protocol.js'
 
@@ -127,6 +127,11 @@ function makeRoutes (engine: Engine): Route[] {
       // the records only on request ("records": true), e.g. for `rm --json` to print them as submits
       return { ids: jobs.map(job => job.id), ...(body.records === true ? { jobs } : {}) }
     }),
+    route('POST', '/jobs/mod', async ({ req }) => {
+      const body = await readJson(req)
+      if (!isObject(body.change)) throw badRequest('body must be {"ids": [...] or "group": G, "change": {...}}')
+      return { jobs: await engine.modify(selector(body), body.change as ModifyRequest) }
+    }),
     route('GET', '/jobs/:id', async ({ params }) => await engine.get(params[0])),
     route('GET', '/jobs/:id/logs', async (r) => await streamLog(engine, r)),
     route('POST', '/groups/:group/pause', async ({ req, params }) => {
@@ -142,6 +147,13 @@ function makeRoutes (engine: Engine): Route[] {
       await engine.resume(params[0])
       return { ok: true }
     }),
+    route('POST', '/groups/:group/limit', async ({ req, params }) => {
+      const { limit } = await readJson(req)
+      if (limit !== null && typeof limit !== 'number') throw badRequest('limit must be a number, or null to lift it')
+      await engine.limit(params[0], limit)
+      return { ok: true }
+    }),
+    route('GET', '/limits', async () => ({ limits: await engine.limits() })),
     route('POST', '/drain', async ({ req }) => {
       const { peer } = await readJson(req)
       if (peer !== undefined && typeof peer !== 'string') throw badRequest('peer must be a string')

@@ -1,5 +1,5 @@
 import { FailReason, JobState } from '../types.js'
-import type { Attempt, Control, JobId } from '../types.js'
+import type { Attempt, Control, JobId, JobSpec } from '../types.js'
 import { ControlKind } from '../types.js'
 import { compareStamps, latest } from './facts.js'
 import type { JobFacts } from './facts.js'
@@ -49,6 +49,12 @@ export function retryBackoffMs (failures: number): number {
 }
 
 const succeeded = (a: Attempt): boolean => a.endedAt != null && a.exitCode === 0 && a.failReason == null
+
+/** The spec as `mod` requests left it: patches applied in stamp order (a later one wins field by field). */
+export function effectiveSpec (submitted: JobSpec, controls: Iterable<Control>): JobSpec {
+  const patches = [...controls].filter(c => c.kind === ControlKind.modify && c.patch != null).sort(compareStamps)
+  return patches.length === 0 ? submitted : Object.assign({ ...submitted }, ...patches.map(c => c.patch))
+}
 
 /**
  * The state of a job: a pure function of its facts and the context. Replicas holding the same

@@ -1,4 +1,5 @@
-import type { Attempt, Control, JobId, JobSpec, PeerIdString } from '../types.js'
+import { ControlKind } from '../types.js'
+import type { Attempt, Control, JobId, JobSpec, PeerIdString, SpecPatch } from '../types.js'
 
 /**
  * The ledger's vocabulary. Every value in a ledger document is a fact with exactly one writer,
@@ -12,7 +13,7 @@ export const SegmentMap = { jobs: 'jobs', attempts: 'attempts', controls: 'contr
  * The maps of the cluster's meta document: `members` (written by the admitting member, key: peer),
  * `nodes` (each node's own record: addresses, slots, tags; key: peer, written by that peer),
  * `invites` (key: invite id, written by the inviter; uses `use|<invite>|<peer>`; revocations
- * `revoke|<invite>|<peer>`), `evictions` (key: `<peer>|<by>`), group `pauses` and `drains`.
+ * `revoke|<invite>|<peer>`), `evictions` (key: `<peer>|<by>`), group `pauses` and `limits`, and `drains`.
  */
 export const MetaMap = {
   pauses: 'pauses',
@@ -20,7 +21,8 @@ export const MetaMap = {
   members: 'members',
   nodes: 'nodes',
   invites: 'invites',
-  evictions: 'evictions'
+  evictions: 'evictions',
+  limits: 'limits'
 } as const
 export type FactMap = typeof SegmentMap[keyof typeof SegmentMap] | typeof MetaMap[keyof typeof MetaMap]
 
@@ -41,18 +43,27 @@ export interface JobFacts {
   controls: Map<string, Control>
 }
 
-/** A group pause or resume, keyed `<group>|<lamport>:<peer>`; the highest stamp wins. */
-export interface PauseFact {
-  paused: boolean
-  /** Wall-clock ms after which a pause lapses by itself. */
-  until?: number
+/** A setting of a group, keyed `<group>|<lamport>:<peer>`: the highest stamp wins. */
+export interface GroupFact {
   lamport: number
   by: PeerIdString
 }
 
+/** A group pause or resume. */
+export interface PauseFact extends GroupFact {
+  paused: boolean
+  /** Wall-clock ms after which a pause lapses by itself. */
+  until?: number
+}
+
+/** A cap on the group's jobs running at once across the mesh; null lifts it. */
+export interface LimitFact extends GroupFact {
+  limit: number | null
+}
+
 export const attemptKey = (job: JobId, epoch: number, peer: PeerIdString): string => `${job}|${epoch}:${peer}`
 export const controlKey = (job: JobId, lamport: number, peer: PeerIdString): string => `${job}|${lamport}:${peer}`
-export const pauseKey = (group: string, lamport: number, peer: PeerIdString): string => `${group}|${lamport}:${peer}`
+export const groupFactKey = (group: string, lamport: number, peer: PeerIdString): string => `${group}|${lamport}:${peer}`
 
 /** The subject of a keyed fact: the job id of an attempt or control, the group of a pause. */
 export function factSubject (key: string): string {
@@ -84,6 +95,21 @@ const isStringArray = (v: unknown): boolean => Array.isArray(v) && v.every(s => 
 const isInt = (v: unknown): boolean => Number.isSafeInteger(v)
 const optional = (v: unknown, check: (v: unknown) => boolean): boolean => v === undefined || v === null || check(v)
 
+const PATCH_CHECKS: Record<keyof SpecPatch, (v: unknown) => boolean> = {
+  name: v => typeof v === 'string',
+  pri: isInt,
+  retries: v => isInt(v) && (v as number) >= 0,
+  ttrMs: v => isInt(v) && (v as number) >= 1000,
+  timeoutMs: v => isInt(v) && (v as number) > 0,
+  tags: isStringArray,
+  cores: v => isInt(v) && (v as number) >= 1,
+  notBefore: isInt
+}
+
+function validPatch (patch: unknown): boolean {
+  return isObject(patch) && Object.entries(patch).every(([field, v]) => PATCH_CHECKS[field as keyof SpecPatch]?.(v) === true)
+}
+
 /**
  * Whether a fact has the shape its map requires. Members are trusted, but a bug or a bad version
  * on one of them must not crash the others: facts that fail this are ignored (and logged).
@@ -101,9 +127,11 @@ export function validFact (change: FactChange): boolean {
       return typeof v.job === 'string' && change.key.startsWith(`${v.job}|`) && isInt(v.epoch) && typeof v.node === 'string' &&
         isInt(v.basis) && isInt(v.claimedAt) && optional(v.endedAt, isInt) && optional(v.startedAt, isInt)
     case SegmentMap.controls:
-      return typeof v.kind === 'string' && isInt(v.lamport) && typeof v.by === 'string'
+      return typeof v.kind === 'string' && isInt(v.lamport) && typeof v.by === 'string' && (v.kind !== ControlKind.modify || validPatch(v.patch))
     case MetaMap.pauses:
       return typeof v.paused === 'boolean' && isInt(v.lamport) && typeof v.by === 'string' && optional(v.until, isInt)
+    case MetaMap.limits:
+      return (v.limit === null || (isInt(v.limit) && (v.limit as number) > 0)) && isInt(v.lamport) && typeof v.by === 'string'
     default:
       return true
   }

@@ -1,13 +1,13 @@
 import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ControlKind, JobState, isTerminal } from '../types.js'
-import type { AttemptView, InviteCreated, InviteView, JobEvent, JobId, JobView, NodeEvent, NodeStatus, PeerIdString, PeerView, StatsView, SubmitRequest } from '../types.js'
+import type { AttemptView, Control, LimitView, ModifyRequest, InviteCreated, InviteView, JobEvent, JobId, JobView, NodeEvent, NodeStatus, PeerIdString, PeerView, StatsView, SubmitRequest } from '../types.js'
 import type { Engine, EventQuery, ListQuery, LogStream, Selector } from '../api/engine.js'
 import { DependencyCycleError, InvalidJobError, JobNotFoundError, JobRunningError, MissingDependencyError, UsageError } from '../errors.js'
 import type { Clock } from '../clock.js'
 import type { Ledger } from '../crdt/ledger.js'
-import { META_DOC, MetaMap, SegmentMap, attemptKey, controlKey, pauseKey, segmentOf } from '../crdt/facts.js'
-import type { FactChange, PauseFact } from '../crdt/facts.js'
+import { META_DOC, MetaMap, SegmentMap, attemptKey, controlKey, groupFactKey, segmentOf } from '../crdt/facts.js'
+import type { FactChange, GroupFact, LimitFact, PauseFact } from '../crdt/facts.js'
 import type { JobTable, SealedJob, TableEntry } from '../sched/table.js'
 import type { Scheduler } from '../sched/scheduler.js'
 import { toJobView } from '../sched/view.js'
@@ -15,6 +15,7 @@ import { encodeToken } from './membership.js'
 import type { Membership } from './membership.js'
 import type { LogRequest, Mesh } from './mesh.js'
 import { dependsOnGroup, draftJob } from '../sched/submit.js'
+import { draftPatch } from '../sched/modify.js'
 import type { JobDraft } from '../sched/submit.js'
 import { expandOutput, linkDrafts, planSubmit } from '../sched/expand.js'
 import { JobEventLog, eventFacts } from './job-events.js'
@@ -142,12 +143,39 @@ export class NodeEngine implements Engine {
     return views
   }
 
+  async modify (selector: Selector, request: ModifyRequest): Promise<JobView[]> {
+    const patch = draftPatch(request, this.init.clock.now())
+    const selected = await this.select(selector, () => false)
+    const modifiable = (e: TableEntry): boolean => e.derived.state !== JobState.running && e.derived.state !== JobState.done
+    const refused = selector.ids != null ? selected.find(e => !modifiable(e)) : undefined
+    if (refused != null) {
+      const message = `job ${refused.facts.spec.id} is ${refused.derived.state}: only jobs that are not running or done can be changed`
+      throw refused.derived.state === JobState.running ? new JobRunningError(message) : new InvalidJobError(message)
+    }
+    const targets = selected.filter(modifiable)
+    await this.control(targets, ControlKind.modify, { patch })
+    return targets.map(e => this.view(e))
+  }
+
   async pause (group: string, forMs?: number): Promise<void> {
-    await this.putPause(group, { paused: true, until: forMs != null ? this.init.clock.now() + forMs : undefined })
+    const { table, clock } = this.init
+    await this.putGroupFact(MetaMap.pauses, group, table.pauseStamp(group), { paused: true, until: forMs != null ? clock.now() + forMs : undefined })
   }
 
   async resume (group: string): Promise<void> {
-    await this.putPause(group, { paused: false })
+    await this.putGroupFact(MetaMap.pauses, group, this.init.table.pauseStamp(group), { paused: false })
+  }
+
+  async limit (group: string, limit: number | null): Promise<void> {
+    if (limit !== null && (!Number.isSafeInteger(limit) || limit < 1)) throw new UsageError(`a limit must be a whole number >= 1, got ${String(limit)}`)
+    await this.putGroupFact(MetaMap.limits, group, this.init.table.limitStamp(group), { limit })
+  }
+
+  async limits (): Promise<LimitView[]> {
+    const { table } = this.init
+    return [...table.limited()].map(([group, limit]) => ({
+      group, limit, running: table.groupJobs(group).filter(id => table.get(id)?.derived.state === JobState.running).length
+    })).sort((a, b) => a.group < b.group ? -1 : 1)
   }
 
   async drain (peer?: string): Promise<void> {
@@ -320,20 +348,22 @@ export class NodeEngine implements Engine {
     }
   }
 
-  private async control (targets: TableEntry[], kind: ControlKind): Promise<void> {
+  private async control (targets: TableEntry[], kind: ControlKind, extra: Pick<Control, 'patch'> = {}): Promise<void> {
     const { clock, ledger, self } = this.init
     const facts = targets.map(e => {
       const lamport = e.derived.lamport + 1
       const id = e.facts.spec.id
-      return { doc: segmentOf(id) as string, map: SegmentMap.controls, key: controlKey(id, lamport, self), value: { kind, lamport, by: self, at: clock.now() } }
+      const value: Control = { kind, lamport, by: self, at: clock.now(), ...extra }
+      return { doc: segmentOf(id) as string, map: SegmentMap.controls, key: controlKey(id, lamport, self), value }
     })
     await ledger.put(facts, { sync: true })
   }
 
-  private async putPause (group: string, fact: Pick<PauseFact, 'paused' | 'until'>): Promise<void> {
-    const { ledger, table, self } = this.init
-    const lamport = table.pauseStamp(group) + 1
-    await ledger.put([{ doc: META_DOC, map: MetaMap.pauses, key: pauseKey(group, lamport, self), value: { ...fact, lamport, by: self } }], { sync: true })
+  /** Writes a group setting (pause, limit) that supersedes the one in force. */
+  private async putGroupFact (map: typeof MetaMap.pauses | typeof MetaMap.limits, group: string, stamp: number, fact: Omit<PauseFact, keyof GroupFact> | Omit<LimitFact, keyof GroupFact>): Promise<void> {
+    const { ledger, self } = this.init
+    const lamport = stamp + 1
+    await ledger.put([{ doc: META_DOC, map, key: groupFactKey(group, lamport, self), value: { ...fact, lamport, by: self } }], { sync: true })
   }
 }
 

@@ -94,7 +94,9 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
       const derived = table.get(job)?.derived
       return derived == null || (derived.state !== JobState.done && derived.epoch < epoch)
     },
-    knownEpoch: job => table.get(job)?.derived.epoch ?? 0
+    knownEpoch: job => table.get(job)?.derived.epoch ?? 0,
+    groupOf: job => table.get(job)?.facts.spec.group,
+    limitOf: group => table.limitOf(group)
   })
   scheduler = new Scheduler({ self, slots, tags: options.tags, clock, table, ledger, store, executor: exec, claims, isolatedMs: () => mesh.isolatedMs() })
   const recovered = await scheduler.recover()

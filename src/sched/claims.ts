@@ -78,6 +78,10 @@ export interface ClaimsInit {
   claimable?: (job: JobId, epoch: number) => boolean
   /** The highest attempt epoch this replica's ledger knows for the job. */
   knownEpoch?: (job: JobId) => number
+  /** The job's group, for group limits. */
+  groupOf?: (job: JobId) => string | undefined
+  /** The cap on a group's jobs running at once across the mesh (`meshq limit`), if any. */
+  limitOf?: (group: string) => number | undefined
 }
 
 /** Rendezvous rank of a peer for a job: the peer with the lowest hash of (job, peer) claims first. */
@@ -281,10 +285,51 @@ export class Claims {
    * released. So a job is taken over only when a majority agrees that its holder is gone.
    */
   private supports (job: JobId, epoch: number, candidate: string): boolean {
-    if (this.held.has(job) || this.init.claimable?.(job, epoch) === false) return false
+    if (this.held.has(job) || this.init.claimable?.(job, epoch) === false || this.atLimit(job, true)) return false
     const lease = this.leaseOf(job)
     return lease == null || lease.peer === candidate || lease.epoch >= epoch ||
       (lease.released === true && this.init.claimable?.(job, lease.epoch + 1) !== false && this.recorded(job, lease.epoch))
+  }
+
+  /**
+   * Whether the job's group already has as many jobs running or being claimed as its limit allows,
+   * as far as this node knows. Voters check it too, so that a claim over the limit finds no majority.
+   * `forVote`: this node's own pending claims count only if their job sorts before this one, so
+   * that two nodes claiming two jobs of a full group at once do not each refuse the other's claim.
+   */
+  atLimit (job: JobId, forVote = false): boolean {
+    const rule = this.limitRule(job)
+    return rule != null && this.taken(rule.group, job, forVote ? other => other < job : () => true) >= rule.limit
+  }
+
+  private limitRule (job: JobId): { group: string, limit: number } | undefined {
+    const group = this.init.groupOf?.(job)
+    const limit = group == null ? undefined : this.init.limitOf?.(group)
+    return group == null || limit == null ? undefined : { group, limit }
+  }
+
+  /** Jobs of the group other than `job` under a live lease, plus this node's pending claims that `pending` counts. */
+  private taken (group: string, job: JobId, pending: (other: JobId) => boolean): number {
+    const now = this.init.clock.monotonic()
+    const inGroup = (other: JobId): boolean => other !== job && this.init.groupOf?.(other) === group
+    let count = 0
+    for (const [other, lease] of this.leases) if (lease.released !== true && lease.expiresAt > now && inGroup(other)) count++
+    for (const other of this.pending.keys()) if (!this.leases.has(other) && inGroup(other) && pending(other)) count++
+    return count
+  }
+
+  /**
+   * Before voting for a claim of `job`: withdraws this node's own pending claims of the same group
+   * that sort after it, if together they would go over the group's limit. The vote goes to the
+   * earlier job, so that of two crossing claims in a full group, one wins.
+   */
+  private yieldTo (job: JobId): void {
+    const rule = this.limitRule(job)
+    if (rule == null) return
+    const later = [...this.pending.keys()].filter(other => other > job && this.init.groupOf?.(other) === rule.group)
+    if (later.length > 0 && this.taken(rule.group, job, other => other < job) + 1 + later.length > rule.limit) {
+      for (const other of later) this.pending.get(other)?.settle(false)
+    }
   }
 
   /** Whether this replica's ledger has an attempt at `epoch` (or later) of the job. */
@@ -296,6 +341,7 @@ export class Claims {
     for (const { job, epoch, candidate } of this.ballots.values()) {
       const pending = this.pending.get(job)
       if (pending?.epoch === epoch && candidate !== this.init.self) pending.settle(false)
+      if (candidate !== this.init.self) this.yieldTo(job)
       this.vote(job, epoch, candidate)
     }
     this.ballots.clear()
@@ -387,6 +433,12 @@ export class Claims {
   private receive (batch: ClaimBatch): void {
     if (batch.peer === this.init.self || this.isReplay(batch)) return
     const now = this.init.clock.monotonic()
+    // releases first: a node that ends one job of a limited group and claims the next in one batch
+    // must not be refused because of the job it just released
+    for (const [job, epoch] of batch.releases) {
+      const lease = this.leases.get(job)
+      if (lease?.peer === batch.peer && lease.epoch === epoch) lease.released = true
+    }
     for (const [job, epoch, ttrMs] of batch.renews) this.observe(job, { peer: batch.peer, epoch, expiresAt: now + ttrMs }, true)
     for (const [job, epoch] of batch.claims) {
       this.consider(job, epoch, batch.peer) // before the claim is noted: the vote looks at the lease as it was
@@ -394,10 +446,6 @@ export class Claims {
       this.observe(job, { peer: batch.peer, epoch, expiresAt: now + CLAIM_DEADLINE_MS + 1000 }, false)
     }
     for (const [job, epoch, candidate] of batch.votes) this.count(job, epoch, candidate, batch.peer)
-    for (const [job, epoch] of batch.releases) {
-      const lease = this.leases.get(job)
-      if (lease?.peer === batch.peer && lease.epoch === epoch) lease.released = true
-    }
   }
 
   /**
@@ -406,6 +454,8 @@ export class Claims {
    */
   private observe (job: JobId, rival: Lease, renewal: boolean): void {
     const current = this.leases.get(job)
+    // a released lease stays released: its renewal may come in the same batch as the release
+    if (current?.released === true && current.peer === rival.peer && current.epoch === rival.epoch) return
     if (current != null && (rival.epoch < current.epoch ||
       (rival.epoch === current.epoch && current.peer !== rival.peer && (!renewal || this.held.has(job))))) return
     // a mere claim does not displace a live lease: only the winner's renewal does

@@ -173,6 +173,7 @@ export class Scheduler {
     const { claims, self, slots, tags } = this.init
     const lease = claims.leaseOf(spec.id)
     if (lease != null && lease.peer !== self && claims.bars(spec.id, this.knownEpoch(spec.id))) return `claimed by ${lease.peer}`
+    if (spec.group != null && claims.atLimit(spec.id)) return `group ${spec.group} is at its limit of ${this.init.table.limitOf(spec.group) ?? '?'} running jobs`
     const nodes: PeerLoad[] = [{ peer: self, slots, running: this.used, draining: this.draining, tags }, ...claims.livePeers()]
     const able = nodes.filter(n => n.slots >= spec.cores && spec.tags.every(t => n.tags.includes(t)))
     if (able.length === 0) {
@@ -198,9 +199,14 @@ export class Scheduler {
         run.handle.kill('killed')
       }
     }
+    // the rank delay runs from when the job became ready, so that a job that waited for a slot is
+    // not overtaken by a lower-priority one for which this node happens to rank first
     if (entry.derived.state !== JobState.ready) this.readySince.delete(id)
-    // a pass also re-arms the wake-up timer for delays, backoffs and timed pauses
-    if (entry.derived.state === JobState.ready || entry.derived.wakeAt != null) this.schedulePass()
+    else if (!this.readySince.has(id)) this.readySince.set(id, this.init.clock.monotonic())
+    // a pass also re-arms the wake-up timer for delays, backoffs and timed pauses; a job of a
+    // limited group that changed state may have made room for another
+    const { group } = entry.facts.spec
+    if (entry.derived.state === JobState.ready || entry.derived.wakeAt != null || (group != null && this.init.table.limitOf(group) != null)) this.schedulePass()
   }
 
   /** Asks for a scheduling pass soon (e.g. when a lease lapsed); passes asked for together run once. */
@@ -224,8 +230,14 @@ export class Scheduler {
     }
     if (this.draining) return
     let retryAt = Infinity
+    const fullGroups = new Set<string>()
+    const groupFull = (spec: JobSpec): boolean => {
+      if (spec.group == null || table.limitOf(spec.group) == null) return false
+      if (!fullGroups.has(spec.group) && this.init.claims.atLimit(spec.id)) fullGroups.add(spec.group)
+      return fullGroups.has(spec.group)
+    }
     table.takeReady(spec => {
-      if (this.runs.has(spec.id) || !this.eligible(spec) || this.init.claims.bars(spec.id, this.knownEpoch(spec.id))) return false
+      if (this.runs.has(spec.id) || !this.eligible(spec) || this.init.claims.bars(spec.id, this.knownEpoch(spec.id)) || groupFull(spec)) return false
       if (spec.cores > this.init.slots - this.used) return 'stop' // strict priority: no overtaking
       const claimAt = this.claimAt(spec)
       if (claimAt > this.init.clock.monotonic()) {

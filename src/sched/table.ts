@@ -1,19 +1,22 @@
-import { JobState, isTerminal } from '../types.js'
+import { ControlKind, JobState, isTerminal } from '../types.js'
 import type { Attempt, Control, JobId, JobSpec } from '../types.js'
 import type { Clock } from '../clock.js'
 import { addTo } from '../collections.js'
-import { deriveJob } from '../crdt/derive.js'
+import { deriveJob, effectiveSpec } from '../crdt/derive.js'
 import type { DeriveContext, Derived, GroupProgress } from '../crdt/derive.js'
 import createDebug from 'debug'
 import { MetaMap, SegmentMap, compareStamps, factSubject, segmentOf, validFact } from '../crdt/facts.js'
-import type { FactChange, JobFacts, PauseFact } from '../crdt/facts.js'
+import type { FactChange, GroupFact, JobFacts, LimitFact, PauseFact } from '../crdt/facts.js'
 import { Heap } from './heap.js'
 
 const log = createDebug('meshq:table')
 
 export interface TableEntry {
+  /** `facts.spec` is the spec as `mod` requests left it. */
   facts: JobFacts
   derived: Derived
+  /** The spec as submitted, kept once a `mod` changed it. */
+  submitted?: JobSpec
 }
 
 export type JobChangeListener = (id: JobId, entry: TableEntry) => void
@@ -33,6 +36,32 @@ export interface SealedJob {
   key?: string
   submittedAt: number
   seq: number
+}
+
+/** The latest setting of each group: a fact replaces the current one only with a higher stamp. */
+class GroupSettings<T extends GroupFact> {
+  private readonly facts = new Map<string, T>()
+
+  get (group: string): T | undefined {
+    return this.facts.get(group)
+  }
+
+  /** The highest stamp for a group, so that a new setting supersedes it. */
+  stamp (group: string): number {
+    return this.facts.get(group)?.lamport ?? 0
+  }
+
+  /** Takes a fact in; false if an equal or later one is in force. */
+  offer (group: string, fact: T): boolean {
+    const current = this.facts.get(group)
+    if (current != null && compareStamps(fact, current) <= 0) return false
+    this.facts.set(group, fact)
+    return true
+  }
+
+  entries (): IterableIterator<[string, T]> {
+    return this.facts.entries()
+  }
 }
 
 /** Run order: higher priority first, then submit order (time, then the submitter's sequence). */
@@ -55,7 +84,8 @@ export class JobTable {
   private readonly groupCounts = new Map<string, GroupCounts>()
   private readonly dependants = new Map<JobId, Set<JobId>>()
   private readonly groupDependants = new Map<string, Set<JobId>>()
-  private readonly pauses = new Map<string, PauseFact>()
+  private readonly pauses = new GroupSettings<PauseFact>()
+  private readonly limits = new GroupSettings<LimitFact>()
   private readonly idempotency = new Map<string, JobId>()
   /** Jobs of sealed segments: their final state, enough for dependants, groups and listings. */
   private readonly sealed = new Map<JobId, SealedJob>()
@@ -154,13 +184,27 @@ export class JobTable {
 
   /** The highest pause stamp for a group, so that a new pause or resume supersedes it. */
   pauseStamp (group: string): number {
-    return this.pauses.get(group)?.lamport ?? 0
+    return this.pauses.stamp(group)
+  }
+
+  /** The cap on the group's jobs running at once across the mesh, if any. */
+  limitOf (group: string): number | undefined {
+    return this.limits.get(group)?.limit ?? undefined
+  }
+
+  limitStamp (group: string): number {
+    return this.limits.stamp(group)
+  }
+
+  /** Every group with a limit in force. */
+  * limited (): Iterable<[string, number]> {
+    for (const [group, fact] of this.limits.entries()) if (fact.limit != null) yield [group, fact.limit]
   }
 
   /** Takes in facts from the ledger (local, loaded or from peers) and updates derived states. */
   ingest (changes: FactChange[]): void {
     const touched = new Set<JobId>()
-    const pausedGroups = new Set<string>()
+    const changedGroups = new Set<string>()
     for (const change of changes) {
       if (!validFact(change)) {
         log('ignoring malformed fact %s/%s', change.doc, change.key)
@@ -168,9 +212,10 @@ export class JobTable {
       }
       if (change.map === SegmentMap.jobs) this.addSpec(change.value as JobSpec, touched)
       else if (change.map === SegmentMap.attempts || change.map === SegmentMap.controls) this.addJobFact(change, touched)
-      else if (change.map === MetaMap.pauses) this.addPause(change.value as PauseFact, factSubject(change.key), pausedGroups)
+      else if (change.map === MetaMap.pauses) this.addPause(change.value as PauseFact, factSubject(change.key), changedGroups)
+      else if (change.map === MetaMap.limits && this.limits.offer(factSubject(change.key), change.value as LimitFact)) changedGroups.add(factSubject(change.key))
     }
-    for (const group of pausedGroups) for (const id of this.groupMembers.get(group) ?? []) touched.add(id)
+    for (const group of changedGroups) for (const id of this.groupMembers.get(group) ?? []) touched.add(id)
     this.recompute(touched, touched)
   }
 
@@ -201,7 +246,8 @@ export class JobTable {
   takeReady (visit: (spec: JobSpec) => boolean | 'stop'): void {
     const skipped: JobSpec[] = []
     for (let spec = this.ready.pop(); spec != null; spec = this.ready.pop()) {
-      if (this.entries.get(spec.id)?.derived.state !== JobState.ready) continue // stale heap entry
+      const entry = this.entries.get(spec.id)
+      if (entry?.derived.state !== JobState.ready || entry.facts.spec !== spec) continue // stale heap entry
       const verdict = visit(spec)
       if (verdict === true) continue
       skipped.push(spec)
@@ -248,13 +294,19 @@ export class JobTable {
     }
     if (change.map === SegmentMap.attempts) entry.facts.attempts.set(change.key, change.value as Attempt)
     else entry.facts.controls.set(change.key, change.value as Control)
+    if ((change.value as Control).kind === ControlKind.modify) this.applyPatches(entry)
     touched.add(id)
   }
 
+  /** Recomputes a job's spec after a `mod`; a ready job goes into the run queue under its new priority. */
+  private applyPatches (entry: TableEntry): void {
+    entry.submitted ??= entry.facts.spec
+    entry.facts.spec = effectiveSpec(entry.submitted, entry.facts.controls.values())
+    if (entry.derived.state === JobState.ready && !entry.derived.removed) this.ready.push(entry.facts.spec)
+  }
+
   private addPause (fact: PauseFact, group: string, changed: Set<string>): void {
-    const current = this.pauses.get(group)
-    if (current != null && compareStamps(fact, current) <= 0) return
-    this.pauses.set(group, fact)
+    if (!this.pauses.offer(group, fact)) return
     changed.add(group)
     if (fact.paused && fact.until != null) {
       for (const id of this.groupMembers.get(group) ?? []) this.wakeups.push({ at: fact.until, id })

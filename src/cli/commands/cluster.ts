@@ -1,7 +1,7 @@
 import { UsageError } from '../../errors.js'
 import { formatDuration } from '../../duration.js'
-import { JOB_STATES, type PeerView, type StatsView } from '../../types.js'
-import type { Args } from '../args.js'
+import { JOB_STATES, type LimitView, type PeerView, type StatsView } from '../../types.js'
+import { parseInteger, type Args } from '../args.js'
 import { JSON_FLAG, printJson, printLines, type Command } from '../context.js'
 import { paintState, table } from '../format.js'
 import { loadRunTop } from '../lazy.js'
@@ -42,6 +42,29 @@ export const resume: Command = {
     const group = onlyGroup(args)
     await ctx.client.request('POST', groupPath(group, 'resume'), {})
     await printLines(ctx, [`resumed ${group}`])
+    return 0
+  }
+}
+
+export const limit: Command = {
+  name: 'limit',
+  usage: 'limit [G N | G none] [--json]',
+  summary: 'Caps how many jobs of group G run at once across the whole mesh; without arguments, lists the caps.',
+  description: 'N is a whole number >= 1; "none" lifts the cap. Jobs already running go on.\n' +
+    'A cap of 1 makes the group\'s jobs mutually exclusive across the mesh (see docs/guarantees.md).',
+  flags: [JSON_FLAG],
+  async run (ctx, args) {
+    if (args.positionals.length === 0) {
+      const { limits } = await ctx.client.request<{ limits: LimitView[] }>('GET', '/limits')
+      if (args.bool('json')) await printJson(ctx, limits)
+      else await printLines(ctx, table(['GROUP', 'LIMIT', 'RUNNING'], limits.map(l => [l.group, String(l.limit), String(l.running)])))
+      return 0
+    }
+    if (args.positionals.length !== 2) throw new UsageError("give a group and a limit, e.g. 'meshq limit render 4' (see 'meshq limit --help')")
+    const [group, value] = args.positionals
+    const cap = value === 'none' ? null : parseInteger(value, 'limit', 1)
+    await ctx.client.request('POST', groupPath(group, 'limit'), { limit: cap })
+    await printLines(ctx, [cap === null ? `${group}: no limit` : `${group}: at most ${cap} running at once`])
     return 0
   }
 }

@@ -1,7 +1,8 @@
 import type { Command } from '../context.js'
-import { drain, pause, peers, resume, stats, top } from './cluster.js'
+import { drain, limit, pause, peers, resume, stats, top } from './cluster.js'
 import { events } from './events.js'
 import { kill, logs, ls, retry, rm, show } from './jobs.js'
+import { mod } from './modify.js'
 import { node } from './node.js'
 import { evict, invite } from './members.js'
 import { completion, version } from './meta.js'
@@ -10,5 +11,5 @@ import { wait } from './wait.js'
 
 /** Every command, in the order `meshq help` lists them. */
 export const COMMANDS: ReadonlyMap<string, Command> = new Map(
-  [node, sub, ls, show, logs, events, wait, kill, retry, rm, pause, resume, drain, stats, peers, invite, evict, top, version, completion].map(c => [c.name, c])
+  [node, sub, ls, show, logs, events, wait, kill, retry, rm, mod, pause, resume, limit, drain, stats, peers, invite, evict, top, version, completion].map(c => [c.name, c])
 )

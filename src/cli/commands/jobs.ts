@@ -67,9 +67,9 @@ export const logs: Command = {
   }
 }
 
-const GROUP_FLAG: FlagSpec = { name: 'group', arg: 'G', help: 'every job of group G' }
+export const GROUP_FLAG: FlagSpec = { name: 'group', arg: 'G', help: 'every job of group G' }
 
-function selectorOf (args: Args): Selector {
+export function selectorOf (args: Args): Selector {
   const group = args.string('group')
   if (args.positionals.length === 0 && group === undefined) {
     throw new UsageError(`give job ids or --group G (see 'meshq ${args.command} --help')`)

@@ -51,7 +51,8 @@ async function mustRun (cwd: string, file: string, args: string[], env: NodeJS.P
 interface Background {
   output: () => string
   exited: () => boolean
-  stop: () => Promise<void>
+  /** SIGTERM, then SIGKILL after 30 s; resolves to whether SIGTERM was enough. */
+  stop: () => Promise<boolean>
 }
 
 function startBackground (cwd: string, file: string, args: string[], env: NodeJS.ProcessEnv): Background {
@@ -68,11 +69,12 @@ function startBackground (cwd: string, file: string, args: string[], env: NodeJS
     output: () => output,
     exited: () => done,
     stop: async () => {
-      if (done) return
+      if (done) return true
       signal('SIGTERM')
-      const stopped = await Promise.race([exit.then(() => true), new Promise(resolve => setTimeout(resolve, 30_000, false))])
-      if (stopped !== true) signal('SIGKILL')
+      const stopped = await Promise.race([exit.then(() => true), new Promise<boolean>(resolve => setTimeout(resolve, 30_000, false))])
+      if (!stopped) signal('SIGKILL')
       await exit
+      return stopped
     }
   }
 }
@@ -96,7 +98,7 @@ describe.skipIf(!SLOW)('release (MESHQ_SLOW_TESTS=1)', () => {
   let temp: { dir: string, cleanup: () => Promise<void> }
   let clone: string
   let dependenciesInstalled = false
-  const stops: Array<() => Promise<void>> = []
+  const stops: Array<() => Promise<boolean>> = []
 
   beforeAll(async () => {
     temp = await tempDir('meshq-release-')
@@ -126,8 +128,7 @@ describe.skipIf(!SLOW)('release (MESHQ_SLOW_TESTS=1)', () => {
     await waitReady(node, async () => await npxMeshq(['ls']), 240_000)
     dependenciesInstalled = true
     expect(await npxMeshq(['sub', '--wait', '--', 'echo', 'from the README'])).toMatchObject({ code: 0, stdout: 'from the README\n' })
-    await node.stop()
-    expect(node.exited()).toBe(true)
+    expect(await node.stop(), 'the node stops on SIGTERM').toBe(true)
   }, 360_000)
 
   it('npm pack: the tarball installs with npm install -g --prefix and runs a node and a job', async () => {
@@ -159,7 +160,7 @@ describe.skipIf(!SLOW)('release (MESHQ_SLOW_TESTS=1)', () => {
     stops.push(node.stop)
     await waitReady(node, async () => await meshq(['ls']), 60_000)
     expect(await meshq(['sub', '--wait', '--', 'echo', 'packed'])).toMatchObject({ code: 0, stdout: 'packed\n' })
-    await node.stop()
+    expect(await node.stop(), 'the node stops on SIGTERM').toBe(true)
   }, 480_000)
 })
 

@@ -90,6 +90,9 @@ export interface Executor {
   running: () => number
 }
 
+/** An attempt's hooks and private directory removal, once its end is recorded. */
+export type WrapUp = (result: RunResult, jobState?: JobState) => Promise<void>
+
 const SPAWN_FAILURES: Partial<Record<string, FailReason>> = {
   ENOENT: FailReason.commandNotFound,
   EACCES: FailReason.notExecutable
@@ -142,8 +145,8 @@ class ProcessExecutor implements Executor {
     const startedAt = Date.now()
     const outputPaths = outputPathsOf(this.#home, req)
     const aftermath: AftermathInit = { home: this.#home, req, outputPaths, hookLog: hookLogOf(this.#home, req) }
-    const fail = (reason: FailReason, message: string): RunHandle =>
-      failedRun(outputPaths, startedAt, reason, message, async (result, jobState) => { await this.#wrapUp(aftermath, result, jobState) })
+    const finish: WrapUp = async (result, jobState) => { await this.#wrapUp(aftermath, result, jobState) }
+    const fail = (reason: FailReason, message: string): RunHandle => failedRun(outputPaths, startedAt, reason, message, finish)
     if (!await isDirectory(req.cwd)) return fail(FailReason.cwdMissing, `no such directory: ${req.cwd}`)
     if (req.tmpdir === true) {
       aftermath.privateDir = join(req.cwd, `.meshq-${req.jobId}-${req.epoch}`)
@@ -159,10 +162,12 @@ class ProcessExecutor implements Executor {
     } catch (err) {
       return fail(FailReason.spawnError, `cannot open the output files: ${(err as Error).message}`)
     }
-    return await this.#spawn(req, outputs, aftermath, fail)
+    return await this.#spawn(req, outputs, aftermath, finish, fail)
   }
 
-  async #spawn (req: RunRequest, outputs: JobOutputs, aftermath: AftermathInit, fail: (reason: FailReason, message: string) => RunHandle): Promise<RunHandle> {
+  async #spawn (
+    req: RunRequest, outputs: JobOutputs, aftermath: AftermathInit, finish: WrapUp, fail: (reason: FailReason, message: string) => RunHandle
+  ): Promise<RunHandle> {
     let context: JobContext
     try {
       context = this.#jobContext() // the executor may have been stopped while we opened the files
@@ -178,9 +183,7 @@ class ProcessExecutor implements Executor {
       const { code, originalMessage } = await child
       return fail(SPAWN_FAILURES[code ?? ''] ?? FailReason.spawnError, `${req.cmd[0]}: ${String(originalMessage)}`)
     }
-    const job = new RunningJob({
-      child, pid: child.pid, req, outputs, outputPaths, context, wrapUp: async (result, jobState) => { await this.#wrapUp(aftermath, result, jobState) }
-    })
+    const job = new RunningJob({ child, pid: child.pid, req, outputs, outputPaths, context, wrapUp: finish })
     this.#jobs.set(job.pid, job)
     void job.result.then(() => this.#jobs.delete(job.pid))
     return job
@@ -239,10 +242,7 @@ async function isDirectory (path: string): Promise<boolean> {
 }
 
 /** A handle for a job that could not start; its result is ready. */
-function failedRun (
-  outputPaths: OutputPaths, startedAt: number, failReason: FailReason, message: string,
-  wrapUp: (result: RunResult, jobState?: JobState) => Promise<void>
-): RunHandle {
+function failedRun (outputPaths: OutputPaths, startedAt: number, failReason: FailReason, message: string, wrapUp: WrapUp): RunHandle {
   log('job could not start (%s): %s', failReason, message)
   const result: RunResult = { startedAt, endedAt: Date.now(), failReason, stdoutBytes: 0, stderrBytes: 0, truncated: false, tail: `meshq: ${message}` }
   return { pid: 0, startTime: '', outputPaths, result: Promise.resolve(result), kill: () => {}, wrapUp: async jobState => { await wrapUp(result, jobState) } }

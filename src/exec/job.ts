@@ -3,7 +3,7 @@
  */
 import { execa } from 'execa'
 import { FailReason, type JobState } from '../types.js'
-import type { RunHandle, RunRequest, RunResult } from './executor.js'
+import type { RunHandle, RunRequest, RunResult, WrapUp } from './executor.js'
 import { log } from './log.js'
 import type { JobOutputs, OutputPaths } from './output.js'
 import { readStatSync, signalGroup } from './proc.js'
@@ -50,7 +50,7 @@ interface JobInit {
   outputPaths: OutputPaths
   context: JobContext
   /** What to do once the attempt is recorded (hooks, the private directory). */
-  wrapUp: (result: RunResult, jobState?: JobState) => Promise<void>
+  wrapUp: WrapUp
 }
 
 /** Longer delays overflow Node's timers (which then fire at once); such a timeout is never reached. */
@@ -69,7 +69,7 @@ export class RunningJob implements RunHandle {
   readonly outputPaths: OutputPaths
   readonly #process: JobProcess
   readonly #context: JobContext
-  readonly #wrapUp: JobInit['wrapUp']
+  readonly #wrapUp: WrapUp
   #termination?: Termination
   #exited = false
   #timeout?: NodeJS.Timeout

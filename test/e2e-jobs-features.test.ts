@@ -37,7 +37,7 @@ const show = async (id: string): Promise<JobView> => await json<JobView>(alpha.h
 const settled = async (id: string, state: string): Promise<JobView> =>
   await waitFor(async () => { const job = await show(id); return job.state === state ? job : undefined }, { what: `${id} to be ${state}`, timeout: 60_000 })
 const exists = async (path: string): Promise<boolean> => await stat(path).then(() => true, () => false)
-/** A file a hook writes: it appears after the job's state changed, so wait for it. */
+/** A file a hook writes (whole, by renaming it into place): it appears after the job's state changed, so wait for it. */
 const written = async (file: string): Promise<string> =>
   await waitFor(async () => await readFile(file, 'utf8').catch(() => undefined), { what: `${file} to be written`, timeout: 60_000 })
 
@@ -46,7 +46,7 @@ describe('hooks', () => {
     const marker = join(work.dir, 'success-env')
     const record = join(work.dir, 'success-record')
     const id = await sub('--tag', 'beta',
-      '--on-success', `echo "$MESHQ_NODE $MESHQ_JOB_ID $MESHQ_ATTEMPT $MESHQ_EXIT_CODE [$MESHQ_FAIL_REASON] $MESHQ_JOB_STATE" > ${marker}; cat "$MESHQ_STDOUT" >> ${marker}; echo "$MESHQ_STDERR" >> ${marker}`,
+      '--on-success', `{ echo "$MESHQ_NODE $MESHQ_JOB_ID $MESHQ_ATTEMPT $MESHQ_EXIT_CODE [$MESHQ_FAIL_REASON] $MESHQ_JOB_STATE"; cat "$MESHQ_STDOUT"; echo "$MESHQ_STDERR"; } > ${marker}.part && mv ${marker}.part ${marker}`,
       '--on-exit', `"${process.execPath}" "${CLI}" show "$MESHQ_JOB_ID" --json > ${record}.part && mv ${record}.part ${record}`,
       '--', 'sh', '-c', 'echo from-the-job')
     const job = await settled(id, 'done')
@@ -69,7 +69,7 @@ describe('hooks', () => {
       '--', 'sh', '-c', 'exit 3')
     const job = await settled(id, 'failed')
     const [first, second] = job.attempts.map(a => a.epoch)
-    await waitFor(async () => (await readFile(exits, 'utf8').catch(() => '')).split('\n').length === 3, { what: 'two on-exit hooks' })
+    await waitFor(async () => (await readFile(exits, 'utf8').catch(() => '')).split('\n').length === 3, { what: 'two on-exit hooks', timeout: 60_000 })
     expect(await readFile(exits, 'utf8')).toBe(`${first} pending\n${second} failed\n`)
     expect(await readFile(failures, 'utf8')).toBe(`${second} 3 non-zero-exit failed\n`)
     expect(await exists(join(work.dir, 'never'))).toBe(false)
@@ -101,18 +101,18 @@ describe('private working directories', () => {
     const id = await sub('--tmpdir', '--', 'sh', '-c', `pwd > ${where}; echo "$TMPDIR" >> ${where}; touch left-behind`)
     const job = await settled(id, 'done')
     expect(await readFile(where, 'utf8')).toBe(`${privateDir(job)}\n${privateDir(job)}\n`)
-    await waitFor(async () => !await exists(privateDir(job)), { what: 'the private directory to be removed' })
+    await waitFor(async () => !await exists(privateDir(job)), { what: 'the private directory to be removed', timeout: 60_000 })
     expect(await exists(join(work.dir, 'left-behind'))).toBe(false)
   })
 
   it('a failed attempt keeps its directory; --cleanup removes it; --keep-tmpdir keeps a success\'s', async () => {
     const failed = await settled(await sub('--tmpdir', '--on-exit', 'touch hook-ran', '--', 'sh', '-c', 'touch evidence; exit 1'), 'failed')
-    await waitFor(async () => await exists(join(privateDir(failed), 'hook-ran')), { what: 'the on-exit hook, run in the private directory' })
+    await waitFor(async () => await exists(join(privateDir(failed), 'hook-ran')), { what: 'the on-exit hook, run in the private directory', timeout: 60_000 })
     expect(await readdir(privateDir(failed))).toEqual(['evidence', 'hook-ran'])
 
     const cleaned = await settled(await sub('--tmpdir', '--cleanup', '--', 'sh', '-c', 'exit 1'), 'failed')
     const kept = await settled(await sub('--tmpdir', '--keep-tmpdir', '--', 'touch', 'result'), 'done')
-    await waitFor(async () => !await exists(privateDir(cleaned)), { what: 'the cleaned-up directory to be removed' })
+    await waitFor(async () => !await exists(privateDir(cleaned)), { what: 'the cleaned-up directory to be removed', timeout: 60_000 })
     expect(await readdir(privateDir(kept))).toEqual(['result'])
   })
 

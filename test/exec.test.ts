@@ -337,6 +337,22 @@ describe('hooks, private directories and memory limits', () => {
     await waitForGroupGone(Number(await readFile(join(dir, 'pid'), 'utf8')))
   })
 
+  test('stop waits for the hooks already running; a stopped executor runs none', async () => {
+    const dir = await scratch()
+    const home = await scratch()
+    const exec = executor({ home, killGraceMs: 2000 })
+    await exec.start()
+    const first = await exec.run(request(['true'], { cwd: dir, onExit: 'sleep 0.5; touch first' }))
+    const second = await exec.run(request(['true'], { epoch: 2, cwd: dir, onExit: 'touch second' }))
+    await Promise.all([first.result, second.result])
+    const hooking = first.wrapUp('done')
+    await exec.stop()
+    expect(await exists(join(dir, 'first'))).toBe(true)
+    await hooking
+    await second.wrapUp('done')
+    expect(await exists(join(dir, 'second'))).toBe(false)
+  })
+
   test('--tmpdir: the job runs in a fresh private directory that is also TMPDIR, removed after a success', async () => {
     const dir = await scratch()
     const { exec } = await started()

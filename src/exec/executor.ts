@@ -91,7 +91,7 @@ export interface Executor {
 }
 
 /** An attempt's hooks and private directory removal, once its end is recorded. */
-export type WrapUp = (result: RunResult, jobState?: JobState) => Promise<void>
+export type WrapUp = (result: Promise<RunResult>, jobState?: JobState) => Promise<void>
 
 const SPAWN_FAILURES: Partial<Record<string, FailReason>> = {
   ENOENT: FailReason.commandNotFound,
@@ -197,8 +197,8 @@ class ProcessExecutor implements Executor {
     return { watchdog: this.#watchdog, sampler: this.#sampler, killGraceMs: this.#killGraceMs, hookTimeoutMs: this.#hookTimeoutMs }
   }
 
-  /** Runs an attempt's aftermath unless the executor is stopped; never rejects. */
-  async #wrapUp (init: AftermathInit, result: RunResult, jobState?: JobState): Promise<void> {
+  /** Runs an attempt's aftermath unless the executor was stopped before this call; never rejects. */
+  async #wrapUp (init: AftermathInit, result: Promise<RunResult>, jobState?: JobState): Promise<void> {
     let context: JobContext
     try {
       context = this.#jobContext()
@@ -206,7 +206,7 @@ class ProcessExecutor implements Executor {
       log('not running the hooks of %s/%d: the executor is stopped', init.req.jobId, init.req.epoch)
       return
     }
-    const done = wrapUp(init, context, result, jobState).catch(err => { log('wrap-up of %s/%d failed: %O', init.req.jobId, init.req.epoch, err) })
+    const done = result.then(async ended => { await wrapUp(init, context, ended, jobState) }).catch(err => { log('wrap-up of %s/%d failed: %O', init.req.jobId, init.req.epoch, err) })
     this.#wrapUps.add(done)
     await done
     this.#wrapUps.delete(done)
@@ -245,5 +245,6 @@ async function isDirectory (path: string): Promise<boolean> {
 function failedRun (outputPaths: OutputPaths, startedAt: number, failReason: FailReason, message: string, wrapUp: WrapUp): RunHandle {
   log('job could not start (%s): %s', failReason, message)
   const result: RunResult = { startedAt, endedAt: Date.now(), failReason, stdoutBytes: 0, stderrBytes: 0, truncated: false, tail: `meshq: ${message}` }
-  return { pid: 0, startTime: '', outputPaths, result: Promise.resolve(result), kill: () => {}, wrapUp: async jobState => { await wrapUp(result, jobState) } }
+  const ended = Promise.resolve(result)
+  return { pid: 0, startTime: '', outputPaths, result: ended, kill: () => {}, wrapUp: async jobState => { await wrapUp(ended, jobState) } }
 }

@@ -105,7 +105,7 @@ export class RunningJob implements RunHandle {
   }
 
   async wrapUp (jobState?: JobState): Promise<void> {
-    await this.#wrapUp(await this.result, jobState)
+    await this.#wrapUp(this.result, jobState)
   }
 
   #terminate (termination: Termination): void {

@@ -367,6 +367,15 @@ describe('hooks, private directories and memory limits', () => {
     expect(await exists(join(dir, 'all.log'))).toBe(true) // --out stays relative to the job's cwd
   })
 
+  test('--tmpdir: a relative program path still names the file in the cwd', async () => {
+    const dir = await scratch()
+    await writeFile(join(dir, 'run.sh'), '#!/bin/sh\npwd\n')
+    await chmod(join(dir, 'run.sh'), 0o755)
+    const { exec } = await started()
+    const handle = await exec.run(request(['./run.sh'], { cwd: dir, tmpdir: true }))
+    expect(await handle.result).toMatchObject({ exitCode: 0, tail: join(dir, '.meshq-job1-1') })
+  })
+
   test('--tmpdir keeps a failed attempt\'s directory, unless --cleanup; --keep-tmpdir keeps every one', async () => {
     const dir = await scratch()
     const { exec } = await started()

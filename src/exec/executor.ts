@@ -176,8 +176,7 @@ class ProcessExecutor implements Executor {
       throw err
     }
     const { privateDir, outputPaths } = aftermath
-    const launch = privateDir === undefined ? req : { ...req, cwd: privateDir, env: { ...req.env, TMPDIR: privateDir } }
-    const child = spawnJob(launch, this.#killGraceMs)
+    const child = spawnJob(privateDir === undefined ? req : inPrivateDir(req, privateDir), this.#killGraceMs)
     if (child.pid === undefined) {
       await outputs.close()
       const { code, originalMessage } = await child
@@ -221,6 +220,16 @@ class ProcessExecutor implements Executor {
     this.#sampler.stop()
     await this.#watchdog?.close()
   }
+}
+
+/**
+ * The request as run in its private directory, which is also its TMPDIR. A relative program path
+ * (`./run.sh`) still names the file in the job's cwd, where the user saw it.
+ */
+function inPrivateDir (req: RunRequest, privateDir: string): RunRequest {
+  const [program, ...args] = req.cmd
+  const cmd = program.includes('/') ? [resolve(req.cwd, program), ...args] : req.cmd
+  return { ...req, cmd, cwd: privateDir, env: { ...req.env, TMPDIR: privateDir } }
 }
 
 function validate (req: RunRequest): void {

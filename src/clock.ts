@@ -14,6 +14,16 @@ export const systemClock: Clock = {
   monotonic: () => performance.now()
 }
 
+/**
+ * The system clock, with its wall time shifted by `MESHQ_CLOCK_OFFSET_MS` if that is set: how the
+ * fault suite plays a host whose clock is wrong. Monotonic time is not shifted.
+ */
+export function clockFromEnv (env: NodeJS.ProcessEnv = process.env): Clock {
+  const offset = Number(env.MESHQ_CLOCK_OFFSET_MS ?? 0)
+  if (!Number.isSafeInteger(offset) || offset === 0) return systemClock
+  return { now: () => Date.now() + offset, monotonic: systemClock.monotonic }
+}
+
 /** A clock that moves only when told to, for tests of time-based logic. */
 export class FakeClock implements Clock {
   private wall: number

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os'
 import createDebug from 'debug'
 import type { NodeOptions } from '../cli/node-options.js'
-import { systemClock } from '../clock.js'
+import { clockFromEnv } from '../clock.js'
 import type { Clock } from '../clock.js'
 import { Ledger } from '../crdt/ledger.js'
 import { executor } from '../exec/executor.js'
@@ -52,7 +52,7 @@ export interface NodeTuning {
 
 /** Starts a node on its home and returns once it serves its control socket. */
 export async function startNode (options: NodeOptions, tuning: NodeTuning = {}): Promise<RunningNode> {
-  const clock = tuning.clock ?? systemClock
+  const clock = tuning.clock ?? clockFromEnv()
   const tcp = options.api != null ? parseHostPort(options.api) : undefined
   const token = options.join != null ? decodeToken(options.join) : undefined
   const home = await openHome(options.home, token)

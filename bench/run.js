@@ -24,7 +24,8 @@ const MODES = {
     submitToVisible: { n: 15 },
     claimRace: { nodes: 3, jobs: 45 },
     failover: { reps: 1, ttrMs: 3000 },
-    catchUp: { sizes: [2000], sealWaitMs: 5000 }
+    catchUp: { sizes: [2000], sealWaitMs: 5000 },
+    top: { jobs: 10_000, chunk: 5000, changesPerSecond: 200, loadSeconds: 5 }
   },
   default: {
     throughputOneNode: { n: 1000 },
@@ -35,7 +36,8 @@ const MODES = {
     submitToVisible: { n: 100 },
     claimRace: { nodes: 3, jobs: 300 },
     failover: { reps: 3, ttrMs: 3000 },
-    catchUp: { sizes: [10_000], sealWaitMs: 20_000 }
+    catchUp: { sizes: [10_000], sealWaitMs: 20_000 },
+    top: { jobs: 100_000, chunk: 10_000, changesPerSecond: 200, loadSeconds: 20 }
   },
   full: {
     throughputOneNode: { n: 1000 },
@@ -46,7 +48,8 @@ const MODES = {
     submitToVisible: { n: 100 },
     claimRace: { nodes: 5, jobs: 300 },
     failover: { reps: 3, ttrMs: 3000 },
-    catchUp: { sizes: [10_000, 100_000], sealWaitMs: 30_000 }
+    catchUp: { sizes: [10_000, 100_000], sealWaitMs: 30_000 },
+    top: { jobs: 100_000, chunk: 10_000, changesPerSecond: 200, loadSeconds: 30 }
   }
 }
 
@@ -59,14 +62,15 @@ const SCENARIOS = [
   ['submitToVisible', 'Submit-to-visible latency on the other nodes'],
   ['claimRace', 'Claim conflicts and duplicate runs under a race'],
   ['failover', 'Failover after SIGKILL of the holder, relative to TTR'],
-  ['catchUp', 'New-node catch-up']
+  ['catchUp', 'New-node catch-up'],
+  ['top', '`meshq top` on a large ledger, in a real terminal']
 ]
 
 const USAGE = `usage: npm run bench -- [--quick | --full] [--only N,N...] [--no-docs] [--write-docs]
   (default)     the documented run, 5 to 10 minutes; writes docs/benchmarks.md and .svg
   --quick       a smoke run, under 2 minutes; does not touch docs/ unless --write-docs
   --full        100k-job histories, 5-node race (long)
-  --only 1,4    only these scenarios (1-9); does not touch docs/ unless --write-docs
+  --only 1,4    only these scenarios (1-${SCENARIOS.length}); does not touch docs/ unless --write-docs
   --no-docs     never write docs/benchmarks.md and docs/benchmarks.svg
 Always writes bench/results/latest.json. Scenarios:
 ${SCENARIOS.map(([, title], i) => `  ${i + 1}. ${title}`).join('\n')}`

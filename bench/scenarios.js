@@ -8,9 +8,10 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DEFAULT_SEGMENT_CAPACITY } from '../dist/crdt/ledger.js'
 import {
-  debugAbout, disposeNodes, invite, pause, startCluster, startNode, stop, submit, untilAllDone, waitMesh, watchEvents
+  cliArgv, cliOk, debugAbout, disposeNodes, invite, pause, startCluster, startNode, stop, submit, untilAllDone, waitMesh, watchEvents
 } from './lib/nodes.js'
-import { chunks, countBy, isoDiff, latencySummary, mean, now, progress, round, waitFor } from './lib/util.js'
+import { openTerminal, tmuxVersion } from './lib/terminal.js'
+import { chunks, countBy, isoDiff, latencySummary, mean, now, peakRssMiB, progress, round, rssMiB, waitFor } from './lib/util.js'
 
 const SLOTS = 2
 const LATENCY_COLUMNS = [['metric', 'metric'], ['n', 'n'], ['p50', 'p50 ms'], ['p99', 'p99 ms'], ['max', 'max ms'], ['mean', 'mean ms']]
@@ -664,4 +665,135 @@ export async function catchUp ({ sizes, sealWaitMs }, ctx) {
   } finally {
     await disposeNodes([...joiners, founder])
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10. meshq top on a large ledger
+
+const TOP_TARGETS = { jobsFrameMs: 2000, peakRssMiB: 150 }
+const TOP_TERMINAL = { columns: 160, rows: 48 }
+/** How often the load changes jobs (each time a kill and a retry request). */
+const CHANGE_TICK_MS = 100
+
+export async function top ({ jobs, chunk, changesPerSecond, loadSeconds }, ctx) {
+  const tmux = await tmuxVersion()
+  if (tmux == null) throw new Error('tmux is not installed (apt-get install tmux): meshq top needs a real terminal')
+  const node = await startNode({ slots: SLOTS })
+  let term
+  try {
+    const fill = await fillQueued(node, jobs, chunk, ctx.workDir)
+    const listed = await timedList(node)
+    if (listed.count !== jobs) throw new Error(`the node lists ${listed.count} jobs, not ${jobs}`)
+
+    progress(`  meshq top in tmux (${tmux}), ${TOP_TERMINAL.columns}×${TOP_TERMINAL.rows}`)
+    const frameLog = join(ctx.workDir, 'top-frames.log')
+    const launched = now()
+    term = await openTerminal({ name: 'top', argv: [...cliArgv(), 'top'], env: { MESHQ_HOME: node.home, MESHQ_TOP_FRAME_LOG: frameLog }, ...TOP_TERMINAL })
+    await term.until(/^cluster \S+/m)
+    const firstFrameMs = now() - launched
+    await term.until(new RegExp(`Jobs ${jobs}\\s*\\n.*\\bID\\b.*\\n> \\S+-\\d+\\s`))
+    const jobsFrameMs = now() - launched
+    const rssLoaded = await rssMiB(term.pid)
+
+    progress(`  ${changesPerSecond} job changes/s (kill, retry) for ${loadSeconds} s`)
+    const framesBefore = await readFrames(frameLog)
+    const load = await changeJobs(node, fill.newest, changesPerSecond, loadSeconds * 1000)
+    const frames = (await readFrames(frameLog)).slice(framesBefore.length)
+    const peakRss = await peakRssMiB(term.pid)
+    await term.until(new RegExp(`Jobs ${jobs}\\b`))
+    await term.press('q')
+    await term.exited()
+
+    const frameTimes = latencySummary(frames)
+    const met = (value, target) => value < target ? 'yes' : '**no**'
+    const rows = [
+      { metric: 'launch → first frame (header)', value: round(firstFrameMs) },
+      { metric: `launch → jobs table with all ${jobs} jobs`, value: round(jobsFrameMs), target: `< ${TOP_TARGETS.jobsFrameMs}`, met: met(jobsFrameMs, TOP_TARGETS.jobsFrameMs) },
+      { metric: 'top RSS once the table is shown, MiB', value: rssLoaded },
+      { metric: 'top peak RSS (VmHWM), MiB', value: peakRss, target: `< ${TOP_TARGETS.peakRssMiB}`, met: met(peakRss, TOP_TARGETS.peakRssMiB) },
+      { metric: `frame time p50 under load, ms (${frameTimes.n} frames)`, value: frameTimes.p50 },
+      { metric: 'frame time p99 under load, ms', value: frameTimes.p99 },
+      { metric: 'frame time max under load, ms', value: frameTimes.max }
+    ]
+    return {
+      tables: [{ columns: [['metric', 'metric'], ['value', 'value'], ['target', 'target'], ['met', 'met']], rows }],
+      notes: [
+        `${jobs} jobs (\`true\`) in a paused group, so nothing runs, submitted with \`meshq sub --batch\` in chunks of ${chunk} (${round(fill.ms / 1000, 1)} s in all); the node's RSS then: ${await node.rss()} MiB.`,
+        `\`GET /v1/jobs\` (what top loads at launch) from the benchmark: ${round(listed.ms)} ms for ${round(listed.bytes / 2 ** 20, 1)} MiB of JSON.`,
+        `Launch: \`meshq top\` started in a ${TOP_TERMINAL.columns}×${TOP_TERMINAL.rows} tmux terminal; times until the screen (polled every 25 ms) shows the header, then the table with the newest job selected.`,
+        `Load: every ${CHANGE_TICK_MS} ms, kill ${load.perTick} of the ${fill.newest.length} newest jobs and retry those killed the tick before; the node's event stream carried ${round(load.eventsPerSecond)} job changes/s (asked: ${changesPerSecond}).`,
+        `Frame time (\`MESHQ_TOP_FRAME_LOG\`): React rendering and committing an update plus Ink's layout and write of the frame; ${round(frames.length / load.seconds, 1)} frames/s drawn (top batches events every 100 ms and draws at most 15 frames/s).`
+      ],
+      chart: [
+        { panel: 'top', label: `jobs table shown (${jobs / 1000}k jobs)`, value: round(jobsFrameMs), colour: '#59a14f' },
+        { panel: 'top', label: 'frame time p50 under load', value: frameTimes.p50, colour: '#8cd17d' },
+        { panel: 'top', label: 'frame time p99 under load', value: frameTimes.p99, colour: '#b6992d' }
+      ],
+      data: { firstFrameMs, jobsFrameMs, rssLoaded, peakRss, frameTimes, frames, load, fill: { ms: fill.ms }, listed }
+    }
+  } finally {
+    await term?.close()
+    await disposeNodes([node])
+  }
+}
+
+/** Submits `count` `true` jobs into a paused group with `meshq sub --batch`; returns the ids of the last chunk (the newest). */
+async function fillQueued (node, count, chunk, cwd) {
+  const group = 'top'
+  await pause(node, group)
+  progress(`  ${count} jobs into paused group ${group}, ${chunk} per \`meshq sub --batch\``)
+  const t0 = now()
+  let ids = []
+  for (let submitted = 0; submitted < count; submitted += ids.length) {
+    const lines = Array.from({ length: Math.min(chunk, count - submitted) }, (_, i) => JSON.stringify({ cmd: ['true', String(submitted + i)], group, cwd }))
+    ids = (await cliOk(node.home, ['sub', '--batch'], { input: lines.join('\n') + '\n', timeout: 300_000 })).trim().split('\n')
+  }
+  return { ms: now() - t0, newest: ids }
+}
+
+async function timedList (node) {
+  const t0 = now()
+  const { jobs } = await node.api.request('GET', '/jobs')
+  const ms = now() - t0
+  return { ms, count: jobs.length, bytes: Buffer.byteLength(JSON.stringify({ jobs })) }
+}
+
+/** The frame times logged so far (ms). */
+async function readFrames (path) {
+  const text = await readFile(path, 'utf8').catch(() => '')
+  return text.split('\n').filter(Boolean).map(Number)
+}
+
+/**
+ * For `ms`, every CHANGE_TICK_MS: kills the next few of `ids` and retries those killed the tick
+ * before, `perSecond` state changes in all. Counts the job events the node streams meanwhile.
+ */
+async function changeJobs (node, ids, perSecond, ms) {
+  const perTick = Math.max(1, Math.round(perSecond * CHANGE_TICK_MS / 1000 / 2))
+  const abort = new AbortController()
+  const stream = await node.api.openEvents(abort.signal)
+  let events = 0
+  const counting = (async () => {
+    for await (const event of stream) if (event.type === 'job') events++
+  })().catch(() => {})
+  const t0 = now()
+  try {
+    let killed = []
+    for (let tick = 0; now() - t0 < ms; tick++) {
+      const batch = Array.from({ length: perTick }, (_, i) => ids[(tick * perTick + i) % ids.length])
+      await Promise.all([
+        node.api.request('POST', '/jobs/kill', { ids: batch }),
+        killed.length > 0 ? node.api.request('POST', '/jobs/retry', { ids: killed }) : undefined
+      ])
+      killed = batch
+      // pace the ticks (a rate, not a wait for a condition)
+      const next = t0 + (tick + 1) * CHANGE_TICK_MS
+      if (next > now()) await new Promise(resolve => setTimeout(resolve, next - now()))
+    }
+  } finally {
+    abort.abort()
+    await counting
+  }
+  const seconds = (now() - t0) / 1000
+  return { perTick, seconds, events, eventsPerSecond: events / seconds }
 }

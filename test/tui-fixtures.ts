@@ -104,6 +104,8 @@ export class FakeClient implements TopClient {
   down = false
   statsView = stats({ running: 1, done: 2 })
   answers = new Map<string, unknown>()
+  /** Holds back the answer of the full list (`GET /jobs`) until it resolves. */
+  fullList: Promise<void> = Promise.resolve()
 
   constructor (jobs: JobView[]) {
     this.jobs = jobs
@@ -131,7 +133,8 @@ export class FakeClient implements TopClient {
     if (key === 'GET /status') return STATUS as T
     if (key === 'GET /stats') return this.statsView as T
     if (key === 'GET /peers') return { peers: PEERS } as T
-    if (key === 'GET /jobs') return { jobs: this.jobs } as T
+    const limit = /^GET \/jobs\?limit=(\d+)$/.exec(key)?.[1]
+    if (limit !== undefined) return { jobs: this.jobs.slice(0, Number(limit)) } as T
     if (key === 'POST /jobs') return { jobs: [job(999)] } as T
     if (key === 'POST /jobs/kill' || key === 'POST /jobs/retry') return { jobs: [job(1)] } as T
     return { ok: true } as T
@@ -140,6 +143,14 @@ export class FakeClient implements TopClient {
   async * stream (path: string, signal?: AbortSignal): AsyncIterable<Uint8Array> {
     this.check()
     this.calls.push({ method: 'GET', path })
+    if (path === '/jobs') {
+      await this.fullList
+      // in three pieces, cut anywhere, as a socket would
+      const bytes = new TextEncoder().encode(JSON.stringify({ jobs: this.jobs }))
+      const third = Math.ceil(bytes.length / 3)
+      for (let at = 0; at < bytes.length; at += third) yield bytes.subarray(at, at + third)
+      return
+    }
     const id = decodeURIComponent(/\/jobs\/([^/]+)\/logs/.exec(path)?.[1] ?? '')
     const channel = this.log(id)
     const aborted = new Promise<void>(resolve => signal?.addEventListener('abort', () => resolve(), { once: true }))

@@ -5,11 +5,11 @@ import type { JobId, JobView, NodeEvent } from '../src/types.js'
 import { formRequest, splitCommand } from '../src/tui/form.js'
 import { fit, layout, JOB_COLUMNS, sparkline } from '../src/tui/format.js'
 import { handleKey, INITIAL_UI, keyPresses, selectedIndex, type KeyContext, type UiState } from '../src/tui/keys.js'
-import { LineTail } from '../src/tui/live.js'
+import { ArrayItems, LineTail } from '../src/tui/live.js'
 import { JobsStore, locate, nextState, NO_FILTER, scrollTop } from '../src/tui/store.js'
 import { job, PEERS, running } from './tui-fixtures.js'
 
-const ids = (jobs: JobView[]): string[] => jobs.map(j => j.id)
+const ids = (jobs: readonly JobView[]): string[] => jobs.map(j => j.id)
 
 describe('jobs store', () => {
   it('lists newest first, numbers in ids compared as numbers', () => {
@@ -86,6 +86,33 @@ describe('jobs store', () => {
     expect(scrollTop(20, 15, 10, 100)).toBe(15)
     expect(scrollTop(95, 99, 10, 100)).toBe(90)
     expect(scrollTop(3, 0, 10, 0)).toBe(0)
+  })
+})
+
+describe('ArrayItems', () => {
+  const items = (pieces: string[]): { items: unknown[], ended: boolean } => {
+    const found: unknown[] = []
+    const splitter = new ArrayItems(text => found.push(JSON.parse(text)))
+    for (const piece of pieces) splitter.push(piece)
+    return { items: found, ended: splitter.ended }
+  }
+
+  it('splits the objects of {"key": [...]}, cut at any point, strings with brackets, quotes and escapes included', () => {
+    const jobs = [
+      { id: 'a', cmd: ['sh', '-c', 'echo "}{" ] [ \\'], env: { X: '\\"' } },
+      { id: 'b', attempts: [{ epoch: 1, tail: '}]' }], tags: [] },
+      { id: 'c', name: 'ünïcødé ✓' }
+    ]
+    const text = JSON.stringify({ jobs })
+    for (let cut = 0; cut <= text.length; cut++) {
+      expect(items([text.slice(0, cut), text.slice(cut)])).toEqual({ items: jobs, ended: true })
+    }
+    expect(items([...text])).toEqual({ items: jobs, ended: true })
+  })
+
+  it('says whether the text ended', () => {
+    expect(items(['{"jobs":[]}'])).toEqual({ items: [], ended: true })
+    expect(items(['{"jobs":[{"id":"a"},{"id'])).toEqual({ items: [{ id: 'a' }], ended: false })
   })
 })
 

@@ -4,6 +4,7 @@ import { cleanup, render } from 'ink-testing-library'
 import { ApiError } from '../src/api/client.js'
 import type { JobId } from '../src/types.js'
 import { App } from '../src/tui/App.js'
+import { FIRST_PAGE } from '../src/tui/live.js'
 import { runTop } from '../src/tui/main.js'
 import { snapshot, snapshotText } from '../src/tui/snapshot.js'
 import { waitFor } from './helpers.js'
@@ -20,7 +21,7 @@ function jobs (): ReturnType<typeof job>[] {
 }
 
 /** Renders the dashboard in a `columns`×`rows` terminal; `frame()` is the latest frame. */
-async function start (client = new FakeClient(jobs()), columns = 100, rows = 24) {
+async function start (client = new FakeClient(jobs()), columns = 100, rows = 24, shown = 'seg-1') {
   const app = render(<App client={client} cwd='/work' />)
   Object.defineProperty(app.stdout, 'columns', { value: columns })
   Object.defineProperty(app.stdout, 'rows', { value: rows })
@@ -39,7 +40,7 @@ async function start (client = new FakeClient(jobs()), columns = 100, rows = 24)
       await new Promise(resolve => setTimeout(resolve, 30))
     }
   }
-  await until('seg-1')
+  await until(shown)
   return { app, client, frame, until, keys }
 }
 
@@ -209,6 +210,20 @@ describe('meshq top', () => {
     client.down = false
     const frame = await until(f => f.includes('seg-7') && !f.includes('unreachable'), 'seg-7 and no warning')
     expect(frame).toContain('Jobs 4')
+  })
+
+  it('shows the newest jobs first, then every job, with the events that came meanwhile', async () => {
+    const many = Array.from({ length: FIRST_PAGE + 100 }, (_, i) => job(FIRST_PAGE + 100 - i))
+    const client = new FakeClient(many)
+    let release = (): void => {}
+    client.fullList = new Promise(resolve => { release = resolve })
+    const { until } = await start(client, 100, 24, `Jobs ${FIRST_PAGE} newest (loading every job…)`)
+    client.events.push({ type: 'job', job: running(FIRST_PAGE + 200) })
+    release()
+    const frame = await until(`Jobs ${FIRST_PAGE + 101}\n`)
+    expect(frame).not.toContain('loading')
+    expect(rowsOf(frame)[0]).toMatch(new RegExp(`^> seg-${FIRST_PAGE + 200}\\s+running`))
+    expect(client.calls.filter(c => c.path.startsWith('/jobs')).map(c => c.path)).toEqual([`/jobs?limit=${FIRST_PAGE}`, '/jobs'])
   })
 
   it('fits a narrow terminal (80×24)', async () => {

@@ -47,7 +47,8 @@ async function newestMtime (dir) {
 /** Live resources: nodes (killed) and temp dirs (removed), cleaned up newest first. */
 const resources = new Set()
 
-function track (cleanup) {
+/** Registers a cleanup for `cleanupAll`; returns a function that unregisters it. */
+export function track (cleanup) {
   const item = { cleanup }
   resources.add(item)
   return () => resources.delete(item)
@@ -102,8 +103,11 @@ export async function cli (home, args, { input, timeout = 60_000 } = {}) {
   })
 }
 
-async function cliOk (home, args) {
-  const result = await cli(home, args)
+/** The command line that runs the meshq CLI being benchmarked. */
+export const cliArgv = () => [process.execPath, CLI]
+
+export async function cliOk (home, args, options) {
+  const result = await cli(home, args, options)
   if (result.code !== 0) throw new Error(`meshq ${args.join(' ')} exited ${result.code}: ${result.stderr.trim()}`)
   return result.stdout
 }

@@ -115,7 +115,8 @@ export function chartSvg ({ meta, scenarios }) {
   const panels = [
     { key: 'throughput', title: 'Trivial jobs (true) per second, higher is better', unit: 'jobs/s' },
     { key: 'latency', title: 'Latency, lower is better', unit: 'ms' },
-    { key: 'failover', title: 'Failover after SIGKILL of the holder, lower is better', unit: 'ms' }
+    { key: 'failover', title: 'Failover after SIGKILL of the holder, lower is better', unit: 'ms' },
+    { key: 'top', title: 'meshq top on a large ledger, lower is better', unit: 'ms' }
   ]
   const bars = scenarios.flatMap(r => r.chart ?? [])
   return barChartSvg(panels.map(p => ({ ...p, bars: bars.filter(b => b.panel === p.key) })), {

@@ -70,9 +70,14 @@ export function latencySummary (values) {
 }
 
 /** Resident set size of a process in MiB, from /proc (undefined if it is gone). */
-export async function rssMiB (pid) {
+export const rssMiB = async pid => await procStatusMiB(pid, 'VmRSS')
+
+/** The peak resident set size of a process in MiB ("high water mark"). */
+export const peakRssMiB = async pid => await procStatusMiB(pid, 'VmHWM')
+
+async function procStatusMiB (pid, field) {
   const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '')
-  const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status)
+  const match = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(status)
   return match == null ? undefined : Math.round(Number(match[1]) / 1024 * 10) / 10
 }
 

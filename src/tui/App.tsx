@@ -3,7 +3,7 @@
  * status line, sized to the terminal. Keys go through the pure `handleKey`; effects to `useActions`.
  */
 import { Box, useApp, useInput, useWindowSize } from 'ink'
-import { useEffect, useMemo, useRef, useState } from 'react'
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react'
 import { Confirm } from './components/Confirm.js'
 import { Header, HEADER_LINES } from './components/Header.js'
 import { HelpView } from './components/HelpView.js'
@@ -13,6 +13,7 @@ import { PeersView } from './components/PeersView.js'
 import { StatusLine } from './components/StatusLine.js'
 import { SubmitForm } from './components/SubmitForm.js'
 import { peerRows } from './format.js'
+import type { FrameLog } from './frames.js'
 import { useActions, useClusterInfo, useJobsStore, useLogTail } from './hooks.js'
 import { handleKey, INITIAL_UI, keyPresses, selectedIndex, type UiState } from './keys.js'
 import type { TopClient } from './live.js'
@@ -22,13 +23,17 @@ export interface AppProps {
   client: TopClient
   /** Where submitted jobs run. */
   cwd: string
+  /** Frame timing (`MESHQ_TOP_FRAME_LOG`), if asked for. */
+  frames?: FrameLog
 }
 
 /** The table's title and header lines. */
 const TABLE_CHROME = 2
 const RUNNING = { text: '', state: 'running' } as const
 
-export function App ({ client, cwd }: AppProps): React.JSX.Element {
+export function App ({ client, cwd, frames }: AppProps): React.JSX.Element {
+  frames?.rendering()
+  useLayoutEffect(() => frames?.committed())
   const { exit } = useApp()
   const { columns: width, rows } = useWindowSize()
   const jobs = useJobsStore(client)
@@ -62,7 +67,7 @@ export function App ({ client, cwd }: AppProps): React.JSX.Element {
 
   const selected = selectedIndex(ui, list)
   const views: Record<UiState['view'], () => React.ReactNode> = {
-    jobs: () => <JobsTable jobs={list} total={jobs.store.size} filter={ui.filter} selected={selected} top={scrollTop(ui.top, selected, page, list.length)} rows={page} width={width} now={now} loaded={jobs.version > 0} />,
+    jobs: () => <JobsTable jobs={list} total={jobs.store.size} filter={ui.filter} selected={selected} top={scrollTop(ui.top, selected, page, list.length)} rows={page} width={width} now={now} loaded={jobs.version > 0} complete={jobs.store.complete} />,
     detail: () => detail !== undefined &&
       <JobDetail job={detail} removed={jobs.store.get(detail.id) === undefined} log={log} stream={ui.stream} width={width} height={body} now={now} />,
     peers: () => <PeersView rows={peers} selected={Math.min(ui.peer, peers.length - 1)} width={width} now={now} />,

@@ -14,6 +14,11 @@ export type TopClient = Pick<ApiClient, 'request' | 'stream' | 'openEvents'>
 
 const RETRY_MS = 1000
 const POLL_MS = 2000
+/**
+ * Jobs asked for first (the newest), shown while every job loads: with 100,000 jobs, the node
+ * takes seconds to answer them all.
+ */
+export const FIRST_PAGE = 500
 /** Throughput samples kept for the sparkline (one per poll: six minutes). */
 const HISTORY = 180
 
@@ -48,18 +53,24 @@ export function throttle (fn: () => void, ms: number): { call: () => void, cance
 }
 
 /**
- * Keeps `store` in sync: subscribes to the events, loads every job, then applies each event.
- * When the stream ends or fails (the node went away), reports it and starts again after a second.
+ * Keeps `store` in sync: subscribes to the events, loads the newest jobs, then every job, then
+ * applies each event (those that came meanwhile first). When the stream ends or fails (the node
+ * went away), reports it and starts again after a second.
  */
 export async function followJobs (client: TopClient, store: JobsStore, on: { changed: () => void, report: (error: Error | undefined) => void }, signal: AbortSignal): Promise<void> {
   const { changed, report } = on
   while (!signal.aborted) {
     try {
       const events = await client.openEvents(signal)
-      const { jobs } = await client.request<{ jobs: JobView[] }>('GET', '/jobs', undefined, signal)
-      store.load(jobs)
+      const { jobs } = await client.request<{ jobs: JobView[] }>('GET', `/jobs?limit=${FIRST_PAGE}`, undefined, signal)
+      const complete = jobs.length < FIRST_PAGE
+      store.load(jobs, complete)
       changed()
       report(undefined)
+      if (!complete) {
+        store.load(await loadJobs(client, signal), true)
+        changed()
+      }
       for await (const event of events) {
         store.apply(event)
         changed()
@@ -69,6 +80,66 @@ export async function followJobs (client: TopClient, store: JobsStore, on: { cha
       if (!signal.aborted) report(err as Error)
     }
     await sleep(RETRY_MS, signal)
+  }
+}
+
+/**
+ * Every job (`GET /v1/jobs`), parsed one job at a time as the answer streams in: the whole answer
+ * (tens of MiB for 100,000 jobs) is never held as one buffer or string.
+ */
+export async function loadJobs (client: TopClient, signal?: AbortSignal): Promise<JobView[]> {
+  const jobs: JobView[] = []
+  const splitter = new ArrayItems(text => jobs.push(JSON.parse(text) as JobView))
+  const decoder = new TextDecoder()
+  for await (const chunk of client.stream('/jobs', signal)) splitter.push(decoder.decode(chunk, { stream: true }))
+  splitter.push(decoder.decode())
+  if (!splitter.ended) throw new Error('the list of jobs ended early')
+  return jobs
+}
+
+const QUOTE = 34
+const BACKSLASH = 92
+const OPEN = new Set([123, 91]) // { [
+const CLOSE = new Set([125, 93]) // } ]
+
+/**
+ * Splits the JSON text of `{"key": [{…}, {…}, …]}`, fed in pieces, into the text of each object in
+ * the array: a scanner of nesting depth that skips strings.
+ */
+export class ArrayItems {
+  private depth = 0
+  private inString = false
+  private escaped = false
+  /** The unfinished item's text from earlier pieces. */
+  private partial = ''
+  /** Whether the outer object has closed. */
+  ended = false
+
+  constructor (private readonly item: (text: string) => void) {}
+
+  push (piece: string): void {
+    let start = this.depth >= 3 ? 0 : -1
+    for (let i = 0; i < piece.length; i++) {
+      const c = piece.charCodeAt(i)
+      if (this.inString) {
+        if (this.escaped) this.escaped = false
+        else if (c === BACKSLASH) this.escaped = true
+        else if (c === QUOTE) this.inString = false
+      } else if (c === QUOTE) {
+        this.inString = true
+      } else if (OPEN.has(c)) {
+        if (++this.depth === 3) start = i
+      } else if (CLOSE.has(c)) {
+        if (--this.depth === 2) {
+          this.item(this.partial + piece.slice(start, i + 1))
+          this.partial = ''
+          start = -1
+        } else if (this.depth === 0) {
+          this.ended = true
+        }
+      }
+    }
+    if (start >= 0) this.partial += piece.slice(start)
   }
 }
 

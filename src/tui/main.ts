@@ -2,11 +2,13 @@
  * `meshq top`: the dashboard in a terminal, or one snapshot when asked (`--once`, `--json`) or when
  * there is no terminal to draw in.
  */
+import './production.js'
 import { render } from 'ink'
 import { createElement } from 'react'
 import { write } from '../cli/context.js'
 import type { RunTop } from '../cli/lazy.js'
 import { App } from './App.js'
+import { FrameLog } from './frames.js'
 import { DEFAULT_WIDTH, snapshot, snapshotText } from './snapshot.js'
 
 /** Frames per second at most: events are batched anyway, this bounds the terminal's work. */
@@ -19,13 +21,16 @@ export const runTop: RunTop = async ({ client, once, json }) => {
     await write(stdout, json ? JSON.stringify(data, null, 2) + '\n' : snapshotText(data, stdout.columns ?? DEFAULT_WIDTH))
     return 0
   }
-  const app = render(createElement(App, { client, cwd: process.cwd() }), {
+  const frames = FrameLog.fromEnv()
+  const app = render(createElement(App, { client, cwd: process.cwd(), frames }), {
     maxFps: MAX_FPS,
+    onRender: frames === undefined ? undefined : ({ renderTime }) => frames.drawn(renderTime),
     alternateScreen: true,
     // we only get here with a terminal on both ends: draw live even where CI=true is set
     interactive: true,
     exitOnCtrlC: false
   })
   await app.waitUntilExit()
+  frames?.close()
   return 0
 }

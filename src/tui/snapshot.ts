@@ -4,7 +4,7 @@
  */
 import type { JobView, NodeStatus, PeerView, StatsView } from '../types.js'
 import { headerCells, headerLines, JOB_COLUMNS, layout, plain, rowCells } from './format.js'
-import { fetchCluster, type TopClient } from './live.js'
+import { fetchCluster, loadJobs, type TopClient } from './live.js'
 
 /** Width of the text snapshot when the output is not a terminal. */
 export const DEFAULT_WIDTH = 120
@@ -18,7 +18,7 @@ export interface Snapshot {
 }
 
 export async function snapshot (client: TopClient): Promise<Snapshot> {
-  const [cluster, { jobs }] = await Promise.all([fetchCluster(client), client.request<{ jobs: JobView[] }>('GET', '/jobs')])
+  const [cluster, jobs] = await Promise.all([fetchCluster(client), loadJobs(client)])
   return { ...cluster, jobs }
 }
 

@@ -20,6 +20,7 @@ export class JobsStore {
   /** Every job, newest first. */
   private sorted: JobView[] = []
   private changes = 0
+  private loaded = false
   /** Filtered lists of the current version, by filter. */
   private cache = { version: 0, lists: new Map<string, JobView[]>() }
 
@@ -32,15 +33,21 @@ export class JobsStore {
     return this.byId.size
   }
 
+  /** Whether the store holds every job (not just the newest, while the rest loads). */
+  get complete (): boolean {
+    return this.loaded
+  }
+
   get (id: string): JobView | undefined {
     return this.byId.get(id)
   }
 
-  /** Replaces every job (a fresh `GET /v1/jobs`). */
-  load (jobs: JobView[]): void {
+  /** Replaces every job (a fresh `GET /v1/jobs`), or with `complete` false, the newest ones. */
+  load (jobs: JobView[], complete = true): void {
     this.byId.clear()
     for (const job of jobs) this.byId.set(job.id, job)
     this.sorted = [...this.byId.values()].sort(newestFirst)
+    this.loaded = complete
     this.changes++
   }
 
@@ -50,13 +57,18 @@ export class JobsStore {
     else if (event.type === 'removed') this.remove(event.id)
   }
 
-  /** The jobs that pass `filter`, newest first (cached until the next change). */
-  list (filter: JobFilter): JobView[] {
+  /**
+   * The jobs that pass `filter`, newest first (cached until the next change). Without a filter,
+   * the store's own list, not a copy (100,000 jobs are copied in milliseconds, at every frame):
+   * read it at once, it changes with the store.
+   */
+  list (filter: JobFilter): readonly JobView[] {
+    if (isEmpty(filter)) return this.sorted
     if (this.cache.version !== this.changes) this.cache = { version: this.changes, lists: new Map() }
     const key = JSON.stringify([filter.text, filter.state, filter.group])
     let jobs = this.cache.lists.get(key)
     if (jobs === undefined) {
-      jobs = isEmpty(filter) ? this.sorted.slice() : this.sorted.filter(matcher(filter))
+      jobs = this.sorted.filter(matcher(filter))
       this.cache.lists.set(key, jobs)
     }
     return jobs

@@ -19,15 +19,18 @@ export interface JobsTableProps {
   now: number
   /** The jobs have been loaded once (until then the table is empty and the status line says why). */
   loaded: boolean
+  /** Every job is loaded, not only the newest. */
+  complete: boolean
 }
 
 /** The title line, the header and the visible rows only. */
-export function JobsTable ({ jobs, total, filter, selected, top, rows, width, now, loaded }: JobsTableProps): React.JSX.Element {
+export function JobsTable ({ jobs, total, filter, selected, top, rows, width, now, loaded, complete }: JobsTableProps): React.JSX.Element {
   const filtered = !isEmpty(filter)
   return (
     <Box flexDirection='column'>
       <Text wrap='truncate'>
         <Text bold>Jobs {filtered ? `${jobs.length} of ${total}` : total}</Text>
+        <Text>{complete ? '' : ' newest (loading every job…)'}</Text>
         <Text>{filtered ? `  ${describeFilter(filter)}  (Esc clears)` : ''}</Text>
       </Text>
       <Table columns={layout(JOB_COLUMNS, width - 2)} rows={jobs.slice(top, top + rows)} rowKey={job => job.id} selected={selected - top} now={now} />

@@ -41,26 +41,35 @@ describe('meshq top without a terminal', () => {
   })
 })
 
-describe.skipIf(!hasTmux).each([[80, 24], [160, 48]])(`meshq top in tmux at %i×%i${hasTmux ? '' : ' (skipped: tmux is not installed)'}`, (columns, rows) => {
-  const session = `top-${columns}x${rows}`
+/** `meshq top` on `home` in a new tmux session, with ways to read its screen and type. */
+async function openTop (session: string, home: string, columns: number, rows: number): Promise<{
+  until: (test: string | RegExp, timeout?: number) => Promise<string>
+  type: (text: string) => Promise<void>
+  press: (...keys: string[]) => Promise<void>
+}> {
+  const top = `${quote(process.execPath)} ${quote(CLI)} top; echo TOP-EXITED; sleep 600`
+  await tmux('new-session', '-d', '-s', session, '-x', String(columns), '-y', String(rows), '-e', `MESHQ_HOME=${home}`, `sh -c ${quote(top)}`)
   const screen = async (): Promise<string> => await tmux('capture-pane', '-p', '-t', session)
-  const until = async (test: string | RegExp, timeout = 60_000): Promise<string> => {
-    let last = ''
-    try {
-      return await waitFor(async () => {
-        last = await screen()
-        return (typeof test === 'string' ? last.includes(test) : test.test(last)) ? last : undefined
-      }, { timeout, interval: 200, what: String(test) })
-    } catch (err) {
-      throw new Error(`${(err as Error).message} on the screen; it showed:\n${last}`)
-    }
+  return {
+    until: async (test, timeout = 60_000) => {
+      let last = ''
+      try {
+        return await waitFor(async () => {
+          last = await screen()
+          return (typeof test === 'string' ? last.includes(test) : test.test(last)) ? last : undefined
+        }, { timeout, interval: 200, what: String(test) })
+      } catch (err) {
+        throw new Error(`${(err as Error).message} on the screen; it showed:\n${last}`)
+      }
+    },
+    type: async text => { await tmux('send-keys', '-t', session, '-l', text) },
+    press: async (...keys) => { await tmux('send-keys', '-t', session, ...keys) }
   }
-  const type = async (text: string): Promise<void> => { await tmux('send-keys', '-t', session, '-l', text) }
-  const press = async (...keys: string[]): Promise<void> => { await tmux('send-keys', '-t', session, ...keys) }
+}
 
+describe.skipIf(!hasTmux).each([[80, 24], [160, 48]])(`meshq top in tmux at %i×%i${hasTmux ? '' : ' (skipped: tmux is not installed)'}`, (columns, rows) => {
   it('submits through the form, kills a job with k y, and quits with q', async () => {
-    const top = `${quote(process.execPath)} ${quote(CLI)} top; echo TOP-EXITED; sleep 600`
-    await tmux('new-session', '-d', '-s', session, '-x', String(columns), '-y', String(rows), '-e', `MESHQ_HOME=${node.home}`, `sh -c ${quote(top)}`)
+    const { until, type, press } = await openTop(`top-${columns}x${rows}`, node.home, columns, rows)
     await until(/^cluster \S+/m)
     await until(/\? help {2}q quit/)
 
@@ -92,4 +101,25 @@ describe.skipIf(!hasTmux).each([[80, 24], [160, 48]])(`meshq top in tmux at %i×
     const after = await until('TOP-EXITED', 30_000)
     expect(after).not.toContain('? help')
   }, 240_000)
+})
+
+describe.skipIf(!hasTmux)(`meshq top in tmux when the node restarts${hasTmux ? '' : ' (skipped: tmux is not installed)'}`, () => {
+  it('says the node is unreachable, then carries on with the restarted node', async () => {
+    const first = await startNode()
+    let second: TestNode | undefined
+    try {
+      const before = (await ok(first.home, ['sub', '--', 'echo', 'before-restart'])).trim()
+      const { until } = await openTop('top-restart', first.home, 100, 30)
+      await until(before)
+      expect(await first.kill('SIGTERM')).toBe(0)
+      await until('node unreachable, reconnecting…')
+      second = await startNode({ home: first.home })
+      const after = (await ok(first.home, ['sub', '--', 'echo', 'after-restart'])).trim()
+      const screen = await until(new RegExp(`${after}[\\s\\S]*${before}`))
+      expect(screen).not.toContain('unreachable')
+    } finally {
+      await second?.cleanup()
+      await first.cleanup()
+    }
+  }, 180_000)
 })

@@ -139,6 +139,13 @@ export interface ModifyRequest {
   cores?: number
 }
 
+/** What `meshq gc` dropped (or would drop, with `dryRun`). */
+export interface GcResult {
+  segments: string[]
+  jobs: number
+  dryRun: boolean
+}
+
 /** A group's cap on jobs running at once across the mesh (`meshq limit`). */
 export interface LimitView {
   group: string

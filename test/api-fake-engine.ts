@@ -3,7 +3,7 @@
  */
 import { JobNotFoundError, InvalidJobError } from '../src/errors.js'
 import type { Engine, ListQuery, LogStream, Selector } from '../src/api/engine.js'
-import type { JobEvent, JobId, JobView, NodeEvent, NodeStatus, PeerIdString, PeerView, StatsView, SubmitRequest, InviteCreated, InviteView, LimitView, ModifyRequest } from '../src/types.js'
+import type { JobEvent, JobId, JobView, NodeEvent, NodeStatus, PeerIdString, PeerView, StatsView, SubmitRequest, InviteCreated, InviteView, LimitView, ModifyRequest, GcResult } from '../src/types.js'
 import { JOB_STATES } from '../src/types.js'
 
 const SELF = '12D3KooWFakeSelf' as PeerIdString
@@ -104,6 +104,10 @@ export class FakeEngine implements Engine {
   async drain (peer?: string): Promise<void> { this.calls.push({ method: 'drain', args: [peer] }) }
   async limit (group: string, limit: number | null): Promise<void> { this.calls.push({ method: 'limit', args: [group, limit] }) }
   async limits (): Promise<LimitView[]> { return [] }
+  async gc (olderThanMs: number, dryRun: boolean): Promise<GcResult> {
+    this.calls.push({ method: 'gc', args: [olderThanMs, dryRun] })
+    return { segments: [], jobs: 0, dryRun }
+  }
   async modify (selector: Selector, change: ModifyRequest): Promise<JobView[]> {
     this.calls.push({ method: 'modify', args: [selector, change] })
     return []

@@ -1,4 +1,4 @@
-import type { LimitView, ModifyRequest, InviteCreated, InviteView, JobEvent, JobEventKind, JobState, JobView, NodeEvent, NodeStatus, PeerView, StatsView, SubmitRequest } from '../types.js'
+import type { GcResult, LimitView, ModifyRequest, InviteCreated, InviteView, JobEvent, JobEventKind, JobState, JobView, NodeEvent, NodeStatus, PeerView, StatsView, SubmitRequest } from '../types.js'
 
 /** Which jobs an action applies to: explicit ids, or every job of a group. */
 export interface Selector {
@@ -42,6 +42,8 @@ export interface Engine {
   /** Caps the group's jobs running at once across the mesh; null lifts the cap. */
   limit: (group: string, limit: number | null) => Promise<void>
   limits: () => Promise<LimitView[]>
+  /** Drops finished history older than `olderThanMs` from every replica (`meshq gc`). */
+  gc: (olderThanMs: number, dryRun: boolean) => Promise<GcResult>
   drain: (peer?: string) => Promise<void>
   stats: () => Promise<StatsView>
   peers: () => Promise<PeerView[]>

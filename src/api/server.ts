@@ -154,6 +154,11 @@ function makeRoutes (engine: Engine): Route[] {
       return { ok: true }
     }),
     route('GET', '/limits', async () => ({ limits: await engine.limits() })),
+    route('POST', '/gc', async ({ req }) => {
+      const { olderThanMs, dryRun } = await readJson(req)
+      if (typeof olderThanMs !== 'number' || !Number.isSafeInteger(olderThanMs) || olderThanMs < 0) throw badRequest('olderThanMs must be a whole number of milliseconds')
+      return await engine.gc(olderThanMs, dryRun === true)
+    }),
     route('POST', '/drain', async ({ req }) => {
       const { peer } = await readJson(req)
       if (peer !== undefined && typeof peer !== 'string') throw badRequest('peer must be a string')

@@ -15,4 +15,6 @@ export interface NodeOptions {
   killGraceMs?: number
   /** How long each lower-ranked node waits before it also claims a ready job. */
   claimWindowMs?: number
+  /** Drop finished history older than this (`meshq gc` every hour). */
+  retainMs?: number
 }

@@ -59,6 +59,13 @@ export class DocHandle {
     return new DocHandle(id, doc, Math.max(firstSeq, 0), nextSeq)
   }
 
+  /** The writes that delete a stored document. */
+  static async deleteWrites (store: KVStore, id: string): Promise<StoreWrite[]> {
+    const writes: StoreWrite[] = [{ key: snapKey(id), value: undefined }]
+    for await (const [key] of store.entries(`chg:${id}:`)) writes.push({ key, value: undefined })
+    return writes
+  }
+
   /** Writes facts of this replica in one Automerge change. */
   putFacts (facts: FactChange[]): void {
     this.doc = A.change(this.doc, d => {

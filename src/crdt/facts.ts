@@ -13,7 +13,8 @@ export const SegmentMap = { jobs: 'jobs', attempts: 'attempts', controls: 'contr
  * The maps of the cluster's meta document: `members` (written by the admitting member, key: peer),
  * `nodes` (each node's own record: addresses, slots, tags; key: peer, written by that peer),
  * `invites` (key: invite id, written by the inviter; uses `use|<invite>|<peer>`; revocations
- * `revoke|<invite>|<peer>`), `evictions` (key: `<peer>|<by>`), group `pauses` and `limits`, and `drains`.
+ * `revoke|<invite>|<peer>`), `evictions` (key: `<peer>|<by>`), group `pauses` and `limits`, `drains`,
+ * and `drops`: segments removed from every replica by `meshq gc` (key: `<segment>|<by>`).
  */
 export const MetaMap = {
   pauses: 'pauses',
@@ -22,7 +23,8 @@ export const MetaMap = {
   nodes: 'nodes',
   invites: 'invites',
   evictions: 'evictions',
-  limits: 'limits'
+  limits: 'limits',
+  drops: 'drops'
 } as const
 export type FactMap = typeof SegmentMap[keyof typeof SegmentMap] | typeof MetaMap[keyof typeof MetaMap]
 
@@ -55,6 +57,15 @@ export interface PauseFact extends GroupFact {
   /** Wall-clock ms after which a pause lapses by itself. */
   until?: number
 }
+
+/** `meshq gc` dropped a sealed segment whose jobs all ended before `before` (wall-clock ms). */
+export interface DropFact {
+  by: PeerIdString
+  at: number
+  before: number
+}
+
+export const dropKey = (segment: string, peer: PeerIdString): string => `${segment}|${peer}`
 
 /** A cap on the group's jobs running at once across the mesh; null lifts it. */
 export interface LimitFact extends GroupFact {

@@ -22,6 +22,8 @@ export interface SegmentInfo {
   index: number
   /** Digest of the document's heads when it was sealed. */
   heads?: string
+  /** Removed by `meshq gc`: gone from the store, and refused from peers. */
+  dropped?: boolean
 }
 
 /** A new job's id and its place in its submitter's order. */
@@ -154,6 +156,7 @@ export class Ledger {
 
   /** Applies a peer's changes to one document (creating it if new) and persists them. */
   async applyRemote (docId: string, fn: (doc: A.Doc<FactDoc>) => A.Doc<FactDoc>): Promise<FactChange[]> {
+    if (this.segments.get(docId)?.dropped === true) return []
     let handle = this.docs.get(docId) ?? (this.segments.has(docId) ? await this.loadSegment(docId) : undefined)
     if (handle == null) {
       handle = DocHandle.empty(docId)
@@ -266,7 +269,7 @@ export class Ledger {
   /** Every document's heads digest, sealed ones included: what a peer compares to see what differs. */
   manifest (): Record<string, string> {
     const out: Record<string, string> = {}
-    for (const info of this.segments.values()) if (info.sealed && info.heads != null) out[info.id] = info.heads
+    for (const info of this.segments.values()) if (info.sealed && info.heads != null && info.dropped !== true) out[info.id] = info.heads
     for (const handle of this.docs.values()) out[handle.id] = handle.headsDigest()
     return out
   }
@@ -287,9 +290,30 @@ export class Ledger {
     return bytes == null ? [] : decodeJson<T[]>(bytes)
   }
 
+  /**
+   * Removes a segment from this replica for good (`meshq gc`): its document, records and summary.
+   * Its id stays known, so that a peer that still has it cannot bring it back.
+   */
+  async drop (id: string): Promise<void> {
+    const info = this.segments.get(id) ?? { id, creator: 'remote', sealed: true, index: -1 }
+    if (info.dropped === true) return
+    if (this.current?.id === id) this.current = undefined
+    const dropped: SegmentInfo = { ...info, sealed: true, dropped: true, heads: undefined }
+    await this.store.batch([
+      ...await DocHandle.deleteWrites(this.store, id),
+      { key: sealedKey(id), value: undefined },
+      { key: summaryKey(id), value: undefined },
+      { key: segInfoKey(id), value: encodeJson(dropped) }
+    ], { sync: true })
+    this.segments.set(id, dropped)
+    this.docs.delete(id)
+    log('dropped segment %s', id)
+  }
+
   /** Loads a sealed segment back (a job of it is acted on again); listeners get all its facts. */
   async unseal (id: string): Promise<void> {
-    if (this.docs.has(id) || this.segments.get(id)?.sealed !== true) return
+    const info = this.segments.get(id)
+    if (this.docs.has(id) || info?.sealed !== true || info.dropped === true) return
     await this.loadSegment(id)
   }
 

@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ControlKind, JobState, isTerminal } from '../types.js'
-import type { AttemptView, Control, LimitView, ModifyRequest, InviteCreated, InviteView, JobEvent, JobId, JobView, NodeEvent, NodeStatus, PeerIdString, PeerView, StatsView, SubmitRequest } from '../types.js'
+import type { AttemptView, Control, GcResult, LimitView, ModifyRequest, InviteCreated, InviteView, JobEvent, JobId, JobView, NodeEvent, NodeStatus, PeerIdString, PeerView, StatsView, SubmitRequest } from '../types.js'
 import type { Engine, EventQuery, ListQuery, LogStream, Selector } from '../api/engine.js'
 import { DependencyCycleError, InvalidJobError, JobNotFoundError, JobRunningError, MissingDependencyError, UsageError } from '../errors.js'
 import type { Clock } from '../clock.js'
@@ -13,6 +13,7 @@ import type { Scheduler } from '../sched/scheduler.js'
 import { toJobView } from '../sched/view.js'
 import { encodeToken } from './membership.js'
 import type { Membership } from './membership.js'
+import type { Retention } from './retention.js'
 import type { LogRequest, Mesh } from './mesh.js'
 import { dependsOnGroup, draftJob } from '../sched/submit.js'
 import { draftPatch } from '../sched/modify.js'
@@ -35,6 +36,7 @@ export interface EngineInit {
   scheduler: Scheduler
   membership: Membership
   mesh: Mesh
+  retention: Retention
   /** Called when `drain` of this node has finished its running jobs. */
   onDrained: () => void
 }
@@ -164,6 +166,12 @@ export class NodeEngine implements Engine {
 
   async resume (group: string): Promise<void> {
     await this.putGroupFact(MetaMap.pauses, group, this.init.table.pauseStamp(group), { paused: false })
+  }
+
+  async gc (olderThanMs: number, dryRun: boolean): Promise<GcResult> {
+    const result = await this.init.retention.collect(olderThanMs, dryRun)
+    await this.init.retention.settled()
+    return result
   }
 
   async limit (group: string, limit: number | null): Promise<void> {

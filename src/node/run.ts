@@ -17,6 +17,7 @@ import { NodeEngine } from './engine.js'
 import { apiToken, openHome, saveCluster } from './home.js'
 import { Membership, decodeToken } from './membership.js'
 import { Mesh } from './mesh.js'
+import { Retention } from './retention.js'
 import { sealer } from './sealer.js'
 import { VERSION } from '../version.js'
 
@@ -68,9 +69,11 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
       : claims?.alive(attempt, table.get(attempt.job)?.facts.spec.ttrMs ?? DEFAULT_TTR_MS) ?? true
   })
   const membership = new Membership({ self, ledger, clock })
+  const retention = new Retention({ self, clock, ledger, table, home: home.dir, retainMs: options.retainMs })
   ledger.onChange(changes => {
     table.ingest(changes)
     membership.ingest(changes)
+    retention.ingest(changes)
   })
   await ledger.open({ createMeta: home.founded })
   for await (const summaries of ledger.sealedSummaries<SealedJob[]>()) table.addSealed(summaries)
@@ -102,7 +105,7 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
   const recovered = await scheduler.recover()
   if (recovered > 0) log('recovered %d interrupted attempts', recovered)
   const engine: NodeEngine = new NodeEngine({
-    self, clusterId: home.cluster.id, psk: home.cluster.psk, home: home.dir, version: VERSION, tags: options.tags, clock, ledger, table, scheduler, membership, mesh,
+    self, clusterId: home.cluster.id, psk: home.cluster.psk, home: home.dir, version: VERSION, tags: options.tags, clock, ledger, table, scheduler, membership, mesh, retention,
     onDrained: () => { void stop() }
   })
   membership.onDrainRequest(() => { void engine.drain() })
@@ -127,6 +130,7 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
   const stop = async (): Promise<void> => {
     stopping ??= (async () => {
       seals.stop()
+      retention.stop()
       await (scheduler as Scheduler).stop()
       claims?.stop()
       await server.stop()
@@ -147,6 +151,7 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
   claims.start()
   scheduler.start()
   const seals = sealer({ ledger, table, render: entry => engine.view(entry), delayMs: tuning.sealDelayMs })
+  retention.start()
   return {
     engine,
     ledger,
@@ -157,9 +162,21 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
   }
 }
 
+/** Small segments and quick sealing for tests of whole node processes (MESHQ_TEST_SEGMENT_CAPACITY, MESHQ_TEST_SEAL_DELAY_MS). */
+function tuningFromEnv (env: NodeJS.ProcessEnv): NodeTuning {
+  const number = (name: string): number | undefined => {
+    const value = env[name]
+    if (value == null || value === '') return undefined
+    const n = Number(value)
+    if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`bad ${name}: '${value}' (expected a whole number >= 1)`)
+    return n
+  }
+  return { segmentCapacity: number('MESHQ_TEST_SEGMENT_CAPACITY'), sealDelayMs: number('MESHQ_TEST_SEAL_DELAY_MS') }
+}
+
 /** `meshq node`: runs in the foreground until drained (SIGINT) or stopped (SIGTERM). */
 export async function runNode (options: NodeOptions): Promise<void> {
-  const node = await startNode(options)
+  const node = await startNode(options, tuningFromEnv(process.env))
   const status = node.engine.status()
   process.stdout.write(`meshq node ${status.id} ready (cluster ${status.clusterId}, ${status.slots} slots, home ${status.home})\n`)
   for (const addr of node.addresses()) process.stdout.write(`listening on ${addr}\n`)

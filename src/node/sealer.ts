@@ -41,11 +41,15 @@ export function sealer (init: SealerInit): { stop: () => void } {
     }
   }
 
-  const unsubscribe = table.onChange((id, entry) => {
-    if (!isTerminal(entry.derived.state)) return
-    candidates.add(segmentOf(id) as string)
+  const consider = (seg: string): void => {
+    candidates.add(seg)
     timer ??= setTimeout(() => { void sealSettled() }, init.delayMs ?? 2000)
+  }
+  const unsubscribe = table.onChange((id, entry) => {
+    if (isTerminal(entry.derived.state)) consider(segmentOf(id) as string)
   })
+  // segments that settled before this start (loaded, or received while joining) get no change event
+  for (const info of ledger.segmentList()) if (!info.sealed) consider(info.id)
   return {
     stop: () => {
       unsubscribe()

@@ -156,6 +156,29 @@ export class JobTable {
     return summaries
   }
 
+  /** Forgets segments dropped by `meshq gc`: their jobs leave every index. */
+  drop (segments: ReadonlySet<string>): void {
+    for (const seg of segments) this.evict(seg)
+    for (const [id, job] of this.sealed) {
+      if (!segments.has(segmentOf(id) as string)) continue
+      this.sealed.delete(id)
+      this.count(job, { state: job.state, removed: false, lamport: 0, epoch: 0 }, -1)
+      if (job.group != null) this.groupMembers.get(job.group)?.delete(id)
+      if (job.key != null && this.idempotency.get(job.key) === id) this.idempotency.delete(job.key)
+    }
+    for (const seg of segments) this.segmentCounts.delete(seg)
+  }
+
+  /** Whether a job that has not finished waits for this one, or for its group. */
+  awaited (job: Pick<SealedJob, 'id' | 'group'>): boolean {
+    const unsettled = (id: JobId): boolean => {
+      const entry = this.entries.get(id)
+      return entry != null && !entry.derived.removed && !isTerminal(entry.derived.state)
+    }
+    return [...this.dependants.get(job.id) ?? []].some(unsettled) ||
+      (job.group != null && [...this.groupDependants.get(job.group) ?? []].some(unsettled))
+  }
+
   /** Takes in the summaries of a segment sealed before this start. */
   addSealed (summaries: SealedJob[]): void {
     for (const job of summaries) {

@@ -1,6 +1,6 @@
 import { UsageError } from '../../errors.js'
 import { formatDuration } from '../../duration.js'
-import { JOB_STATES, type LimitView, type PeerView, type StatsView } from '../../types.js'
+import { JOB_STATES, type GcResult, type LimitView, type PeerView, type StatsView } from '../../types.js'
 import { parseInteger, type Args } from '../args.js'
 import { JSON_FLAG, printJson, printLines, type Command } from '../context.js'
 import { paintState, table } from '../format.js'
@@ -65,6 +65,29 @@ export const limit: Command = {
     const cap = value === 'none' ? null : parseInteger(value, 'limit', 1)
     await ctx.client.request('POST', groupPath(group, 'limit'), { limit: cap })
     await printLines(ctx, [cap === null ? `${group}: no limit` : `${group}: at most ${cap} running at once`])
+    return 0
+  }
+}
+
+export const gc: Command = {
+  name: 'gc',
+  usage: 'gc --older-than DUR [--dry-run] [--json]',
+  summary: 'Drops finished jobs older than DUR from the ledger on every node, with their output.',
+  description: 'History goes in whole segments: a submitting node\'s 1000 jobs, once every one of them has finished\n' +
+    'before the cut-off and no unfinished job waits for any of them. Dropped jobs are gone from ls, show and logs\n' +
+    'everywhere. `meshq node --retain DUR` does the same every hour.',
+  flags: [
+    { name: 'older-than', arg: 'DUR', help: 'drop jobs that finished longer ago than this (e.g. 30d)' },
+    { name: 'dry-run', help: 'only say what would be dropped' },
+    JSON_FLAG
+  ],
+  async run (ctx, args) {
+    noArguments(args)
+    const olderThanMs = args.duration('older-than')
+    if (olderThanMs === undefined) throw new UsageError("give --older-than DUR (see 'meshq gc --help')")
+    const result = await ctx.client.request<GcResult>('POST', '/gc', { olderThanMs, dryRun: args.bool('dry-run') })
+    if (args.bool('json')) await printJson(ctx, result)
+    else await printLines(ctx, [`${result.dryRun ? 'would drop' : 'dropped'} ${result.jobs} jobs in ${result.segments.length} segments`])
     return 0
   }
 }

@@ -1,5 +1,5 @@
 import type { Command } from '../context.js'
-import { drain, limit, pause, peers, resume, stats, top } from './cluster.js'
+import { drain, gc, limit, pause, peers, resume, stats, top } from './cluster.js'
 import { events } from './events.js'
 import { kill, logs, ls, retry, rm, show } from './jobs.js'
 import { mod } from './modify.js'
@@ -11,5 +11,5 @@ import { wait } from './wait.js'
 
 /** Every command, in the order `meshq help` lists them. */
 export const COMMANDS: ReadonlyMap<string, Command> = new Map(
-  [node, sub, ls, show, logs, events, wait, kill, retry, rm, mod, pause, resume, limit, drain, stats, peers, invite, evict, top, version, completion].map(c => [c.name, c])
+  [node, sub, ls, show, logs, events, wait, kill, retry, rm, mod, pause, resume, limit, drain, stats, peers, invite, evict, gc, top, version, completion].map(c => [c.name, c])
 )

@@ -8,7 +8,7 @@ const HOST_PORT = /^(\[[^\]]+\]|[^\s:[\]]+):(\d{1,5})$/
 
 export const node: Command = {
   name: 'node',
-  usage: 'node [--listen MULTIADDR]... [--slots N] [--tags a,b] [--join TOKEN] [--api HOST:PORT] [--kill-grace DUR] [--claim-window DUR]',
+  usage: 'node [--listen MULTIADDR]... [--slots N] [--tags a,b] [--join TOKEN] [--api HOST:PORT] [--kill-grace DUR] [--claim-window DUR] [--retain DUR]',
   summary: 'Runs a node in the foreground.',
   description: [
     'The first start without --join creates a new cluster in the home; with --join the node joins the',
@@ -22,7 +22,8 @@ export const node: Command = {
     { name: 'join', arg: 'TOKEN', help: 'join the cluster of this token (from meshq invite)' },
     { name: 'api', arg: 'HOST:PORT', help: 'also serve the control API on TCP (bearer token in HOME/api-token)' },
     { name: 'kill-grace', arg: 'DUR', help: 'time between SIGTERM and SIGKILL when a job is killed' },
-    { name: 'claim-window', arg: 'DUR', help: 'how long each lower-ranked node waits before it also claims a ready job (default 100ms)' }
+    { name: 'claim-window', arg: 'DUR', help: 'how long each lower-ranked node waits before it also claims a ready job (default 100ms)' },
+    { name: 'retain', arg: 'DUR', help: 'drop finished jobs older than this from the ledger everywhere, checked hourly (see meshq gc)' }
   ],
   async run (ctx, args) {
     if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}' (see 'meshq node --help')`)
@@ -40,7 +41,8 @@ export const node: Command = {
       join: args.string('join'),
       api,
       killGraceMs: args.duration('kill-grace'),
-      claimWindowMs: args.duration('claim-window')
+      claimWindowMs: args.duration('claim-window'),
+      retainMs: args.duration('retain')
     }
     for (const key of Object.keys(options) as Array<keyof NodeOptions>) {
       if (options[key] === undefined) delete options[key]

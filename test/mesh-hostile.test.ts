@@ -5,6 +5,7 @@ import { lpStream } from '@libp2p/utils'
 import { json, meshq, ok, startCluster } from './cluster.js'
 import type { TestNode } from './cluster.js'
 import { waitFor } from './helpers.js'
+import { agentString, localProtocol } from '../src/node/handshake.js'
 import { createHost } from '../src/node/p2p.js'
 import type { MeshqLibp2p } from '../src/node/p2p.js'
 import { decodeToken } from '../src/node/membership.js'
@@ -27,7 +28,8 @@ async function intruder (token: JoinToken): Promise<MeshqLibp2p> {
     privateKey: await generateKeyPair('Ed25519'),
     psk: Buffer.from(token.psk, 'base64'),
     listen: ['/ip4/127.0.0.1/tcp/0'],
-    allowPeer: () => true
+    allowPeer: () => true,
+    userAgent: agentString(localProtocol()) // it passes the version handshake
   })
   await host.start()
   hosts.push(host)

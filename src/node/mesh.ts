@@ -10,6 +10,7 @@ import { META_DOC } from '../crdt/facts.js'
 import type { PeerIdString, PeerView } from '../types.js'
 import type { Membership, JoinToken } from './membership.js'
 import { createHost } from './p2p.js'
+import { agentString, incompatibility, localProtocol } from './handshake.js'
 import { TopicValidatorResult } from './gossip.js'
 import type { MeshqLibp2p } from './p2p.js'
 import { SyncService } from './sync.js'
@@ -91,6 +92,9 @@ export class Mesh {
   private claimHandler?: (batch: ClaimBatch) => void
   /** Monotonic time this node was last connected to another member. */
   private lastContact: number
+  private readonly protocol = localProtocol()
+  /** Peers refused by the version handshake. */
+  private readonly incompatible = new Set<string>()
 
   constructor (init: MeshInit) {
     this.init = init
@@ -141,7 +145,8 @@ export class Mesh {
       privateKey: this.init.privateKey,
       psk: this.init.psk,
       listen: this.init.listen,
-      allowPeer: peer => !membership.isEvicted(peer.toString())
+      allowPeer: peer => !membership.isEvicted(peer.toString()) && !this.incompatible.has(peer.toString()),
+      userAgent: agentString(this.protocol)
     })
     this.sync = new SyncService({ host: this.host, ledger: this.init.ledger, self: this.init.self, allowed: peer => this.allowed(peer) })
     await this.host.handle(JOIN_PROTOCOL, (stream, connection) => { void this.answerJoin(stream, connection) })
@@ -149,6 +154,7 @@ export class Mesh {
     await this.sync.start()
     this.host.addEventListener('connection:open', event => { this.onConnection(event.detail) })
     this.host.addEventListener('peer:disconnect', event => { this.sync.disconnect(event.detail.toString()) })
+    this.host.addEventListener('peer:identify', event => { this.checkVersion(event.detail.peerId, event.detail.agentVersion) })
     this.setUpGossip()
     membership.onChange(() => { this.onMembershipChange() })
     await this.host.start()
@@ -238,6 +244,16 @@ export class Mesh {
         void this.host.hangUp(connection.remotePeer).catch(() => {})
       }
     }, JOIN_GRACE_MS).unref()
+  }
+
+  /** The version handshake: a peer of another protocol major version is told off once and refused. */
+  private checkVersion (peer: PeerId, agent: string | undefined): void {
+    const why = incompatibility(this.protocol, agent)
+    if (why == null) return
+    const id = peer.toString()
+    if (!this.incompatible.has(id)) process.stderr.write(`meshq: refusing peer ${id}: ${why}\n`)
+    this.incompatible.add(id)
+    void this.host.hangUp(peer).catch(() => {})
   }
 
   private onMembershipChange (): void {

@@ -18,6 +18,8 @@ export interface HostInit {
   listen: string[]
   /** Whether a peer may connect at all (evicted peers may not). */
   allowPeer: (peer: PeerId) => boolean
+  /** What identify tells peers about this node: its meshq and protocol versions (see handshake.ts). */
+  userAgent: string
 }
 
 /** libp2p's swarm key format for a 32-byte pre-shared key. */
@@ -29,6 +31,7 @@ export function swarmKey (psk: Uint8Array): Uint8Array {
 export async function createHost (init: HostInit): Promise<MeshqLibp2p> {
   return await createLibp2p({
     privateKey: init.privateKey,
+    nodeInfo: { userAgent: init.userAgent },
     addresses: { listen: init.listen },
     transports: [tcp()],
     // a peer without the key fails here, before any meshq protocol: keep the wait short

@@ -1,0 +1,47 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { json, meshq, ok, startNode } from './cluster.js'
+import type { TestNode } from './cluster.js'
+import { tempDir, waitFor } from './helpers.js'
+import { agentString, incompatibility, parseAgent } from '../src/node/handshake.js'
+import type { JobView, PeerView } from '../src/types.js'
+
+// MESHQ_TEST_PROTOCOL makes a node announce another protocol version: it stands for another build
+const nodes: TestNode[] = []
+let founder: TestNode
+beforeAll(async () => { nodes.push(founder = await startNode({ env: { MESHQ_TEST_PROTOCOL: '1.0' } })) })
+afterAll(async () => { for (const n of nodes) await n.cleanup() })
+
+async function joiner (protocol: string): Promise<TestNode> {
+  const token = (await ok(founder.home, ['invite'])).trim()
+  const node = await startNode({ args: ['--join', token], env: { MESHQ_TEST_PROTOCOL: protocol } })
+  nodes.push(node)
+  return node
+}
+
+describe('the version handshake', () => {
+  it('agents name the meshq and protocol versions', () => {
+    const agent = agentString({ major: 1, minor: 2 })
+    expect(parseAgent(agent)?.protocol).toEqual({ major: 1, minor: 2 })
+    expect(incompatibility({ major: 1, minor: 0 }, agent)).toBeUndefined()
+    expect(incompatibility({ major: 2, minor: 0 }, agent)).toMatch(/speaks meshq protocol 1\.2 .* this node speaks 2\.0/)
+    expect(incompatibility({ major: 1, minor: 0 }, 'js-libp2p/3.0.0')).toMatch(/not a meshq node/)
+  })
+
+  it('nodes of adjacent minor versions work together', async () => {
+    const newer = await joiner('1.1')
+    await waitFor(async () => (await json<PeerView[]>(founder.home, ['peers'])).filter(p => p.state === 'up').length === 2, { what: 'both nodes up' })
+    const id = (await ok(newer.home, ['sub', '--', 'true'])).trim()
+    await waitFor(async () => (await json<JobView>(founder.home, ['show', id])).state === 'done', { what: 'the job done, seen on the older node' })
+  })
+
+  it('a node of another major version is refused with a clear message', async () => {
+    const token = (await ok(founder.home, ['invite'])).trim()
+    const home = await tempDir()
+    const result = await meshq(home.dir, ['node', '--listen', '/ip4/127.0.0.1/tcp/0', '--join', token], { env: { MESHQ_TEST_PROTOCOL: '2.0' }, timeout: 60_000 })
+    await home.cleanup()
+    expect(result.code).not.toBe(0)
+    expect(result.stderr).toMatch(/refusing peer \S+: it speaks meshq protocol 1\.0 .* this node speaks 2\.0: upgrade one of them/)
+    await waitFor(() => /refusing peer \S+: it speaks meshq protocol 2\.0/.test(founder.output()), { what: 'the founder to log the refusal' })
+    expect((await json<PeerView[]>(founder.home, ['peers'])).length).toBe(2)
+  })
+})

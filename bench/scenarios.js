@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DEFAULT_SEGMENT_CAPACITY } from '../dist/crdt/ledger.js'
+import { FIRST_PAGE } from '../dist/tui/live.js'
 import {
   cliArgv, cliOk, debugAbout, disposeNodes, invite, pause, startCluster, startNode, stop, submit, untilAllDone, waitMesh, watchEvents
 } from './lib/nodes.js'
@@ -691,8 +692,10 @@ export async function top ({ jobs, chunk, changesPerSecond, loadSeconds }, ctx) 
     term = await openTerminal({ name: 'top', argv: [...cliArgv(), 'top'], env: { MESHQ_HOME: node.home, MESHQ_TOP_FRAME_LOG: frameLog }, ...TOP_TERMINAL })
     await term.until(/^cluster \S+/m)
     const firstFrameMs = now() - launched
-    await term.until(new RegExp(`Jobs ${jobs}\\s*\\n.*\\bID\\b.*\\n> \\S+-\\d+\\s`))
+    await term.until(/^Jobs .*\n.*\bID\b.*\n> \S+-\d+\s/m)
     const jobsFrameMs = now() - launched
+    await term.until(new RegExp(`^Jobs ${jobs}\\s*$`, 'm'))
+    const allJobsMs = now() - launched
     const rssLoaded = await rssMiB(term.pid)
 
     progress(`  ${changesPerSecond} job changes/s (kill, retry) for ${loadSeconds} s`)
@@ -708,8 +711,9 @@ export async function top ({ jobs, chunk, changesPerSecond, loadSeconds }, ctx) 
     const met = (value, target) => value < target ? 'yes' : '**no**'
     const rows = [
       { metric: 'launch → first frame (header)', value: round(firstFrameMs) },
-      { metric: `launch → jobs table with all ${jobs} jobs`, value: round(jobsFrameMs), target: `< ${TOP_TARGETS.jobsFrameMs}`, met: met(jobsFrameMs, TOP_TARGETS.jobsFrameMs) },
-      { metric: 'top RSS once the table is shown, MiB', value: rssLoaded },
+      { metric: 'launch → jobs table (the newest jobs)', value: round(jobsFrameMs), target: `< ${TOP_TARGETS.jobsFrameMs}`, met: met(jobsFrameMs, TOP_TARGETS.jobsFrameMs) },
+      { metric: `launch → every job loaded ("Jobs ${jobs}")`, value: round(allJobsMs) },
+      { metric: 'top RSS once every job is loaded, MiB', value: rssLoaded },
       { metric: 'top peak RSS (VmHWM), MiB', value: peakRss, target: `< ${TOP_TARGETS.peakRssMiB}`, met: met(peakRss, TOP_TARGETS.peakRssMiB) },
       { metric: `frame time p50 under load, ms (${frameTimes.n} frames)`, value: frameTimes.p50 },
       { metric: 'frame time p99 under load, ms', value: frameTimes.p99 },
@@ -720,7 +724,7 @@ export async function top ({ jobs, chunk, changesPerSecond, loadSeconds }, ctx) 
       notes: [
         `${jobs} jobs (\`true\`) in a paused group, so nothing runs, submitted with \`meshq sub --batch\` in chunks of ${chunk} (${round(fill.ms / 1000, 1)} s in all); the node's RSS then: ${await node.rss()} MiB.`,
         `\`GET /v1/jobs\` (what top loads at launch) from the benchmark: ${round(listed.ms)} ms for ${round(listed.bytes / 2 ** 20, 1)} MiB of JSON.`,
-        `Launch: \`meshq top\` started in a ${TOP_TERMINAL.columns}×${TOP_TERMINAL.rows} tmux terminal; times until the screen (polled every 25 ms) shows the header, then the table with the newest job selected.`,
+        `Launch: \`meshq top\` started in a ${TOP_TERMINAL.columns}×${TOP_TERMINAL.rows} tmux terminal; times until the screen (polled every 25 ms) shows the header, then the table with the newest job selected (top first asks for the newest ${FIRST_PAGE} jobs), then the title counting every job.`,
         `Load: every ${CHANGE_TICK_MS} ms, kill ${load.perTick} of the ${fill.newest.length} newest jobs and retry those killed the tick before; the node's event stream carried ${round(load.eventsPerSecond)} job changes/s (asked: ${changesPerSecond}).`,
         `Frame time (\`MESHQ_TOP_FRAME_LOG\`): React rendering and committing an update plus Ink's layout and write of the frame; ${round(frames.length / load.seconds, 1)} frames/s drawn (top batches events every 100 ms and draws at most 15 frames/s).`
       ],
@@ -729,7 +733,7 @@ export async function top ({ jobs, chunk, changesPerSecond, loadSeconds }, ctx) 
         { panel: 'top', label: 'frame time p50 under load', value: frameTimes.p50, colour: '#8cd17d' },
         { panel: 'top', label: 'frame time p99 under load', value: frameTimes.p99, colour: '#b6992d' }
       ],
-      data: { firstFrameMs, jobsFrameMs, rssLoaded, peakRss, frameTimes, frames, load, fill: { ms: fill.ms }, listed }
+      data: { firstFrameMs, jobsFrameMs, allJobsMs, rssLoaded, peakRss, frameTimes, frames, load, fill: { ms: fill.ms }, listed }
     }
   } finally {
     await term?.close()

@@ -99,8 +99,10 @@ export async function loadJobs (client: TopClient, signal?: AbortSignal): Promis
 
 const QUOTE = 34
 const BACKSLASH = 92
-const OPEN = new Set([123, 91]) // { [
-const CLOSE = new Set([125, 93]) // } ]
+const OPEN_BRACE = 123
+const OPEN_BRACKET = 91
+const CLOSE_BRACE = 125
+const CLOSE_BRACKET = 93
 
 /**
  * Splits the JSON text of `{"key": [{…}, {…}, …]}`, fed in pieces, into the text of each object in
@@ -127,9 +129,9 @@ export class ArrayItems {
         else if (c === QUOTE) this.inString = false
       } else if (c === QUOTE) {
         this.inString = true
-      } else if (OPEN.has(c)) {
+      } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
         if (++this.depth === 3) start = i
-      } else if (CLOSE.has(c)) {
+      } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
         if (--this.depth === 2) {
           this.item(this.partial + piece.slice(start, i + 1))
           this.partial = ''

@@ -10,7 +10,7 @@ import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { COMMANDS } from '../src/cli/commands/index.js'
 import { parserFlags } from '../src/cli/commands/meta.js'
-import { VERSION } from '../src/version.js'
+import { PROTOCOL_VERSION, VERSION } from '../src/version.js'
 import { meshq, ok } from './cluster.js'
 import { tempDir } from './helpers.js'
 
@@ -27,7 +27,7 @@ beforeAll(async () => { home = await tempDir() })
 afterAll(async () => { await home.cleanup() })
 
 describe('meshq version', () => {
-  it('prints the version of package.json, with --version too; --json adds the Node.js version', async () => {
+  it('prints the version of package.json, with --version too; --json adds the Node.js and protocol versions', async () => {
     const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string }
     expect(VERSION).toBe(pkg.version)
     const [flag, short, command, json, flagJson] = await Promise.all([
@@ -35,7 +35,7 @@ describe('meshq version', () => {
       ok(home.dir, ['version', '--json']), ok(home.dir, ['--version', '--json'])
     ])
     expect([flag, short, command]).toEqual([`${VERSION}\n`, `${VERSION}\n`, `${VERSION}\n`])
-    expect(JSON.parse(json)).toEqual({ version: VERSION, node: process.versions.node })
+    expect(JSON.parse(json)).toEqual({ version: VERSION, node: process.versions.node, protocol: PROTOCOL_VERSION })
     expect(JSON.parse(flagJson)).toEqual(JSON.parse(json))
   })
 

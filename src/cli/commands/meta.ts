@@ -4,7 +4,7 @@
  * so they list exactly what `meshq COMMAND --help` lists.
  */
 import { UsageError } from '../../errors.js'
-import { VERSION } from '../../version.js'
+import { PROTOCOL_VERSION, VERSION } from '../../version.js'
 import type { Args, FlagSpec } from '../args.js'
 import { HELP_FLAG, HOME_FLAG, JSON_FLAG, printJson, printLines, write, type Command } from '../context.js'
 
@@ -26,11 +26,14 @@ export const version: Command = {
   name: 'version',
   usage: 'version [--json]',
   summary: "Prints meshq's version (as meshq --version does).",
-  description: 'With --json: {"version": meshq\'s version, "node": the version of the Node.js running it}.',
+  description: [
+    'With --json: {"version": meshq\'s version, "node": the version of the Node.js running it,',
+    '"protocol": the version of the wire protocols (nodes of the same major version interoperate)}.'
+  ].join('\n'),
   flags: [JSON_FLAG],
   async run (ctx, args) {
     noArguments(args)
-    if (args.bool('json')) await printJson(ctx, { version: VERSION, node: process.versions.node })
+    if (args.bool('json')) await printJson(ctx, { version: VERSION, node: process.versions.node, protocol: PROTOCOL_VERSION })
     else await printLines(ctx, [VERSION])
     return 0
   }

@@ -51,6 +51,7 @@ function mesh (names: string[], clock = new FakeClock(), extra: Partial<ClaimsIn
     peers: peersOf(names, self),
     onExpired: jobs => { expired.push(jobs) },
     onPreempted: j => { preempted.push(`${self}:${j}`) },
+    quietMs: 0,
     ...extra
   }))
   return { bus, nodes, preempted, expired }
@@ -152,6 +153,18 @@ describe('claims', () => {
     for (const n of [a, b, c]) n.tick()
     await bus.settle([a, b, c])
     expect([await first, await second]).toEqual([true, false])
+  })
+
+  it('a node that just started neither votes nor claims until its quiet period is over', async () => {
+    const clock = new FakeClock()
+    const { bus, nodes: [a, b, c] } = mesh(['a', 'b', 'c'], clock, { quietMs: 3000 })
+    // b and c may have voted in epoch 1 before a restart they cannot remember: they stay out of it
+    const early = a.claim(job, 1, 30_000) // a waits out its own quiet period (in real time), then claims
+    const ticking = setInterval(() => { void bus.settle([a, b, c], 1) }, 20)
+    stops.push(() => clearInterval(ticking))
+    expect(await early).toBe(false)
+    clock.advance(3000)
+    expect(await a.claim(job, a.nextEpoch(job, 0), 30_000)).toBe(true)
   })
 
   it('a lone node wins at once', async () => {

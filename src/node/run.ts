@@ -93,6 +93,7 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
       scheduler?.schedulePass() // a job whose claim lease lapsed is still "ready": nothing else would wake the scheduler
     },
     onPreempted: job => { scheduler?.preempted(job) },
+    onReleased: () => { scheduler?.schedulePass() },
     claimable: (job, epoch) => {
       const derived = table.get(job)?.derived
       return derived == null || (derived.state !== JobState.done && derived.epoch < epoch)

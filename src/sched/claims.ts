@@ -72,6 +72,8 @@ export interface ClaimsInit {
   peers: () => PeerLoad[]
   /** Called with jobs whose lease just expired, so their state is derived again. */
   onExpired: (jobs: JobId[]) => void
+  /** Called when another node releases a lease: a job of a limited group may now be claimed. */
+  onReleased?: () => void
   /** Called when another node wins a job this node runs: this node must stop its copy. */
   onPreempted: (job: JobId, epoch: number) => void
   /** Whether this replica's ledger says the job may still be claimed at that epoch (not done, no attempt that high). */
@@ -82,6 +84,12 @@ export interface ClaimsInit {
   groupOf?: (job: JobId) => string | undefined
   /** The cap on a group's jobs running at once across the mesh (`meshq limit`), if any. */
   limitOf?: (group: string) => number | undefined
+  /**
+   * How long after its start this node neither votes nor claims (default CLAIM_DEADLINE_MS): votes
+   * live in memory, so a node restarted while a claim it voted for was in flight must not vote
+   * again in that claim's epoch; by the end of the quiet period every such claim has timed out.
+   */
+  quietMs?: number
 }
 
 /** Rendezvous rank of a peer for a job: the peer with the lowest hash of (job, peer) claims first. */
@@ -155,9 +163,13 @@ export class Claims {
   private outbox: Outbox = emptyOutbox()
   private timer?: NodeJS.Timeout
 
+  /** Monotonic ms until which this node neither votes nor claims (see `quietMs`). */
+  private readonly quietUntil: number
+
   constructor (init: ClaimsInit) {
     this.init = init
     this.windowMs = init.windowMs ?? DEFAULT_CLAIM_WINDOW_MS
+    this.quietUntil = init.clock.monotonic() + (init.quietMs ?? CLAIM_DEADLINE_MS)
     init.transport.subscribe(batch => { this.receive(batch) })
   }
 
@@ -249,6 +261,12 @@ export class Claims {
       this.hold(job, epoch, ttrMs)
       return true
     }
+    const quiet = this.quietUntil - this.init.clock.monotonic()
+    if (quiet > 0) {
+      // its own vote is a vote too: wait for the quiet period to end (see `quietMs`)
+      await new Promise(resolve => setTimeout(resolve, quiet))
+      if (this.voted.has(key) || this.ballots.has(key)) return false
+    }
     const won = await new Promise<boolean>(resolve => {
       const timeout = setTimeout(() => { settle(false) }, CLAIM_DEADLINE_MS)
       const settle = (won: boolean): void => {
@@ -274,7 +292,8 @@ export class Claims {
   private consider (job: JobId, epoch: number, candidate: string): void {
     this.noteEpoch(job, epoch)
     const key = voteKey(job, epoch)
-    if (this.voted.has(key) || (candidate !== this.init.self && !this.supports(job, epoch, candidate))) return
+    if (this.voted.has(key) || this.init.clock.monotonic() < this.quietUntil) return
+    if (candidate !== this.init.self && !this.supports(job, epoch, candidate)) return
     const current = this.ballots.get(key)
     if (current == null || claimRank(job, candidate) < claimRank(job, current.candidate)) this.ballots.set(key, { job, epoch, candidate })
   }
@@ -439,6 +458,7 @@ export class Claims {
       const lease = this.leases.get(job)
       if (lease?.peer === batch.peer && lease.epoch === epoch) lease.released = true
     }
+    if (batch.releases.length > 0) this.init.onReleased?.()
     for (const [job, epoch, ttrMs] of batch.renews) this.observe(job, { peer: batch.peer, epoch, expiresAt: now + ttrMs }, true)
     for (const [job, epoch] of batch.claims) {
       this.consider(job, epoch, batch.peer) // before the claim is noted: the vote looks at the lease as it was

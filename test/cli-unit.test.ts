@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { builtinModules } from 'node:module'
 import { dirname, join, resolve } from 'node:path'
@@ -173,5 +174,18 @@ describe('cli', () => {
     expect(seen.size).toBeGreaterThan(10)
     expect([...bare].filter(spec => !spec.startsWith('node:') && !builtinModules.includes(spec))).toEqual([])
     expect([...seen].some(file => /[/](node|tui|crdt|exec|sched)[/]/.test(file))).toBe(false)
+  })
+
+  it('refuses to run on a Node.js older than 22, with a clear message', async () => {
+    const bin = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'meshq.js')
+    const old = await new Promise<{ code: number | null, stderr: string }>(resolve => {
+      // a stand-in for an old Node: the check reads process.versions before anything loads
+      const child = execFile(process.execPath, ['--import', 'data:text/javascript,Object.defineProperty(process.versions,"node",{value:"20.1.0"})', bin, '--version'], (err, _stdout, stderr) => {
+        resolve({ code: err == null ? 0 : (err as { code?: number }).code ?? 1, stderr })
+      })
+      child.stdin?.end()
+    })
+    expect(old.code).toBe(1)
+    expect(old.stderr).toMatch(/needs Node.js 22 or later/)
   })
 })

@@ -16,7 +16,7 @@ import { peerRows } from './format.js'
 import type { FrameLog } from './frames.js'
 import { useActions, useClusterInfo, useJobsStore, useLogTail } from './hooks.js'
 import { handleKey, INITIAL_UI, keyPresses, selectedIndex, type UiState } from './keys.js'
-import type { TopClient } from './live.js'
+import type { JobsFeed, TopClient } from './live.js'
 import { scrollTop } from './store.js'
 
 export interface AppProps {
@@ -25,19 +25,22 @@ export interface AppProps {
   cwd: string
   /** Frame timing (`MESHQ_TOP_FRAME_LOG`), if asked for. */
   frames?: FrameLog
+  /** The jobs, if already being loaded (else the dashboard starts loading them). */
+  feed?: JobsFeed
 }
 
 /** The table's title and header lines. */
 const TABLE_CHROME = 2
 const RUNNING = { text: '', state: 'running' } as const
 
-export function App ({ client, cwd, frames }: AppProps): React.JSX.Element {
+export function App ({ client, cwd, frames, feed }: AppProps): React.JSX.Element {
   frames?.rendering()
   useLayoutEffect(() => frames?.committed())
   const { exit } = useApp()
   const { columns: width, rows } = useWindowSize()
-  const jobs = useJobsStore(client)
+  // The header's first poll goes before the list of every job, which keeps the node busy.
   const info = useClusterInfo(client)
+  const jobs = useJobsStore(client, feed)
   const actions = useActions(client, cwd, jobs.store)
   const now = useNow(1000)
   const [ui, setUi] = useState<UiState>(INITIAL_UI)

@@ -4,8 +4,8 @@
  */
 import { useCallback, useEffect, useRef, useState } from 'react'
 import type { Effect } from './keys.js'
-import { followJobs, followLog, LineTail, perform, pollCluster, throttle, type ClusterInfo, type TopClient } from './live.js'
-import { JobsStore } from './store.js'
+import { followLog, JobsFeed, LineTail, perform, pollCluster, throttle, type ClusterInfo, type TopClient } from './live.js'
+import type { JobsStore } from './store.js'
 
 /** Renders are batched: at most one per this many ms for a burst of events or output. */
 const BATCH_MS = 100
@@ -21,17 +21,23 @@ function useLoop (loop: (signal: AbortSignal) => Promise<void>, deps: unknown[])
   }, deps)
 }
 
-/** The jobs, kept in a store outside React; `version` changes (at most every BATCH_MS) when they do. */
-export function useJobsStore (client: TopClient): { store: JobsStore, version: number, error?: Error } {
-  const [store] = useState(() => new JobsStore())
-  const [version, setVersion] = useState(store.version)
-  const [error, setError] = useState<Error>()
-  useLoop(async signal => {
-    const render = throttle(() => setVersion(store.version), BATCH_MS)
-    signal.addEventListener('abort', render.cancel)
-    await followJobs(client, store, { changed: render.call, report: setError }, signal)
-  }, [client, store])
-  return { store, version, error }
+/**
+ * The jobs, kept in a store outside React by `feed` (else by a feed started here); `version`
+ * changes (at most every BATCH_MS) when they do. The feed stops when the component unmounts.
+ */
+export function useJobsStore (client: TopClient, given?: JobsFeed): { store: JobsStore, version: number, error?: Error } {
+  const [feed] = useState(() => given ?? new JobsFeed(client))
+  const [seen, setSeen] = useState({ version: feed.store.version, error: feed.error })
+  useEffect(() => {
+    const render = throttle(() => setSeen({ version: feed.store.version, error: feed.error }), BATCH_MS)
+    feed.listen(render.call)
+    render.call() // what changed before this ran
+    return () => {
+      feed.stop()
+      render.cancel()
+    }
+  }, [feed])
+  return { store: feed.store, ...seen }
 }
 
 /** Status, stats and peers, polled; `history` holds the throughput samples for the sparkline. */

@@ -7,7 +7,7 @@ import { NodeUnreachableError } from '../errors.js'
 import type { JobView, NodeStatus, PeerView, StatsView } from '../types.js'
 import type { Effect } from './keys.js'
 import { shortPeer, type ClusterView } from './format.js'
-import type { JobsStore } from './store.js'
+import { JobsStore } from './store.js'
 
 /** The part of the API client the dashboard uses (tests pass a fake). */
 export type TopClient = Pick<ApiClient, 'request' | 'stream' | 'openEvents'>
@@ -53,24 +53,25 @@ export function throttle (fn: () => void, ms: number): { call: () => void, cance
 }
 
 /**
- * Keeps `store` in sync: subscribes to the events, loads the newest jobs, then every job, then
- * applies each event (those that came meanwhile first). When the stream ends or fails (the node
- * went away), reports it and starts again after a second.
+ * Keeps `store` in sync: loads the newest jobs while it subscribes to the events, then (once
+ * `shown` resolves) every job, then applies each event (those that came meanwhile first). The
+ * newest jobs may be from before the subscription: they are only shown until every job is loaded.
+ * When the stream ends or fails (the node went away), reports it and starts again after a second.
  */
-export async function followJobs (client: TopClient, store: JobsStore, on: { changed: () => void, report: (error: Error | undefined) => void }, signal: AbortSignal): Promise<void> {
+export async function followJobs (client: TopClient, store: JobsStore, on: { changed: () => void, report: (error: Error | undefined) => void, shown?: Promise<void> }, signal: AbortSignal): Promise<void> {
   const { changed, report } = on
   while (!signal.aborted) {
     try {
-      const events = await client.openEvents(signal)
-      const { jobs } = await client.request<{ jobs: JobView[] }>('GET', `/jobs?limit=${FIRST_PAGE}`, undefined, signal)
-      const complete = jobs.length < FIRST_PAGE
-      store.load(jobs, complete)
+      const [events, { jobs }] = await Promise.all([
+        client.openEvents(signal),
+        client.request<{ jobs: JobView[] }>('GET', `/jobs?limit=${FIRST_PAGE}`, undefined, signal)
+      ])
+      store.load(jobs, jobs.length < FIRST_PAGE)
       changed()
       report(undefined)
-      if (!complete) {
-        store.load(await loadJobs(client, signal), true)
-        changed()
-      }
+      await on.shown
+      store.load(await loadJobs(client, signal), true)
+      changed()
       for await (const event of events) {
         store.apply(event)
         changed()
@@ -80,6 +81,38 @@ export async function followJobs (client: TopClient, store: JobsStore, on: { cha
       if (!signal.aborted) report(err as Error)
     }
     await sleep(RETRY_MS, signal)
+  }
+}
+
+/**
+ * The jobs, followed from the node (`followJobs`) from construction until `stop`: the dashboard
+ * starts one before its code loads, so that the node answers while Ink and React load. Every job
+ * is loaded once the dashboard listens: for 100,000 jobs that keeps the node and this process busy
+ * for seconds, which would delay the first frame and the header's first poll.
+ */
+export class JobsFeed {
+  readonly store = new JobsStore()
+  /** What went wrong with the connection, until it works again. */
+  error: Error | undefined
+  private listener: (() => void) | undefined
+  private readonly abort = new AbortController()
+  private listening = (): void => {}
+
+  constructor (client: TopClient) {
+    const changed = (): void => this.listener?.()
+    const shown = new Promise<void>(resolve => { this.listening = resolve })
+    void followJobs(client, this.store, { changed, report: error => { this.error = error; changed() }, shown }, this.abort.signal)
+  }
+
+  /** Calls `listener` after every change (there is one listener: the dashboard, once drawn). */
+  listen (listener: () => void): void {
+    this.listener = listener
+    this.listening()
+  }
+
+  stop (): void {
+    this.listener = undefined
+    this.abort.abort()
   }
 }
 

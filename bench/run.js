@@ -67,7 +67,7 @@ const SCENARIOS = [
 ]
 
 const USAGE = `usage: npm run bench -- [--quick | --full] [--only N,N...] [--no-docs] [--write-docs]
-  (default)     the documented run, 5 to 10 minutes; writes docs/benchmarks.md and .svg
+  (default)     the documented run, 6 to 12 minutes; writes docs/benchmarks.md and .svg
   --quick       a smoke run, under 2 minutes; does not touch docs/ unless --write-docs
   --full        100k-job histories, 5-node race (long)
   --only 1,4    only these scenarios (1-${SCENARIOS.length}); does not touch docs/ unless --write-docs

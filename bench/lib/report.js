@@ -54,7 +54,7 @@ export function markdownReport (report) {
     'On a shared, loaded machine (see the load averages) absolute numbers are noisy; ratios measured in the',
     'same run (meshq against raw spawn, submit latency with a large history against a small one) less so.',
     '',
-    'Run it: `npx tsc -p tsconfig.build.json && npm run bench` (5 to 10 minutes; `-- --quick` for a smoke',
+    'Run it: `npx tsc -p tsconfig.build.json && npm run bench` (6 to 12 minutes; `-- --quick` for a smoke',
     'run of under 2 minutes, `-- --full` for 100k histories and 5-node races). Raw results: `bench/results/latest.json`.',
     '',
     '![throughput and latency](benchmarks.svg)'

@@ -28,8 +28,15 @@ const MAX_JOIN_MESSAGE = 16 * 1024
 /** How long a peer with the key but no membership may stay connected (to join). */
 const JOIN_GRACE_MS = 5000
 const REDIAL_MS = 2000
-const MAX_REDIAL_BACKOFF_MS = 30_000
-const STATUS_INTERVAL_MS = 2000
+/** Also bounds how long two members stay apart after a partition heals. */
+const MAX_REDIAL_BACKOFF_MS = 10_000
+const STATUS_INTERVAL_MS = 1000
+/**
+ * A connected member counts as in contact only if its gossip arrived this recently: a connection
+ * over a dead link stays open until libp2p's pings give up on it, which takes 10 s or more, and
+ * self-fencing must not wait that long.
+ */
+const CONTACT_STALE_MS = 3000
 /** A member not heard from for this long is shown as unreachable. */
 const STATUS_STALE_MS = 10_000
 const MAX_STATUS_BYTES = 4096
@@ -87,8 +94,11 @@ export class Mesh {
   /** The member this node joined through, trusted until the member list arrives. */
   private bootstrap?: string
   private readonly statuses = new Map<string, NodeStatusGossip & { seen: number }>()
+  /** Monotonic time each member's last gossip (status or claims) arrived. */
+  private readonly heard = new Map<string, number>()
   private readonly backoff = new Map<string, { next: number, delay: number }>()
   private timers: NodeJS.Timeout[] = []
+  private redialing = false
   private claimHandler?: (batch: ClaimBatch) => void
   /** Monotonic time this node was last connected to another member. */
   private lastContact: number
@@ -122,13 +132,16 @@ export class Mesh {
     }
   }
 
-  /** How long this node has had no connection to any other member; 0 when connected or alone in the cluster. */
+  /**
+   * How long this node has been out of contact with every other member (no connection, or none
+   * heard from for CONTACT_STALE_MS); 0 when in contact or alone in the cluster.
+   */
   isolatedMs (): number {
     const now = this.init.clock.monotonic()
     const others = this.init.membership.memberIds().filter(p => p !== this.init.self)
     if (others.length === 0 || !this.started) return 0
     const connected = new Set(this.host.getPeers().map(p => p.toString()))
-    if (others.some(p => connected.has(p))) {
+    if (others.some(p => connected.has(p) && now - (this.heard.get(p) ?? -Infinity) < CONTACT_STALE_MS)) {
       this.lastContact = now
       return 0
     }
@@ -331,29 +344,40 @@ export class Mesh {
     }
   }
 
-  /** Dials members this node is not connected to, with a per-peer backoff. */
+  /**
+   * Dials members this node is not connected to, all at once, with a per-peer backoff. A pass
+   * whose dials are still waiting (up to 5 s each on a dead link) is not overlapped by the next.
+   */
   private async redial (): Promise<void> {
-    const connected = new Set(this.host.getPeers().map(p => p.toString()))
+    if (this.redialing) return
+    this.redialing = true
+    try {
+      const connected = new Set(this.host.getPeers().map(p => p.toString()))
+      const others = this.init.membership.memberIds().filter(peer => peer !== this.init.self)
+      await Promise.all(others.map(async peer => { await this.redialPeer(peer, connected.has(peer)) }))
+    } finally {
+      this.redialing = false
+    }
+  }
+
+  private async redialPeer (peer: string, connected: boolean): Promise<void> {
     const now = this.init.clock.monotonic()
-    for (const peer of this.init.membership.memberIds()) {
-      if (peer === this.init.self) continue
-      if (connected.has(peer)) {
-        this.backoff.delete(peer)
-        void this.sync.connect(peer) // reopens a sync stream that ended while the connection stayed up
-        continue
-      }
-      const state = this.backoff.get(peer) ?? { next: 0, delay: REDIAL_MS }
-      if (state.next > now) continue
-      const addrs = this.init.membership.addresses(peer).map(a => multiaddr(a))
-      if (addrs.length === 0) continue
-      try {
-        await this.host.peerStore.merge(peerIdFromString(peer), { multiaddrs: addrs.map(a => a.decapsulateCode(421)) })
-        await this.host.dial(peerIdFromString(peer), { signal: AbortSignal.timeout(5000) })
-        this.backoff.delete(peer)
-      } catch (err) {
-        log('dial %s failed: %s', peer, (err as Error).message)
-        this.backoff.set(peer, { next: now + state.delay, delay: Math.min(state.delay * 2, MAX_REDIAL_BACKOFF_MS) })
-      }
+    if (connected) {
+      this.backoff.delete(peer)
+      void this.sync.connect(peer) // reopens a sync stream that ended while the connection stayed up
+      return
+    }
+    const state = this.backoff.get(peer) ?? { next: 0, delay: REDIAL_MS }
+    if (state.next > now) return
+    const addrs = this.init.membership.addresses(peer).map(a => multiaddr(a))
+    if (addrs.length === 0) return
+    try {
+      await this.host.peerStore.merge(peerIdFromString(peer), { multiaddrs: addrs.map(a => a.decapsulateCode(421)) })
+      await this.host.dial(peerIdFromString(peer), { signal: AbortSignal.timeout(5000) })
+      this.backoff.delete(peer)
+    } catch (err) {
+      log('dial %s failed: %s', peer, (err as Error).message)
+      this.backoff.set(peer, { next: this.init.clock.monotonic() + state.delay, delay: Math.min(state.delay * 2, MAX_REDIAL_BACKOFF_MS) })
     }
   }
 
@@ -377,12 +401,19 @@ export class Mesh {
     }
     pubsub.addEventListener('message', event => {
       const { topic, data } = event.detail
+      const now = this.init.clock.monotonic()
       if (topic === this.statusTopic) {
         const status = parseStatus(data)
-        if (status != null) this.statuses.set(status.peer, { ...status, seen: this.init.clock.monotonic() })
+        if (status != null) {
+          this.statuses.set(status.peer, { ...status, seen: now })
+          this.heard.set(status.peer, now)
+        }
       } else if (topic === this.claimTopic) {
         const batch = decodeBatch(data)
-        if (batch != null) this.claimHandler?.(batch)
+        if (batch != null) {
+          this.heard.set(batch.peer, now)
+          this.claimHandler?.(batch)
+        }
       }
     })
   }

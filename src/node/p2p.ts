@@ -43,6 +43,9 @@ export async function createHost (init: HostInit): Promise<MeshqLibp2p> {
       denyInboundEncryptedConnection: async peer => !init.allowPeer(peer),
       denyOutboundEncryptedConnection: async peer => !init.allowPeer(peer)
     },
+    // ping every connection every 2 s (libp2p's default is 10 s) and give up after at most 10 s,
+    // so a connection over a dead link is closed and redialled soon after the link comes back
+    connectionMonitor: { pingInterval: 2000, pingTimeout: { maxTimeout: 10_000 } },
     services: {
       identify: identify(),
       ping: ping(),

@@ -72,10 +72,16 @@ export async function runScenario (scenario, options) {
         return job.state === 'running' ? nodes.find(n => n.id === job.node) : undefined
       }, { what: `job ${id} to start`, timeout }),
       /** Waits until job `id` has an attempt above `epoch` that started; returns it. */
-      rerun: async (id, epoch, from, timeout = 120_000) => await waitFor(async () => {
-        const job = await (from ?? ctx.live()[0]).json(['show', id])
-        return job.attempts.find(a => a.epoch > epoch && a.startedAt != null)
-      }, { what: `job ${id} to run again`, timeout }),
+      rerun: async (id, epoch, from, timeout = 120_000) => {
+        let finished = false
+        const attempt = await waitFor(async () => {
+          const job = await (from ?? ctx.live()[0]).json(['show', id])
+          finished = job.state === 'done'
+          return job.attempts.find(a => a.epoch > epoch && a.startedAt != null) ?? finished
+        }, { what: `job ${id} to run again`, timeout })
+        if (attempt === true) throw new Error(`job ${id} finished before the fault took effect: the machine is too slow for this job length`)
+        return attempt
+      },
       cut: () => { timeline.push({ t: Date.now(), cut: [...net.cut] }) },
       /** Undoes every network fault, restarts stopped nodes, and waits until all see each other. */
       heal: async () => {
@@ -131,5 +137,12 @@ async function settle ({ nodes, workload, timeline, timeoutMs }) {
     return everyJobRan && digests.size === 1 && allDone
   }, { what: 'every acknowledged job to complete and the ledgers to agree', timeout: timeoutMs, interval: 2000 }).catch(() => {})
   last = await snapshot().catch(() => last)
-  return check({ workload, runs: last.runs, timeline, ledgers: last.ledgers })
+  const verdict = check({ workload, runs: last.runs, timeline, ledgers: last.ledgers })
+  // what the ledger says about lost jobs, for the report
+  const name = peer => nodes.find(n => n.id === peer)?.name ?? peer
+  verdict.lostDetails = await Promise.all(verdict.lostJobs.slice(0, 5).map(async id => {
+    const job = await live[0].json(['show', id]).catch(err => ({ state: `unknown: ${err.message}`, attempts: [] }))
+    return { id, state: job.state, reason: job.reason, attempts: job.attempts.map(a => `epoch ${a.epoch} on ${name(a.node)}: ${a.exitCode ?? ''}${a.failReason ?? ''}${a.endedAt == null ? ' (open)' : ''}`) }
+  }))
+  return verdict
 }

@@ -85,17 +85,20 @@ async function main () {
     const result = await runScenario(scenario, { seed: options.seed, durationMs: options.durationMs, size: options.size, keep: options.keep, say })
     results.push(result)
     say(`${result.ok ? 'PASS' : 'FAIL'} ${name}: ${summary(result)}${result.ok ? '' : `\n  ${result.failures.join('\n  ')}\n  logs and homes kept in ${result.dir}`}`)
+    for (const lost of result.lostDetails ?? []) say(`  lost ${lost.id}: ${lost.state}${lost.reason != null ? ` (${lost.reason})` : ''}; ${lost.attempts.join('; ') || 'no attempts'}`)
+    // written after every scenario, so that a long run interrupted midway still leaves its report
+    if (options.report != null) await writeReport(options.report, { started: started.toISOString(), seed: options.seed, durationMs: options.durationMs, nodes: options.size, results })
   }
-  const report = { started: started.toISOString(), seed: options.seed, durationMs: options.durationMs, nodes: options.size, results }
-  if (options.report != null) {
-    const base = options.report.replace(/\.(json|md)$/, '')
-    await writeFile(`${base}.json`, JSON.stringify(report, null, 2) + '\n')
-    await writeFile(`${base}.md`, renderMarkdown(report))
-    say(`report: ${base}.json, ${base}.md`)
-  }
+  if (options.report != null) say(`report: ${options.report.replace(/\.(json|md)$/, '')}.json and .md`)
   const failed = results.filter(r => !r.ok).length
   say(`${results.length - failed} of ${results.length} scenarios passed`)
   return failed === 0 ? 0 : 1
+}
+
+async function writeReport (path, report) {
+  const base = path.replace(/\.(json|md)$/, '')
+  await writeFile(`${base}.json`, JSON.stringify(report, null, 2) + '\n')
+  await writeFile(`${base}.md`, renderMarkdown(report))
 }
 
 for (const signal of ['SIGINT', 'SIGTERM']) {
@@ -105,4 +108,5 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   })
 }
 
-process.exitCode = await main()
+// exit rather than wait for stray handles (a node that would not die, a timer of a failed wait)
+process.exit(await main())

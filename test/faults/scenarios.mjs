@@ -17,12 +17,12 @@ const rounds = (ctx, perRoundMs) => Math.max(1, Math.floor(ctx.durationMs / perR
  * killed before its ledger reached anyone takes the job down with it until it restarts):
  * `{ id, holder, epoch }`.
  */
-async function longJob (ctx, durationMs) {
-  const [id] = await ctx.workload.submit(ctx.pick(ctx.live()), 1, { durationMs })
+async function longJob (ctx, durationMs, extra) {
+  const [id] = await ctx.workload.submit(ctx.pick(ctx.live()), 1, { durationMs, extra })
   if (id == null) throw new Error('the long job was refused')
   const holder = await ctx.holder(id)
   await ctx.waitFor(async () => (await Promise.all(ctx.live().map(n => n.json(['show', id])))).every(j => j.state === 'running'),
-    { what: `every node to see ${id} running`, timeout: 30_000 })
+    { what: `every node to see ${id} running`, timeout: 30_000, interval: 500 })
   const job = await holder.json(['show', id])
   return { id, holder, epoch: Math.max(...job.attempts.map(a => a.epoch)) }
 }
@@ -72,9 +72,9 @@ async function cutHolder (ctx, cut, what) {
   ctx.startWorkload({ rate: 2 })
   const takeovers = []
   const fenced = []
-  for (let round = 0; round < rounds(ctx, 40_000); round++) {
+  for (let round = 0; round < rounds(ctx, 60_000); round++) {
     await ctx.sleep(2000)
-    const { id, holder, epoch } = await longJob(ctx, 15_000)
+    const { id, holder, epoch } = await longJob(ctx, 60_000, { ttr: '30s' })
     const at = Date.now()
     cut(holder)
     const others = ctx.live().filter(n => n !== holder)
@@ -86,7 +86,7 @@ async function cutHolder (ctx, cut, what) {
     ctx.say(`  ${holder.name} ${what} holding ${id}: rerun after ${takeovers.at(-1)} ms; old run ended ${gap ?? '?'} ms before the rerun started`)
     await ctx.heal()
   }
-  ctx.figure('takeover (fault to rerun start, TTR 4 s)', stats(takeovers))
+  ctx.figure('takeover (fault to rerun start, TTR 30 s)', stats(takeovers))
   ctx.expect(`the ${what} holder stopped its run before the rerun started`, fenced.every(g => g != null && g > 0), `gaps ${fenced.join(', ')} ms`)
 }
 
@@ -102,7 +102,7 @@ export const scenarios = [
       const failovers = []
       for (let round = 0; round < rounds(ctx, 25_000); round++) {
         await ctx.sleep(2000)
-        const { id, holder, epoch } = await longJob(ctx, 8000)
+        const { id, holder, epoch } = await longJob(ctx, 20_000)
         const killedAt = Date.now()
         await holder.stop('SIGKILL')
         const rerun = await ctx.rerun(id, epoch)
@@ -179,7 +179,7 @@ export const scenarios = [
       const takeovers = []
       for (let round = 0; round < rounds(ctx, 30_000); round++) {
         await ctx.sleep(2000)
-        const { id, holder, epoch } = await longJob(ctx, 12_000)
+        const { id, holder, epoch } = await longJob(ctx, 30_000)
         const at = Date.now()
         holder.signal('SIGSTOP')
         holder.paused = true
@@ -195,13 +195,13 @@ export const scenarios = [
   },
   {
     name: 'isolate-holder',
-    about: 'the link of the node holding a long job (TTR 4 s) goes down; healed after the rerun',
+    about: 'the link of the node holding a long job (TTR 30 s) goes down; healed after the rerun',
     ttr: '4s',
     async run (ctx) { await cutHolder(ctx, holder => ctx.net.isolate(holder.index), 'isolated') }
   },
   {
     name: 'one-way-partition',
-    about: 'the node holding a long job (TTR 4 s) stops receiving from the others (they still receive from it)',
+    about: 'the node holding a long job (TTR 30 s) stops receiving from the others (they still receive from it)',
     ttr: '4s',
     async run (ctx) { await cutHolder(ctx, holder => ctx.net.dropIncoming(holder.index), 'deaf') }
   },
@@ -374,7 +374,7 @@ export const scenarios = [
     async run (ctx) {
       ctx.startWorkload({ rate: 3 })
       await ctx.sleep(3000)
-      const { id, holder, epoch } = await longJob(ctx, 8000)
+      const { id, holder, epoch } = await longJob(ctx, 20_000)
       await holder.stop('SIGKILL')
       const at = Date.now()
       const rerun = await ctx.rerun(id, epoch)

@@ -32,7 +32,7 @@ describe.skipIf(unsupported != null)('faults (seed 7, nodes in network namespace
   for (const { name, size, overlapsAllowed } of cases) {
     it(`${name} on ${size} nodes: no acknowledged job lost, none unexpected, ledgers agree${overlapsAllowed ? '' : ', no overlap between connected nodes'}`, async () => {
       const scenario = scenarios.find((s: { name: string }) => s.name === name)
-      const result = await runScenario(scenario, { seed: SEED, size, durationMs: 15_000, say: (line: string) => { console.log(line) } })
+      const result = await runScenario(scenario, { seed: SEED, size, durationMs: 10_000, say: (line: string) => { console.log(line) } })
       console.log(`${name}: ${summary(result)}`)
       const failures = (result.failures as string[]).filter(f => !(overlapsAllowed && /overlapping runs between connected nodes/.test(f)))
       expect(failures).toEqual([])

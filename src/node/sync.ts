@@ -224,7 +224,7 @@ class SyncSession {
     try {
       await this.ledger.applyRemote(doc, current => A.merge(current, A.load<FactDoc>(blob)))
     } catch (err) {
-      this.abandon(`blob of ${doc}`, err as Error)
+      log('bad blob of %s from %s: %s', doc, this.peer, (err as Error).message)
     }
   }
 
@@ -236,19 +236,10 @@ class SyncSession {
         return next
       })
     } catch (err) {
-      this.abandon(`sync message for ${doc}`, err as Error)
-      return
+      // a message we cannot use: start this document's sync over rather than loop on it
+      log('bad sync message for %s from %s: %s', doc, this.peer, (err as Error).message)
+      this.states.delete(doc)
     }
     this.offer(doc)
-  }
-
-  /**
-   * What the peer sent could not be used or not be stored (a bad message, a full disk). The
-   * peer's sync state counts those changes as sent and would never send them again on this
-   * stream, so end it: the next redial opens a fresh one, which starts over from the manifests.
-   */
-  private abandon (what: string, err: Error): void {
-    log('cannot take the %s from %s, restarting the session: %s', what, this.peer, err.message)
-    this.close()
   }
 }

@@ -1,4 +1,5 @@
 /** Jobs, peers and a fake API client for the dashboard's tests. */
+import { ApiError } from '../src/api/client.js'
 import type { JobId, JobState, JobView, NodeEvent, NodeStatus, PeerIdString, PeerView, StatsView } from '../src/types.js'
 import type { TopClient } from '../src/tui/live.js'
 
@@ -135,9 +136,17 @@ export class FakeClient implements TopClient {
     if (key === 'GET /peers') return { peers: PEERS } as T
     const limit = /^GET \/jobs\?limit=(\d+)$/.exec(key)?.[1]
     if (limit !== undefined) return { jobs: this.jobs.slice(0, Number(limit)) } as T
+    const id = /^GET \/jobs\/([^/?]+)$/.exec(key)?.[1]
+    if (id !== undefined) return this.job(decodeURIComponent(id)) as T
     if (key === 'POST /jobs') return { jobs: [job(999)] } as T
     if (key === 'POST /jobs/kill' || key === 'POST /jobs/retry') return { jobs: [job(1)] } as T
     return { ok: true } as T
+  }
+
+  private job (id: string): JobView {
+    const found = this.jobs.find(j => j.id === id)
+    if (found === undefined) throw new ApiError('NotFoundError', `no job ${id}`, 404)
+    return found
   }
 
   async * stream (path: string, signal?: AbortSignal): AsyncIterable<Uint8Array> {

@@ -6,22 +6,23 @@ import { formRequest, splitCommand } from '../src/tui/form.js'
 import { fit, layout, JOB_COLUMNS, sparkline } from '../src/tui/format.js'
 import { handleKey, INITIAL_UI, keyPresses, selectedIndex, type KeyContext, type UiState } from '../src/tui/keys.js'
 import { ArrayItems, LineTail } from '../src/tui/live.js'
-import { JobsStore, locate, nextState, NO_FILTER, scrollTop } from '../src/tui/store.js'
-import { job, PEERS, running } from './tui-fixtures.js'
+import { JobsStore, LABEL_MAX, locate, nextState, NO_FILTER, scrollTop, toRow, type JobRow } from '../src/tui/store.js'
+import { job, PEERS, running, SELF } from './tui-fixtures.js'
 
-const ids = (jobs: readonly JobView[]): string[] => jobs.map(j => j.id)
+const ids = (jobs: readonly JobRow[]): string[] => jobs.map(j => j.id)
+const rows = (jobs: JobView[]): JobRow[] => jobs.map(toRow)
 
 describe('jobs store', () => {
   it('lists newest first, numbers in ids compared as numbers', () => {
     const store = new JobsStore()
     const same = job(5).submittedAt
-    store.load([job(1), job(9, { submittedAt: same }), job(10, { submittedAt: same }), job(3)])
+    store.load(rows([job(1), job(9, { submittedAt: same }), job(10, { submittedAt: same }), job(3)]))
     expect(ids(store.list(NO_FILTER))).toEqual(['seg-10', 'seg-9', 'seg-3', 'seg-1'])
   })
 
   it('applies job and removed events in place, and ignores other events', () => {
     const store = new JobsStore()
-    store.load([job(1), job(2), job(3)])
+    store.load(rows([job(1), job(2), job(3)]))
     const before = store.version
     store.apply({ type: 'job', job: running(2) })
     store.apply({ type: 'job', job: job(4, { state: 'pending' }) })
@@ -37,30 +38,46 @@ describe('jobs store', () => {
 
   it('filters by text (id, command, group, node; any case), state and group', () => {
     const store = new JobsStore()
-    store.load([
+    store.load(rows([
       job(1, { cmd: ['make', 'ALL'], group: 'build' }),
       running(2, { group: 'build' }),
-      job(3, { state: 'failed', group: 'test', name: 'unit tests' })
-    ])
+      job(3, { state: 'failed', group: 'test', name: 'unit tests', cmd: ['./run', '--suite=unit'], tags: ['gpu', 'slow'] })
+    ]))
     expect(ids(store.list({ text: 'all' }))).toEqual(['seg-1'])
     expect(ids(store.list({ text: 'SEG-3' }))).toEqual(['seg-3'])
-    expect(ids(store.list({ text: 'unit' }))).toEqual(['seg-3'])
+    expect(ids(store.list({ text: 'unit tests' }))).toEqual(['seg-3'])
+    expect(ids(store.list({ text: 'suite=UNIT' }))).toEqual(['seg-3'])
+    expect(ids(store.list({ text: 'slow' }))).toEqual(['seg-3'])
     expect(ids(store.list({ text: 'selfaa' }))).toEqual(['seg-2'])
     expect(ids(store.list({ text: '', state: 'running' }))).toEqual(['seg-2'])
     expect(ids(store.list({ text: '', group: 'build' }))).toEqual(['seg-2', 'seg-1'])
     expect(ids(store.list({ text: 'job', group: 'build', state: 'done' }))).toEqual([])
   })
 
+  it('keeps a compact row of each job: the label cut, the exit, whether its group is paused', () => {
+    const long = toRow(job(1, { cmd: ['sh', '-c', 'x'.repeat(500)], group: 'g', state: 'pending', reason: 'group g paused' }))
+    expect(long.label).toHaveLength(LABEL_MAX)
+    expect(long.label.endsWith('x…')).toBe(true)
+    expect(long.groupPaused).toBe(true)
+    expect(toRow(job(2, { group: 'g', state: 'pending', reason: 'group other paused' })).groupPaused).toBe(false)
+    const killed = toRow(running(3, { state: 'killed', attempts: [{ epoch: 1, node: SELF, claimedAt: job(3).submittedAt, signal: 'SIGKILL' }] }))
+    expect(killed).toMatchObject({ state: 'killed', exit: 'KILL', tries: 1, node: SELF, submittedAt: Date.parse(job(3).submittedAt) })
+    expect(toRow(job(4, { exitCode: 0, name: 'nightly' }))).toMatchObject({ exit: '0', label: 'nightly', command: "echo 'job 4'" })
+    const store = new JobsStore()
+    store.load(rows([job(1), job(2, { group: 'g', reason: 'group g paused' })]))
+    expect(store.some(row => row.group === 'g' && row.groupPaused)).toBe(true)
+  })
+
   it('locates a removed job where it was', () => {
-    const list = [job(5), job(3), job(1)]
-    expect(locate(list, job(3))).toEqual({ index: 1, found: true })
-    expect(locate(list, job(4))).toEqual({ index: 1, found: false })
-    expect(locate(list, job(0))).toEqual({ index: 3, found: false })
+    const list = rows([job(5), job(3), job(1)])
+    expect(locate(list, toRow(job(3)))).toEqual({ index: 1, found: true })
+    expect(locate(list, toRow(job(4)))).toEqual({ index: 1, found: false })
+    expect(locate(list, toRow(job(0)))).toEqual({ index: 3, found: false })
   })
 
   it('stays fast with 100k jobs: 1k events, then a filtered list and its visible window', () => {
     const store = new JobsStore()
-    store.load(Array.from({ length: 100_000 }, (_, n) => job(n, { group: `g${n % 10}` })))
+    store.load(Array.from({ length: 100_000 }, (_, n) => toRow(job(n, { group: `g${n % 10}` }))))
     for (let i = 0; i < 1000; i++) {
       if (i < 100) store.apply({ type: 'removed', id: `seg-${i}` as JobId })
       else if (i < 400) store.apply({ type: 'job', job: job(100_000 + i, { state: 'pending', group: 'g1' }) })
@@ -141,7 +158,7 @@ function press (state: UiState, ctx: KeyContext, ...keys: string[]): { state: Ui
 }
 
 describe('keys', () => {
-  const jobs = [job(5, { group: 'g' }), job(4), job(3), job(2), job(1)]
+  const jobs = rows([job(5, { group: 'g' }), job(4), job(3), job(2), job(1)])
   const ctx: KeyContext = { jobs, peers: PEERS, page: 2, paused: g => g === 'g' }
 
   it('moves the selection, scrolls, and follows the newest job at the top', () => {
@@ -150,11 +167,11 @@ describe('keys', () => {
     expect(state.top).toBe(2)
     state = press(state, ctx, 'UP', 'UP', 'UP').state
     expect(state.selected).toBeUndefined()
-    expect(selectedIndex(state, [job(6), ...jobs])).toBe(0)
+    expect(selectedIndex(state, [toRow(job(6)), ...jobs])).toBe(0)
     state = press(state, ctx, 'END').state
     expect(selectedIndex(state, jobs)).toBe(4)
     // The selected job stays selected when a newer one arrives.
-    expect(selectedIndex(state, [job(6), ...jobs])).toBe(5)
+    expect(selectedIndex(state, [toRow(job(6)), ...jobs])).toBe(5)
   })
 
   it('filters by text, state and group, and Esc clears', () => {

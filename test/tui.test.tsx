@@ -122,6 +122,17 @@ describe('meshq top', () => {
     await until('Jobs 3')
   })
 
+  it('asks the node for the full job in detail, again when an event changes it', async () => {
+    const { client, keys, until } = await start()
+    await keys(KEYS.enter)
+    await until('ttr 30s')
+    const done = job(3, { group: 'build', cmd: ['make', '-j4'], exitCode: 0, node: running(3).node, attempts: running(3).attempts })
+    client.jobs = [done, ...client.jobs.slice(1)]
+    client.events.push({ type: 'job', job: done })
+    await until(f => /Job seg-3 {2}done/.test(f) && f.includes('exit 0'), 'seg-3 done, exit 0')
+    expect(client.calls.filter(c => c.path === '/jobs/seg-3').length).toBe(2)
+  })
+
   it('shows why a job waits', async () => {
     const client = new FakeClient([job(1, { state: 'pending', reason: 'group nightly paused', group: 'nightly' })])
     const { keys, until } = await start(client)

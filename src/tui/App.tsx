@@ -14,7 +14,7 @@ import { StatusLine } from './components/StatusLine.js'
 import { SubmitForm } from './components/SubmitForm.js'
 import { peerRows } from './format.js'
 import type { FrameLog } from './frames.js'
-import { useActions, useClusterInfo, useJobsStore, useLogTail } from './hooks.js'
+import { useActions, useClusterInfo, useFullJob, useJobsStore, useLogTail } from './hooks.js'
 import { handleKey, INITIAL_UI, keyPresses, selectedIndex, type UiState } from './keys.js'
 import type { JobsFeed, TopClient } from './live.js'
 import { scrollTop } from './store.js'
@@ -54,8 +54,11 @@ export function App ({ client, cwd, frames, feed }: AppProps): React.JSX.Element
   const list = useMemo(() => jobs.store.list(ui.filter), [jobs.store, jobs.version, ui.filter])
   const runningJobs = useMemo(() => ui.view === 'peers' ? jobs.store.list(RUNNING) : [], [jobs.store, jobs.version, ui.view])
   const peers = peerRows(info.peers ?? [], runningJobs)
-  const detail = ui.detail === undefined ? undefined : jobs.store.get(ui.detail.id) ?? ui.detail
-  const log = useLogTail(client, ui.view === 'detail' ? detail?.id : undefined, ui.stream, `${detail?.attempts.length}:${detail?.state}`)
+  const detailId = ui.view === 'detail' ? ui.detail?.id : undefined
+  const current = detailId === undefined ? undefined : jobs.store.get(detailId)
+  const detail = current ?? ui.detail
+  const full = useFullJob(client, detailId, current)
+  const log = useLogTail(client, detailId, ui.stream, `${detail?.tries}:${detail?.state}`)
 
   useInput((input, key) => {
     const ctx = { jobs: list, peers: peers.map(row => row.peer), page, paused: actions.paused }
@@ -72,7 +75,7 @@ export function App ({ client, cwd, frames, feed }: AppProps): React.JSX.Element
   const views: Record<UiState['view'], () => React.ReactNode> = {
     jobs: () => <JobsTable jobs={list} total={jobs.store.size} filter={ui.filter} selected={selected} top={scrollTop(ui.top, selected, page, list.length)} rows={page} width={width} now={now} loaded={jobs.version > 0} complete={jobs.store.complete} />,
     detail: () => detail !== undefined &&
-      <JobDetail job={detail} removed={jobs.store.get(detail.id) === undefined} log={log} stream={ui.stream} width={width} height={body} now={now} />,
+      <JobDetail row={detail} full={full} removed={current === undefined} log={log} stream={ui.stream} width={width} height={body} now={now} />,
     peers: () => <PeersView rows={peers} selected={Math.min(ui.peer, peers.length - 1)} width={width} now={now} />,
     help: () => <HelpView width={width} />
   }

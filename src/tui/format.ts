@@ -2,10 +2,10 @@
  * The dashboard's text, as pure functions: table columns that fit a width, the header's segments,
  * sparklines, short ids. The components add colour; the plain snapshot joins the same text.
  */
-import { jobLabel, jobTime, shellQuote } from '../cli/format.js'
+import { shellQuote } from '../cli/format.js'
 import { formatDuration } from '../duration.js'
-import { JOB_STATES, type AttemptView, type JobState, type JobView, type NodeStatus, type PeerView, type StatsView } from '../types.js'
-import type { JobFilter } from './store.js'
+import { isTerminal, JOB_STATES, type AttemptView, type JobState, type JobView, type NodeStatus, type PeerView, type StatsView } from '../types.js'
+import type { JobFilter, JobRow } from './store.js'
 
 /** A piece of a line; `color` is a colour name the components use unless NO_COLOR is set. */
 export interface Segment {
@@ -73,20 +73,21 @@ export function rowCells<T> (columns: ReadonlyArray<Column<T>>, row: T, now: num
   return columns.map(c => fit(c.cell(row, now), c.width, c.align))
 }
 
-function exitCell (job: JobView): string {
-  if (job.exitCode !== undefined) return String(job.exitCode)
-  return job.attempts.at(-1)?.signal?.replace(/^SIG/, '') ?? '-'
+/** Run time for started jobs (so far, or in total), age for jobs not started (as `meshq ls` shows it). */
+function rowTime (job: JobRow, now: number): string {
+  if (job.startedAt !== undefined) return formatDuration(Math.max(0, (job.state === 'running' ? now : job.endedAt ?? now) - job.startedAt))
+  return isTerminal(job.state) ? '-' : formatDuration(Math.max(0, now - job.submittedAt))
 }
 
-export const JOB_COLUMNS: ReadonlyArray<Column<JobView>> = [
+export const JOB_COLUMNS: ReadonlyArray<Column<JobRow>> = [
   { title: 'ID', width: 12, cell: job => job.id },
   { title: 'STATE', width: 7, cell: job => job.state, color: job => STATE_COLORS[job.state] },
   { title: 'GROUP', width: 10, drop: 2, cell: job => job.group ?? '-' },
-  { title: 'NAME/COMMAND', width: 0, flex: true, cell: job => jobLabel(job) },
+  { title: 'NAME/COMMAND', width: 0, flex: true, cell: job => job.label },
   { title: 'NODE', width: 6, drop: 1, cell: job => job.node === undefined ? '-' : shortPeer(job.node) },
-  { title: 'TRY', width: 3, drop: 0, align: 'right', cell: job => String(job.attempts.length) },
-  { title: 'TIME', width: 7, align: 'right', cell: (job, now) => jobTime(job, now) },
-  { title: 'EXIT', width: 4, align: 'right', cell: exitCell }
+  { title: 'TRY', width: 3, drop: 0, align: 'right', cell: job => String(job.tries) },
+  { title: 'TIME', width: 7, align: 'right', cell: rowTime },
+  { title: 'EXIT', width: 4, align: 'right', cell: job => job.exit }
 ]
 
 const PEER_COLORS: Record<PeerView['state'], string> = { up: 'green', draining: 'yellow', unreachable: 'red' }
@@ -107,7 +108,7 @@ export const PEER_COLUMNS: ReadonlyArray<Column<PeerRow>> = [
 ]
 
 /** The peers view's rows: this node first, then by id; `running` are the running jobs. */
-export function peerRows (peers: readonly PeerView[], running: readonly JobView[]): PeerRow[] {
+export function peerRows (peers: readonly PeerView[], running: readonly JobRow[]): PeerRow[] {
   const sorted = [...peers].sort((a, b) => Number(b.self) - Number(a.self) || (a.id < b.id ? -1 : 1))
   return sorted.map(peer => ({ peer, running: running.filter(job => job.node === peer.id).map(job => job.id) }))
 }

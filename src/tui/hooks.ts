@@ -5,7 +5,8 @@
 import { useCallback, useEffect, useRef, useState } from 'react'
 import type { Effect } from './keys.js'
 import { followLog, JobsFeed, LineTail, perform, pollCluster, throttle, type ClusterInfo, type TopClient } from './live.js'
-import type { JobsStore } from './store.js'
+import type { JobView } from '../types.js'
+import type { JobRow, JobsStore } from './store.js'
 
 /** Renders are batched: at most one per this many ms for a burst of events or output. */
 const BATCH_MS = 100
@@ -45,6 +46,31 @@ export function useClusterInfo (client: TopClient): ClusterInfo {
   const [info, setInfo] = useState<ClusterInfo>({ history: [] })
   useLoop(async signal => await pollCluster(client, setInfo, signal), [client])
   return info
+}
+
+export interface FullJob {
+  job?: JobView
+  /** Why the last request for it failed. */
+  error?: Error
+}
+
+/**
+ * The full job `id` (`GET /v1/jobs/ID`: the store keeps rows only), asked for again whenever `row`
+ * (its row in the store) changes; not asked for while `row` is undefined (the job is gone): the
+ * last answer stays.
+ */
+export function useFullJob (client: TopClient, id: string | undefined, row: JobRow | undefined): FullJob {
+  const [answer, setAnswer] = useState<FullJob & { id?: string }>({})
+  useLoop(async signal => {
+    if (id === undefined || row === undefined) return
+    try {
+      const job = await client.request<JobView>('GET', `/jobs/${encodeURIComponent(id)}`, undefined, signal)
+      if (!signal.aborted) setAnswer({ id, job })
+    } catch (err) {
+      if (!signal.aborted) setAnswer(last => ({ id, job: last.id === id ? last.job : undefined, error: err as Error }))
+    }
+  }, [client, id, row])
+  return answer.id === id ? answer : {}
 }
 
 /**
@@ -89,6 +115,6 @@ export function useActions (client: TopClient, cwd: string, store: JobsStore): {
   }, [client, cwd])
   // Else a paused group's queued jobs say so in their reason.
   const paused = useCallback((group: string) => pausedHere.current.get(group) ??
-    store.some(job => job.group === group && job.reason?.startsWith(`group ${group} paused`) === true), [store])
+    store.some(job => job.group === group && job.groupPaused), [store])
   return { notice, run, paused }
 }

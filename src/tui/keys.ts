@@ -3,17 +3,16 @@
  * for actions, an effect the app performs (an API call, quitting). Testable without Ink.
  */
 import type { Key } from 'ink'
-import { jobLabel } from '../cli/format.js'
-import { JOB_STATES, type JobView, type PeerView, type SubmitRequest } from '../types.js'
+import { JOB_STATES, type PeerView, type SubmitRequest } from '../types.js'
 import { edit, FORM_FIELDS, formRequest, newForm, type FormState } from './form.js'
 import { shortPeer } from './format.js'
-import { locate, nextState, NO_FILTER, scrollTop, type JobFilter } from './store.js'
+import { locate, nextState, NO_FILTER, scrollTop, type JobFilter, type JobRow } from './store.js'
 
 export type View = 'jobs' | 'detail' | 'peers' | 'help'
 
 export type Effect =
   | { type: 'quit' }
-  | { type: 'kill' | 'retry', job: JobView }
+  | { type: 'kill' | 'retry', job: JobRow }
   | { type: 'drain', peer: PeerView }
   | { type: 'pause' | 'resume', group: string }
   | { type: 'submit', request: SubmitRequest }
@@ -25,13 +24,13 @@ export interface UiState {
   back: Exclude<View, 'help'>
   filter: JobFilter
   /** The selected job; undefined: the newest one, following new jobs as they come. */
-  selected?: JobView
+  selected?: JobRow
   /** The first row the jobs table shows. */
   top: number
   /** The selected row of the peers view. */
   peer: number
   /** The job the detail view shows. */
-  detail?: JobView
+  detail?: JobRow
   /** Which output the detail view tails. */
   stream: 'stdout' | 'stderr'
   /** A filter being typed in the status line. */
@@ -73,7 +72,7 @@ export const INITIAL_UI: UiState = { view: 'jobs', back: 'jobs', filter: NO_FILT
 /** What keys act on, besides the state. */
 export interface KeyContext {
   /** The jobs table's rows: the filtered jobs, newest first. */
-  jobs: readonly JobView[]
+  jobs: readonly JobRow[]
   /** The peers view's rows. */
   peers: readonly PeerView[]
   /** Rows per page of the jobs table. */
@@ -157,11 +156,11 @@ const VIEW_KEYS: Record<Exclude<View, 'help'>, ViewKeys> = {
 }
 
 /** k, r, p on a job (the selected one, or the one in the detail view). */
-function jobAction (state: UiState, input: string, job: JobView | undefined, ctx: KeyContext): Outcome {
+function jobAction (state: UiState, input: string, job: JobRow | undefined, ctx: KeyContext): Outcome {
   if (input === '' || !'krp'.includes(input)) return { state }
   if (job === undefined) return say(state, 'no job selected')
   if (input === 'k') {
-    const question = `kill ${job.id} (${jobLabel(job)})?`
+    const question = `kill ${job.id} (${job.label})?`
     return { state: { ...state, confirm: { question, effect: { type: 'kill', job } } } }
   }
   if (input === 'r') return { state, effect: { type: 'retry', job } }
@@ -216,7 +215,7 @@ function move (state: UiState, ctx: KeyContext, delta: number): UiState {
 }
 
 /** The selected row: the selected job's row, or where it was if it is gone (filtered out, removed). */
-export function selectedIndex (state: UiState, jobs: readonly JobView[]): number {
+export function selectedIndex (state: UiState, jobs: readonly JobRow[]): number {
   if (state.selected === undefined || jobs.length === 0) return 0
   return Math.min(locate(jobs, state.selected).index, jobs.length - 1)
 }

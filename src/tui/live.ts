@@ -7,7 +7,7 @@ import { NodeUnreachableError } from '../errors.js'
 import type { JobView, NodeStatus, PeerView, StatsView } from '../types.js'
 import type { Effect } from './keys.js'
 import { shortPeer, type ClusterView } from './format.js'
-import { JobsStore } from './store.js'
+import { JobsStore, toRow } from './store.js'
 
 /** The part of the API client the dashboard uses (tests pass a fake). */
 export type TopClient = Pick<ApiClient, 'request' | 'stream' | 'openEvents'>
@@ -66,11 +66,11 @@ export async function followJobs (client: TopClient, store: JobsStore, on: { cha
         client.openEvents(signal),
         client.request<{ jobs: JobView[] }>('GET', `/jobs?limit=${FIRST_PAGE}`, undefined, signal)
       ])
-      store.load(jobs, jobs.length < FIRST_PAGE)
+      store.load(jobs.map(toRow), jobs.length < FIRST_PAGE)
       changed()
       report(undefined)
       await on.shown
-      store.load(await loadJobs(client, signal), true)
+      store.load(await loadJobs(client, toRow, signal), true)
       changed()
       for await (const event of events) {
         store.apply(event)
@@ -117,12 +117,12 @@ export class JobsFeed {
 }
 
 /**
- * Every job (`GET /v1/jobs`), parsed one job at a time as the answer streams in: the whole answer
- * (tens of MiB for 100,000 jobs) is never held as one buffer or string.
+ * What `keep` makes of every job (`GET /v1/jobs`), parsed one job at a time as the answer streams
+ * in: neither the whole answer (tens of MiB for 100,000 jobs) nor every full job is ever held.
  */
-export async function loadJobs (client: TopClient, signal?: AbortSignal): Promise<JobView[]> {
-  const jobs: JobView[] = []
-  const splitter = new ArrayItems(text => jobs.push(JSON.parse(text) as JobView))
+export async function loadJobs<T> (client: TopClient, keep: (job: JobView) => T, signal?: AbortSignal): Promise<T[]> {
+  const jobs: T[] = []
+  const splitter = new ArrayItems(text => jobs.push(keep(JSON.parse(text) as JobView)))
   const decoder = new TextDecoder()
   for await (const chunk of client.stream('/jobs', signal)) splitter.push(decoder.decode(chunk, { stream: true }))
   splitter.push(decoder.decode())

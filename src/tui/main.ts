@@ -5,6 +5,7 @@
 import { write } from '../cli/context.js'
 import type { RunTop } from '../cli/lazy.js'
 import { FrameLog } from './frames.js'
+import { boundHeap } from './heap.js'
 import { JobsFeed } from './live.js'
 import { DEFAULT_WIDTH, snapshot, snapshotText } from './snapshot.js'
 
@@ -18,6 +19,7 @@ export const runTop: RunTop = async ({ client, once, json }) => {
     await write(stdout, json ? JSON.stringify(data, null, 2) + '\n' : snapshotText(data, stdout.columns ?? DEFAULT_WIDTH))
     return 0
   }
+  const unbound = boundHeap()
   // The node gets to work on the jobs while Ink and React load (half a second).
   const feed = new JobsFeed(client)
   const frames = FrameLog.fromEnv()
@@ -38,6 +40,7 @@ export const runTop: RunTop = async ({ client, once, json }) => {
   } finally {
     feed.stop()
     frames?.close()
+    unbound()
   }
   return 0
 }

@@ -5,6 +5,7 @@
 import type { JobView, NodeStatus, PeerView, StatsView } from '../types.js'
 import { headerCells, headerLines, JOB_COLUMNS, layout, plain, rowCells } from './format.js'
 import { fetchCluster, loadJobs, type TopClient } from './live.js'
+import { toRow } from './store.js'
 
 /** Width of the text snapshot when the output is not a terminal. */
 export const DEFAULT_WIDTH = 120
@@ -18,7 +19,7 @@ export interface Snapshot {
 }
 
 export async function snapshot (client: TopClient): Promise<Snapshot> {
-  const [cluster, jobs] = await Promise.all([fetchCluster(client), loadJobs(client)])
+  const [cluster, jobs] = await Promise.all([fetchCluster(client), loadJobs(client, job => job)])
   return { ...cluster, jobs }
 }
 
@@ -29,7 +30,7 @@ export function snapshotText (data: Snapshot, width: number, now = Date.now()): 
     ...headerLines({ ...data, history: [] }, width).map(plain),
     '',
     headerCells(columns).join(' '),
-    ...data.jobs.map(job => rowCells(columns, job, now).join(' '))
+    ...data.jobs.map(job => rowCells(columns, toRow(job), now).join(' '))
   ]
   return lines.map(line => line.trimEnd()).join('\n') + '\n'
 }

@@ -1,9 +1,89 @@
 /**
  * The dashboard's jobs, outside React: a map kept in sync by the event stream, with a list sorted
  * newest first that events update in place (binary search), and a version that changes with it.
+ * Each job is kept as a compact row (what the table, the filters and the header need): 100,000
+ * full jobs would take three times the memory. The detail view asks the node for the full job.
  * Pure: no I/O, no timers.
  */
+import { shellQuote } from '../cli/format.js'
 import { JOB_STATES, type JobState, type JobView, type NodeEvent } from '../types.js'
+
+/** What the dashboard keeps of a job. Times are in ms since the epoch. */
+export interface JobRow {
+  id: string
+  state: JobState
+  group: string | undefined
+  /** The name, or else the command (cut to LABEL_MAX characters). */
+  label: string
+  /** The command (cut) when the label is the name, for the text filter. */
+  command: string | undefined
+  /** The node that runs or ran it (the full peer id). */
+  node: string | undefined
+  /** Its tags, comma-separated. */
+  tags: string
+  tries: number
+  submittedAt: number
+  startedAt: number | undefined
+  endedAt: number | undefined
+  /** The exit code, the signal that ended the last attempt (without `SIG`), or `-`. */
+  exit: string
+  /** It waits because its group is paused. */
+  groupPaused: boolean
+}
+
+/** Longer names and commands are cut: no terminal shows more of them in the table. */
+export const LABEL_MAX = 200
+
+/**
+ * The few distinct strings that many jobs repeat (groups, nodes, tags, exits), shared: parsed from
+ * JSON, every job would have its own copy.
+ */
+const interned = new Map<string, string>()
+
+function intern (text: string): string {
+  let shared = interned.get(text)
+  if (shared === undefined) interned.set(text, shared = text)
+  return shared
+}
+
+function internOptional (text: string | undefined): string | undefined {
+  return text === undefined ? undefined : intern(text)
+}
+
+/** `text` cut to `max` characters, as a string of its own (a slice keeps the whole text alive). */
+function cut (text: string, max: number): string {
+  return text.length <= max ? text : Buffer.from(text.slice(0, max - 1) + '…').toString()
+}
+
+function time (iso: string | undefined): number | undefined {
+  return iso === undefined ? undefined : Date.parse(iso)
+}
+
+function exitText (job: JobView): string {
+  if (job.exitCode !== undefined) return intern(String(job.exitCode))
+  return intern(job.attempts.at(-1)?.signal?.replace(/^SIG/, '') ?? '-')
+}
+
+/** The row of `job` (which can then be dropped). */
+export function toRow (job: JobView): JobRow {
+  const command = cut(shellQuote(job.cmd), LABEL_MAX)
+  const group = internOptional(job.group)
+  return {
+    id: job.id,
+    state: job.state,
+    group,
+    label: job.name === undefined ? command : cut(job.name, LABEL_MAX),
+    command: job.name === undefined ? undefined : command,
+    node: internOptional(job.node),
+    tags: intern(job.tags.join(',')),
+    tries: job.attempts.length,
+    submittedAt: Date.parse(job.submittedAt),
+    startedAt: time(job.startedAt),
+    endedAt: time(job.endedAt),
+    exit: exitText(job),
+    groupPaused: group !== undefined && job.reason?.startsWith(`group ${group} paused`) === true
+  }
+}
 
 export interface JobFilter {
   /** Case-insensitive substring of the id, name, command, group, node or tags. */
@@ -16,13 +96,13 @@ export interface JobFilter {
 export const NO_FILTER: JobFilter = { text: '' }
 
 export class JobsStore {
-  private readonly byId = new Map<string, JobView>()
+  private readonly byId = new Map<string, JobRow>()
   /** Every job, newest first. */
-  private sorted: JobView[] = []
+  private sorted: JobRow[] = []
   private changes = 0
   private loaded = false
   /** Filtered lists of the current version, by filter. */
-  private cache = { version: 0, lists: new Map<string, JobView[]>() }
+  private cache = { version: 0, lists: new Map<string, JobRow[]>() }
 
   /** Changes whenever a job is added, changed or removed. */
   get version (): number {
@@ -38,12 +118,12 @@ export class JobsStore {
     return this.loaded
   }
 
-  get (id: string): JobView | undefined {
+  get (id: string): JobRow | undefined {
     return this.byId.get(id)
   }
 
   /** Replaces every job (a fresh `GET /v1/jobs`), or with `complete` false, the newest ones. */
-  load (jobs: JobView[], complete = true): void {
+  load (jobs: JobRow[], complete = true): void {
     this.byId.clear()
     for (const job of jobs) this.byId.set(job.id, job)
     this.sorted = [...this.byId.values()].sort(newestFirst)
@@ -53,7 +133,7 @@ export class JobsStore {
 
   /** Applies one event of `GET /v1/events`; other event types are ignored. */
   apply (event: NodeEvent): void {
-    if (event.type === 'job') this.put(event.job)
+    if (event.type === 'job') this.put(toRow(event.job))
     else if (event.type === 'removed') this.remove(event.id)
   }
 
@@ -62,7 +142,7 @@ export class JobsStore {
    * the store's own list, not a copy (100,000 jobs are copied in milliseconds, at every frame):
    * read it at once, it changes with the store.
    */
-  list (filter: JobFilter): readonly JobView[] {
+  list (filter: JobFilter): readonly JobRow[] {
     if (isEmpty(filter)) return this.sorted
     if (this.cache.version !== this.changes) this.cache = { version: this.changes, lists: new Map() }
     const key = JSON.stringify([filter.text, filter.state, filter.group])
@@ -75,13 +155,13 @@ export class JobsStore {
   }
 
   /** Whether any job satisfies `test` (a full scan: for key presses, not for frames). */
-  some (test: (job: JobView) => boolean): boolean {
+  some (test: (job: JobRow) => boolean): boolean {
     for (const job of this.byId.values()) if (test(job)) return true
     return false
   }
 
-  private put (job: JobView): void {
-    const { index, found } = locate(this.sorted, this.byId.get(job.id) ?? job)
+  private put (job: JobRow): void {
+    const { index, found } = locate(this.sorted, job)
     if (found) this.sorted[index] = job
     else this.sorted.splice(index, 0, job)
     this.byId.set(job.id, job)
@@ -99,7 +179,7 @@ export class JobsStore {
 }
 
 /** Newest first: by submit time, then by id (numbers in ids compared as numbers). */
-function newestFirst (a: JobView, b: JobView): number {
+function newestFirst (a: JobRow, b: JobRow): number {
   if (a.submittedAt !== b.submittedAt) return a.submittedAt < b.submittedAt ? 1 : -1
   return compareIds(b.id, a.id)
 }
@@ -119,7 +199,7 @@ function compareIds (a: string, b: string): number {
  * Where `job` is (or would be) in `list` (sorted newest first). Works with any version of the job,
  * even a removed one: the sort key (submit time and id) never changes.
  */
-export function locate (list: readonly JobView[], job: JobView): { index: number, found: boolean } {
+export function locate (list: readonly JobRow[], job: JobRow): { index: number, found: boolean } {
   let low = 0
   let high = list.length
   while (low < high) {
@@ -132,20 +212,20 @@ export function locate (list: readonly JobView[], job: JobView): { index: number
   return { index: low, found: false }
 }
 
-const haystacks = new WeakMap<JobView, string>()
+const haystacks = new WeakMap<JobRow, string>()
 
 /** The lower-cased text the text filter searches, computed once per job version. */
-function haystack (job: JobView): string {
+function haystack (job: JobRow): string {
   let text = haystacks.get(job)
   if (text === undefined) {
-    text = [job.id, job.name, job.cmd.join(' '), job.group, job.node, ...job.tags].filter(Boolean).join('\n').toLowerCase()
+    text = [job.id, job.label, job.command, job.group, job.node, job.tags].filter(Boolean).join('\n').toLowerCase()
     haystacks.set(job, text)
   }
   return text
 }
 
 /** The test of `filter`. */
-function matcher (filter: JobFilter): (job: JobView) => boolean {
+function matcher (filter: JobFilter): (job: JobRow) => boolean {
   const { state, group } = filter
   const text = filter.text.toLowerCase()
   return job => (state === undefined || job.state === state) &&

@@ -1,12 +1,12 @@
 import { Box, Text } from 'ink'
-import type { JobView } from '../../types.js'
+import { useMemo } from 'react'
 import { describeFilter, JOB_COLUMNS, layout } from '../format.js'
-import { isEmpty, type JobFilter } from '../store.js'
+import { isEmpty, type JobFilter, type JobRow } from '../store.js'
 import { Table } from './Table.js'
 
 export interface JobsTableProps {
   /** Every job that passes the filter, newest first. */
-  jobs: readonly JobView[]
+  jobs: readonly JobRow[]
   /** How many jobs there are in all. */
   total: number
   filter: JobFilter
@@ -26,6 +26,7 @@ export interface JobsTableProps {
 /** The title line, the header and the visible rows only. */
 export function JobsTable ({ jobs, total, filter, selected, top, rows, width, now, loaded, complete }: JobsTableProps): React.JSX.Element {
   const filtered = !isEmpty(filter)
+  const columns = useMemo(() => layout(JOB_COLUMNS, width - 2), [width])
   return (
     <Box flexDirection='column'>
       <Text wrap='truncate'>
@@ -33,7 +34,7 @@ export function JobsTable ({ jobs, total, filter, selected, top, rows, width, no
         <Text>{complete ? '' : ' newest (loading every job…)'}</Text>
         <Text>{filtered ? `  ${describeFilter(filter)}  (Esc clears)` : ''}</Text>
       </Text>
-      <Table columns={layout(JOB_COLUMNS, width - 2)} rows={jobs.slice(top, top + rows)} rowKey={job => job.id} selected={selected - top} now={now} />
+      <Table columns={columns} rows={jobs.slice(top, top + rows)} rowKey={job => job.id} selected={selected - top} now={now} />
       {loaded && jobs.length === 0 && <Text dimColor>{filtered ? '  no job matches the filter' : '  no jobs yet: s submits one'}</Text>}
     </Box>
   )

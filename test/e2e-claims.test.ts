@@ -91,5 +91,8 @@ describe('distributed claims', () => {
     const firstOfSecond = ticks.filter(t => t.attempt === 2).map(t => t.at).reduce((a, b) => a < b ? a : b)
     console.log(`pause: attempt 1 last alive ${Number(firstOfSecond - lastOfFirst) / 1e6} ms before attempt 2 started`)
     expect(lastOfFirst < firstOfSecond).toBe(true)
+    // the fenced run is recorded lost (it does not count as a failure), once the holder runs again
+    const first = await waitFor(async () => (await json<JobView>(survivor.home, ['show', id])).attempts.find(a => a.epoch === 1 && a.endedAt != null), { timeout: 60_000, what: 'the fenced attempt recorded' })
+    expect(first.failReason).toBe('lost')
   }, 180_000)
 })

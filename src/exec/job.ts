@@ -74,6 +74,9 @@ export class RunningJob implements RunHandle {
   #exited = false
   #timeout?: NodeJS.Timeout
   #drainTimer?: NodeJS.Timeout
+  /** The watchdog's fence for this job (ms), and when it started (performance.now()). */
+  readonly #fenceMs?: number
+  readonly #since = performance.now()
 
   constructor ({ child, pid, req, outputs, outputPaths, context, wrapUp }: JobInit) {
     const startedAt = Date.now()
@@ -85,6 +88,7 @@ export class RunningJob implements RunHandle {
     // Read now, before the event loop gets a chance to reap the process and free its pid.
     const stat = readStatSync(this.pid)
     this.startTime = stat?.startTime ?? ''
+    this.#fenceMs = req.fenceMs
     context.watchdog.add(this.pid, req.fenceMs)
     context.sampler.track(this.pid, stat, req.memBytes === undefined ? undefined : {
       kb: Math.floor(req.memBytes / 1024),
@@ -124,7 +128,7 @@ export class RunningJob implements RunHandle {
     ])
     clearTimeout(this.#drainTimer)
     const summary = await outputs.close()
-    const failReason = this.#termination ?? failureOf(outcome)
+    const failReason = this.#termination ?? (this.#fenced(outcome.signal) ? FailReason.lost : failureOf(outcome))
     log('group %d ended: exit %s, signal %s, %s', this.pid, outcome.exitCode, outcome.signal, failReason ?? 'ok')
     return { startedAt, endedAt, exitCode: outcome.exitCode, signal: outcome.signal, failReason, ...summary, ...usage }
   }
@@ -144,6 +148,11 @@ export class RunningJob implements RunHandle {
     this.#context.watchdog.remove(this.pid)
     this.#drainTimer = setTimeout(() => { this.#abandonOutput() }, this.#context.killGraceMs)
     return { endedAt, usage }
+  }
+
+  /** Whether the job died because the watchdog fenced it (the node was paused or stalled): lost, not failed. */
+  #fenced (signal: string | undefined): boolean {
+    return signal === 'SIGKILL' && this.#fenceMs !== undefined && this.#context.watchdog.silentSince(this.#since, this.#fenceMs)
   }
 
   #abandonOutput (): void {

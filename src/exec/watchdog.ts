@@ -76,11 +76,31 @@ export class Watchdog {
   #closing = false
   #fenceMs = 0
   readonly #heartbeat: NodeJS.Timeout
+  /** When the heartbeat timer last ran (performance.now()), and when a silence past the fence last ended. */
+  #lastBeat = performance.now()
+  #lastSilence = -Infinity
 
   constructor () {
     this.#process = this.#spawn()
-    this.#heartbeat = setInterval(() => { if (this.#fenceMs > 0) this.#send('h\n') }, HEARTBEAT_MS)
+    this.#heartbeat = setInterval(() => { this.#beat() }, HEARTBEAT_MS)
     this.#heartbeat.unref()
+  }
+
+  #beat (): void {
+    const now = performance.now()
+    if (this.#fenceMs > 0 && now - this.#lastBeat > this.#fenceMs) this.#lastSilence = now
+    this.#lastBeat = now
+    if (this.#fenceMs > 0) this.#send('h\n')
+  }
+
+  /**
+   * Whether the node went silent longer than `fenceMs` since `since` (performance.now()), or is
+   * silent that long right now: the watchdog will then have killed the fenced groups. A job that
+   * died by SIGKILL after such a silence was fenced, not failed.
+   */
+  silentSince (since: number, fenceMs: number): boolean {
+    const now = performance.now()
+    return this.#lastSilence >= since || (now - this.#lastBeat > fenceMs)
   }
 
   /** Guards a group; with `fenceMs`, the group is also killed if the node goes silent that long. */

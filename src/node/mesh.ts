@@ -238,10 +238,24 @@ export class Mesh {
     })
   }
 
-  /** The loads other nodes gossiped recently. */
+  /**
+   * The members that count as live for claims, with the load they last gossiped: those heard from
+   * recently, and those still connected. A connected member that is slow to speak (a lossy link)
+   * still counts, so that claims keep needing its vote; a dead link is closed by pings within 10 s.
+   */
   liveStatuses (): NodeStatusGossip[] {
     const now = this.init.clock.monotonic()
-    return [...this.statuses.values()].filter(s => now - s.seen < STATUS_STALE_MS && this.init.membership.isMember(s.peer))
+    const connected = new Set(this.started ? this.host.getPeers().map(p => p.toString()) : [])
+    return [...this.statuses.values()].filter(s => this.init.membership.isMember(s.peer) && (now - s.seen < STATUS_STALE_MS || connected.has(s.peer)))
+  }
+
+  /**
+   * Whether this node may win claims without votes: it is the only member, or it has been out of
+   * contact with every other member for STATUS_STALE_MS (its side of a partition is itself).
+   */
+  alone (): boolean {
+    const others = this.init.membership.memberIds().some(p => p !== this.init.self)
+    return !others || (this.liveStatuses().length === 0 && this.isolatedMs() >= STATUS_STALE_MS)
   }
 
   private onConnection (connection: Connection): void {

@@ -94,6 +94,7 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
     },
     onPreempted: job => { scheduler?.preempted(job) },
     onReleased: () => { scheduler?.schedulePass() },
+    alone: () => mesh.alone(),
     claimable: (job, epoch) => {
       const derived = table.get(job)?.derived
       return derived == null || (derived.state !== JobState.done && derived.epoch < epoch)

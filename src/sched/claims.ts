@@ -90,6 +90,12 @@ export interface ClaimsInit {
    * again in that claim's epoch; by the end of the quiet period every such claim has timed out.
    */
   quietMs?: number
+  /**
+   * Whether this node may win claims without anyone's vote (default: no live peers). A node that
+   * knows other members but has heard none of them is not alone: it has just started, or the
+   * others are slow to speak; only a long silence makes it a side of one.
+   */
+  alone?: () => boolean
 }
 
 /** Rendezvous rank of a peer for a job: the peer with the lowest hash of (job, peer) claims first. */
@@ -116,6 +122,8 @@ interface PendingClaim {
   settle: (won: boolean) => void
 }
 
+/** How long a node that hears no voter and is not alone waits before it gives up a claim. */
+const NO_VOTERS_RETRY_MS = 1000
 /** How long a claim may wait for its majority before it is withdrawn. */
 export const CLAIM_DEADLINE_MS = 3000
 /** Votes remembered, oldest forgotten first: far more than can be in flight. */
@@ -250,7 +258,7 @@ export class Claims {
 
   /** Whether there is anyone to compete with: a node alone needs no claim window. */
   alone (): boolean {
-    return this.init.peers().length === 0
+    return this.init.alone?.() ?? this.init.peers().length === 0
   }
 
   /** Claims a job at an epoch; resolves true if this node won it (and now holds the lease). */
@@ -266,6 +274,11 @@ export class Claims {
       // its own vote is a vote too: wait for the quiet period to end (see `quietMs`)
       await new Promise(resolve => setTimeout(resolve, quiet))
       if (this.voted.has(key) || this.ballots.has(key)) return false
+    }
+    if (this.init.peers().length === 0) {
+      // nobody to vote, yet not alone: its own vote must not make a majority of one
+      await new Promise(resolve => setTimeout(resolve, NO_VOTERS_RETRY_MS))
+      return false
     }
     const won = await new Promise<boolean>(resolve => {
       const timeout = setTimeout(() => { settle(false) }, CLAIM_DEADLINE_MS)

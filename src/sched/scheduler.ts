@@ -41,6 +41,8 @@ interface Run {
   spec: JobSpec
   attempt: Attempt
   handle?: RunHandle
+  /** Set when another node could take the job over: the run is killed after this long cut off. */
+  fenceMs?: number
   /** Its process has ended: its slot is free while its record is still being written. */
   slotFreed?: boolean
 }
@@ -142,7 +144,8 @@ export class Scheduler {
     const isolated = this.init.isolatedMs()
     if (isolated === 0) return
     for (const run of this.runs.values()) {
-      if (run.handle != null && isolated >= run.spec.ttrMs * FENCE_AT_TTR_FRACTION) {
+      // a run started while this node was on its own is nobody else's to take over: not fenced
+      if (run.handle != null && run.fenceMs != null && isolated >= run.fenceMs) {
         log('fencing %s: cut off from every member for %d ms', run.spec.id, isolated)
         run.handle.kill('lost')
       }
@@ -280,7 +283,7 @@ export class Scheduler {
       }
       await store.batch([{ key: intentKey(spec.id, attempt.epoch), value: encodeJson({ job: spec.id, epoch: attempt.epoch }) }], { sync: true })
       // fencing only matters where another node could take the job over
-      const fenceMs = this.init.claims.livePeers().length > 0 ? Math.floor(spec.ttrMs * FENCE_AT_TTR_FRACTION) : undefined
+      const fenceMs = run.fenceMs = this.init.claims.livePeers().length > 0 ? Math.floor(spec.ttrMs * FENCE_AT_TTR_FRACTION) : undefined
       run.handle = await executor.run({
         jobId: spec.id, epoch: attempt.epoch, cmd: spec.cmd, cwd: spec.cwd, env: spec.env, timeoutMs: spec.timeoutMs, out: spec.out, fenceMs, node: self, ...runOptionsOf(spec)
       })

@@ -76,9 +76,9 @@ export class Watchdog {
   #closing = false
   #fenceMs = 0
   readonly #heartbeat: NodeJS.Timeout
-  /** When the heartbeat timer last ran (performance.now()), and when a silence past the fence last ended. */
+  /** When the heartbeat timer last ran (performance.now()), and the last long gap between two runs. */
   #lastBeat = performance.now()
-  #lastSilence = -Infinity
+  #lastGap = { end: -Infinity, length: 0 }
 
   constructor () {
     this.#process = this.#spawn()
@@ -88,7 +88,8 @@ export class Watchdog {
 
   #beat (): void {
     const now = performance.now()
-    if (this.#fenceMs > 0 && now - this.#lastBeat > this.#fenceMs) this.#lastSilence = now
+    // recorded whatever the fence is now: the fenced groups may have been removed before this runs
+    if (now - this.#lastBeat > 2 * HEARTBEAT_MS) this.#lastGap = { end: now, length: now - this.#lastBeat }
     this.#lastBeat = now
     if (this.#fenceMs > 0) this.#send('h\n')
   }
@@ -99,8 +100,8 @@ export class Watchdog {
    * died by SIGKILL after such a silence was fenced, not failed.
    */
   silentSince (since: number, fenceMs: number): boolean {
-    const now = performance.now()
-    return this.#lastSilence >= since || (now - this.#lastBeat > fenceMs)
+    const gap = this.#lastGap
+    return (gap.end >= since && gap.length > fenceMs) || performance.now() - this.#lastBeat > fenceMs
   }
 
   /** Guards a group; with `fenceMs`, the group is also killed if the node goes silent that long. */

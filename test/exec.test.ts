@@ -276,6 +276,10 @@ async function envFile (file: string): Promise<Record<string, string>> {
   return Object.fromEntries(text.trim().split('\n').map(line => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]))
 }
 
+/** MESHQ_* variables of this test run itself (e.g. MESHQ_SLOW_TESTS in CI): hooks inherit them too. */
+const inheritedMeshqVars = (): Record<string, string> =>
+  Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[0].startsWith('MESHQ_') && e[1] !== undefined))
+
 const exists = async (path: string): Promise<boolean> => await stat(path).then(() => true, () => false)
 
 describe('hooks, private directories and memory limits', () => {
@@ -288,6 +292,7 @@ describe('hooks, private directories and memory limits', () => {
     expect((await handle.result).exitCode).toBe(0)
     await handle.wrapUp('done')
     expect(await envFile(join(dir, 'success'))).toEqual({
+      ...inheritedMeshqVars(),
       MESHQ_ATTEMPT: '2',
       MESHQ_EXIT_CODE: '0',
       MESHQ_FAIL_REASON: '',

@@ -5,7 +5,8 @@ import { SegmentMap, segmentOf } from '../src/crdt/facts.js'
 import type { FactChange } from '../src/crdt/facts.js'
 import { memoryStore, openLevelStore } from '../src/crdt/store.js'
 import type { KVStore } from '../src/crdt/store.js'
-import { HomeLockedError } from '../src/errors.js'
+import { HomeLockedError, StorageError } from '../src/errors.js'
+import type { FactDoc } from '../src/crdt/doc.js'
 import { tempDir } from './helpers.js'
 
 const cleanups: Array<() => Promise<void>> = []
@@ -90,5 +91,39 @@ describe('ledger', () => {
       }
     }
     expect(arrived.map(f => f.key).sort()).toEqual(facts.map(f => f.key).sort())
+  })
+
+  it('keeps nothing of a peer\'s change it could not store, and takes it again once it can', async () => {
+    const a = new Ledger({ store: memoryStore(), self: 'a' })
+    await a.open({ createMeta: true })
+    let full = false
+    const inner = memoryStore()
+    const store: KVStore = {
+      ...inner,
+      batch: async (writes, options) => {
+        if (full) throw new StorageError('cannot write to the ledger store: No space left on device')
+        await inner.batch(writes, options)
+      }
+    }
+    const b = new Ledger({ store, self: 'b' })
+    await b.open({ createMeta: false })
+    const arrived = collect(b)
+    const deliver = async (): Promise<FactChange[]> => {
+      const blob = a.doc(segment)?.save() as Uint8Array
+      return await b.applyRemote(segment, doc => Automerge.merge(doc, Automerge.load<FactDoc>(blob)))
+    }
+    const first = await jobFacts(a, 2)
+    const segment = first[0].doc
+    await a.put(first)
+    await deliver()
+    const second = await jobFacts(a, 2)
+    await a.put(second)
+    full = true
+    await expect(deliver()).rejects.toBeInstanceOf(StorageError)
+    // had b kept the change in memory, the next delivery would bring nothing new and no listener would hear of it
+    expect(Object.keys(b.doc(segment)?.doc.jobs ?? {}).sort()).toEqual(first.map(f => f.key).sort())
+    full = false
+    await deliver()
+    expect(arrived.map(f => f.key).sort()).toEqual([...first, ...second].map(f => f.key).sort())
   })
 })

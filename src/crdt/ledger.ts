@@ -164,10 +164,16 @@ export class Ledger {
       this.docs.set(docId, handle)
     }
     const changes = handle.update(fn)
-    if (changes.length > 0) {
+    if (changes.length === 0) return changes
+    try {
       await this.store.batch(handle.persistWrites())
-      this.emit(changes, 'remote')
+    } catch (err) {
+      // Not on disk, so not in memory either: had the document kept them, they would count as
+      // known to every later sync although no listener ever saw them (the node would never catch up).
+      await this.reload(docId)
+      throw err
     }
+    this.emit(changes, 'remote')
     return changes
   }
 

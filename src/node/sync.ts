@@ -7,6 +7,7 @@ import type { LengthPrefixedStream } from '@libp2p/utils'
 import type { Ledger } from '../crdt/ledger.js'
 import type { FactDoc } from '../crdt/doc.js'
 import type { MeshqLibp2p } from './p2p.js'
+import { StorageError } from '../errors.js'
 
 const log = createDebug('meshq:sync')
 
@@ -224,10 +225,16 @@ class SyncSession {
     try {
       await this.ledger.applyRemote(doc, current => A.merge(current, A.load<FactDoc>(blob)))
     } catch (err) {
+      if (err instanceof StorageError) throw err
       log('bad blob of %s from %s: %s', doc, this.peer, (err as Error).message)
     }
   }
 
+  /**
+   * A sync message we cannot use starts that document's sync over. One we could not store ends
+   * the session (the caller closes it): the peer's sync state counts those changes as sent and
+   * would never send them again on this stream, and the next stream starts from the manifests.
+   */
   private async receiveSync (doc: string, message: Uint8Array): Promise<void> {
     try {
       await this.ledger.applyRemote(doc, current => {
@@ -236,7 +243,7 @@ class SyncSession {
         return next
       })
     } catch (err) {
-      // a message we cannot use: start this document's sync over rather than loop on it
+      if (err instanceof StorageError) throw err
       log('bad sync message for %s from %s: %s', doc, this.peer, (err as Error).message)
       this.states.delete(doc)
     }

@@ -112,9 +112,9 @@ export class Network {
 
   /** Removes everything `up` made; safe to call twice and after a partial `up`. */
   down () {
+    this.switch?.kill('SIGKILL')
     for (let i = 1; i <= this.size; i++) quietly('ip', 'netns', 'del', this.ns(i))
     for (const b of this.bridges) quietly('ip', 'link', 'del', b)
-    this.switch?.kill('SIGKILL')
   }
 
   /** Gives the root namespace an address on the segment, so the harness itself can be a peer. */

@@ -53,6 +53,9 @@ def main():
                     frame = os.read(src, 65536)
                 except BlockingIOError:
                     break
+                except OSError:  # the device is gone (its namespace was deleted): nothing more from it
+                    sel.unregister(src)
+                    break
                 if len(frame) < 14:
                     continue
                 ports[frame[6:12]] = src

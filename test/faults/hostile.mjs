@@ -7,6 +7,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import { lpStream } from '@libp2p/utils'
 import { createHost } from '../../dist/node/p2p.js'
+import { agentString, localProtocol } from '../../dist/node/handshake.js'
 import { decodeToken } from '../../dist/node/membership.js'
 import { JOIN_PROTOCOL } from '../../dist/node/mesh.js'
 import { FrameType, SYNC_PROTOCOL, encodeFrame } from '../../dist/node/sync.js'
@@ -20,7 +21,8 @@ export async function hostileMember (token, ip) {
     privateKey: await generateKeyPair('Ed25519'),
     psk: Buffer.from(invite.psk, 'base64'),
     listen: [`/ip4/${ip}/tcp/0`],
-    allowPeer: () => true
+    allowPeer: () => true,
+    userAgent: agentString(localProtocol()) // it passes the version handshake, as a member would
   })
   await host.start()
   const target = multiaddr(invite.addrs[0])

@@ -1,7 +1,7 @@
 import { readFile, readdir, rename, stat, writeFile } from 'node:fs/promises'
 import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
-import { readRuns } from './checker.mjs'
+import { ledgerDigest, readRuns } from './checker.mjs'
 
 /**
  * The named fault scenarios. Each has `run(ctx)`, which starts the probe workload, injects its
@@ -245,8 +245,18 @@ export const scenarios = [
       await writeFile(filler, '')
       const after = await ctx.workload.submit(victim, 3)
       ctx.expect('submits are accepted again once space is back', after.length === 3, after.length === 3 ? '' : ctx.workload.lastRefusal)
-      await ctx.sleep(5000)
       await ctx.workload.stop()
+      const other = ctx.nodes[0]
+      const caughtUp = await ctx.waitFor(async () => ledgerDigest(await victim.json(['ls'])) === ledgerDigest(await other.json(['ls'])),
+        { what: `${victim.name}'s ledger to agree with ${other.name}'s`, timeout: 90_000, interval: 1000 }).catch(() => false)
+      ctx.expect('the full node catches up with its peers once space is back, without a restart', caughtUp)
+      // The failed writes left a torn record in LevelDB's log; what was acknowledged after it must
+      // survive a crash. Restarted cut off from its peers, the node can only have it from its disk.
+      await victim.stop('SIGKILL')
+      ctx.net.isolate(victim.index)
+      await victim.start()
+      const kept = await Promise.all(after.map(async id => (await victim.cli(['show', id])).code === 0))
+      ctx.expect('the jobs acknowledged after space came back survive a SIGKILL and a restart, from the node\'s own disk', after.length > 0 && kept.every(Boolean), `${kept.filter(Boolean).length} of ${after.length}`)
     }
   },
   {

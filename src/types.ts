@@ -103,6 +103,11 @@ export interface Attempt {
   failReason?: FailReason
   /** The claim lost arbitration and was withdrawn before it started. */
   withdrawn?: boolean
+  /**
+   * Won while this node had been cut off from every member for a while, without votes: a run of
+   * one side of a partition, which the other side may run too. Such a run is not fenced.
+   */
+  alone?: boolean
   stdoutBytes?: number
   stderrBytes?: number
   truncated?: boolean
@@ -193,6 +198,8 @@ export interface AttemptView {
   signal?: string
   failReason?: FailReason
   lost?: boolean
+  /** Won by a node cut off from every member (see Attempt). */
+  alone?: boolean
   stdoutBytes?: number
   stderrBytes?: number
   truncated?: boolean

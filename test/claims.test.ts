@@ -203,6 +203,44 @@ describe('claims', () => {
     expect(b.bars(job, 1)).toBe(false)
   })
 
+  it('a holder knows how long its lease is confirmed: never past the moment another node may see it lapse', async () => {
+    const clock = new FakeClock()
+    const { bus, nodes: [a, b, c] } = mesh(['a', 'b', 'c'], clock)
+    const ttr = 3000
+    const won = a.claim(job, 1, ttr)
+    await bus.settle([a, b, c])
+    expect(await won).toBe(true)
+    const step = async (deliver: (from: string, to: string) => boolean): Promise<void> => {
+      clock.advance(100)
+      bus.deliver(deliver)
+      for (const n of [a, b, c]) n.tick()
+      await new Promise(resolve => setImmediate(resolve))
+    }
+    // acknowledged renewals keep the lease confirmed well ahead
+    for (let t = 0; t < 60; t++) await step(() => true)
+    expect(a.confirmedFor(job)).toBeGreaterThan(ttr / 2)
+    // a's renewals stop arriving while the others' batches still reach it (a one-way link)
+    let lapsedAt: number | undefined
+    for (let t = 0; t < 60 && lapsedAt === undefined; t++) {
+      await step(from => from !== 'a')
+      if (b.leaseOf(job) === undefined) lapsedAt = clock.monotonic()
+      // the moment b may back a takeover, a's lease is no longer confirmed: a has fenced by then
+      if (lapsedAt !== undefined) expect(a.confirmedFor(job)).toBeLessThanOrEqual(0)
+    }
+    expect(lapsedAt).toBeDefined()
+  })
+
+  it('a lease is confirmed without limit while a live peer speaks protocol 1.0 (its batches carry no acknowledgements)', async () => {
+    const { bus, nodes: [a, b] } = mesh(['a', 'b'])
+    const won = a.claim(job, 1, 3000)
+    await bus.settle([a, b])
+    expect(await won).toBe(true)
+    expect(a.confirmedFor(job)).toBeLessThan(Infinity)
+    const old: ClaimBatch = { v: 1, peer: 'b', boot: 'old', seq: 1, claims: [], renews: [], releases: [], votes: [] }
+    ;(a as unknown as { receive: (batch: ClaimBatch) => void }).receive(old)
+    expect(a.confirmedFor(job)).toBe(Infinity)
+  })
+
   it('a released lease bars claims until the attempt is recorded locally', async () => {
     const { bus, nodes: [a, b] } = mesh(['a', 'b'])
     const won = a.claim(job, 1, 30_000)

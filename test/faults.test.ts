@@ -22,24 +22,20 @@ const MINUTE = 60_000
 describe.skipIf(unsupported != null)('faults (seed 7, nodes in network namespaces)', () => {
   // the partition needs five nodes for a 3/2 split; the others keep CI short with three
   const cases = [
-    { name: 'kill-holder', size: 3, overlapsAllowed: false },
-    { name: 'partition-majority-minority', size: 5, overlapsAllowed: false },
-    // Known bug (claims, not fixed here; docs/guarantees.md "Under injected faults"): a node that
-    // has heard no status for 10 s counts itself alone and wins its claims without votes, so under
-    // 25 % loss two connected nodes can run one job at once. Reported, not failed on, until fixed.
-    { name: 'lossy-network', size: 3, overlapsAllowed: true }
+    { name: 'kill-holder', size: 3 },
+    { name: 'partition-majority-minority', size: 5 },
+    { name: 'lossy-network', size: 3 }
   ]
-  for (const { name, size, overlapsAllowed } of cases) {
-    it(`${name} on ${size} nodes: no acknowledged job lost, none unexpected, ledgers agree${overlapsAllowed ? '' : ', no overlap between connected nodes'}`, async () => {
+  for (const { name, size } of cases) {
+    it(`${name} on ${size} nodes: no acknowledged job lost, none unexpected, ledgers agree, no overlap between connected nodes`, async () => {
       const scenario = scenarios.find((s: { name: string }) => s.name === name)
       const result = await runScenario(scenario, { seed: SEED, size, durationMs: 10_000, say: (line: string) => { console.log(line) } })
       console.log(`${name}: ${summary(result)}`)
-      const failures = (result.failures as string[]).filter(f => !(overlapsAllowed && /overlapping runs between connected nodes/.test(f)))
-      expect(failures).toEqual([])
+      expect(result.failures).toEqual([])
       expect(result.acknowledged).toBeGreaterThan(0)
       expect(result.lost).toBe(0)
       expect(result.unexpected).toBe(0)
-      if (!overlapsAllowed) expect(result.overlapsConnected).toBe(0)
+      expect(result.overlapsConnected).toBe(0)
       expect(result.ledgersAgree).toBe(true)
     }, 6 * MINUTE)
   }

@@ -134,7 +134,7 @@ export function jobDetails (job: JobView, color: boolean): string[] {
       ['EPOCH', 'NODE', 'STARTED', 'ENDED', 'EXIT', 'SIGNAL', 'FAIL', 'PEAK RSS', 'CPU', 'WALL'],
       job.attempts.map(a => [
         String(a.epoch),
-        a.node,
+        a.alone === true ? `${a.node} (alone)` : a.node,
         a.startedAt ?? '-',
         a.endedAt ?? '-',
         a.exitCode === undefined ? '-' : String(a.exitCode),

@@ -29,6 +29,11 @@ export interface ClaimBatch {
   releases: Array<[JobId, number]>
   /** [job, epoch, candidate]: this node's one vote for a claim of that job and epoch. */
   votes: Array<[JobId, number, string]>
+  /**
+   * [peer, boot, seq]: batches with renewals this node received from that peer, so that a holder
+   * knows its renewals arrive (absent from nodes before protocol 1.1).
+   */
+  acks?: Array<[string, string, number]>
 }
 
 /** How batches travel: gossipsub in a node, a plain bus in tests. */
@@ -110,22 +115,46 @@ export function validBatch (value: unknown): value is ClaimBatch {
     list.every(item => Array.isArray(item) && item.length === checks.length + 1 && typeof item[0] === 'string' && checks.every((check, i) => check(item[i + 1])))
   return b != null && typeof b === 'object' && b.v === 1 && typeof b.peer === 'string' && typeof b.boot === 'string' &&
     count(b.seq) && tuples(b.claims, count) && tuples(b.renews, count, count) && tuples(b.releases, count) &&
-    tuples(b.votes, count, v => typeof v === 'string')
+    tuples(b.votes, count, v => typeof v === 'string') && (b.acks === undefined || tuples(b.acks, v => typeof v === 'string', count))
 }
 
-type Outbox = Omit<ClaimBatch, 'v' | 'peer' | 'boot' | 'seq'>
-const emptyOutbox = (): Outbox => ({ claims: [], renews: [], releases: [], votes: [] })
+type Outbox = Required<Omit<ClaimBatch, 'v' | 'peer' | 'boot' | 'seq'>>
+const emptyOutbox = (): Outbox => ({ claims: [], renews: [], releases: [], votes: [], acks: [] })
 
 interface PendingClaim {
   epoch: number
   needed: number
+  /** Monotonic time the claim went out: its voters bar the job for CLAIM_HOLD_MS after they hear it. */
+  sentAt: number
   settle: (won: boolean) => void
+}
+
+/**
+ * A lease this node holds. `confirmedUntil` is how long the others are known to keep it: a renewal
+ * that a majority acknowledged was sent at some time t, and none of them sees the lease lapse before
+ * t + TTR on its own clock, so no takeover can gather a majority before then.
+ */
+interface HeldLease {
+  epoch: number
+  /** Won without votes by a node alone: nobody else can take it over, so it is never fenced. */
+  alone: boolean
+  ttrMs: number
+  renewedAt: number
+  /** Acknowledgements needed besides this node's own: a majority, counted as the claim was. */
+  needed: number
+  /** Per peer, when the latest renewal it acknowledged was sent. */
+  acked: Map<string, number>
+  confirmedUntil: number
 }
 
 /** How long a node that hears no voter and is not alone waits before it gives up a claim. */
 const NO_VOTERS_RETRY_MS = 1000
 /** How long a claim may wait for its majority before it is withdrawn. */
 export const CLAIM_DEADLINE_MS = 3000
+/** How long a claim bars its job at the nodes that hear it, until the winner's first renewal. */
+const CLAIM_HOLD_MS = CLAIM_DEADLINE_MS + 1000
+/** Renewal batches remembered for their acknowledgements. */
+const MAX_REMEMBERED_RENEWALS = 1000
 /** Votes remembered, oldest forgotten first: far more than can be in flight. */
 const MAX_REMEMBERED_VOTES = 100_000
 const voteKey = (job: string, epoch: number): string => `${job}:${epoch}`
@@ -166,7 +195,11 @@ export class Claims {
   /** Claims heard since the last tick, per `job:epoch`: the best-ranked one gets this node's vote. */
   private readonly ballots = new Map<string, { job: JobId, epoch: number, candidate: string }>()
   /** Jobs this node holds, with their TTR, for renewals. */
-  private readonly held = new Map<JobId, { epoch: number, ttrMs: number, renewedAt: number }>()
+  private readonly held = new Map<JobId, HeldLease>()
+  /** Peers whose batches carry no acknowledgements (protocol 1.0): while one is live, leases cannot be confirmed. */
+  private readonly withoutAcks = new Set<string>()
+  /** The renewals in each batch this node sent, by seq, with when it went out. */
+  private readonly renewalsSent = new Map<number, { at: number, jobs: Array<[JobId, number]> }>()
   private readonly lastSeq = new Map<string, { boot: string, seq: number }>()
   private outbox: Outbox = emptyOutbox()
   private timer?: NodeJS.Timeout
@@ -267,6 +300,7 @@ export class Claims {
     if (this.voted.has(key) || this.ballots.has(key)) return false // this node already backs another claim of that epoch
     if (this.alone()) {
       this.hold(job, epoch, ttrMs)
+      log('won claim of %s at epoch %d alone', job, epoch)
       return true
     }
     const quiet = this.quietUntil - this.init.clock.monotonic()
@@ -280,6 +314,7 @@ export class Claims {
       await new Promise(resolve => setTimeout(resolve, NO_VOTERS_RETRY_MS))
       return false
     }
+    let claim: PendingClaim | undefined
     const won = await new Promise<boolean>(resolve => {
       const timeout = setTimeout(() => { settle(false) }, CLAIM_DEADLINE_MS)
       const settle = (won: boolean): void => {
@@ -287,12 +322,13 @@ export class Claims {
         this.pending.delete(job)
         resolve(won)
       }
-      this.pending.set(job, { epoch, needed: Math.floor((this.init.peers().length + 1) / 2) + 1, settle })
+      claim = { epoch, needed: Math.floor((this.init.peers().length + 1) / 2) + 1, sentAt: this.init.clock.monotonic(), settle }
+      this.pending.set(job, claim)
       this.outbox.claims.push([job, epoch])
       this.consider(job, epoch, this.init.self)
       this.flush()
     })
-    if (won) this.hold(job, epoch, ttrMs)
+    if (won) this.hold(job, epoch, ttrMs, claim)
     log('%s claim of %s at epoch %d', won ? 'won' : 'lost', job, epoch)
     return won
   }
@@ -413,22 +449,67 @@ export class Claims {
     this.outbox.releases.push([job, held.epoch])
   }
 
-  private hold (job: JobId, epoch: number, ttrMs: number): void {
-    this.held.set(job, { epoch, ttrMs, renewedAt: this.init.clock.monotonic() })
+  /**
+   * Takes the lease of a won claim (or, with no claim, of a node alone, whom nobody can take over).
+   * The claim's voters bar the job for CLAIM_HOLD_MS from when they heard it: that much is confirmed.
+   */
+  private hold (job: JobId, epoch: number, ttrMs: number, claim?: PendingClaim): void {
+    const confirmedUntil = claim == null ? Infinity : claim.sentAt + CLAIM_HOLD_MS
+    this.held.set(job, { epoch, alone: claim == null, ttrMs, renewedAt: -Infinity, needed: (claim?.needed ?? 1) - 1, acked: new Map(), confirmedUntil })
     this.leases.set(job, { peer: this.init.self, epoch, expiresAt: Infinity })
-    this.outbox.renews.push([job, epoch, ttrMs])
+    this.renewDue(true)
+  }
+
+  /** Whether this node holds the job's lease from a claim it won alone (see `alone`). */
+  heldAlone (job: JobId): boolean {
+    return this.held.get(job)?.alone === true
+  }
+
+  /**
+   * How long the other nodes are known to keep this node's lease on a job (ms from now; Infinity
+   * when it was won alone), or undefined if this node does not hold it. A holder whose lease is
+   * about to go unconfirmed must stop the job: the others may take it over from then on.
+   */
+  confirmedFor (job: JobId): number | undefined {
+    const held = this.held.get(job)
+    if (held == null) return undefined
+    if (this.withoutAcks.size > 0 && this.init.peers().some(p => this.withoutAcks.has(p.peer))) return Infinity
+    return held.confirmedUntil - this.init.clock.monotonic()
+  }
+
+  /**
+   * Queues renewals of every held lease once any is due (or `now`), so that one acknowledged
+   * batch confirms them all.
+   */
+  private renewDue (now = false): void {
+    const at = this.init.clock.monotonic()
+    if (!now && ![...this.held.values()].some(held => at - held.renewedAt >= held.ttrMs / 3)) return
+    for (const [job, held] of this.held) {
+      held.renewedAt = at
+      this.outbox.renews.push([job, held.epoch, held.ttrMs])
+    }
+  }
+
+  /** A peer acknowledged this node's batch `seq`: the leases renewed in it are confirmed by that peer. */
+  private confirm (peer: string, seq: number): void {
+    const sent = this.renewalsSent.get(seq)
+    if (sent == null) return
+    for (const [job, epoch] of sent.jobs) {
+      const held = this.held.get(job)
+      if (held?.epoch !== epoch || (held.acked.get(peer) ?? -Infinity) >= sent.at) continue
+      held.acked.set(peer, sent.at)
+      // the send time of the latest renewal that `needed` peers have all acknowledged
+      const times = [...held.acked.values()].sort((a, b) => b - a)
+      const confirmed = times[held.needed - 1]
+      if (confirmed !== undefined) held.confirmedUntil = Math.max(held.confirmedUntil, confirmed + held.ttrMs)
+    }
   }
 
   /** Renews held leases, sends what is queued, and reports lapsed leases. Runs every BATCH_INTERVAL_MS. */
   tick (): void {
     this.castBallots()
     const now = this.init.clock.monotonic()
-    for (const [job, held] of this.held) {
-      if (now - held.renewedAt >= held.ttrMs / 3) {
-        held.renewedAt = now
-        this.outbox.renews.push([job, held.epoch, held.ttrMs])
-      }
-    }
+    this.renewDue()
     this.flush()
     const expired: JobId[] = []
     for (const [job, lease] of this.leases) {
@@ -449,7 +530,7 @@ export class Claims {
     const outbox = this.outbox
     this.outbox = emptyOutbox()
     while (Object.values(outbox).some(list => list.length > 0)) {
-      this.init.transport.publish({
+      const batch: ClaimBatch = {
         v: 1,
         peer: this.init.self,
         boot: this.boot,
@@ -457,9 +538,17 @@ export class Claims {
         claims: outbox.claims.splice(0, MAX_BATCH_ENTRIES),
         renews: outbox.renews.splice(0, MAX_BATCH_ENTRIES),
         releases: outbox.releases.splice(0, MAX_BATCH_ENTRIES),
-        votes: outbox.votes.splice(0, MAX_BATCH_ENTRIES)
-      })
+        votes: outbox.votes.splice(0, MAX_BATCH_ENTRIES),
+        acks: outbox.acks.splice(0, MAX_BATCH_ENTRIES)
+      }
+      if (batch.renews.length > 0) this.rememberRenewals(batch)
+      this.init.transport.publish(batch)
     }
+  }
+
+  private rememberRenewals (batch: ClaimBatch): void {
+    this.renewalsSent.set(batch.seq, { at: this.init.clock.monotonic(), jobs: batch.renews.map(([job, epoch]) => [job, epoch]) })
+    if (this.renewalsSent.size > MAX_REMEMBERED_RENEWALS) this.renewalsSent.delete(this.renewalsSent.keys().next().value as number)
   }
 
   private receive (batch: ClaimBatch): void {
@@ -476,9 +565,13 @@ export class Claims {
     for (const [job, epoch] of batch.claims) {
       this.consider(job, epoch, batch.peer) // before the claim is noted: the vote looks at the lease as it was
       // a claim bars the job until it is decided; the winner's renewal follows
-      this.observe(job, { peer: batch.peer, epoch, expiresAt: now + CLAIM_DEADLINE_MS + 1000 }, false)
+      this.observe(job, { peer: batch.peer, epoch, expiresAt: now + CLAIM_HOLD_MS }, false)
     }
     for (const [job, epoch, candidate] of batch.votes) this.count(job, epoch, candidate, batch.peer)
+    if (batch.renews.length > 0) this.outbox.acks.push([batch.peer, batch.boot, batch.seq])
+    if (batch.acks === undefined) this.withoutAcks.add(batch.peer)
+    else this.withoutAcks.delete(batch.peer)
+    for (const [peer, boot, seq] of batch.acks ?? []) if (peer === this.init.self && boot === this.boot) this.confirm(batch.peer, seq)
   }
 
   /**

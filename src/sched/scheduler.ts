@@ -37,6 +37,12 @@ const FENCE_CHECK_MS = 500
  */
 const FENCE_AT_TTR_FRACTION = 0.5
 
+/**
+ * How long before its confirmed lease runs out a holder kills the job: a fence check's interval,
+ * plus time for the kill and for clocks that run at slightly different rates.
+ */
+const fenceMarginMs = (ttrMs: number): number => FENCE_CHECK_MS + Math.max(500, ttrMs / 10)
+
 interface Run {
   spec: JobSpec
   attempt: Attempt
@@ -137,18 +143,19 @@ export class Scheduler {
   }
 
   /**
-   * Self-fencing: a node that cannot reach any other member for most of a job's TTR stops the job,
-   * because the others will consider its lease lost after the TTR and run the job again.
+   * Self-fencing: a node stops a job before the others may take it over, that is when it has been
+   * cut off from every member for most of the job's TTR, or when its lease is about to outlast the
+   * renewals a majority acknowledged (a lossy or stalled link that still looks connected).
    */
   private fence (): void {
     const isolated = this.init.isolatedMs()
-    if (isolated === 0) return
     for (const run of this.runs.values()) {
       // a run started while this node was on its own is nobody else's to take over: not fenced
-      if (run.handle != null && run.fenceMs != null && isolated >= run.fenceMs) {
-        log('fencing %s: cut off from every member for %d ms', run.spec.id, isolated)
-        run.handle.kill('lost')
-      }
+      if (run.handle == null || run.fenceMs == null) continue
+      const confirmed = this.init.claims.confirmedFor(run.spec.id) ?? Infinity
+      if (isolated < run.fenceMs && confirmed >= fenceMarginMs(run.spec.ttrMs)) continue
+      log('fencing %s: cut off for %d ms, lease confirmed for %d ms more', run.spec.id, isolated, confirmed)
+      run.handle.kill('lost')
     }
   }
 
@@ -282,13 +289,15 @@ export class Scheduler {
         return
       }
       await store.batch([{ key: intentKey(spec.id, attempt.epoch), value: encodeJson({ job: spec.id, epoch: attempt.epoch }) }], { sync: true })
-      // fencing only matters where another node could take the job over
-      const fenceMs = run.fenceMs = this.init.claims.livePeers().length > 0 ? Math.floor(spec.ttrMs * FENCE_AT_TTR_FRACTION) : undefined
+      // fencing only matters where another node could take the job over: not after a claim won alone
+      const alone = this.init.claims.heldAlone(spec.id)
+      const fenceMs = run.fenceMs = alone ? undefined : Math.floor(spec.ttrMs * FENCE_AT_TTR_FRACTION)
       run.handle = await executor.run({
         jobId: spec.id, epoch: attempt.epoch, cmd: spec.cmd, cwd: spec.cwd, env: spec.env, timeoutMs: spec.timeoutMs, out: spec.out, fenceMs, node: self, ...runOptionsOf(spec)
       })
       const intent: Intent = { job: spec.id, epoch: attempt.epoch, pid: run.handle.pid, startTime: run.handle.startTime }
-      run.attempt = { ...attempt, startedAt: clock.now() }
+      // recorded only for a node cut off from other members (the sole member of a cluster is not)
+      run.attempt = { ...attempt, alone: (alone && this.init.isolatedMs() > 0) || undefined, startedAt: clock.now() }
       await Promise.all([
         store.batch([{ key: intentKey(spec.id, attempt.epoch), value: encodeJson(intent) }], { sync: true }),
         this.writeAttempt(run.attempt, false)

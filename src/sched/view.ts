@@ -16,6 +16,7 @@ function attemptView (a: Attempt, lost: boolean): AttemptView {
     signal: a.signal,
     failReason: a.failReason ?? (lost ? 'lost' : undefined),
     lost: lost || undefined,
+    alone: a.alone,
     stdoutBytes: a.stdoutBytes,
     stderrBytes: a.stderrBytes,
     truncated: a.truncated,

@@ -41,8 +41,14 @@ export function separated (timeline, a, b, from, to) {
   return false
 }
 
-/** Pairs of runs of one job whose times intersect. */
-export function overlaps (runs, timeline) {
+/**
+ * Pairs of runs of one job whose times intersect. An overlap is across a partition when the harness
+ * cut the two nodes apart between the first start and the overlap's end, or when one of the runs
+ * was won alone (`aloneAttempts`, `job:epoch`): its node had been cut off from every member, by the
+ * network itself (a lossy link whose connections died), and claimed without votes, as meshq's
+ * partition rule allows.
+ */
+export function overlaps (runs, timeline, aloneAttempts = new Set()) {
   const byJob = new Map()
   for (const run of runs) byJob.set(run.job, [...(byJob.get(run.job) ?? []), run])
   const found = []
@@ -53,8 +59,10 @@ export function overlaps (runs, timeline) {
         const from = Math.max(p.start, q.start)
         const to = Math.min(p.end, q.end)
         if (from >= to) continue
-        const acrossPartition = p.node !== q.node && separated(timeline, p.node, q.node, Math.min(p.start, q.start), to)
-        found.push({ job, runs: [p, q].map(r => `${r.node} epoch ${r.attempt} ${r.completed ? 'completed' : 'interrupted'}`), ms: to - from, acrossPartition })
+        const cut = p.node !== q.node && separated(timeline, p.node, q.node, Math.min(p.start, q.start), to)
+        const alone = [p, q].find(r => aloneAttempts.has(`${r.job}:${r.attempt}`))
+        const why = cut ? 'the harness cut the nodes apart' : alone != null ? `${alone.node} ran it alone, cut off from every member` : undefined
+        found.push({ job, runs: [p, q].map(r => `${r.node} epoch ${r.attempt} ${r.completed ? 'completed' : 'interrupted'}`), ms: Math.round(to - from), acrossPartition: why != null, why })
       }
     }
   }
@@ -79,7 +87,8 @@ export function check ({ workload, runs, timeline, ledgers }) {
   // runs of submits whose answer never came (the node died, or refused after writing)
   const unacknowledgedRan = [...new Set(runs.filter(r => workload.attempted.has(r.key) && !workload.acknowledged.has(r.key)).map(r => r.job))]
   const completedRuns = runs.filter(r => r.completed).length
-  const overlapping = overlaps(runs, timeline)
+  const aloneAttempts = new Set(Object.values(ledgers).flatMap(jobs => jobs.flatMap(j => (j.attempts ?? []).filter(a => a.alone === true).map(a => `${j.id}:${a.epoch}`))))
+  const overlapping = overlaps(runs, timeline, aloneAttempts)
   const digests = Object.fromEntries(Object.entries(ledgers).map(([node, jobs]) => [node, ledgerDigest(jobs)]))
   const ledgersAgree = new Set(Object.values(digests)).size <= 1
   const notDone = Object.fromEntries(Object.entries(ledgers).map(([node, jobs]) => {

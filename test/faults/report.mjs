@@ -24,7 +24,7 @@ export function renderMarkdown (report) {
     for (const c of r.checks ?? []) lines.push(`- ${c.ok ? 'ok' : 'FAILED'}: ${c.name}${c.detail ? ` (${c.detail})` : ''}`)
     for (const f of r.failures ?? []) lines.push(`- failure: ${f}`)
     for (const l of r.lostDetails ?? []) lines.push(`- lost ${l.id}: ${l.state}${l.reason != null ? ` (${l.reason})` : ''}; ${l.attempts.join('; ') || 'no attempts'}`)
-    for (const o of r.overlaps ?? []) lines.push(`- overlap of ${o.job} for ${o.ms} ms: ${o.runs.join(' / ')}${o.acrossPartition ? ' (across a partition)' : ''}`)
+    for (const o of r.overlaps ?? []) lines.push(`- overlap of ${o.job} for ${o.ms} ms: ${o.runs.join(' / ')}${o.acrossPartition ? ` (across a partition: ${o.why})` : ''}`)
     if (r.runs != null) lines.push(`- ${r.runs} runs (${r.interruptedRuns} interrupted), ${r.rerunJobs} jobs ran more than once, ${r.unacknowledgedRan} unacknowledged submits ran`)
     lines.push('')
   }

@@ -230,6 +230,32 @@ describe('claims', () => {
     expect(lapsedAt).toBeDefined()
   })
 
+  it('a lease needs the acknowledgements of a majority of the nodes live now, when more have joined since the claim', async () => {
+    const clock = new FakeClock()
+    const { bus, nodes: [b, c] } = mesh(['b', 'c'], clock)
+    let live = ['b', 'c']
+    const a = new Claims({
+      self: 'a', clock, transport: bus.transport('a'), quietMs: 0, onExpired: () => {}, onPreempted: () => {},
+      peers: () => live.map(peer => ({ peer, slots: 2, running: 0, draining: false, tags: [] }))
+    })
+    const ttr = 3000
+    const won = a.claim(job, 1, ttr)
+    await bus.settle([a, b, c])
+    expect(await won).toBe(true)
+    const run = async (ms: number): Promise<void> => {
+      for (let t = 0; t < ms; t += 100) {
+        clock.advance(100)
+        await bus.settle([a, b, c], 1)
+      }
+    }
+    await run(3000)
+    expect(a.confirmedFor(job)).toBeGreaterThan(ttr / 2)
+    // four more nodes count as live but say nothing: b and c are no longer a majority of seven
+    live = ['b', 'c', 'd', 'e', 'f', 'g']
+    await run(2 * ttr)
+    expect(a.confirmedFor(job)).toBeLessThanOrEqual(0)
+  })
+
   it('a lease is confirmed without limit while a live peer speaks protocol 1.0 (its batches carry no acknowledgements)', async () => {
     const { bus, nodes: [a, b] } = mesh(['a', 'b'])
     const won = a.claim(job, 1, 3000)

@@ -140,7 +140,7 @@ interface HeldLease {
   alone: boolean
   ttrMs: number
   renewedAt: number
-  /** Acknowledgements needed besides this node's own: a majority, counted as the claim was. */
+  /** Acknowledgements needed besides this node's own: a majority, counted as the claim was (at least). */
   needed: number
   /** Per peer, when the latest renewal it acknowledged was sent. */
   acked: Map<string, number>
@@ -498,9 +498,11 @@ export class Claims {
       const held = this.held.get(job)
       if (held?.epoch !== epoch || (held.acked.get(peer) ?? -Infinity) >= sent.at) continue
       held.acked.set(peer, sent.at)
-      // the send time of the latest renewal that `needed` peers have all acknowledged
+      // the send time of the latest renewal that enough peers have all acknowledged: a majority as
+      // the claim counted it, or as it counts now if more nodes have joined since
+      const needed = Math.max(held.needed, Math.floor((this.init.peers().length + 1) / 2))
       const times = [...held.acked.values()].sort((a, b) => b - a)
-      const confirmed = times[held.needed - 1]
+      const confirmed = times[needed - 1]
       if (confirmed !== undefined) held.confirmedUntil = Math.max(held.confirmedUntil, confirmed + held.ttrMs)
     }
   }

@@ -81,7 +81,7 @@ async function cutHolder (ctx, cut, what) {
     const rerun = await ctx.rerun(id, epoch, others[0])
     takeovers.push(Date.parse(rerun.startedAt) - at)
     const [first, ...later] = await runsOf(ctx, id)
-    const gap = later.length > 0 ? later[0].start - first.end : undefined
+    const gap = later.length > 0 ? Math.round(later[0].start - first.end) : undefined
     fenced.push(gap)
     ctx.say(`  ${holder.name} ${what} holding ${id}: rerun after ${takeovers.at(-1)} ms; old run ended ${gap ?? '?'} ms before the rerun started`)
     await ctx.heal()

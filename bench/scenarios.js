@@ -554,8 +554,10 @@ export async function failover ({ reps, ttrMs }, ctx) {
   const rows = []
   const failures = []
   for (let rep = 1; rep <= reps; rep++) {
+    // the first run sleeps, its rerun ends at once; the first run's epoch need not be 1 (a claim
+    // made within 3 s of the nodes' start meets their quiet period and fails)
     const [job] = await submit(nodes[0], [{
-      cmd: ['sh', '-c', 'if [ "$MESHQ_ATTEMPT" = 1 ]; then sleep 300; fi'], ttr: ttrMs, group: 'failover', cwd: ctx.workDir
+      cmd: ['sh', '-c', `if mkdir failover-${rep}.first 2>/dev/null; then sleep 300; fi`], ttr: ttrMs, group: 'failover', cwd: ctx.workDir
     }])
     // every node must know the running attempt before its holder dies: see the notes
     const running = await waitFor(async () => {

@@ -267,6 +267,21 @@ describe('claims', () => {
     expect(a.confirmedFor(job)).toBe(Infinity)
   })
 
+  it('a lease given up before its attempt was recorded is not announced: it lapses after its TTR instead of barring the job', async () => {
+    const clock = new FakeClock()
+    const { bus, nodes: [a, b] } = mesh(['a', 'b'], clock)
+    const won = a.claim(job, 1, 3000)
+    await bus.settle([a, b])
+    expect(await won).toBe(true)
+    a.release(job, { recorded: false }) // the start could not be written (a full disk)
+    await bus.settle([a, b])
+    expect(b.bars(job, 0)).toBe(true)
+    clock.advance(3001)
+    b.tick()
+    // a release would have barred the job until an attempt that never comes was recorded
+    expect(b.bars(job, 0)).toBe(false)
+  })
+
   it('a released lease bars claims until the attempt is recorded locally', async () => {
     const { bus, nodes: [a, b] } = mesh(['a', 'b'])
     const won = a.claim(job, 1, 30_000)

@@ -440,13 +440,17 @@ export class Claims {
     pending.settle(candidate === this.init.self)
   }
 
-  /** This node no longer runs the job. */
-  release (job: JobId): void {
+  /**
+   * This node no longer runs the job. `recorded`: its attempt is in the ledger, which the others
+   * will get; a released lease bars the job there until they have it. An attempt that was never
+   * recorded (its start could not be written) is not announced: its lease lapses after the TTR.
+   */
+  release (job: JobId, { recorded = true } = {}): void {
     const held = this.held.get(job)
     if (held == null) return
     this.held.delete(job)
     this.leases.delete(job)
-    this.outbox.releases.push([job, held.epoch])
+    if (recorded) this.outbox.releases.push([job, held.epoch])
   }
 
   /**

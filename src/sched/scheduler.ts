@@ -1,4 +1,5 @@
 import createDebug from 'debug'
+import { StorageError } from '../errors.js'
 import { FailReason, JobState } from '../types.js'
 import type { Attempt, JobId, JobSpec, PeerIdString } from '../types.js'
 import type { Clock } from '../clock.js'
@@ -43,6 +44,12 @@ const FENCE_AT_TTR_FRACTION = 0.5
  */
 const fenceMarginMs = (ttrMs: number): number => FENCE_CHECK_MS + Math.max(500, ttrMs / 10)
 
+/**
+ * After a write to the store failed (a full disk), how long the node claims nothing: it could not
+ * start what it won, and each claim it won keeps the job from the others for a TTR.
+ */
+const STORAGE_BACKOFF_MS = 5000
+
 interface Run {
   spec: JobSpec
   attempt: Attempt
@@ -51,6 +58,8 @@ interface Run {
   fenceMs?: number
   /** Its process has ended: its slot is free while its record is still being written. */
   slotFreed?: boolean
+  /** Its start is in the ledger. */
+  recorded?: boolean
 }
 
 /** Looks at a finished attempt before it is recorded and may turn it into a failure (`sub --expand`: src/sched/expand.ts). */
@@ -78,6 +87,9 @@ export class Scheduler {
   private draining = false
   private passScheduled = false
   private wakeTimer?: NodeJS.Timeout
+  /** Monotonic time until which this node claims nothing, after a failed write (STORAGE_BACKOFF_MS). */
+  private storageBlockedUntil = 0
+  private storageTimer?: NodeJS.Timeout
   private stopped = false
   private unsubscribe?: () => void
   private drainedWaiters: Array<() => void> = []
@@ -172,6 +184,7 @@ export class Scheduler {
     this.draining = true
     this.unsubscribe?.()
     clearTimeout(this.wakeTimer)
+    clearTimeout(this.storageTimer)
     clearInterval(this.fenceTimer)
     for (const run of this.runs.values()) run.handle?.kill('lost')
     await Promise.all([...this.runs.values()].map(async run => await run.handle?.result))
@@ -239,6 +252,11 @@ export class Scheduler {
       this.wakeTimer.unref()
     }
     if (this.draining) return
+    const blocked = this.storageBlockedUntil - this.init.clock.monotonic()
+    if (blocked > 0) {
+      this.storageTimer ??= setTimeout(() => { this.storageTimer = undefined; this.schedulePass() }, blocked + 1).unref()
+      return
+    }
     let retryAt = Infinity
     const fullGroups = new Set<string>()
     const groupFull = (spec: JobSpec): boolean => {
@@ -300,12 +318,13 @@ export class Scheduler {
       run.attempt = { ...attempt, alone: (alone && this.init.isolatedMs() > 0) || undefined, startedAt: clock.now() }
       await Promise.all([
         store.batch([{ key: intentKey(spec.id, attempt.epoch), value: encodeJson(intent) }], { sync: true }),
-        this.writeAttempt(run.attempt, false)
+        this.writeAttempt(run.attempt, false).then(() => { run.recorded = true })
       ])
       const result = await run.handle.result
       await this.finish(run, this.settler == null ? result : await this.settler(spec, result, run.handle.outputPaths.stdout))
     } catch (err) {
       log('run of %s failed to start or record: %s', spec.id, (err as Error).message)
+      if (err instanceof StorageError) this.storageBlockedUntil = clock.monotonic() + STORAGE_BACKOFF_MS
       run.handle?.kill('lost')
       this.release(spec)
     }
@@ -345,7 +364,7 @@ export class Scheduler {
   private release (spec: JobSpec): void {
     const run = this.runs.get(spec.id)
     if (run != null) this.freeSlot(run)
-    this.init.claims.release(spec.id)
+    this.init.claims.release(spec.id, { recorded: run?.recorded === true })
     this.runs.delete(spec.id)
     this.init.table.requeue(spec.id) // taken off the queue to be started: back if it still waits
     this.init.table.refresh([spec.id])

@@ -230,6 +230,10 @@ export const scenarios = [
       const victim = ctx.nodes[1]
       ctx.startWorkload({ rate: 3 })
       await ctx.sleep(3000)
+      // jobs every node knows, which become ready while the victim is full
+      const elsewhere = await ctx.workload.submit(ctx.nodes[0], 6, { durationMs: 300, extra: { delay: '6s' } })
+      await ctx.waitFor(async () => (await Promise.all(elsewhere.map(async id => (await victim.cli(['show', id])).code === 0))).every(Boolean),
+        { what: `${victim.name} to know the delayed jobs`, timeout: 30_000, interval: 250 })
       const filler = join(victim.home, 'filler')
       try { execFileSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=1M'], { stdio: 'ignore' }) } catch {} // ends with ENOSPC
       ctx.say(`  ${victim.name}'s home is full`)
@@ -240,6 +244,12 @@ export const scenarios = [
         await ctx.sleep(500)
       }
       ctx.expect('submits to the full node are refused with a clear message', refusals.length > 0 && refusals.every(r => /space|disk|storage|full/i.test(r)), refusals[0] ?? 'none refused')
+      // nor may it hold up the others' jobs: it claims nothing while it cannot write
+      const ranElsewhere = await ctx.waitFor(async () => {
+        const jobs = new Map((await ctx.nodes[0].json(['ls'])).map(j => [j.id, j.state]))
+        return elsewhere.every(id => jobs.get(id) === 'done')
+      }, { what: 'the jobs submitted elsewhere to run', timeout: 30_000, interval: 500 }).catch(() => false)
+      ctx.expect('jobs that became ready while the node was full ran within 30 s (it claims nothing it cannot start)', elsewhere.length === 6 && ranElsewhere)
       await ctx.sleep(Math.max(5000, ctx.durationMs / 2))
       ctx.expect('the full node stays up', await allAlive(ctx))
       await writeFile(filler, '')

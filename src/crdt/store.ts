@@ -54,28 +54,28 @@ export async function openLevelStore (location: string): Promise<KVStore> {
   const db = new Level<string, Uint8Array>(location, { valueEncoding: 'view' })
   await openLevel(db, location)
   log('opened %s', location)
-  const store = new TornLogGuard(db, location)
+  const guard = new TornLogGuard(db, location)
   return {
-    get: async key => { await store.ready(); return await db.get(key) },
-    getMany: async keys => { await store.ready(); return await db.getMany(keys) },
+    get: async key => { await guard.ready(); return await db.get(key) },
+    getMany: async keys => { await guard.ready(); return await db.getMany(keys) },
     async batch (writes, options) {
       if (writes.length === 0) return
-      await store.beforeWrite()
+      await guard.beforeWrite()
       try {
         await db.batch(writes.map(w => w.value === undefined
           ? { type: 'del' as const, key: w.key }
           : { type: 'put' as const, key: w.key, value: w.value }), { sync: options?.sync ?? false })
       } catch (err) {
-        store.writeFailed()
+        guard.writeFailed()
         throw new StorageError(`cannot write to the ledger store: ${(err as Error).message}`)
       }
     },
     async * entries (prefix) {
-      await store.ready()
+      await guard.ready()
       // '\xff' sorts after every key character we use
       for await (const entry of db.iterator({ gte: prefix, lt: prefix + '\xff' })) yield entry
     },
-    close: async () => { await store.ready(); await db.close() }
+    close: async () => { await guard.ready(); await db.close() }
   }
 }
 

@@ -1,11 +1,12 @@
 /** The dashboard's pure parts: the jobs store, the key handling, the submit form, the text. */
 import { describe, expect, it } from 'vitest'
+import { waitFor } from './helpers.js'
 import type { Key } from 'ink'
 import type { JobId, JobView, NodeEvent } from '../src/types.js'
 import { formRequest, splitCommand } from '../src/tui/form.js'
 import { fit, layout, JOB_COLUMNS, sparkline } from '../src/tui/format.js'
 import { handleKey, INITIAL_UI, keyPresses, selectedIndex, type KeyContext, type UiState } from '../src/tui/keys.js'
-import { ArrayItems, LineTail } from '../src/tui/live.js'
+import { ArrayItems, followJobs, LineTail, type TopClient } from '../src/tui/live.js'
 import { JobsStore, LABEL_MAX, locate, nextState, NO_FILTER, scrollTop, toRow, type JobRow } from '../src/tui/store.js'
 import { job, PEERS, running, SELF } from './tui-fixtures.js'
 
@@ -253,5 +254,28 @@ describe('form and text', () => {
     tail.push(euro.slice(0, 2))
     tail.push(euro.slice(2))
     expect(tail.lines()).toEqual(['three', '10%\r50%€'].map(l => l.slice(l.lastIndexOf('\r') + 1)))
+  })
+})
+
+describe('followJobs', () => {
+  it('closes the event stream of a try whose load failed before it tries again', async () => {
+    const streams: AbortSignal[] = []
+    const client: TopClient = {
+      openEvents: async signal => {
+        streams.push(signal as AbortSignal)
+        return { async * [Symbol.asyncIterator] () {} }
+      },
+      request: async () => { throw new Error('the node went away') },
+      stream: async function * () {}
+    }
+    const stop = new AbortController()
+    const errors: Array<Error | undefined> = []
+    const following = followJobs(client, new JobsStore(), { changed: () => {}, report: e => { errors.push(e) } }, stop.signal)
+    await waitFor(() => streams.length >= 2, { what: 'a second try' })
+    // the first try's stream was closed when its load failed, not left open until the dashboard quits
+    expect(streams[0].aborted).toBe(true)
+    stop.abort()
+    await following
+    expect(errors[0]?.message).toBe('the node went away')
   })
 })

@@ -61,16 +61,19 @@ export function throttle (fn: () => void, ms: number): { call: () => void, cance
 export async function followJobs (client: TopClient, store: JobsStore, on: { changed: () => void, report: (error: Error | undefined) => void, shown?: Promise<void> }, signal: AbortSignal): Promise<void> {
   const { changed, report } = on
   while (!signal.aborted) {
+    // each try's requests end with it: a failed load must not leave its event stream open
+    const attempt = new AbortController()
+    const tried = AbortSignal.any([signal, attempt.signal])
     try {
       const [events, { jobs }] = await Promise.all([
-        client.openEvents(signal),
-        client.request<{ jobs: JobView[] }>('GET', `/jobs?limit=${FIRST_PAGE}`, undefined, signal)
+        client.openEvents(tried),
+        client.request<{ jobs: JobView[] }>('GET', `/jobs?limit=${FIRST_PAGE}`, undefined, tried)
       ])
       store.load(jobs.map(toRow), jobs.length < FIRST_PAGE)
       changed()
       report(undefined)
       await on.shown
-      store.load(await loadJobs(client, toRow, signal), true)
+      store.load(await loadJobs(client, toRow, tried), true)
       changed()
       for await (const event of events) {
         store.apply(event)
@@ -79,6 +82,8 @@ export async function followJobs (client: TopClient, store: JobsStore, on: { cha
       if (!signal.aborted) report(new NodeUnreachableError('the node closed the event stream'))
     } catch (err) {
       if (!signal.aborted) report(err as Error)
+    } finally {
+      attempt.abort()
     }
     await sleep(RETRY_MS, signal)
   }

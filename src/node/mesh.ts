@@ -1,5 +1,5 @@
 import createDebug from 'debug'
-import type { Connection, PeerId, Stream } from '@libp2p/interface'
+import type { Connection, IdentifyResult, PeerId, Stream } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
@@ -105,6 +105,8 @@ export class Mesh {
   private readonly protocol = localProtocol()
   /** Peers refused by the version handshake. */
   private readonly incompatible = new Set<string>()
+  /** Peers that have identified themselves (so their version is checked). */
+  private readonly identifiedPeers = new Set<string>()
 
   constructor (init: MeshInit) {
     this.init = init
@@ -166,8 +168,14 @@ export class Mesh {
     await this.host.handle(LOGS_PROTOCOL, (stream, connection) => { void this.answerLogs(stream, connection) })
     await this.sync.start()
     this.host.addEventListener('connection:open', event => { this.onConnection(event.detail) })
-    this.host.addEventListener('peer:disconnect', event => { this.sync.disconnect(event.detail.toString()) })
-    this.host.addEventListener('peer:identify', event => { this.checkVersion(event.detail.peerId, event.detail.agentVersion) })
+    this.host.addEventListener('peer:disconnect', event => {
+      this.sync.disconnect(event.detail.toString())
+      this.identifiedPeers.delete(event.detail.toString())
+    })
+    this.host.addEventListener('peer:identify', event => {
+      this.identifiedPeers.add(event.detail.peerId.toString())
+      this.checkVersion(event.detail.peerId, event.detail.agentVersion)
+    })
     this.setUpGossip()
     membership.onChange(() => { this.onMembershipChange() })
     await this.host.start()
@@ -283,6 +291,24 @@ export class Mesh {
     void this.host.hangUp(peer).catch(() => {})
   }
 
+  /**
+   * Resolves once `peer` has identified itself (and its version was checked), or after `ms`: a
+   * join request may arrive before identify is done, and must not admit a node of another version.
+   */
+  private async identified (peer: string, ms: number): Promise<void> {
+    if (this.identifiedPeers.has(peer)) return
+    await new Promise<void>(resolve => {
+      const done = (): void => {
+        clearTimeout(timer)
+        this.host.removeEventListener('peer:identify', onIdentify)
+        resolve()
+      }
+      const onIdentify = (event: CustomEvent<IdentifyResult>): void => { if (event.detail.peerId.toString() === peer) done() }
+      const timer = setTimeout(done, ms)
+      this.host.addEventListener('peer:identify', onIdentify)
+    })
+  }
+
   private onMembershipChange (): void {
     for (const peer of this.host.getPeers()) {
       const id = peer.toString()
@@ -300,7 +326,10 @@ export class Mesh {
       if (typeof invite !== 'string' || typeof secret !== 'string' || !Array.isArray(addrs) || !addrs.every(a => typeof a === 'string')) {
         throw new InviteRefusedError('malformed join request')
       }
-      await this.init.membership.admit(connection.remotePeer.toString(), invite, secret, addrs.slice(0, 16))
+      const peer = connection.remotePeer.toString()
+      await this.identified(peer, JOIN_GRACE_MS)
+      if (this.incompatible.has(peer)) throw new InviteRefusedError('this node speaks another meshq protocol major version')
+      await this.init.membership.admit(peer, invite, secret, addrs.slice(0, 16))
       await reply({ ok: true })
       log('admitted %s', connection.remotePeer.toString())
     } catch (err) {

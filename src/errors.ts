@@ -84,3 +84,9 @@ export class PeerUnreachableError extends MeshqError {
   override name = 'PeerUnreachableError'
   override readonly status = 502
 }
+
+/** A read could not be sure it saw what other members have (they were slow, or unreachable). */
+export class NotCaughtUpError extends MeshqError {
+  override name = 'NotCaughtUpError'
+  override readonly status = 504
+}

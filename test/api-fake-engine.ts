@@ -72,6 +72,10 @@ export class FakeEngine implements Engine {
     return query.limit === undefined ? jobs : jobs.slice(0, query.limit)
   }
 
+  async catchUp (): Promise<{ unreachable: string[] }> {
+    return { unreachable: [] }
+  }
+
   async get (id: string): Promise<JobView> {
     const job = this.jobs.get(id)
     if (job === undefined) throw new JobNotFoundError(`no such job: ${id}`)

@@ -49,6 +49,8 @@ function mesh (names: string[], clock = new FakeClock(), extra: Partial<ClaimsIn
     clock,
     transport: bus.transport(self),
     peers: peersOf(names, self),
+    members: () => names.length,
+    othersSilentFor: () => false,
     onExpired: jobs => { expired.push(jobs) },
     onPreempted: j => { preempted.push(`${self}:${j}`) },
     quietMs: 0,
@@ -230,13 +232,15 @@ describe('claims', () => {
     expect(lapsedAt).toBeDefined()
   })
 
-  it('a lease needs the acknowledgements of a majority of the nodes live now, when more have joined since the claim', async () => {
+  it('a lease needs the acknowledgements of a quorum of the members as they are now, when more have joined since the claim', async () => {
     const clock = new FakeClock()
     const { bus, nodes: [b, c] } = mesh(['b', 'c'], clock)
     let live = ['b', 'c']
     const a = new Claims({
       self: 'a', clock, transport: bus.transport('a'), quietMs: 0, onExpired: () => {}, onPreempted: () => {},
-      peers: () => live.map(peer => ({ peer, slots: 2, running: 0, draining: false, tags: [] }))
+      peers: () => live.map(peer => ({ peer, slots: 2, running: 0, draining: false, tags: [] })),
+      members: () => live.length + 1,
+      othersSilentFor: () => false
     })
     const ttr = 3000
     const won = a.claim(job, 1, ttr)
@@ -256,15 +260,82 @@ describe('claims', () => {
     expect(a.confirmedFor(job)).toBeLessThanOrEqual(0)
   })
 
-  it('a lease is confirmed without limit while a live peer speaks protocol 1.0 (its batches carry no acknowledgements)', async () => {
-    const { bus, nodes: [a, b] } = mesh(['a', 'b'])
+  it('a won lease is confirmed for its TTR from the claim, so a holder whose first renewals go unacknowledged for seconds is not fenced', async () => {
+    const clock = new FakeClock()
+    const { bus, nodes: [a, b, c] } = mesh(['a', 'b', 'c'], clock)
+    const won = a.claim(job, 1, 30_000)
+    await bus.settle([a, b, c])
+    expect(await won).toBe(true)
+    // a busy machine: nothing arrives for 8 s (the old rule fenced after about half a second)
+    for (let t = 0; t < 80; t++) {
+      clock.advance(100)
+      a.tick()
+      bus.deliver(() => false)
+    }
+    expect(a.confirmedFor(job)).toBeGreaterThan(20_000)
+    // and the voters still bar the job for the same time: no takeover before the holder fences
+    expect(b.bars(job, 0)).toBe(true)
+    expect(c.bars(job, 0)).toBe(true)
+  })
+
+  it('a quorum is a majority of the members, not of the nodes heard lately: two of five cannot win', async () => {
+    const { bus, nodes: [a, b, c, d, e] } = mesh(['a', 'b', 'c', 'd', 'e'])
+    // a and b hear each other only; c, d and e are members a cannot reach
+    const claim = a.claim(job, 1, 30_000)
+    for (let i = 0; i < 10; i++) {
+      bus.deliver((from, to) => ['a', 'b'].includes(from) && ['a', 'b'].includes(to))
+      for (const n of [a, b, c, d, e]) n.tick()
+      await new Promise(resolve => setImmediate(resolve))
+    }
+    expect(await claim).toBe(false)
+  })
+
+  it('a lost claim is withdrawn: its voters no longer bar the job', async () => {
+    const { bus, nodes: [a, b, c, d, e] } = mesh(['a', 'b', 'c', 'd', 'e'])
+    const claim = a.claim(job, 1, 30_000)
+    const onlyAB = (from: string, to: string): boolean => ['a', 'b'].includes(from) && ['a', 'b'].includes(to)
+    for (let i = 0; i < 3; i++) {
+      bus.deliver(onlyAB)
+      for (const n of [a, b]) n.tick()
+      await new Promise(resolve => setImmediate(resolve))
+    }
+    expect(b.bars(job, 0)).toBe(true) // b voted for a's claim
+    expect(await claim).toBe(false) // the deadline passed without a quorum
+    a.tick()
+    bus.deliver(onlyAB)
+    expect(b.bars(job, 0)).toBe(false)
+    const retry = b.claim(job, b.nextEpoch(job, 0), 30_000)
+    await bus.settle([a, b, c, d, e])
+    expect(await retry).toBe(true)
+  }, 10_000)
+
+  it('two members: a holder is never fenced for want of acknowledgements (no quorum can form without it)', async () => {
+    const clock = new FakeClock()
+    const { bus, nodes: [a, b] } = mesh(['a', 'b'], clock)
     const won = a.claim(job, 1, 3000)
     await bus.settle([a, b])
     expect(await won).toBe(true)
-    expect(a.confirmedFor(job)).toBeLessThan(Infinity)
-    const old: ClaimBatch = { v: 1, peer: 'b', boot: 'old', seq: 1, claims: [], renews: [], releases: [], votes: [] }
-    ;(a as unknown as { receive: (batch: ClaimBatch) => void }).receive(old)
+    clock.advance(60_000) // b is gone
+    a.tick()
     expect(a.confirmedFor(job)).toBe(Infinity)
+  })
+
+  it('two members: once the other has been silent for the alone window, the survivor wins alone; not before', async () => {
+    let silent = false
+    const { bus, nodes: [a] } = mesh(['a', 'b'], new FakeClock(), { othersSilentFor: windowMs => silent && windowMs <= 1500 })
+    expect(a.alone(3000)).toBe(false)
+    silent = true
+    expect(a.alone(3000)).toBe(true)
+    expect(a.alone(30_000)).toBe(false) // a longer TTR waits longer (5 s) before acting alone
+    expect(await a.claim(job, 1, 3000)).toBe(true)
+    expect(a.heldAlone(job)).toBe(true)
+    a.tick()
+    expect(bus.deliver()).toBeGreaterThan(0) // the renewal still goes out, for when b is back
+  })
+
+  it('three or more members never act alone', () => {
+    const { nodes: [a] } = mesh(['a', 'b', 'c'], new FakeClock(), { othersSilentFor: () => true })
+    expect(a.alone(3000)).toBe(false)
   })
 
   it('a lease given up before its attempt was recorded is not announced: it lapses after its TTR instead of barring the job', async () => {
@@ -317,11 +388,12 @@ describe('claims', () => {
     expect(preempted).toEqual([`a:${job}`])
   })
 
-  it('drops replayed and malformed batches', () => {
-    expect(decodeBatch(new TextEncoder().encode('{"v":1}'))).toBeUndefined()
+  it('drops malformed batches, and those of protocol 1', () => {
+    expect(decodeBatch(new TextEncoder().encode('{"v":2}'))).toBeUndefined()
     expect(decodeBatch(new Uint8Array(300 * 1024))).toBeUndefined()
-    const valid = { v: 1, peer: 'x', boot: 'b', seq: 1, claims: [[job, 1]], renews: [], releases: [], votes: [[job, 1, 'x']] }
+    const valid = { v: 2, peer: 'x', boot: 'b', seq: 1, claims: [[job, 1, 3000]], renews: [], releases: [], withdraws: [], votes: [[job, 1, 'x']], acks: [] }
     expect(decodeBatch(new TextEncoder().encode(JSON.stringify(valid)))).toEqual(valid)
-    expect(decodeBatch(new TextEncoder().encode(JSON.stringify({ ...valid, claims: [[job, -1]] })))).toBeUndefined()
+    expect(decodeBatch(new TextEncoder().encode(JSON.stringify({ ...valid, claims: [[job, -1, 3000]] })))).toBeUndefined()
+    expect(decodeBatch(new TextEncoder().encode(JSON.stringify({ ...valid, v: 1, claims: [[job, 1]] })))).toBeUndefined()
   })
 })

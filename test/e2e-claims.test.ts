@@ -1,5 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { readFile } from 'node:fs/promises'
+import { spawn } from 'node:child_process'
+import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { json, ok, startCluster } from './cluster.js'
 import type { TestNode } from './cluster.js'
@@ -21,25 +23,41 @@ async function records (file: string): Promise<string[][]> {
 }
 
 describe('distributed claims', () => {
-  it('five nodes racing for 300 jobs submitted at once run each job exactly once', async () => {
+  // with the CPU saturated (two busy loops per core, as when nodes run real jobs), event loops stall
+  // for seconds: claims must still give each job one run. CI runs the race three times in a row.
+  const races = process.env.MESHQ_SLOW_TESTS === '1' ? 3 : 1
+  it(`five nodes racing for 300 jobs submitted at once, with the CPU saturated, run each job exactly once (${races} races)`, async () => {
     const nodes = await cluster(5, ['--slots', '2'])
-    const work = await tempDir('meshq-race-')
-    cleanups.push(work.cleanup)
-    const file = join(work.dir, 'ran')
-    const batch = Array.from({ length: 300 }, () => JSON.stringify({ cmd: ['sh', '-c', `echo $MESHQ_JOB_ID >> ${file}`] })).join('\n')
-    const ids = (await ok(nodes[0].home, ['sub', '--batch'], { input: batch })).trim().split('\n')
-    expect(ids).toHaveLength(300)
-    await ok(nodes[2].home, ['wait', ...ids], { timeout: 240_000 })
-    const ran = (await records(file)).map(r => r[0])
-    expect(ran.length).toBe(300)
-    expect(new Set(ran)).toEqual(new Set(ids))
-    const jobs = await json<JobView[]>(nodes[4].home, ['ls'])
-    const byNode = new Map<string, number>()
-    for (const job of jobs) byNode.set(job.node as string, (byNode.get(job.node as string) ?? 0) + 1)
-    // rendezvous ranking spreads the work: more than one node ran jobs
-    expect(byNode.size).toBeGreaterThan(1)
-    expect(jobs.every(j => j.attempts.length === 1)).toBe(true)
-  }, 300_000)
+    const busy = Array.from({ length: 2 * availableParallelism() }, () => spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' }))
+    try {
+      await race(nodes)
+    } finally {
+      for (const loop of busy) loop.kill('SIGKILL')
+    }
+  }, 300_000 * races)
+
+  async function race (nodes: TestNode[]): Promise<void> {
+    for (let race = 0; race < races; race++) {
+      const work = await tempDir('meshq-race-')
+      cleanups.push(work.cleanup)
+      const file = join(work.dir, 'ran')
+      const batch = Array.from({ length: 300 }, () => JSON.stringify({ cmd: ['sh', '-c', `echo $MESHQ_JOB_ID >> ${file}`] })).join('\n')
+      const ids = (await ok(nodes[race % 5].home, ['sub', '--batch'], { input: batch })).trim().split('\n')
+      expect(ids).toHaveLength(300)
+      await ok(nodes[(race + 2) % 5].home, ['wait', ...ids], { timeout: 240_000 })
+      const ran = (await records(file)).map(r => r[0])
+      expect(ran.length, `race ${race + 1}: runs`).toBe(300)
+      expect(new Set(ran)).toEqual(new Set(ids))
+      const jobs = await json<JobView[]>(nodes[4].home, ['ls', '--limit', '300'])
+      const byNode = new Map<string, number>()
+      for (const job of jobs) byNode.set(job.node as string, (byNode.get(job.node as string) ?? 0) + 1)
+      // rendezvous ranking spreads the work: more than one node ran jobs
+      expect(byNode.size).toBeGreaterThan(1)
+      // every attempt that started ran to its end: nothing was fenced or recorded lost
+      expect(jobs.flatMap(j => j.attempts.filter(a => a.startedAt != null && a.failReason != null)), `race ${race + 1}: lost attempts`).toEqual([])
+      console.log(`race ${race + 1}: 300 jobs, 300 runs, per node ${[...byNode.values()].join('/')}`)
+    }
+  }
 
   it('a job whose holder is killed with SIGKILL reruns elsewhere after its TTR, and the old process does not finish', async () => {
     const nodes = await cluster(3, ['--slots', '2'])
@@ -62,7 +80,7 @@ describe('distributed claims', () => {
     expect(rerun?.node).not.toBe(running.node)
     const failover = Date.parse(rerun?.startedAt as string) - killedAt
     console.log(`failover: rerun started ${failover} ms after SIGKILL of the holder (TTR 5000 ms)`)
-    // the last renewal the others heard is at most TTR/3 old: the lease lapses at least 2/3 TTR after the kill
+    // the last renewal the others heard is at most TTR/4 old: the lease lapses at least 3/4 TTR after the kill
     expect(failover).toBeGreaterThanOrEqual(3000)
     const marks = await records(file)
     expect(marks.filter(m => m[0] === 'end' && m[2] === String(epoch))).toHaveLength(0)

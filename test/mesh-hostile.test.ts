@@ -46,6 +46,14 @@ async function clusterWorks (): Promise<void> {
   await waitFor(async () => (await json<JobView>(nodes[1].home, ['show', id])).state === 'done', { what: 'a job to run after the attack' })
 }
 
+/** Evicts an intruder that joined, so that the quorum is again the two real nodes. */
+async function evict (host: MeshqLibp2p): Promise<void> {
+  const id = host.peerId.toString()
+  await waitFor(async () => (await json<PeerView[]>(nodes[0].home, ['peers'])).some(p => p.id === id), { what: 'the member to be known' })
+  await ok(nodes[0].home, ['evict', id])
+  await waitFor(async () => !(await json<PeerView[]>(nodes[1].home, ['peers'])).some(p => p.id === id), { what: 'the eviction to reach every node' })
+}
+
 describe('a peer with the cluster key', () => {
   it('that is not a member gets no ledger and is disconnected', async () => {
     const token = await tokenOf(nodes[0])
@@ -86,16 +94,37 @@ describe('a peer with the cluster key', () => {
     raw.send(new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x0f, 1, 2, 3]))
 
     const { pubsub } = host.services
-    const claims = `meshq/${token.cluster}/claims/1`
+    const claims = `meshq/${token.cluster}/claims/2`
     pubsub.subscribe(claims)
     await waitFor(() => pubsub.getSubscribers(claims).length > 0, { what: 'gossip mesh with the intruder' })
-    const replayed = new TextEncoder().encode(JSON.stringify({ v: 1, peer: host.peerId.toString(), boot: 'x', seq: 1, claims: [['zzzzzz-1', 1]], renews: [], releases: [] }))
+    const replayed = new TextEncoder().encode(JSON.stringify({ v: 2, peer: host.peerId.toString(), boot: 'x', seq: 1, claims: [['zzzzzz-1', 1, 3000]], renews: [], releases: [], withdraws: [], votes: [], acks: [] }))
     for (const data of [new TextEncoder().encode('garbage'), new Uint8Array(300 * 1024), replayed, replayed]) {
       await pubsub.publish(claims, data).catch(() => {})
     }
 
     await clusterWorks()
     for (const node of nodes) expect((await meshq(node.home, ['ls'])).code).toBe(0)
+    await evict(host)
+  })
+
+  it('that joins with a malformed address does not take any node down', async () => {
+    const token = await tokenOf(nodes[0])
+    const host = await intruder(token)
+    const join = lpStream(await host.dialProtocol(multiaddr(token.addrs[0]), JOIN_PROTOCOL))
+    const addrs = ['/ip4/127.0.0.1/tcp/1/bogus', 42, '/ip4/999.1.1.1/tcp/1', '/ip4/127.0.0.1/tcp/9']
+    await join.write(new TextEncoder().encode(JSON.stringify({ invite: token.invite, secret: token.secret, addrs })))
+    expect(JSON.parse(new TextDecoder().decode((await join.read()).subarray()))).toEqual({ ok: true })
+    await host.stop() // gone: every node now redials it, from its member record
+    const id = host.peerId.toString()
+    const known = async (node: TestNode): Promise<PeerView | undefined> => (await json<PeerView[]>(node.home, ['peers'])).find(p => p.id === id)
+    await waitFor(async () => (await known(nodes[1])) != null, { what: 'the member to be known everywhere' })
+    expect((await known(nodes[1]))?.addrs).toEqual(['/ip4/127.0.0.1/tcp/9'])
+    // every node must stay up through several redial rounds (every 2 s): before the fix, each died in the first
+    for (const end = Date.now() + 6000; Date.now() < end; await new Promise(resolve => setTimeout(resolve, 200))) {
+      expect(nodes.map(n => n.process.exitCode)).toEqual(nodes.map(() => null))
+    }
+    await evict(host) // a member gone for good counts in every quorum until it is evicted
+    await clusterWorks()
   })
 
   it('that was evicted is disconnected and refused from then on', async () => {

@@ -29,8 +29,13 @@ export interface Engine {
   /** Submits all jobs or none; resolves after the ledger write is synced to disk. */
   submit: (jobs: SubmitRequest[], signal?: AbortSignal) => Promise<JobView[]>
   list: (query: ListQuery) => Promise<JobView[]>
-  /** Throws JobNotFoundError. */
+  /** Throws JobNotFoundError (after catching up with the other members). */
   get: (id: string) => Promise<JobView>
+  /**
+   * Resolves once this node holds what every reachable member held when asked; answers the members
+   * it could not ask. Throws NotCaughtUpError after a timeout.
+   */
+  catchUp: () => Promise<{ unreachable: string[] }>
   kill: (selector: Selector) => Promise<JobView[]>
   retry: (selector: Selector) => Promise<JobView[]>
   /** With a group, skips its running jobs. Resolves to the removed jobs' records. */

@@ -133,6 +133,7 @@ function makeRoutes (engine: Engine): Route[] {
       return { jobs: await engine.modify(selector(body), body.change as ModifyRequest) }
     }),
     route('GET', '/jobs/:id', async ({ params }) => await engine.get(params[0])),
+    route('POST', '/catch-up', async () => await engine.catchUp()),
     route('GET', '/jobs/:id/logs', async (r) => await streamLog(engine, r)),
     route('POST', '/groups/:group/pause', async ({ req, params }) => {
       const { forMs } = await readJson(req)

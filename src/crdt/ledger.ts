@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import createDebug from 'debug'
-import type * as A from '@automerge/automerge'
+import * as A from '@automerge/automerge'
 import { DocHandle } from './doc.js'
 import type { FactDoc } from './doc.js'
 import { META_DOC, MetaMap, SegmentMap } from './facts.js'
@@ -24,6 +24,12 @@ export interface SegmentInfo {
   heads?: string
   /** Removed by `meshq gc`: gone from the store, and refused from peers. */
   dropped?: boolean
+}
+
+/** A replica's documents as of now: the heads of those in memory, the ids of the sealed ones. */
+export interface LedgerFrontier {
+  open: Record<string, string[]>
+  sealed: string[]
 }
 
 /** A new job's id and its place in its submitter's order. */
@@ -278,6 +284,31 @@ export class Ledger {
     for (const info of this.segments.values()) if (info.sealed && info.heads != null && info.dropped !== true) out[info.id] = info.heads
     for (const handle of this.docs.values()) out[handle.id] = handle.headsDigest()
     return out
+  }
+
+  /** What this replica holds now, for a peer's read barrier (`/meshq/heads/1`). */
+  frontier (): LedgerFrontier {
+    const open: Record<string, string[]> = {}
+    for (const handle of this.docs.values()) open[handle.id] = A.getHeads(handle.doc)
+    const sealed = [...this.segments.values()].filter(info => info.sealed && info.dropped !== true && !this.docs.has(info.id)).map(info => info.id)
+    return { open, sealed }
+  }
+
+  /**
+   * Whether this replica has everything of a peer's frontier: every change of its open documents,
+   * and every document it sealed. (A document sealed here counts as caught up: all its jobs ended.)
+   */
+  covers (frontier: LedgerFrontier): boolean {
+    const has = (id: string): boolean => this.docs.has(id) || this.segments.has(id)
+    return frontier.sealed.every(has) && Object.entries(frontier.open).every(([id, heads]) => {
+      const handle = this.docs.get(id)
+      if (handle == null) return this.segments.get(id)?.sealed === true
+      try {
+        return A.hasHeads(handle.doc, heads)
+      } catch {
+        return false // heads that are not hashes: never covered
+      }
+    })
   }
 
   /** A document as one saved blob: what a peer that lacks it gets. */

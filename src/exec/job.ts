@@ -128,7 +128,7 @@ export class RunningJob implements RunHandle {
     ])
     clearTimeout(this.#drainTimer)
     const summary = await outputs.close()
-    const failReason = this.#termination ?? (this.#fenced(outcome.signal) ? FailReason.lost : failureOf(outcome))
+    const failReason = this.#finishedFirst(outcome) ? undefined : this.#termination ?? (this.#fenced(outcome.signal) ? FailReason.lost : failureOf(outcome))
     log('group %d ended: exit %s, signal %s, %s', this.pid, outcome.exitCode, outcome.signal, failReason ?? 'ok')
     return { startedAt, endedAt, exitCode: outcome.exitCode, signal: outcome.signal, failReason, ...summary, ...usage }
   }
@@ -148,6 +148,14 @@ export class RunningJob implements RunHandle {
     this.#context.watchdog.remove(this.pid)
     this.#drainTimer = setTimeout(() => { this.#abandonOutput() }, this.#context.killGraceMs)
     return { endedAt, usage }
+  }
+
+  /**
+   * Whether the job succeeded before a fence or preemption could stop it: it exited 0 on its own,
+   * though the node (busy, stalled) had asked it to stop. A finished attempt's result counts.
+   */
+  #finishedFirst ({ exitCode, signal }: { exitCode?: number, signal?: string }): boolean {
+    return this.#termination === FailReason.lost && exitCode === 0 && signal === undefined
   }
 
   /** Whether the job died because the watchdog fenced it (the node was paused or stalled): lost, not failed. */

@@ -41,6 +41,8 @@ export interface EngineInit {
   onDrained: () => void
 }
 
+/** How long a read waits to catch up with the other members before it gives up (see `catchUp`). */
+const CATCH_UP_TIMEOUT_MS = 15_000
 /** How often a followed log is checked for new output. */
 const LOG_POLL_MS = 100
 /** Window for the throughput figure of `stats`. */
@@ -107,7 +109,25 @@ export class NodeEngine implements Engine {
     return page.map(r => r.entry != null ? this.view(r.entry) : sealed.get(r.id) as JobView)
   }
 
+  /**
+   * A read barrier: resolves once this node holds what every reachable member held when asked,
+   * so that what was acknowledged on another host is known here (read-your-writes across hosts).
+   */
+  async catchUp (): Promise<{ unreachable: string[] }> {
+    return await this.init.mesh.catchUp(CATCH_UP_TIMEOUT_MS)
+  }
+
+  private known (id: string): boolean {
+    return this.init.table.get(id) != null || this.init.table.sealedJob(id) != null
+  }
+
+  /** Before a job is reported missing, or a group's jobs are counted: catch up with the other members. */
+  private async catchUpFor (selector: Selector): Promise<void> {
+    if (selector.group != null || (selector.ids ?? []).some(id => !this.known(id))) await this.catchUp()
+  }
+
   async get (id: string): Promise<JobView> {
+    await this.catchUpFor({ ids: [id] })
     const entry = this.init.table.get(id)
     if (entry != null) return this.view(entry)
     const sealed = (await this.sealedViews([id as JobId])).get(id as JobId)
@@ -307,6 +327,7 @@ export class NodeEngine implements Engine {
 
   /** The jobs a selector names, loading sealed segments back where `wanted` says a sealed job is needed. */
   private async select (selector: Selector, wanted: (job: SealedJob) => boolean): Promise<TableEntry[]> {
+    await this.catchUpFor(selector)
     const { table, ledger } = this.init
     const ids = selector.group != null ? table.groupJobs(selector.group) : selector.ids
     if (ids == null || ids.length === 0) {

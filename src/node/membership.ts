@@ -5,6 +5,7 @@ import { addTo } from '../collections.js'
 import type { Ledger } from '../crdt/ledger.js'
 import { META_DOC, MetaMap } from '../crdt/facts.js'
 import type { FactChange } from '../crdt/facts.js'
+import { validAddrs } from './addrs.js'
 
 export interface MemberFact {
   peer: string
@@ -21,6 +22,11 @@ export interface NodeFact {
   slots: number
   tags: string[]
   at: number
+  /**
+   * The node drained and stopped: it runs nothing and votes in no claim until it starts again,
+   * so claims need a majority of the members without it.
+   */
+  left?: boolean
 }
 
 export interface InviteFact {
@@ -137,9 +143,17 @@ export class Membership {
     return [...this.members.keys()].filter(p => !this.evicted.has(p))
   }
 
-  /** Where a member can be reached: its own latest record, else what it gave when it joined. */
+  /** The members a claim's quorum counts: those not evicted and not gone after a drain (see `leave`). */
+  activeIds (): string[] {
+    return this.memberIds().filter(p => this.nodes.get(p)?.left !== true)
+  }
+
+  /**
+   * Where a member can be reached: its own latest record, else what it gave when it joined. Only
+   * addresses that parse: the facts came from peers.
+   */
   addresses (peer: string): string[] {
-    return this.nodes.get(peer)?.addrs ?? this.members.get(peer)?.addrs ?? []
+    return validAddrs(this.nodes.get(peer)?.addrs ?? this.members.get(peer)?.addrs)
   }
 
   node (peer: string): NodeFact | undefined {
@@ -151,11 +165,23 @@ export class Membership {
     await this.putMember({ peer: this.init.self, addrs, joinedAt: this.init.clock.now(), by: this.init.self })
   }
 
-  /** Records this node's own addresses, slots and tags, when they changed. */
-  async announce (fact: Omit<NodeFact, 'peer' | 'at'>): Promise<void> {
+  /** Records this node's own addresses, slots and tags, and that it is active, when any of it changed. */
+  async announce (fact: Omit<NodeFact, 'peer' | 'at' | 'left'>): Promise<void> {
     const current = this.nodes.get(this.init.self)
-    if (current != null && JSON.stringify([current.addrs, current.slots, current.tags]) === JSON.stringify([fact.addrs, fact.slots, fact.tags])) return
+    const same = current != null && current.left !== true &&
+      JSON.stringify([current.addrs, current.slots, current.tags]) === JSON.stringify([fact.addrs, fact.slots, fact.tags])
+    if (same) return
     await this.put(MetaMap.nodes, this.init.self, { ...fact, peer: this.init.self, at: this.init.clock.now() })
+  }
+
+  /**
+   * Records that this node drained and is stopping: the others stop counting it in claim quorums at
+   * once, so losing it costs a two-node cluster nothing. Its next start makes it active again.
+   */
+  async leave (): Promise<void> {
+    const current = this.nodes.get(this.init.self)
+    if (current == null) return
+    await this.put(MetaMap.nodes, this.init.self, { ...current, left: true, at: this.init.clock.now() })
   }
 
   async createInvite (options: { ttlMs: number, uses: number }): Promise<{ id: string, secret: string, expiresAt: number }> {

@@ -3,7 +3,7 @@ import type { Connection, IdentifyResult, PeerId, Stream } from '@libp2p/interfa
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
-import { InviteRefusedError, JoinFailedError, PeerUnreachableError } from '../errors.js'
+import { InviteRefusedError, JoinFailedError, NotCaughtUpError, PeerUnreachableError } from '../errors.js'
 import type { Clock } from '../clock.js'
 import type { Ledger } from '../crdt/ledger.js'
 import { META_DOC } from '../crdt/facts.js'
@@ -14,6 +14,8 @@ import { agentString, incompatibility, localProtocol } from './handshake.js'
 import { TopicValidatorResult } from './gossip.js'
 import type { MeshqLibp2p } from './p2p.js'
 import { SyncService } from './sync.js'
+import { HeadsService } from './heads.js'
+import { parseAddrs, validAddrs } from './addrs.js'
 import { decodeBatch } from '../sched/claims.js'
 import type { ClaimBatch, ClaimTransport } from '../sched/claims.js'
 import type { PrivateKey } from '@libp2p/interface'
@@ -31,12 +33,8 @@ const REDIAL_MS = 2000
 /** Also bounds how long two members stay apart after a partition heals. */
 const MAX_REDIAL_BACKOFF_MS = 10_000
 const STATUS_INTERVAL_MS = 1000
-/**
- * A connected member counts as in contact only if its gossip arrived this recently: a connection
- * over a dead link stays open until libp2p's pings give up on it, which takes 10 s or more, and
- * self-fencing must not wait that long.
- */
-const CONTACT_STALE_MS = 3000
+/** How often the awake clock advances (see `AwakeClock`). */
+const AWAKE_TICK_MS = 250
 /** A member not heard from for this long is shown as unreachable. */
 const STATUS_STALE_MS = 10_000
 const MAX_STATUS_BYTES = 4096
@@ -91,17 +89,18 @@ export class Mesh {
   host!: MeshqLibp2p
   private started = false
   private sync!: SyncService
+  private heads!: HeadsService
   /** The member this node joined through, trusted until the member list arrives. */
   private bootstrap?: string
   private readonly statuses = new Map<string, NodeStatusGossip & { seen: number }>()
-  /** Monotonic time each member's last gossip (status or claims) arrived. */
+  /** Awake time (see `awake`) each member's last gossip (status or claims) arrived. */
   private readonly heard = new Map<string, number>()
+  /** Time this node was awake to hear others: how silence is measured. */
+  private readonly awake: AwakeClock
   private readonly backoff = new Map<string, { next: number, delay: number }>()
   private timers: NodeJS.Timeout[] = []
   private redialing = false
   private claimHandler?: (batch: ClaimBatch) => void
-  /** Monotonic time this node was last connected to another member. */
-  private lastContact: number
   private readonly protocol = localProtocol()
   /** Peers refused by the version handshake. */
   private readonly incompatible = new Set<string>()
@@ -110,7 +109,7 @@ export class Mesh {
 
   constructor (init: MeshInit) {
     this.init = init
-    this.lastContact = init.clock.monotonic()
+    this.awake = new AwakeClock(init.clock, AWAKE_TICK_MS)
   }
 
   private get statusTopic (): string {
@@ -118,7 +117,7 @@ export class Mesh {
   }
 
   private get claimTopic (): string {
-    return `meshq/${this.init.clusterId}/claims/1`
+    return `meshq/${this.init.clusterId}/claims/2`
   }
 
   /** Claim batches over gossipsub. */
@@ -135,19 +134,12 @@ export class Mesh {
   }
 
   /**
-   * How long this node has been out of contact with every other member (no connection, or none
-   * heard from for CONTACT_STALE_MS); 0 when in contact or alone in the cluster.
+   * Whether every other active member has been silent (no gossip from it) for `windowMs` of this
+   * node's awake time. A member never heard since this start counts from the start.
    */
-  isolatedMs (): number {
-    const now = this.init.clock.monotonic()
-    const others = this.init.membership.memberIds().filter(p => p !== this.init.self)
-    if (others.length === 0 || !this.started) return 0
-    const connected = new Set(this.host.getPeers().map(p => p.toString()))
-    if (others.some(p => connected.has(p) && now - (this.heard.get(p) ?? -Infinity) < CONTACT_STALE_MS)) {
-      this.lastContact = now
-      return 0
-    }
-    return now - this.lastContact
+  othersSilentFor (windowMs: number): boolean {
+    const now = this.awake.now()
+    return this.init.membership.activeIds().every(p => p === this.init.self || now - (this.heard.get(p) ?? 0) >= windowMs)
   }
 
   allowed (peer: string): boolean {
@@ -164,6 +156,8 @@ export class Mesh {
       userAgent: agentString(this.protocol)
     })
     this.sync = new SyncService({ host: this.host, ledger: this.init.ledger, self: this.init.self, allowed: peer => this.allowed(peer) })
+    this.heads = new HeadsService({ host: this.host, frontier: () => this.init.ledger.frontier(), allowed: peer => this.allowed(peer) })
+    await this.heads.start()
     await this.host.handle(JOIN_PROTOCOL, (stream, connection) => { void this.answerJoin(stream, connection) })
     await this.host.handle(LOGS_PROTOCOL, (stream, connection) => { void this.answerLogs(stream, connection) })
     await this.sync.start()
@@ -180,15 +174,54 @@ export class Mesh {
     membership.onChange(() => { this.onMembershipChange() })
     await this.host.start()
     this.started = true
+    this.awake.start()
     this.timers.push(setInterval(() => { void this.redial() }, REDIAL_MS), setInterval(() => { this.publishStatus() }, STATUS_INTERVAL_MS))
     for (const t of this.timers) t.unref()
     log('listening on %s', this.addresses().join(', '))
   }
 
   async stop (): Promise<void> {
+    this.awake.stop()
     for (const t of this.timers) clearInterval(t)
     await this.sync?.stop()
     await this.host?.stop()
+  }
+
+  /**
+   * A read barrier: asks every reachable active member what it holds now, then waits until this
+   * replica holds all of it, so that a job or group acknowledged there is known here. Resolves
+   * with the members that could not be asked; throws NotCaughtUpError after `timeoutMs`.
+   */
+  async catchUp (timeoutMs: number): Promise<{ unreachable: string[] }> {
+    const signal = AbortSignal.timeout(timeoutMs)
+    const connected = new Set(this.host.getPeers().map(p => p.toString()))
+    const others = this.init.membership.activeIds().filter(p => p !== this.init.self)
+    const unreachable: string[] = []
+    const asked = await Promise.all(others.map(async peer => {
+      if (!connected.has(peer)) {
+        unreachable.push(peer)
+        return undefined
+      }
+      void this.sync.connect(peer) // a session that ended while the connection stayed up would never cover anything
+      return await this.heads.ask(peer, signal).then(frontier => ({ peer, frontier }), err => {
+        log('cannot ask %s for its heads: %s', peer, (err as Error).message)
+        unreachable.push(peer)
+        return undefined
+      })
+    }))
+    for (const item of asked) {
+      if (item == null) continue
+      while (!this.init.ledger.covers(item.frontier)) {
+        if (signal.aborted) throw new NotCaughtUpError(`this node has not received everything member ${item.peer} holds within ${timeoutMs / 1000} s; try again`)
+        await new Promise(resolve => setTimeout(resolve, 20))
+      }
+    }
+    return { unreachable }
+  }
+
+  /** Resolves once every sync peer has this node's member facts (or when `signal` aborts). */
+  async flushSync (signal: AbortSignal): Promise<void> {
+    while (!this.sync.delivered(META_DOC) && !signal.aborted) await new Promise(resolve => setTimeout(resolve, 50))
   }
 
   addresses (): string[] {
@@ -257,14 +290,6 @@ export class Mesh {
     return [...this.statuses.values()].filter(s => this.init.membership.isMember(s.peer) && (now - s.seen < STATUS_STALE_MS || connected.has(s.peer)))
   }
 
-  /**
-   * Whether this node may win claims without votes: it is the only member, or it has been out of
-   * contact with every other member for STATUS_STALE_MS (its side of a partition is itself).
-   */
-  alone (): boolean {
-    const others = this.init.membership.memberIds().some(p => p !== this.init.self)
-    return !others || (this.liveStatuses().length === 0 && this.isolatedMs() >= STATUS_STALE_MS)
-  }
 
   private onConnection (connection: Connection): void {
     const peer = connection.remotePeer.toString()
@@ -323,13 +348,13 @@ export class Mesh {
     try {
       const request = JSON.parse(new TextDecoder().decode((await lp.read({ signal: AbortSignal.timeout(JOIN_GRACE_MS) })).subarray()))
       const { invite, secret, addrs } = request ?? {}
-      if (typeof invite !== 'string' || typeof secret !== 'string' || !Array.isArray(addrs) || !addrs.every(a => typeof a === 'string')) {
+      if (typeof invite !== 'string' || typeof secret !== 'string' || !Array.isArray(addrs)) {
         throw new InviteRefusedError('malformed join request')
       }
       const peer = connection.remotePeer.toString()
       await this.identified(peer, JOIN_GRACE_MS)
       if (this.incompatible.has(peer)) throw new InviteRefusedError('this node speaks another meshq protocol major version')
-      await this.init.membership.admit(peer, invite, secret, addrs.slice(0, 16))
+      await this.init.membership.admit(peer, invite, secret, validAddrs(addrs))
       await reply({ ok: true })
       log('admitted %s', connection.remotePeer.toString())
     } catch (err) {
@@ -397,7 +422,9 @@ export class Mesh {
     try {
       const connected = new Set(this.host.getPeers().map(p => p.toString()))
       const others = this.init.membership.memberIds().filter(peer => peer !== this.init.self)
-      await Promise.all(others.map(async peer => { await this.redialPeer(peer, connected.has(peer)) }))
+      await Promise.all(others.map(async peer => {
+        await this.redialPeer(peer, connected.has(peer)).catch(err => { log('redial of %s: %s', peer, (err as Error).message) })
+      }))
     } finally {
       this.redialing = false
     }
@@ -412,7 +439,7 @@ export class Mesh {
     }
     const state = this.backoff.get(peer) ?? { next: 0, delay: REDIAL_MS }
     if (state.next > now) return
-    const addrs = this.init.membership.addresses(peer).map(a => multiaddr(a))
+    const addrs = parseAddrs(this.init.membership.addresses(peer))
     if (addrs.length === 0) return
     try {
       await this.host.peerStore.merge(peerIdFromString(peer), { multiaddrs: addrs.map(a => a.decapsulateCode(421)) })
@@ -449,12 +476,12 @@ export class Mesh {
         const status = parseStatus(data)
         if (status != null) {
           this.statuses.set(status.peer, { ...status, seen: now })
-          this.heard.set(status.peer, now)
+          this.heard.set(status.peer, this.awake.now())
         }
       } else if (topic === this.claimTopic) {
         const batch = decodeBatch(data)
         if (batch != null) {
-          this.heard.set(batch.peer, now)
+          this.heard.set(batch.peer, this.awake.now())
           this.claimHandler?.(batch)
         }
       }
@@ -478,5 +505,40 @@ function parseStatus (data: Uint8Array): NodeStatusGossip | undefined {
     return valid ? { peer: s.peer, slots: s.slots, running: s.running, draining: s.draining, tags: s.tags } : undefined
   } catch {
     return undefined
+  }
+}
+
+/**
+ * A clock of the time this node was awake: it advances by at most two ticks per tick, so a stall
+ * of the event loop (CPU starvation, GC, SIGSTOP) does not count as time in which others were
+ * silent. Messages that arrived during the stall are read before silence is judged again.
+ */
+export class AwakeClock {
+  private elapsed = 0
+  private last: number
+  private timer?: NodeJS.Timeout
+
+  constructor (private readonly clock: Clock, private readonly tickMs: number) {
+    this.last = clock.monotonic()
+  }
+
+  start (): void {
+    this.last = this.clock.monotonic()
+    this.timer = setInterval(() => { this.tick() }, this.tickMs)
+    this.timer.unref()
+  }
+
+  stop (): void {
+    clearInterval(this.timer)
+  }
+
+  now (): number {
+    return this.elapsed + Math.min(this.clock.monotonic() - this.last, this.tickMs)
+  }
+
+  private tick (): void {
+    const at = this.clock.monotonic()
+    this.elapsed += Math.min(at - this.last, 2 * this.tickMs)
+    this.last = at
   }
 }

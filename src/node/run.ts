@@ -24,6 +24,8 @@ import { VERSION } from '../version.js'
 const log = createDebug('meshq:node')
 /** How long `--join` may take: reaching the inviter and receiving the member list. */
 const JOIN_TIMEOUT_MS = 30_000
+/** How long a drained node waits for its peers to receive its leave before it exits. */
+const LEAVE_SYNC_TIMEOUT_MS = 3000
 
 export interface RunningNode {
   engine: NodeEngine
@@ -88,13 +90,14 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
     transport: mesh.claimTransport(),
     windowMs: options.claimWindowMs,
     peers: () => mesh.liveStatuses(),
+    members: () => membership.activeIds().length,
+    othersSilentFor: windowMs => mesh.othersSilentFor(windowMs),
     onExpired: jobs => {
       table.refresh(jobs)
       scheduler?.schedulePass() // a job whose claim lease lapsed is still "ready": nothing else would wake the scheduler
     },
     onPreempted: job => { scheduler?.preempted(job) },
     onReleased: () => { scheduler?.schedulePass() },
-    alone: () => mesh.alone(),
     claimable: (job, epoch) => {
       const derived = table.get(job)?.derived
       return derived == null || (derived.state !== JobState.done && derived.epoch < epoch)
@@ -103,12 +106,12 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
     groupOf: job => table.get(job)?.facts.spec.group,
     limitOf: group => table.limitOf(group)
   })
-  scheduler = new Scheduler({ self, slots, tags: options.tags, clock, table, ledger, store, executor: exec, claims, isolatedMs: () => mesh.isolatedMs() })
+  scheduler = new Scheduler({ self, slots, tags: options.tags, clock, table, ledger, store, executor: exec, claims })
   const recovered = await scheduler.recover()
   if (recovered > 0) log('recovered %d interrupted attempts', recovered)
   const engine: NodeEngine = new NodeEngine({
     self, clusterId: home.cluster.id, psk: home.cluster.psk, home: home.dir, version: VERSION, tags: options.tags, clock, ledger, table, scheduler, membership, mesh, retention,
-    onDrained: () => { void stop() }
+    onDrained: () => { void leave().finally(stop) }
   })
   membership.onDrainRequest(() => { void engine.drain() })
   try {
@@ -126,6 +129,11 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
     throw err
   }
 
+  /** After a drain: says so in the ledger, and gives the fact a moment to reach the peers. */
+  const leave = async (): Promise<void> => {
+    await membership.leave().catch(err => { log('could not record the leave: %s', (err as Error).message) })
+    await mesh.flushSync(AbortSignal.timeout(LEAVE_SYNC_TIMEOUT_MS))
+  }
   let resolveStopped = (): void => {}
   const stopped = new Promise<void>(resolve => { resolveStopped = resolve })
   let stopping: Promise<void> | undefined
@@ -178,6 +186,10 @@ function tuningFromEnv (env: NodeJS.ProcessEnv): NodeTuning {
 
 /** `meshq node`: runs in the foreground until drained (SIGINT) or stopped (SIGTERM). */
 export async function runNode (options: NodeOptions): Promise<void> {
+  // the last line of defence: a peer's input that slipped past validation must not end the node
+  process.on('unhandledRejection', reason => {
+    process.stderr.write(`meshq: internal error (the node keeps running): ${(reason as Error)?.stack ?? String(reason)}\n`)
+  })
   const node = await startNode(options, tuningFromEnv(process.env))
   const status = node.engine.status()
   process.stdout.write(`meshq node ${status.id} ready (cluster ${status.clusterId}, ${status.slots} slots, home ${status.home})\n`)

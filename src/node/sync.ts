@@ -16,6 +16,14 @@ export const SYNC_PROTOCOL = '/meshq/sync/1'
 export const MAX_SYNC_FRAME = 64 * 1024 * 1024
 /** Offers of changed documents to a peer are merged over this long. */
 const OFFER_DELAY_MS = 10
+/**
+ * How often each side of a session sends its manifest again (anti-entropy). A document whose
+ * digests differ in two manifests in a row is synced afresh, from an empty sync state: whatever
+ * left the two sync states believing they agree, the replicas converge.
+ */
+const ANTI_ENTROPY_MS = 5000
+/** A session that has received nothing for this long (not even a manifest) is closed and reopened. */
+const SILENT_SESSION_MS = 4 * ANTI_ENTROPY_MS
 
 export const FrameType = { manifest: 1, sync: 2, blob: 3 } as const
 type FrameType = typeof FrameType[keyof typeof FrameType]
@@ -97,6 +105,12 @@ export class SyncService {
     }
   }
 
+  /** Whether every open session's peer is known to have this replica's version of a document. */
+  delivered (doc: string): boolean {
+    const handle = this.init.ledger.doc(doc)
+    return handle == null || [...this.sessions.values()].every(session => session.has(doc, A.getHeads(handle.doc)))
+  }
+
   disconnect (peer: string): void {
     this.sessions.get(peer)?.close()
     this.sessions.delete(peer)
@@ -130,6 +144,11 @@ class SyncSession {
   private closed = false
   private readonly dirty = new Set<string>()
   private offerTimer?: NodeJS.Timeout
+  private entropyTimer?: NodeJS.Timeout
+  /** Documents whose digests differed in the peer's last manifest. */
+  private readonly differing = new Set<string>()
+  /** When a frame last arrived (performance.now()). */
+  private lastHeard = performance.now()
 
   constructor (readonly peer: string, private readonly stream: Stream, private readonly ledger: Ledger) {
     this.lp = lpStream(stream, { maxDataLength: MAX_SYNC_FRAME })
@@ -137,10 +156,13 @@ class SyncSession {
 
   async run (): Promise<void> {
     try {
-      this.send(FrameType.manifest, '', new TextEncoder().encode(JSON.stringify(this.ledger.manifest())))
+      this.sendManifest()
+      this.entropyTimer = setInterval(() => { this.checkEntropy() }, ANTI_ENTROPY_MS)
+      this.entropyTimer.unref()
       for (;;) {
         const frame = await this.lp.read()
         if (frame == null) break
+        this.lastHeard = performance.now()
         await this.receive(decodeFrame(frame.subarray()))
       }
     } catch (err) {
@@ -150,10 +172,17 @@ class SyncSession {
     }
   }
 
+  /** Whether the peer is known to have these heads of a document (they are shared heads of the sync). */
+  has (doc: string, heads: A.Heads): boolean {
+    const shared = new Set(this.states.get(doc)?.sharedHeads ?? [])
+    return heads.every(head => shared.has(head))
+  }
+
   close (): void {
     if (this.closed) return
     this.closed = true
     clearTimeout(this.offerTimer)
+    clearInterval(this.entropyTimer)
     this.stream.abort(new ProtocolError('sync session closed'))
   }
 
@@ -165,6 +194,20 @@ class SyncSession {
     if (this.closed) return
     this.dirty.add(doc)
     this.offerTimer ??= setTimeout(() => { this.sendOffers() }, OFFER_DELAY_MS)
+  }
+
+  private sendManifest (): void {
+    this.send(FrameType.manifest, '', new TextEncoder().encode(JSON.stringify(this.ledger.manifest())))
+  }
+
+  /** Sends the manifest again; closes a session the peer has stopped answering (it is reopened). */
+  private checkEntropy (): void {
+    if (performance.now() - this.lastHeard > SILENT_SESSION_MS) {
+      log('sync with %s: nothing heard for %d ms; closing the session', this.peer, SILENT_SESSION_MS)
+      this.close()
+      return
+    }
+    this.sendManifest()
   }
 
   private sendOffers (): void {
@@ -210,7 +253,15 @@ class SyncSession {
       throw new ProtocolError(`bad manifest: ${(err as Error).message}`)
     }
     for (const [doc, heads] of Object.entries(this.ledger.manifest())) {
-      if (theirs[doc] === heads) continue
+      if (theirs[doc] === heads) {
+        this.differing.delete(doc)
+        continue
+      }
+      if (this.differing.has(doc)) {
+        log('sync with %s: %s still differs; syncing it afresh', this.peer, doc)
+        this.states.delete(doc)
+      }
+      this.differing.add(doc)
       if (theirs[doc] == null) {
         const blob = await this.ledger.blob(doc)
         if (blob != null) this.send(FrameType.blob, doc, blob)

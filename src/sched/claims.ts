@@ -18,22 +18,22 @@ const MAX_BATCH_ENTRIES = 1000
 
 /** One gossip message: everything a node claims, renews and releases in one tick. */
 export interface ClaimBatch {
-  v: 1
+  v: 2
   peer: string
   /** Random per process start: with `seq`, lets receivers drop replays. */
   boot: string
   seq: number
-  claims: Array<[JobId, number]>
+  /** [job, epoch, ttrMs]: the author claims this attempt; a vote for it bars the job for ttrMs. */
+  claims: Array<[JobId, number, number]>
   /** [job, epoch, ttrMs]. */
   renews: Array<[JobId, number, number]>
   releases: Array<[JobId, number]>
+  /** [job, epoch]: the author gave up its claim of that attempt (it did not win): votes for it are void. */
+  withdraws: Array<[JobId, number]>
   /** [job, epoch, candidate]: this node's one vote for a claim of that job and epoch. */
   votes: Array<[JobId, number, string]>
-  /**
-   * [peer, boot, seq]: batches with renewals this node received from that peer, so that a holder
-   * knows its renewals arrive (absent from nodes before protocol 1.1).
-   */
-  acks?: Array<[string, string, number]>
+  /** [peer, boot, seq]: batches with renewals this node received from that peer, so that a holder knows its renewals arrive. */
+  acks: Array<[string, string, number]>
 }
 
 /** How batches travel: gossipsub in a node, a plain bus in tests. */
@@ -73,8 +73,15 @@ export interface ClaimsInit {
   clock: Clock
   transport: ClaimTransport
   windowMs?: number
-  /** Live peers other than this node. */
+  /** Live peers other than this node (heard lately or connected), with their load: for ranking. */
   peers: () => PeerLoad[]
+  /** How many members the quorum counts: the active members of the ledger's member list, this node included. */
+  members: () => number
+  /**
+   * Whether every other active member has been silent for `windowMs` of this node's own awake time
+   * (time this node's event loop was stalled does not count): the test for being a side of one.
+   */
+  othersSilentFor: (windowMs: number) => boolean
   /** Called with jobs whose lease just expired, so their state is derived again. */
   onExpired: (jobs: JobId[]) => void
   /** Called when another node releases a lease: a job of a limited group may now be claimed. */
@@ -95,12 +102,6 @@ export interface ClaimsInit {
    * again in that claim's epoch; by the end of the quiet period every such claim has timed out.
    */
   quietMs?: number
-  /**
-   * Whether this node may win claims without anyone's vote (default: no live peers). A node that
-   * knows other members but has heard none of them is not alone: it has just started, or the
-   * others are slow to speak; only a long silence makes it a side of one.
-   */
-  alone?: () => boolean
 }
 
 /** Rendezvous rank of a peer for a job: the peer with the lowest hash of (job, peer) claims first. */
@@ -113,18 +114,31 @@ export function validBatch (value: unknown): value is ClaimBatch {
   const count = (n: unknown): boolean => Number.isSafeInteger(n) && (n as number) >= 0
   const tuples = (list: unknown, ...checks: Array<(v: unknown) => boolean>): boolean => Array.isArray(list) && list.length <= 10_000 &&
     list.every(item => Array.isArray(item) && item.length === checks.length + 1 && typeof item[0] === 'string' && checks.every((check, i) => check(item[i + 1])))
-  return b != null && typeof b === 'object' && b.v === 1 && typeof b.peer === 'string' && typeof b.boot === 'string' &&
-    count(b.seq) && tuples(b.claims, count) && tuples(b.renews, count, count) && tuples(b.releases, count) &&
-    tuples(b.votes, count, v => typeof v === 'string') && (b.acks === undefined || tuples(b.acks, v => typeof v === 'string', count))
+  return b != null && typeof b === 'object' && b.v === 2 && typeof b.peer === 'string' && typeof b.boot === 'string' &&
+    count(b.seq) && tuples(b.claims, count, count) && tuples(b.renews, count, count) && tuples(b.releases, count) &&
+    tuples(b.withdraws, count) && tuples(b.votes, count, v => typeof v === 'string') && tuples(b.acks, v => typeof v === 'string', count)
 }
 
-type Outbox = Required<Omit<ClaimBatch, 'v' | 'peer' | 'boot' | 'seq'>>
-const emptyOutbox = (): Outbox => ({ claims: [], renews: [], releases: [], votes: [], acks: [] })
+type Outbox = Omit<ClaimBatch, 'v' | 'peer' | 'boot' | 'seq'>
+const emptyOutbox = (): Outbox => ({ claims: [], renews: [], releases: [], withdraws: [], votes: [], acks: [] })
+
+/**
+ * Votes a claim needs, this node's own included: a strict majority of the active members, so that
+ * any two quorums share a member whatever anyone believes about who is live.
+ */
+export const quorumOf = (members: number): number => Math.floor(Math.max(1, members) / 2) + 1
+
+/**
+ * How long the other member of a two-node cluster must have been silent before this node acts
+ * alone on a job with this TTR: at most half the TTR, so that a dead peer's job is taken over as
+ * soon as its lease lapses, and at least a second (an ordinary stall is shorter).
+ */
+export const aloneWindowMs = (ttrMs: number): number => Math.min(10_000, Math.max(1000, ttrMs / 2))
 
 interface PendingClaim {
   epoch: number
   needed: number
-  /** Monotonic time the claim went out: its voters bar the job for CLAIM_HOLD_MS after they hear it. */
+  /** Monotonic time the claim went out: its voters bar the job for its TTR from when they vote, which is later. */
   sentAt: number
   settle: (won: boolean) => void
 }
@@ -140,24 +154,33 @@ interface HeldLease {
   alone: boolean
   ttrMs: number
   renewedAt: number
-  /** Acknowledgements needed besides this node's own: a majority, counted as the claim was (at least). */
-  needed: number
   /** Per peer, when the latest renewal it acknowledged was sent. */
   acked: Map<string, number>
   confirmedUntil: number
 }
 
+/**
+ * Renewals per TTR. Others may see a lease lapse TTR after the last renewal they heard, which
+ * can be TTR/4 older than a stall of its holder; the watchdog fences a stalled holder after TTR/2,
+ * so a quarter of the TTR is left for the kill.
+ */
+export const RENEWALS_PER_TTR = 4
 /** How long a node that hears no voter and is not alone waits before it gives up a claim. */
 const NO_VOTERS_RETRY_MS = 1000
 /** How long a claim may wait for its majority before it is withdrawn. */
 export const CLAIM_DEADLINE_MS = 3000
-/** How long a claim bars its job at the nodes that hear it, until the winner's first renewal. */
+/**
+ * How long a claim keeps a node that did not vote for it from claiming the job too: only to avoid
+ * competing claims (liveness). Voters bar the job for the claim's whole TTR.
+ */
 const CLAIM_HOLD_MS = CLAIM_DEADLINE_MS + 1000
 /** Renewal batches remembered for their acknowledgements. */
 const MAX_REMEMBERED_RENEWALS = 1000
 /** Votes remembered, oldest forgotten first: far more than can be in flight. */
 const MAX_REMEMBERED_VOTES = 100_000
 const voteKey = (job: string, epoch: number): string => `${job}:${epoch}`
+
+interface Ballot { job: JobId, epoch: number, candidate: string, ttrMs: number }
 
 export function decodeBatch (data: Uint8Array): ClaimBatch | undefined {
   if (data.length > MAX_BATCH_BYTES) return undefined
@@ -175,7 +198,7 @@ export function decodeBatch (data: Uint8Array): ClaimBatch | undefined {
  * (a claimant for itself). The claim that gathers the votes of a majority of the live nodes wins:
  * two claims cannot both win however slow gossip is, as long as the nodes agree on who is live.
  * A claim with no majority within the deadline is withdrawn and the job is claimed again later at
- * a higher epoch. The winner renews its lease every TTR/3; every node keeps the leases it hears of,
+ * a higher epoch. The winner renews its lease every TTR/4; every node keeps the leases it hears of,
  * timed on its own monotonic clock, and treats a job whose lease lapsed as claimable again.
  */
 export class Claims {
@@ -193,11 +216,9 @@ export class Claims {
   /** The highest epoch this node has claimed, voted in or heard of, per job. */
   private readonly epochs = new Map<JobId, number>()
   /** Claims heard since the last tick, per `job:epoch`: the best-ranked one gets this node's vote. */
-  private readonly ballots = new Map<string, { job: JobId, epoch: number, candidate: string }>()
+  private readonly ballots = new Map<string, Ballot>()
   /** Jobs this node holds, with their TTR, for renewals. */
   private readonly held = new Map<JobId, HeldLease>()
-  /** Peers whose batches carry no acknowledgements (protocol 1.0): while one is live, leases cannot be confirmed. */
-  private readonly withoutAcks = new Set<string>()
   /** The renewals in each batch this node sent, by seq, with when it went out. */
   private readonly renewalsSent = new Map<number, { at: number, jobs: Array<[JobId, number]> }>()
   private readonly lastSeq = new Map<string, { boot: string, seq: number }>()
@@ -289,16 +310,27 @@ export class Claims {
     return this.init.peers()
   }
 
-  /** Whether there is anyone to compete with: a node alone needs no claim window. */
-  alone (): boolean {
-    return this.init.alone?.() ?? this.init.peers().length === 0
+  /** Votes a claim needs now, this node's own included. */
+  quorum (): number {
+    return quorumOf(this.init.members())
+  }
+
+  /**
+   * Whether this node may win a claim of a job with this TTR without anyone's vote: it is the only
+   * active member, or one of two whose peer has been silent for `aloneWindowMs`. A two-node cluster
+   * cannot tell a dead peer from a partition; it keeps working, and a partition can then run a job
+   * on both sides (such runs are recorded `alone`). Three or more members never act alone.
+   */
+  alone (ttrMs: number): boolean {
+    const members = this.init.members()
+    return members <= 1 || (members === 2 && this.init.othersSilentFor(aloneWindowMs(ttrMs)))
   }
 
   /** Claims a job at an epoch; resolves true if this node won it (and now holds the lease). */
   async claim (job: JobId, epoch: number, ttrMs: number): Promise<boolean> {
     const key = voteKey(job, epoch)
     if (this.voted.has(key) || this.ballots.has(key)) return false // this node already backs another claim of that epoch
-    if (this.alone()) {
+    if (this.alone(ttrMs)) {
       this.hold(job, epoch, ttrMs)
       log('won claim of %s at epoch %d alone', job, epoch)
       return true
@@ -309,8 +341,8 @@ export class Claims {
       await new Promise(resolve => setTimeout(resolve, quiet))
       if (this.voted.has(key) || this.ballots.has(key)) return false
     }
-    if (this.init.peers().length === 0) {
-      // nobody to vote, yet not alone: its own vote must not make a majority of one
+    if (this.init.peers().length + 1 < this.quorum()) {
+      // too few members within reach to make a quorum: try again later rather than wait out a deadline
       await new Promise(resolve => setTimeout(resolve, NO_VOTERS_RETRY_MS))
       return false
     }
@@ -322,13 +354,14 @@ export class Claims {
         this.pending.delete(job)
         resolve(won)
       }
-      claim = { epoch, needed: Math.floor((this.init.peers().length + 1) / 2) + 1, sentAt: this.init.clock.monotonic(), settle }
+      claim = { epoch, needed: this.quorum(), sentAt: this.init.clock.monotonic(), settle }
       this.pending.set(job, claim)
-      this.outbox.claims.push([job, epoch])
-      this.consider(job, epoch, this.init.self)
+      this.outbox.claims.push([job, epoch, ttrMs])
+      this.consider({ job, epoch, candidate: this.init.self, ttrMs })
       this.flush()
     })
     if (won) this.hold(job, epoch, ttrMs, claim)
+    else this.outbox.withdraws.push([job, epoch]) // the votes it got are void: their voters may vote again
     log('%s claim of %s at epoch %d', won ? 'won' : 'lost', job, epoch)
     return won
   }
@@ -338,13 +371,14 @@ export class Claims {
    * heard by then, so that claims made at the same moment converge on one winner; a claimant whose
    * claim is not the best one it heard withdraws it. A vote, once cast, never moves.
    */
-  private consider (job: JobId, epoch: number, candidate: string): void {
+  private consider (ballot: Ballot): void {
+    const { job, epoch, candidate } = ballot
     this.noteEpoch(job, epoch)
     const key = voteKey(job, epoch)
     if (this.voted.has(key) || this.init.clock.monotonic() < this.quietUntil) return
     if (candidate !== this.init.self && !this.supports(job, epoch, candidate)) return
     const current = this.ballots.get(key)
-    if (current == null || claimRank(job, candidate) < claimRank(job, current.candidate)) this.ballots.set(key, { job, epoch, candidate })
+    if (current == null || claimRank(job, candidate) < claimRank(job, current.candidate)) this.ballots.set(key, ballot)
   }
 
   /**
@@ -406,21 +440,28 @@ export class Claims {
   }
 
   private castBallots (): void {
-    for (const { job, epoch, candidate } of this.ballots.values()) {
+    for (const ballot of this.ballots.values()) {
+      const { job, epoch, candidate } = ballot
       const pending = this.pending.get(job)
       if (pending?.epoch === epoch && candidate !== this.init.self) pending.settle(false)
       if (candidate !== this.init.self) this.yieldTo(job)
-      this.vote(job, epoch, candidate)
+      this.vote(ballot)
     }
     this.ballots.clear()
   }
 
-  private vote (job: JobId, epoch: number, candidate: string): void {
+  /**
+   * Casts this node's one vote of a job and epoch. A vote for another node bars the job here for
+   * the claim's TTR: if the claim wins, its holder counts on this node not to back a takeover
+   * before then (its lease is confirmed until the claim's send time + TTR).
+   */
+  private vote ({ job, epoch, candidate, ttrMs }: Ballot): void {
     const key = voteKey(job, epoch)
     if (this.voted.has(key)) return
     this.voted.set(key, candidate)
     if (this.voted.size > MAX_REMEMBERED_VOTES) this.voted.delete(this.voted.keys().next().value as string)
     this.outbox.votes.push([job, epoch, candidate])
+    if (candidate !== this.init.self) this.observe(job, { peer: candidate, epoch, expiresAt: this.init.clock.monotonic() + ttrMs }, true)
     this.count(job, epoch, candidate, this.init.self)
   }
 
@@ -458,8 +499,8 @@ export class Claims {
    * The claim's voters bar the job for CLAIM_HOLD_MS from when they heard it: that much is confirmed.
    */
   private hold (job: JobId, epoch: number, ttrMs: number, claim?: PendingClaim): void {
-    const confirmedUntil = claim == null ? Infinity : claim.sentAt + CLAIM_HOLD_MS
-    this.held.set(job, { epoch, alone: claim == null, ttrMs, renewedAt: -Infinity, needed: (claim?.needed ?? 1) - 1, acked: new Map(), confirmedUntil })
+    const confirmedUntil = claim == null ? Infinity : claim.sentAt + ttrMs
+    this.held.set(job, { epoch, alone: claim == null, ttrMs, renewedAt: -Infinity, acked: new Map(), confirmedUntil })
     this.leases.set(job, { peer: this.init.self, epoch, expiresAt: Infinity })
     this.renewDue(true)
   }
@@ -470,14 +511,15 @@ export class Claims {
   }
 
   /**
-   * How long the other nodes are known to keep this node's lease on a job (ms from now; Infinity
-   * when it was won alone), or undefined if this node does not hold it. A holder whose lease is
-   * about to go unconfirmed must stop the job: the others may take it over from then on.
+   * How long the other nodes are known to keep this node's lease on a job (ms from now), or
+   * undefined if this node does not hold it. A holder whose lease is about to go unconfirmed must
+   * stop the job: a quorum without it may take the job over from then on. Infinity where no quorum
+   * can form without this node (one or two members: see `alone`), and for leases won alone.
    */
   confirmedFor (job: JobId): number | undefined {
     const held = this.held.get(job)
     if (held == null) return undefined
-    if (this.withoutAcks.size > 0 && this.init.peers().some(p => this.withoutAcks.has(p.peer))) return Infinity
+    if (held.alone || this.init.members() <= 2) return Infinity
     return held.confirmedUntil - this.init.clock.monotonic()
   }
 
@@ -487,7 +529,7 @@ export class Claims {
    */
   private renewDue (now = false): void {
     const at = this.init.clock.monotonic()
-    if (!now && ![...this.held.values()].some(held => at - held.renewedAt >= held.ttrMs / 3)) return
+    if (!now && ![...this.held.values()].some(held => at - held.renewedAt >= held.ttrMs / RENEWALS_PER_TTR)) return
     for (const [job, held] of this.held) {
       held.renewedAt = at
       this.outbox.renews.push([job, held.epoch, held.ttrMs])
@@ -502,9 +544,9 @@ export class Claims {
       const held = this.held.get(job)
       if (held?.epoch !== epoch || (held.acked.get(peer) ?? -Infinity) >= sent.at) continue
       held.acked.set(peer, sent.at)
-      // the send time of the latest renewal that enough peers have all acknowledged: a majority as
-      // the claim counted it, or as it counts now if more nodes have joined since
-      const needed = Math.max(held.needed, Math.floor((this.init.peers().length + 1) / 2))
+      // the send time of the latest renewal that enough peers have all acknowledged: with this
+      // node, a quorum of the members as they are now
+      const needed = this.quorum() - 1
       const times = [...held.acked.values()].sort((a, b) => b - a)
       const confirmed = times[needed - 1]
       if (confirmed !== undefined) held.confirmedUntil = Math.max(held.confirmedUntil, confirmed + held.ttrMs)
@@ -537,13 +579,14 @@ export class Claims {
     this.outbox = emptyOutbox()
     while (Object.values(outbox).some(list => list.length > 0)) {
       const batch: ClaimBatch = {
-        v: 1,
+        v: 2,
         peer: this.init.self,
         boot: this.boot,
         seq: ++this.seq,
         claims: outbox.claims.splice(0, MAX_BATCH_ENTRIES),
         renews: outbox.renews.splice(0, MAX_BATCH_ENTRIES),
         releases: outbox.releases.splice(0, MAX_BATCH_ENTRIES),
+        withdraws: outbox.withdraws.splice(0, MAX_BATCH_ENTRIES),
         votes: outbox.votes.splice(0, MAX_BATCH_ENTRIES),
         acks: outbox.acks.splice(0, MAX_BATCH_ENTRIES)
       }
@@ -568,16 +611,22 @@ export class Claims {
     }
     if (batch.releases.length > 0) this.init.onReleased?.()
     for (const [job, epoch, ttrMs] of batch.renews) this.observe(job, { peer: batch.peer, epoch, expiresAt: now + ttrMs }, true)
-    for (const [job, epoch] of batch.claims) {
-      this.consider(job, epoch, batch.peer) // before the claim is noted: the vote looks at the lease as it was
-      // a claim bars the job until it is decided; the winner's renewal follows
+    for (const [job, epoch] of batch.withdraws) this.forget(job, batch.peer, epoch)
+    for (const [job, epoch, ttrMs] of batch.claims) {
+      // before the claim is noted: the vote looks at the lease as it was
+      this.consider({ job, epoch, candidate: batch.peer, ttrMs })
+      // a claim keeps this node from claiming the job too until it is decided; the winner's renewal follows
       this.observe(job, { peer: batch.peer, epoch, expiresAt: now + CLAIM_HOLD_MS }, false)
     }
     for (const [job, epoch, candidate] of batch.votes) this.count(job, epoch, candidate, batch.peer)
     if (batch.renews.length > 0) this.outbox.acks.push([batch.peer, batch.boot, batch.seq])
-    if (batch.acks === undefined) this.withoutAcks.add(batch.peer)
-    else this.withoutAcks.delete(batch.peer)
-    for (const [peer, boot, seq] of batch.acks ?? []) if (peer === this.init.self && boot === this.boot) this.confirm(batch.peer, seq)
+    for (const [peer, boot, seq] of batch.acks) if (peer === this.init.self && boot === this.boot) this.confirm(batch.peer, seq)
+  }
+
+  /** A claim was withdrawn: the bar it put on the job here is lifted (a won lease is never withdrawn). */
+  private forget (job: JobId, peer: string, epoch: number): void {
+    const lease = this.leases.get(job)
+    if (lease?.peer === peer && lease.epoch === epoch && lease.released !== true) this.leases.delete(job)
   }
 
   /**

@@ -25,24 +25,24 @@ export interface SchedulerInit {
   store: KVStore
   executor: Executor
   claims: Claims
-  /** How long this node has been cut off from every other member (0 if not, or if it is alone). */
-  isolatedMs: () => number
 }
 
 /** How often running jobs are checked for self-fencing. */
 const FENCE_CHECK_MS = 500
 /**
- * A holder cut off (or paused) for this fraction of a job's TTR kills the job, before others may
- * rerun it: its last renewal may be TTR/3 old, so others can see the lease lapse 2/3 TTR after it
- * went silent; half the TTR leaves room for gossip delay.
+ * The watchdog kills a job whose node has been stalled (or paused) for this fraction of its TTR,
+ * before others may rerun it: its last renewal may be TTR/4 old (RENEWALS_PER_TTR), so others can
+ * see the lease lapse 3/4 TTR after the node went silent; a quarter of the TTR is left for the kill.
  */
 const FENCE_AT_TTR_FRACTION = 0.5
 
 /**
  * How long before its confirmed lease runs out a holder kills the job: a fence check's interval,
- * plus time for the kill and for clocks that run at slightly different rates.
+ * plus a sixth of the TTR for the kill and for clocks that run at slightly different rates. With
+ * renewals every TTR/4, a holder is fenced only if no quorum has acknowledged a renewal for more
+ * than half the TTR (17 s at the default TTR): never by an ordinary stall.
  */
-const fenceMarginMs = (ttrMs: number): number => FENCE_CHECK_MS + Math.max(500, ttrMs / 10)
+const fenceMarginMs = (ttrMs: number): number => FENCE_CHECK_MS + ttrMs / 6
 
 /**
  * After a write to the store failed (a full disk), how long the node claims nothing: it could not
@@ -54,8 +54,6 @@ interface Run {
   spec: JobSpec
   attempt: Attempt
   handle?: RunHandle
-  /** Set when another node could take the job over: the run is killed after this long cut off. */
-  fenceMs?: number
   /** Its process has ended: its slot is free while its record is still being written. */
   slotFreed?: boolean
   /** Its start is in the ledger. */
@@ -155,18 +153,16 @@ export class Scheduler {
   }
 
   /**
-   * Self-fencing: a node stops a job before the others may take it over, that is when it has been
-   * cut off from every member for most of the job's TTR, or when its lease is about to outlast the
-   * renewals a majority acknowledged (a lossy or stalled link that still looks connected).
+   * Self-fencing: a node stops a job before a quorum without it may take the job over, that is
+   * when its lease is about to outlast the renewals a quorum acknowledged (it is cut off, or its
+   * link is lossy or one-way). A stall of the node itself is the watchdog's to fence.
    */
   private fence (): void {
-    const isolated = this.init.isolatedMs()
     for (const run of this.runs.values()) {
-      // a run started while this node was on its own is nobody else's to take over: not fenced
-      if (run.handle == null || run.fenceMs == null) continue
+      if (run.handle == null) continue
       const confirmed = this.init.claims.confirmedFor(run.spec.id) ?? Infinity
-      if (isolated < run.fenceMs && confirmed >= fenceMarginMs(run.spec.ttrMs)) continue
-      log('fencing %s: cut off for %d ms, lease confirmed for %d ms more', run.spec.id, isolated, confirmed)
+      if (confirmed >= fenceMarginMs(run.spec.ttrMs)) continue
+      log('fencing %s: lease confirmed for %d ms more', run.spec.id, confirmed)
       run.handle.kill('lost')
     }
   }
@@ -309,13 +305,13 @@ export class Scheduler {
       await store.batch([{ key: intentKey(spec.id, attempt.epoch), value: encodeJson({ job: spec.id, epoch: attempt.epoch }) }], { sync: true })
       // fencing only matters where another node could take the job over: not after a claim won alone
       const alone = this.init.claims.heldAlone(spec.id)
-      const fenceMs = run.fenceMs = alone ? undefined : Math.floor(spec.ttrMs * FENCE_AT_TTR_FRACTION)
+      const fenceMs = alone ? undefined : Math.floor(spec.ttrMs * FENCE_AT_TTR_FRACTION)
       run.handle = await executor.run({
         jobId: spec.id, epoch: attempt.epoch, cmd: spec.cmd, cwd: spec.cwd, env: spec.env, timeoutMs: spec.timeoutMs, out: spec.out, fenceMs, node: self, ...runOptionsOf(spec)
       })
       const intent: Intent = { job: spec.id, epoch: attempt.epoch, pid: run.handle.pid, startTime: run.handle.startTime }
-      // recorded only for a node cut off from other members (the sole member of a cluster is not)
-      run.attempt = { ...attempt, alone: (alone && this.init.isolatedMs() > 0) || undefined, startedAt: clock.now() }
+      // recorded only for a node cut off from the other member (the sole member of a cluster is not)
+      run.attempt = { ...attempt, alone: (alone && this.init.claims.quorum() > 1) || undefined, startedAt: clock.now() }
       await Promise.all([
         store.batch([{ key: intentKey(spec.id, attempt.epoch), value: encodeJson(intent) }], { sync: true }),
         this.writeAttempt(run.attempt, false).then(() => { run.recorded = true })

@@ -104,6 +104,8 @@ export async function runScenario (scenario, options) {
     figures.settleMs = Date.now() - healStart
     const verdict = { scenario: scenario.name, seed: options.seed, nodes: size, elapsedMs: Date.now() - started, figures, checks, ...result }
     verdict.failures = [...result.failures, ...checks.filter(c => !c.ok).map(c => `${c.name}${c.detail !== '' ? ` (${c.detail})` : ''}`)]
+    // where no node dies and no link is cut, a completed run is never run again
+    if (scenario.noDuplicates === true && result.duplicateRuns > 0) verdict.failures.push(`${result.duplicateRuns} jobs ran to completion twice`)
     verdict.ok = verdict.failures.length === 0
     verdict.dir = dir
     remove = verdict.ok && options.keep !== true

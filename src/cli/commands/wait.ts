@@ -1,4 +1,4 @@
-import { UsageError } from '../../errors.js'
+import { JobNotFoundError, UsageError } from '../../errors.js'
 import type { JobView } from '../../types.js'
 import { JSON_FLAG, printJson, write, type Command, type Context } from '../context.js'
 import { JobWatch, outcome, settled } from '../watch.js'
@@ -8,9 +8,11 @@ export const wait: Command = {
   usage: 'wait ID... | --group G [--json]',
   summary: 'Blocks until all the jobs have finished; exits 0 only if all succeeded.',
   description: [
-    'With --group, waits for every job that is in the group when the command starts. A job that is',
-    'removed, or not found, counts as failed. Failures are listed on stderr; --json prints the final',
-    'job records.'
+    'With --group, waits for every job that is in the group when the command starts, on any host:',
+    'the node first catches up with every member it can reach, so jobs submitted elsewhere count; a',
+    'group with no job is an error. A job not known here is looked for on the other members first.',
+    'A job that is removed, or not found, counts as failed. Failures are listed on stderr; --json',
+    'prints the final job records.'
   ].join('\n'),
   flags: [{ name: 'group', arg: 'G', help: 'every job of group G' }, JSON_FLAG],
   async run (ctx, args) {
@@ -24,7 +26,10 @@ export const wait: Command = {
       const watch = await JobWatch.open(ctx.client, controller.signal)
       const ids = new Set(args.positionals)
       if (group !== undefined) {
+        const { unreachable } = await ctx.client.request<{ unreachable: string[] }>('POST', '/catch-up', {})
+        for (const peer of unreachable) await write(ctx.stderr, `meshq: member ${peer} is unreachable: jobs of group ${group} submitted there may be missing\n`)
         const { jobs } = await ctx.client.request<{ jobs: JobView[] }>('GET', `/jobs?group=${encodeURIComponent(group)}`)
+        if (jobs.length === 0) throw new JobNotFoundError(`no job of group ${group} is known, here or on the members this node reached`)
         for (const job of jobs) ids.add(job.id)
         jobs.forEach(job => watch.seed(job))
       }

@@ -7,11 +7,22 @@ export interface Clock {
   now: () => number
   /** Milliseconds on a clock that never jumps; only differences are meaningful. */
   monotonic: () => number
+  /** Calls `fn` once `ms` have passed on this clock; the function returned cancels it. */
+  after: (ms: number, fn: () => void) => () => void
 }
 
 export const systemClock: Clock = {
   now: () => Date.now(),
-  monotonic: () => performance.now()
+  monotonic: () => performance.now(),
+  after: (ms, fn) => {
+    const timer = setTimeout(fn, ms)
+    return () => { clearTimeout(timer) }
+  }
+}
+
+/** Resolves once `ms` have passed on `clock`. */
+export async function sleep (clock: Clock, ms: number): Promise<void> {
+  await new Promise<void>(resolve => { clock.after(ms, resolve) })
 }
 
 /**
@@ -21,13 +32,18 @@ export const systemClock: Clock = {
 export function clockFromEnv (env: NodeJS.ProcessEnv = process.env): Clock {
   const offset = Number(env.MESHQ_CLOCK_OFFSET_MS ?? 0)
   if (!Number.isSafeInteger(offset) || offset === 0) return systemClock
-  return { now: () => Date.now() + offset, monotonic: systemClock.monotonic }
+  return { ...systemClock, now: () => Date.now() + offset }
 }
 
-/** A clock that moves only when told to, for tests of time-based logic. */
+/**
+ * A clock that moves only when told to, for tests and simulations of time-based logic. Timers set
+ * with `after` fire during `advance`, in time order, each with the clock at its due time.
+ */
 export class FakeClock implements Clock {
   private wall: number
   private mono = 0
+  private timers: Array<{ at: number, seq: number, fn: () => void }> = []
+  private seq = 0
 
   constructor (start = Date.UTC(2026, 0, 1)) {
     this.wall = start
@@ -36,8 +52,26 @@ export class FakeClock implements Clock {
   now = (): number => this.wall
   monotonic = (): number => this.mono
 
+  after = (ms: number, fn: () => void): () => void => {
+    const timer = { at: this.mono + Math.max(0, ms), seq: this.seq++, fn }
+    this.timers.push(timer)
+    return () => { this.timers = this.timers.filter(t => t !== timer) }
+  }
+
   advance (ms: number): void {
-    this.wall += ms
-    this.mono += ms
+    const target = this.mono + ms
+    for (;;) {
+      const due = this.timers.filter(t => t.at <= target).sort((a, b) => a.at - b.at || a.seq - b.seq)[0]
+      if (due == null) break
+      this.timers = this.timers.filter(t => t !== due)
+      this.set(due.at)
+      due.fn()
+    }
+    this.set(target)
+  }
+
+  private set (mono: number): void {
+    this.wall += mono - this.mono
+    this.mono = mono
   }
 }

@@ -274,6 +274,20 @@ export interface StatsView {
   /** Jobs finished per second over the last minute. */
   throughput: number
   nodes: Array<{ id: PeerIdString, slots: number, running: number }>
+  /** What this node's claims cost since it started: gossip batches and the entries in them. */
+  coordination: CoordinationStats
+}
+
+/** Counters of a node's claim traffic since it started (`meshq stats --json`, the benchmarks). */
+export interface CoordinationStats {
+  /** Claim batches published. */
+  batches: number
+  claims: number
+  claimsWon: number
+  claimsLost: number
+  votes: number
+  renewals: number
+  acks: number
 }
 
 export interface NodeStatus {

@@ -10,6 +10,8 @@ const SELF = '12D3KooWFakeSelf' as PeerIdString
 
 interface Log { stdout: Buffer[], stderr: Buffer[], ended: boolean }
 
+const NO_TRAFFIC = { batches: 0, claims: 0, claimsWon: 0, claimsLost: 0, votes: 0, renewals: 0, acks: 0 }
+
 export class FakeEngine implements Engine {
   readonly jobs = new Map<string, JobView>()
   readonly logs = new Map<string, Log>()
@@ -120,7 +122,7 @@ export class FakeEngine implements Engine {
   async stats (): Promise<StatsView> {
     const states = Object.fromEntries(JOB_STATES.map(s => [s, 0])) as StatsView['states']
     for (const job of this.jobs.values()) states[job.state]++
-    return { states, groups: {}, throughput: 0, nodes: [{ id: SELF, slots: 4, running: states.running }] }
+    return { states, groups: {}, throughput: 0, nodes: [{ id: SELF, slots: 4, running: states.running }], coordination: NO_TRAFFIC }
   }
 
   async invite (options: { ttlMs: number, uses: number }): Promise<InviteCreated> {

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { FakeClock } from '../src/clock.js'
-import { Claims, decodeBatch } from '../src/sched/claims.js'
+import { CLAIM_DEADLINE_MS, Claims, claimRank, decodeBatch } from '../src/sched/claims.js'
 import type { ClaimBatch, ClaimsInit, PeerLoad } from '../src/sched/claims.js'
 import type { Attempt, JobId, PeerIdString } from '../src/types.js'
 
@@ -10,7 +10,7 @@ import type { Attempt, JobId, PeerIdString } from '../src/types.js'
  */
 class Bus {
   private readonly handlers = new Map<string, (batch: ClaimBatch) => void>()
-  private readonly queue: Array<{ from: string, batch: ClaimBatch }> = []
+  private readonly queue: Array<{ from: string, batch: ClaimBatch, only?: Set<string> }> = []
 
   transport (peer: string): { publish: (b: ClaimBatch) => void, subscribe: (h: (b: ClaimBatch) => void) => void } {
     return {
@@ -19,11 +19,21 @@ class Bus {
     }
   }
 
+  /** Delivers the queued batches that `filter` lets through, to those peers; keeps the rest queued. */
+  deliverSome (filter: (from: string, to: string) => boolean): void {
+    const batches = this.queue.splice(0)
+    for (const { from, batch } of batches) {
+      const later = [...this.handlers].filter(([to]) => to !== from && !filter(from, to))
+      for (const [to, handler] of this.handlers) if (to !== from && filter(from, to)) handler(batch)
+      if (later.length > 0) this.queue.push({ from, batch, only: new Set(later.map(([to]) => to)) })
+    }
+  }
+
   /** Delivers queued batches; `to` limits delivery to some peers (the others lose them). */
   deliver (filter: (from: string, to: string) => boolean = () => true): number {
     const batches = this.queue.splice(0)
-    for (const { from, batch } of batches) {
-      for (const [to, handler] of this.handlers) if (to !== from && filter(from, to)) handler(batch)
+    for (const { from, batch, only } of batches) {
+      for (const [to, handler] of this.handlers) if (to !== from && (only?.has(to) ?? true) && filter(from, to)) handler(batch)
     }
     return batches.length
   }
@@ -92,15 +102,14 @@ describe('claims', () => {
   })
 
   it('a job whose claims all failed is claimed again at a higher epoch', async () => {
-    const { bus, nodes: [a, b, c] } = mesh(['a', 'b', 'c'])
+    const clock = new FakeClock()
+    const { bus, nodes: [a, b, c] } = mesh(['a', 'b', 'c'], clock)
     // each claim reaches nobody: every claimant votes for itself alone and none gets a majority
-    const lost = await Promise.all([a, b, c].map(async n => {
-      const claim = n.claim(job, 1, 30_000)
-      n.tick()
-      return await claim
-    }))
+    const claims = [a, b, c].map(async n => await n.claim(job, 1, 30_000))
+    for (const n of [a, b, c]) n.tick()
     bus.deliver(() => false)
-    expect(lost).toEqual([false, false, false])
+    clock.advance(CLAIM_DEADLINE_MS)
+    expect(await Promise.all(claims)).toEqual([false, false, false])
     expect(a.nextEpoch(job, 0)).toBe(2)
     const retry = a.claim(job, a.nextEpoch(job, 0), 30_000)
     await bus.settle([a, b, c])
@@ -108,19 +117,22 @@ describe('claims', () => {
   })
 
   it('nodes do not vote to take over a job whose holder they still hear from', async () => {
-    const { bus, nodes: [a, b, c] } = mesh(['a', 'b', 'c'])
+    const clock = new FakeClock()
+    const { bus, nodes: [a, b, c] } = mesh(['a', 'b', 'c'], clock)
     const won = a.claim(job, 1, 30_000)
     await bus.settle([a, b, c])
     expect(await won).toBe(true)
     // c missed everything and claims the next epoch: a holds the job, b still sees a's lease
     const takeover = c.claim(job, 2, 30_000)
     await bus.settle([a, b, c])
+    clock.advance(CLAIM_DEADLINE_MS)
     expect(await takeover).toBe(false)
   })
 
   it('a group at its limit gets no votes until a job of it ends', async () => {
     const [first, second] = ['render-1', 'render-2'] as JobId[]
-    const { bus, nodes: [a, b, c] } = mesh(['a', 'b', 'c'], new FakeClock(), { groupOf: () => 'render', limitOf: g => g === 'render' ? 1 : undefined })
+    const clock = new FakeClock()
+    const { bus, nodes: [a, b, c] } = mesh(['a', 'b', 'c'], clock, { groupOf: () => 'render', limitOf: g => g === 'render' ? 1 : undefined })
     const won = a.claim(first, 1, 30_000)
     await bus.settle([a, b, c])
     expect(await won).toBe(true)
@@ -129,6 +141,7 @@ describe('claims', () => {
     // c claims anyway (as if it had not heard of a's lease): a and b abstain, so it gets no majority
     const over = c.claim(second, 1, 30_000)
     await bus.settle([a, b, c])
+    clock.advance(CLAIM_DEADLINE_MS)
     expect(await over).toBe(false)
     a.release(first)
     await bus.settle([a, b, c])
@@ -159,14 +172,20 @@ describe('claims', () => {
 
   it('a node that just started neither votes nor claims until its quiet period is over', async () => {
     const clock = new FakeClock()
-    const { bus, nodes: [a, b, c] } = mesh(['a', 'b', 'c'], clock, { quietMs: 3000 })
-    // b and c may have voted in epoch 1 before a restart they cannot remember: they stay out of it
-    const early = a.claim(job, 1, 30_000) // a waits out its own quiet period (in real time), then claims
-    const ticking = setInterval(() => { void bus.settle([a, b, c], 1) }, 20)
-    stops.push(() => clearInterval(ticking))
-    expect(await early).toBe(false)
-    clock.advance(3000)
-    expect(await a.claim(job, a.nextEpoch(job, 0), 30_000)).toBe(true)
+    const bus = new Bus()
+    const names = ['a', 'b', 'c']
+    // b and c have just restarted: they may have voted in epoch 1 before, and cannot remember it
+    const [a, b, c] = names.map(self => new Claims({
+      self, clock, transport: bus.transport(self), peers: peersOf(names, self), members: () => 3, othersSilentFor: () => false,
+      onExpired: () => {}, onPreempted: () => {}, quietMs: self === 'a' ? 0 : 3000
+    }))
+    const early = a.claim(job, 1, 30_000)
+    await bus.settle([a, b, c])
+    clock.advance(CLAIM_DEADLINE_MS)
+    expect(await early).toBe(false) // nobody else voted
+    const later = a.claim(job, a.nextEpoch(job, 0), 30_000)
+    await bus.settle([a, b, c])
+    expect(await later).toBe(true)
   })
 
   it('a lone node wins at once', async () => {
@@ -279,7 +298,8 @@ describe('claims', () => {
   })
 
   it('a quorum is a majority of the members, not of the nodes heard lately: two of five cannot win', async () => {
-    const { bus, nodes: [a, b, c, d, e] } = mesh(['a', 'b', 'c', 'd', 'e'])
+    const clock = new FakeClock()
+    const { bus, nodes: [a, b, c, d, e] } = mesh(['a', 'b', 'c', 'd', 'e'], clock)
     // a and b hear each other only; c, d and e are members a cannot reach
     const claim = a.claim(job, 1, 30_000)
     for (let i = 0; i < 10; i++) {
@@ -287,11 +307,13 @@ describe('claims', () => {
       for (const n of [a, b, c, d, e]) n.tick()
       await new Promise(resolve => setImmediate(resolve))
     }
+    clock.advance(CLAIM_DEADLINE_MS)
     expect(await claim).toBe(false)
   })
 
   it('a lost claim is withdrawn: its voters no longer bar the job', async () => {
-    const { bus, nodes: [a, b, c, d, e] } = mesh(['a', 'b', 'c', 'd', 'e'])
+    const clock = new FakeClock()
+    const { bus, nodes: [a, b, c, d, e] } = mesh(['a', 'b', 'c', 'd', 'e'], clock)
     const claim = a.claim(job, 1, 30_000)
     const onlyAB = (from: string, to: string): boolean => ['a', 'b'].includes(from) && ['a', 'b'].includes(to)
     for (let i = 0; i < 3; i++) {
@@ -300,6 +322,7 @@ describe('claims', () => {
       await new Promise(resolve => setImmediate(resolve))
     }
     expect(b.bars(job, 0)).toBe(true) // b voted for a's claim
+    clock.advance(CLAIM_DEADLINE_MS)
     expect(await claim).toBe(false) // the deadline passed without a quorum
     a.tick()
     bus.deliver(onlyAB)
@@ -307,7 +330,60 @@ describe('claims', () => {
     const retry = b.claim(job, b.nextEpoch(job, 0), 30_000)
     await bus.settle([a, b, c, d, e])
     expect(await retry).toBe(true)
-  }, 10_000)
+  })
+
+  it('a vote given to a claim that is withdrawn moves to the best claim still standing, so a split vote still elects one', async () => {
+    const clock = new FakeClock()
+    const names = ['a', 'b', 'c', 'd']
+    const { bus, nodes } = mesh(names, clock)
+    const byName = new Map(names.map((n, i) => [n, nodes[i]]))
+    // the two best-ranked nodes claim the job at once; each of the two others hears one of them first
+    const [best, second, third, fourth] = [...names].sort((x, y) => claimRank(job, x) < claimRank(job, y) ? -1 : 1)
+    const claims = [(byName.get(best) as Claims).claim(job, 1, 30_000), (byName.get(second) as Claims).claim(job, 1, 30_000)]
+    bus.deliverSome((from, to) => (from === best && to === third) || (from === second && to === fourth))
+    for (const n of [byName.get(third), byName.get(fourth)] as Claims[]) n.tick() // a 2-2 split: quorum is 3
+    await bus.settle(nodes)
+    expect(await Promise.all(claims)).toEqual([true, false])
+    expect(clock.monotonic()).toBe(0) // decided without waiting out any deadline
+  })
+
+  it('a claim that too many members refuse is given up at once, and the node backs off before claiming again', async () => {
+    const clock = new FakeClock()
+    const { bus, nodes: [a, b, c] } = mesh(['a', 'b', 'c'], clock)
+    const won = a.claim(job, 1, 30_000)
+    await bus.settle([a, b, c])
+    expect(await won).toBe(true)
+    // c missed a's claim and lease; b knows a holds it and refuses, so c cannot reach 2 of 3
+    ;(c as unknown as { leases: Map<string, unknown> }).leases.clear()
+    const takeover = c.claim(job, 2, 30_000)
+    await bus.settle([a, b, c])
+    expect(await takeover).toBe(false)
+    expect(clock.monotonic()).toBe(0)
+    expect(c.retryAt(job)).toBeGreaterThan(clock.monotonic())
+  })
+
+  it('a withdrawn claim of a dead holder\'s job leaves the old lease lapsed, so the job stays free', async () => {
+    const clock = new FakeClock()
+    const { bus, nodes: [a, b, c, d, e] } = mesh(['a', 'b', 'c', 'd', 'e'], clock)
+    const won = a.claim(job, 1, 3000)
+    await bus.settle([a, b, c, d, e])
+    expect(await won).toBe(true)
+    const attempt: Attempt = { job, epoch: 1, node: 'a' as PeerIdString, basis: 0, claimedAt: 0, startedAt: 0 }
+    clock.advance(3001) // a is dead: its lease lapses everywhere
+    for (const n of [b, c, d, e]) n.tick()
+    expect(b.alive(attempt, 3000)).toBe(false)
+    // b claims, reaches only c, and withdraws; c must not give the dead attempt a fresh TTR
+    const lost = b.claim(job, 2, 3000)
+    bus.deliver((from, to) => ['b', 'c'].includes(from) && ['b', 'c'].includes(to))
+    for (const n of [b, c]) n.tick()
+    bus.deliver((from, to) => ['b', 'c'].includes(from) && ['b', 'c'].includes(to))
+    clock.advance(CLAIM_DEADLINE_MS)
+    expect(await lost).toBe(false)
+    b.tick()
+    bus.deliver((from, to) => ['b', 'c'].includes(from) && ['b', 'c'].includes(to))
+    expect(c.alive(attempt, 3000)).toBe(false)
+    expect(c.bars(job, 1)).toBe(false)
+  })
 
   it('two members: a holder is never fenced for want of acknowledgements (no quorum can form without it)', async () => {
     const clock = new FakeClock()
@@ -391,7 +467,7 @@ describe('claims', () => {
   it('drops malformed batches, and those of protocol 1', () => {
     expect(decodeBatch(new TextEncoder().encode('{"v":2}'))).toBeUndefined()
     expect(decodeBatch(new Uint8Array(300 * 1024))).toBeUndefined()
-    const valid = { v: 2, peer: 'x', boot: 'b', seq: 1, claims: [[job, 1, 3000]], renews: [], releases: [], withdraws: [], votes: [[job, 1, 'x']], acks: [] }
+    const valid = { v: 2, peer: 'x', boot: 'b', seq: 1, claims: [[job, 1, 3000]], renews: [], releases: [], withdraws: [], refusals: [], votes: [[job, 1, 'x']], acks: [] }
     expect(decodeBatch(new TextEncoder().encode(JSON.stringify(valid)))).toEqual(valid)
     expect(decodeBatch(new TextEncoder().encode(JSON.stringify({ ...valid, claims: [[job, -1, 3000]] })))).toBeUndefined()
     expect(decodeBatch(new TextEncoder().encode(JSON.stringify({ ...valid, v: 1, claims: [[job, 1]] })))).toBeUndefined()

@@ -53,7 +53,8 @@ export function stats (states: Partial<Record<JobState, number>> = {}): StatsVie
     states: { pending: 0, ready: 0, running: 0, done: 0, failed: 0, killed: 0, ...states },
     groups: {},
     throughput: 1.5,
-    nodes: [{ id: SELF, slots: 4, running: 1 }, { id: OTHER, slots: 8, running: 0 }]
+    nodes: [{ id: SELF, slots: 4, running: 1 }, { id: OTHER, slots: 8, running: 0 }],
+    coordination: { batches: 0, claims: 0, claimsWon: 0, claimsLost: 0, votes: 0, renewals: 0, acks: 0 }
   }
 }
 

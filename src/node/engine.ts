@@ -228,7 +228,7 @@ export class NodeEngine implements Engine {
     const since = this.init.clock.now() - THROUGHPUT_WINDOW_MS
     while (this.finishedAt.length > 0 && this.finishedAt[0] < since) this.finishedAt.shift()
     const nodes = (await this.peers()).filter(p => p.state !== 'unreachable').map(p => ({ id: p.id, slots: p.slots, running: p.running }))
-    return { states, groups, throughput: this.finishedAt.length / (THROUGHPUT_WINDOW_MS / 1000), nodes }
+    return { states, groups, throughput: this.finishedAt.length / (THROUGHPUT_WINDOW_MS / 1000), nodes, coordination: this.init.scheduler.coordination() }
   }
 
   async peers (): Promise<PeerView[]> {

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import createDebug from 'debug'
-import type { Attempt, JobId, JobSpec } from '../types.js'
+import type { Attempt, CoordinationStats, JobId, JobSpec } from '../types.js'
+import { sleep } from '../clock.js'
 import type { Clock } from '../clock.js'
 
 const log = createDebug('meshq:claims')
@@ -30,6 +31,11 @@ export interface ClaimBatch {
   releases: Array<[JobId, number]>
   /** [job, epoch]: the author gave up its claim of that attempt (it did not win): votes for it are void. */
   withdraws: Array<[JobId, number]>
+  /**
+   * [job, epoch, candidate]: this node does not back that claim now (it knows the job held, done
+   * or barred): the claimant gives up at once when too few members are left to make a quorum.
+   */
+  refusals: Array<[JobId, number, string]>
   /** [job, epoch, candidate]: this node's one vote for a claim of that job and epoch. */
   votes: Array<[JobId, number, string]>
   /** [peer, boot, seq]: batches with renewals this node received from that peer, so that a holder knows its renewals arrive. */
@@ -116,11 +122,11 @@ export function validBatch (value: unknown): value is ClaimBatch {
     list.every(item => Array.isArray(item) && item.length === checks.length + 1 && typeof item[0] === 'string' && checks.every((check, i) => check(item[i + 1])))
   return b != null && typeof b === 'object' && b.v === 2 && typeof b.peer === 'string' && typeof b.boot === 'string' &&
     count(b.seq) && tuples(b.claims, count, count) && tuples(b.renews, count, count) && tuples(b.releases, count) &&
-    tuples(b.withdraws, count) && tuples(b.votes, count, v => typeof v === 'string') && tuples(b.acks, v => typeof v === 'string', count)
+    tuples(b.withdraws, count) && tuples(b.refusals, count, v => typeof v === 'string') && tuples(b.votes, count, v => typeof v === 'string') && tuples(b.acks, v => typeof v === 'string', count)
 }
 
 type Outbox = Omit<ClaimBatch, 'v' | 'peer' | 'boot' | 'seq'>
-const emptyOutbox = (): Outbox => ({ claims: [], renews: [], releases: [], withdraws: [], votes: [], acks: [] })
+const emptyOutbox = (): Outbox => ({ claims: [], renews: [], releases: [], withdraws: [], refusals: [], votes: [], acks: [] })
 
 /**
  * Votes a claim needs, this node's own included: a strict majority of the active members, so that
@@ -140,6 +146,8 @@ interface PendingClaim {
   needed: number
   /** Monotonic time the claim went out: its voters bar the job for its TTR from when they vote, which is later. */
   sentAt: number
+  /** Members that said they do not back it (`refusals`). */
+  refused: Set<string>
   settle: (won: boolean) => void
 }
 
@@ -165,6 +173,12 @@ interface HeldLease {
  * so a quarter of the TTR is left for the kill.
  */
 export const RENEWALS_PER_TTR = 4
+/**
+ * How long a node waits before it claims a job again after losing a claim of it: the others may
+ * know of a lease it has not heard of yet (liveness only; it keeps a node from spinning on claims
+ * that are refused at once).
+ */
+const LOST_CLAIM_BACKOFF_MS = 1000
 /** How long a node that hears no voter and is not alone waits before it gives up a claim. */
 const NO_VOTERS_RETRY_MS = 1000
 /** How long a claim may wait for its majority before it is withdrawn. */
@@ -215,6 +229,10 @@ export class Claims {
   private readonly voted = new Map<string, string>()
   /** The highest epoch this node has claimed, voted in or heard of, per job. */
   private readonly epochs = new Map<JobId, number>()
+  /** Per job, the monotonic time before which this node does not claim it again (it lost a claim of it). */
+  private readonly backoff = new Map<JobId, number>()
+  /** Every claim heard per `job:epoch` and not withdrawn: where a vote that comes free goes. */
+  private readonly heard = new Map<string, Map<string, Ballot>>()
   /** Claims heard since the last tick, per `job:epoch`: the best-ranked one gets this node's vote. */
   private readonly ballots = new Map<string, Ballot>()
   /** Jobs this node holds, with their TTR, for renewals. */
@@ -224,6 +242,7 @@ export class Claims {
   private readonly lastSeq = new Map<string, { boot: string, seq: number }>()
   private outbox: Outbox = emptyOutbox()
   private timer?: NodeJS.Timeout
+  private readonly counters: CoordinationStats = { batches: 0, claims: 0, claimsWon: 0, claimsLost: 0, votes: 0, renewals: 0, acks: 0 }
 
   /** Monotonic ms until which this node neither votes nor claims (see `quietMs`). */
   private readonly quietUntil: number
@@ -282,6 +301,11 @@ export class Claims {
    * How long this node should wait before claiming a job: 0 if it ranks first among the nodes
    * that could run it (rendezvous hashing), a window per rank otherwise, so that usually one node tries.
    */
+  /** Monotonic time before which this node should not claim the job: it just lost a claim of it. */
+  retryAt (job: JobId): number {
+    return this.backoff.get(job) ?? 0
+  }
+
   claimDelay (spec: JobSpec): number {
     // rank among the nodes able to run the job, not among those with a free slot right now: load
     // is gossiped every few seconds, and two nodes with different stale views would both rank first
@@ -338,30 +362,36 @@ export class Claims {
     const quiet = this.quietUntil - this.init.clock.monotonic()
     if (quiet > 0) {
       // its own vote is a vote too: wait for the quiet period to end (see `quietMs`)
-      await new Promise(resolve => setTimeout(resolve, quiet))
+      await sleep(this.init.clock, quiet)
       if (this.voted.has(key) || this.ballots.has(key)) return false
     }
     if (this.init.peers().length + 1 < this.quorum()) {
       // too few members within reach to make a quorum: try again later rather than wait out a deadline
-      await new Promise(resolve => setTimeout(resolve, NO_VOTERS_RETRY_MS))
+      await sleep(this.init.clock, NO_VOTERS_RETRY_MS)
       return false
     }
     let claim: PendingClaim | undefined
     const won = await new Promise<boolean>(resolve => {
-      const timeout = setTimeout(() => { settle(false) }, CLAIM_DEADLINE_MS)
+      const cancel = this.init.clock.after(CLAIM_DEADLINE_MS, () => { settle(false) })
       const settle = (won: boolean): void => {
-        clearTimeout(timeout)
+        cancel()
         this.pending.delete(job)
         resolve(won)
       }
-      claim = { epoch, needed: this.quorum(), sentAt: this.init.clock.monotonic(), settle }
+      claim = { epoch, needed: this.quorum(), sentAt: this.init.clock.monotonic(), refused: new Set(), settle }
       this.pending.set(job, claim)
       this.outbox.claims.push([job, epoch, ttrMs])
       this.consider({ job, epoch, candidate: this.init.self, ttrMs })
       this.flush()
     })
     if (won) this.hold(job, epoch, ttrMs, claim)
-    else this.outbox.withdraws.push([job, epoch]) // the votes it got are void: their voters may vote again
+    else {
+      this.outbox.withdraws.push([job, epoch]) // the votes it got are void: their voters may vote again
+      this.withdrawn(job, epoch, this.init.self)
+      this.backoff.set(job, this.init.clock.monotonic() + LOST_CLAIM_BACKOFF_MS)
+      if (this.backoff.size > MAX_REMEMBERED_VOTES) this.backoff.delete(this.backoff.keys().next().value as JobId)
+    }
+    this.counters[won ? 'claimsWon' : 'claimsLost']++
     log('%s claim of %s at epoch %d', won ? 'won' : 'lost', job, epoch)
     return won
   }
@@ -369,14 +399,19 @@ export class Claims {
   /**
    * Notes a claim for this node's vote. Votes are cast at the next tick, for the best-ranked claim
    * heard by then, so that claims made at the same moment converge on one winner; a claimant whose
-   * claim is not the best one it heard withdraws it. A vote, once cast, never moves.
+   * claim is not the best one it heard withdraws it. A vote moves only when the claim it went to is
+   * withdrawn (see `withdrawn`): that claim can no longer win, so the vote is free again.
    */
   private consider (ballot: Ballot): void {
     const { job, epoch, candidate } = ballot
     this.noteEpoch(job, epoch)
     const key = voteKey(job, epoch)
+    this.remember(key, ballot)
     if (this.voted.has(key) || this.init.clock.monotonic() < this.quietUntil) return
-    if (candidate !== this.init.self && !this.supports(job, epoch, candidate)) return
+    if (candidate !== this.init.self && !this.supports(job, epoch, candidate)) {
+      this.outbox.refusals.push([job, epoch, candidate])
+      return
+    }
     const current = this.ballots.get(key)
     if (current == null || claimRank(job, candidate) < claimRank(job, current.candidate)) this.ballots.set(key, ballot)
   }
@@ -477,8 +512,24 @@ export class Claims {
     if (voters == null) tally.set(candidate, voters = new Set())
     voters.add(voter)
     const pending = this.pending.get(job)
-    if (pending == null || pending.epoch !== epoch || voters.size < pending.needed) return
-    pending.settle(candidate === this.init.self)
+    if (pending == null || pending.epoch !== epoch) return
+    if (voters.size >= pending.needed) pending.settle(candidate === this.init.self)
+    else this.giveUpIfHopeless(job, key, pending)
+  }
+
+  /**
+   * Settles this node's pending claim as lost once it cannot reach its quorum: the members that
+   * refused it or voted for better-ranked rival claims are too many. (Votes for worse-ranked
+   * rivals come free: those claimants withdraw once they hear this claim.) Waiting out the
+   * deadline would gain nothing.
+   */
+  private giveUpIfHopeless (job: JobId, key: string, pending: PendingClaim): void {
+    const mine = claimRank(job, this.init.self)
+    const against = new Set(pending.refused)
+    for (const [candidate, voters] of this.tallies.get(key) ?? []) {
+      if (candidate !== this.init.self && claimRank(job, candidate) < mine) for (const voter of voters) against.add(voter)
+    }
+    if (this.init.members() - against.size < pending.needed) pending.settle(false)
   }
 
   /**
@@ -587,12 +638,28 @@ export class Claims {
         renews: outbox.renews.splice(0, MAX_BATCH_ENTRIES),
         releases: outbox.releases.splice(0, MAX_BATCH_ENTRIES),
         withdraws: outbox.withdraws.splice(0, MAX_BATCH_ENTRIES),
+        refusals: outbox.refusals.splice(0, MAX_BATCH_ENTRIES),
         votes: outbox.votes.splice(0, MAX_BATCH_ENTRIES),
         acks: outbox.acks.splice(0, MAX_BATCH_ENTRIES)
       }
       if (batch.renews.length > 0) this.rememberRenewals(batch)
+      this.tally(batch)
       this.init.transport.publish(batch)
     }
+  }
+
+  /** What this node's claims have cost so far. */
+  stats (): CoordinationStats {
+    return { ...this.counters }
+  }
+
+  private tally (batch: ClaimBatch): void {
+    const c = this.counters
+    c.batches++
+    c.claims += batch.claims.length
+    c.votes += batch.votes.length
+    c.renewals += batch.renews.length
+    c.acks += batch.acks.length
   }
 
   private rememberRenewals (batch: ClaimBatch): void {
@@ -611,7 +678,7 @@ export class Claims {
     }
     if (batch.releases.length > 0) this.init.onReleased?.()
     for (const [job, epoch, ttrMs] of batch.renews) this.observe(job, { peer: batch.peer, epoch, expiresAt: now + ttrMs }, true)
-    for (const [job, epoch] of batch.withdraws) this.forget(job, batch.peer, epoch)
+    for (const [job, epoch] of batch.withdraws) this.withdrawn(job, epoch, batch.peer)
     for (const [job, epoch, ttrMs] of batch.claims) {
       // before the claim is noted: the vote looks at the lease as it was
       this.consider({ job, epoch, candidate: batch.peer, ttrMs })
@@ -619,14 +686,54 @@ export class Claims {
       this.observe(job, { peer: batch.peer, epoch, expiresAt: now + CLAIM_HOLD_MS }, false)
     }
     for (const [job, epoch, candidate] of batch.votes) this.count(job, epoch, candidate, batch.peer)
+    for (const [job, epoch, candidate] of batch.refusals) this.refused(job, epoch, candidate, batch.peer)
     if (batch.renews.length > 0) this.outbox.acks.push([batch.peer, batch.boot, batch.seq])
     for (const [peer, boot, seq] of batch.acks) if (peer === this.init.self && boot === this.boot) this.confirm(batch.peer, seq)
   }
 
-  /** A claim was withdrawn: the bar it put on the job here is lifted (a won lease is never withdrawn). */
+  /**
+   * A claim was withdrawn: it never wins (its claimant settled it lost), so the votes it got are
+   * void. Its bar on the job is lifted, and a vote this node gave it is free again: it goes to the
+   * best claim of that epoch still standing, at the next tick.
+   */
+  private withdrawn (job: JobId, epoch: number, candidate: string): void {
+    const key = voteKey(job, epoch)
+    this.forget(job, candidate, epoch)
+    this.tallies.get(key)?.delete(candidate)
+    const heard = this.heard.get(key)
+    heard?.delete(candidate)
+    if (this.voted.get(key) !== candidate) return
+    this.voted.delete(key)
+    for (const ballot of heard?.values() ?? []) this.consider(ballot)
+  }
+
+  /** A member does not back a claim: if it is this node's, it may now be hopeless. */
+  private refused (job: JobId, epoch: number, candidate: string, voter: string): void {
+    const pending = this.pending.get(job)
+    if (candidate !== this.init.self || pending?.epoch !== epoch) return
+    pending.refused.add(voter)
+    this.giveUpIfHopeless(job, voteKey(job, epoch), pending)
+  }
+
+  /** Keeps the claims heard per job and epoch, for votes that come free (`withdrawn`). */
+  private remember (key: string, ballot: Ballot): void {
+    let heard = this.heard.get(key)
+    if (heard == null) {
+      this.heard.set(key, heard = new Map())
+      if (this.heard.size > MAX_REMEMBERED_VOTES) this.heard.delete(this.heard.keys().next().value as string)
+    }
+    heard.set(ballot.candidate, ballot)
+  }
+
+  /**
+   * Lifts the bar a withdrawn claim put on the job here (a won lease is never withdrawn). The record stays, as lapsed: deleted, it would let an older open attempt of the job
+   * look new here and be given a fresh TTR (`alive`), and a dead holder's job would never be free.
+   */
   private forget (job: JobId, peer: string, epoch: number): void {
     const lease = this.leases.get(job)
-    if (lease?.peer === peer && lease.epoch === epoch && lease.released !== true) this.leases.delete(job)
+    if (lease?.peer !== peer || lease.epoch !== epoch || lease.released === true) return
+    lease.expiresAt = Math.min(lease.expiresAt, this.init.clock.monotonic())
+    lease.expired = true
   }
 
   /**

@@ -1,7 +1,7 @@
 import createDebug from 'debug'
 import { StorageError } from '../errors.js'
 import { FailReason, JobState } from '../types.js'
-import type { Attempt, JobId, JobSpec, PeerIdString } from '../types.js'
+import type { Attempt, CoordinationStats, JobId, JobSpec, PeerIdString } from '../types.js'
 import type { Clock } from '../clock.js'
 import type { Ledger } from '../crdt/ledger.js'
 import { SegmentMap, attemptKey, segmentOf } from '../crdt/facts.js'
@@ -104,6 +104,11 @@ export class Scheduler {
   get running (): number { return this.runs.size }
   get busySlots (): number { return this.used }
   get isDraining (): boolean { return this.draining }
+
+  /** What this node's claims have cost so far. */
+  coordination (): CoordinationStats {
+    return this.init.claims.stats()
+  }
 
   /** Whether an attempt of this node is running now (its lease, from this node's point of view). */
   holds (attempt: Attempt): boolean {
@@ -282,7 +287,7 @@ export class Scheduler {
   private claimAt (spec: JobSpec): number {
     let since = this.readySince.get(spec.id)
     if (since == null) this.readySince.set(spec.id, since = this.init.clock.monotonic())
-    return since + this.init.claims.claimDelay(spec)
+    return Math.max(since + this.init.claims.claimDelay(spec), this.init.claims.retryAt(spec.id))
   }
 
   private async launch (spec: JobSpec): Promise<void> {

@@ -23,9 +23,10 @@ const MODES = {
     submitToStart: { n: 15 },
     submitToVisible: { n: 15 },
     claimRace: { nodes: 3, jobs: 45 },
-    failover: { reps: 1, ttrMs: 3000 },
+    failover: { reps: 1, ttrMs: 3000, sizes: [2, 3] },
     catchUp: { sizes: [2000], sealWaitMs: 5000 },
-    top: { jobs: 10_000, chunk: 5000, changesPerSecond: 200, loadSeconds: 5 }
+    top: { jobs: 10_000, chunk: 5000, changesPerSecond: 200, loadSeconds: 5 },
+    manyNodes: { sizes: [6], jobs: 120 }
   },
   default: {
     throughputOneNode: { n: 1000 },
@@ -35,9 +36,10 @@ const MODES = {
     submitToStart: { n: 100 },
     submitToVisible: { n: 100 },
     claimRace: { nodes: 3, jobs: 300 },
-    failover: { reps: 3, ttrMs: 3000 },
+    failover: { reps: 3, ttrMs: 3000, sizes: [2, 3] },
     catchUp: { sizes: [10_000], sealWaitMs: 20_000 },
-    top: { jobs: 100_000, chunk: 10_000, changesPerSecond: 200, loadSeconds: 20 }
+    top: { jobs: 100_000, chunk: 10_000, changesPerSecond: 200, loadSeconds: 20 },
+    manyNodes: { sizes: [10, 20], jobs: 2000 }
   },
   full: {
     throughputOneNode: { n: 1000 },
@@ -47,9 +49,10 @@ const MODES = {
     submitToStart: { n: 100 },
     submitToVisible: { n: 100 },
     claimRace: { nodes: 5, jobs: 300 },
-    failover: { reps: 3, ttrMs: 3000 },
+    failover: { reps: 3, ttrMs: 3000, sizes: [2, 3] },
     catchUp: { sizes: [10_000, 100_000], sealWaitMs: 30_000 },
-    top: { jobs: 100_000, chunk: 10_000, changesPerSecond: 200, loadSeconds: 30 }
+    top: { jobs: 100_000, chunk: 10_000, changesPerSecond: 200, loadSeconds: 30 },
+    manyNodes: { sizes: [10, 20], jobs: 2000 }
   }
 }
 
@@ -63,7 +66,8 @@ const SCENARIOS = [
   ['claimRace', 'Claim conflicts and duplicate runs under a race'],
   ['failover', 'Failover after SIGKILL of the holder, relative to TTR'],
   ['catchUp', 'New-node catch-up'],
-  ['top', '`meshq top` on a large ledger, in a real terminal']
+  ['top', '`meshq top` on a large ledger, in a real terminal'],
+  ['manyNodes', 'Many real nodes racing (10 and 20)']
 ]
 
 const USAGE = `usage: npm run bench -- [--quick | --full] [--only N,N...] [--no-docs] [--write-docs]

@@ -470,10 +470,30 @@ export async function submitToVisible ({ n }, ctx) {
 
 const CLAIM_DEBUG = 'meshq:claims,meshq:sched'
 
+/** Claim traffic of every node so far, summed (`coordination` of `GET /stats`). */
+async function coordination (nodes) {
+  const all = await Promise.all(nodes.map(async n => (await n.api.request('GET', '/stats')).coordination))
+  return Object.fromEntries(Object.keys(all[0]).map(k => [k, all.reduce((sum, c) => sum + c[k], 0)]))
+}
+
+/**
+ * Waits until every node's ledger shows all `ids` done: how long after the last job ended the
+ * replicas agree.
+ */
+async function agreement (nodes, ids, group) {
+  const t0 = now()
+  await waitFor(async () => {
+    const counts = await Promise.all(nodes.map(async n => (await n.api.request('GET', '/stats')).groups[group]?.done ?? 0))
+    return counts.every(c => c === ids.length)
+  }, { what: `every node to see all ${ids.length} jobs of group ${group} done`, timeout: 120_000, interval: 100 })
+  return now() - t0
+}
+
 /** One race: `jobs` jobs, split over every node and submitted on all at once. */
 async function race (nodes, jobs, { label, cwd, file }) {
   const counters = { won: /won claim/, lost: /lost claim/, preempted: /preempted on/ }
   const before = countLines(nodes, counters)
+  const traffic = await coordination(nodes)
   const watch = await watchEvents(nodes[0])
   try {
     const script = 'echo "$MESHQ_JOB_ID" >> "$1"'
@@ -488,9 +508,12 @@ async function race (nodes, jobs, { label, cwd, file }) {
       const statuses = await Promise.all(nodes.map(async n => await n.api.request('GET', '/status')))
       return statuses.every(s => s.running === 0)
     }, { what: 'every node to be idle after the race', timeout: 60_000, interval: 100 })
+    const agreeMs = await agreement(nodes, ids, 'race')
+    const spent = await coordination(nodes)
     const runs = countBy((await readFile(file, 'utf8')).split('\n').filter(Boolean), id => id)
     const records = (await nodes[0].api.request('GET', `/jobs?group=race&limit=${ids.length}`)).jobs
     const after = countLines(nodes, counters)
+    const perJob = key => round((spent[key] - traffic[key]) / jobs, 2)
     const dupIds = new Set(ids.filter(id => (runs[id] ?? 0) > 1))
     return {
       odd: oddRecords(records.filter(j => dupIds.has(j.id) || (j.state === 'done' && j.attempts.length !== 1))),
@@ -505,7 +528,11 @@ async function race (nodes, jobs, { label, cwd, file }) {
       multi: records.filter(j => j.attempts.length > 1).length,
       won: after.won - before.won,
       lost: after.lost - before.lost,
-      preempted: after.preempted - before.preempted
+      preempted: after.preempted - before.preempted,
+      rate: round(jobs / (wallMs / 1000), 1),
+      agree: round(agreeMs / 1000, 1),
+      batchesPerJob: perJob('batches'),
+      votesPerJob: perJob('votes')
     }
   } finally {
     watch.close()
@@ -515,6 +542,8 @@ async function race (nodes, jobs, { label, cwd, file }) {
 function countLines (nodes, patterns) {
   return Object.fromEntries(Object.entries(patterns).map(([k, re]) => [k, nodes.reduce((sum, n) => sum + n.countLines(re), 0)]))
 }
+
+const RACE_COLUMNS = [['round', 'round'], ['nodes', 'nodes'], ['jobs', 'jobs'], ['wall', 'wall s'], ['rate', 'jobs/s'], ['duplicates', 'duplicate runs'], ['missing', 'never ran'], ['stuck', 'stuck'], ['multi', 'jobs with >1 attempt'], ['won', 'claims won'], ['lost', 'lost claims'], ['preempted', 'preempted'], ['batchesPerJob', 'gossip batches per job (all nodes)'], ['votesPerJob', 'votes per job'], ['agree', 'ledgers agree s after the last job']]
 
 export async function claimRace ({ nodes: size, jobs }, ctx) {
   const rows = []
@@ -538,7 +567,7 @@ export async function claimRace ({ nodes: size, jobs }, ctx) {
   for (const r of rows.filter(r => r.stuck > 0)) notes.push(`**STUCK JOBS** in round "${r.round}": ${r.stuckJobs.join('; ')}`)
   return {
     tables: [{
-      columns: [['round', 'round'], ['nodes', 'nodes'], ['jobs', 'jobs'], ['wall', 'wall s'], ['duplicates', 'duplicate runs'], ['missing', 'never ran'], ['stuck', 'stuck'], ['multi', 'jobs with >1 attempt'], ['won', 'claims won'], ['lost', 'lost claims'], ['preempted', 'preempted']],
+      columns: RACE_COLUMNS,
       rows
     }],
     notes,
@@ -549,15 +578,40 @@ export async function claimRace ({ nodes: size, jobs }, ctx) {
 // ---------------------------------------------------------------------------------------------
 // 8. Failover after SIGKILL of the holder
 
-export async function failover ({ reps, ttrMs }, ctx) {
-  const nodes = await ctx.mesh(3)
+export async function failover ({ reps, ttrMs, sizes }, ctx) {
   const rows = []
   const failures = []
+  for (const size of sizes) {
+    progress(`failover on ${size} nodes`)
+    await failoverOn(await ctx.mesh(size), { reps, ttrMs, rows, failures }, ctx)
+    await ctx.disposeMesh()
+  }
+  const ms = rows.map(r => r.ms).filter(v => v != null)
+  const within = rows.filter(r => r.ms != null && r.ms <= ttrMs + 500).length
+  return {
+    tables: [{ columns: [['nodes', 'nodes'], ['rep', 'rep'], ['holder', 'killed holder'], ['rerunOn', 'rerun on'], ['ttr', 'TTR ms'], ['ms', 'kill → next attempt starts, ms'], ['multiple', '× TTR']], rows }],
+    notes: [
+      ms.length > 0 ? `Mean ${round(mean(ms))} ms = ${round(mean(ms) / ttrMs, 2)} × TTR; ${within} of ${rows.length} within the target of TTR + 0.5 s.` : 'No repetition got a rerun.',
+      'The holder is killed once every node shows the job running (the attempt is replicated), then the next attempt\'s startedAt is read on a surviving node. The killed node is restarted from its home, and the mesh waited for, before the next repetition. With two nodes the survivor acts alone once its peer has been silent for TTR/2 (at least 1 s), so the rerun follows the lease\'s lapse.',
+      ...failures.map(f => `**NO RERUN**: ${f}`)
+    ],
+    chart: ms.length === 0
+      ? []
+      : [
+          { panel: 'failover', label: 'TTR', value: ttrMs, colour: '#bab0ac' },
+          { panel: 'failover', label: `kill → rerun starts (mean of ${ms.length})`, value: round(mean(ms)), colour: '#e15759' }
+        ],
+    data: { rows, failures }
+  }
+}
+
+/** Kills the holder of a long job `reps` times on one mesh, restarting it each time. */
+async function failoverOn (nodes, { reps, ttrMs, rows, failures }, ctx) {
   for (let rep = 1; rep <= reps; rep++) {
     // the first run sleeps, its rerun ends at once; the first run's epoch need not be 1 (a claim
     // made within 3 s of the nodes' start meets their quiet period and fails)
     const [job] = await submit(nodes[0], [{
-      cmd: ['sh', '-c', `if mkdir failover-${rep}.first 2>/dev/null; then sleep 300; fi`], ttr: ttrMs, group: 'failover', cwd: ctx.workDir
+      cmd: ['sh', '-c', `if mkdir failover-${nodes.length}-${rep}.first 2>/dev/null; then sleep 300; fi`], ttr: ttrMs, group: 'failover', cwd: ctx.workDir
     }])
     // every node must know the running attempt before its holder dies: see the notes
     const running = await waitFor(async () => {
@@ -582,34 +636,18 @@ export async function failover ({ reps, ttrMs }, ctx) {
         return last.attempts.find(a => a.epoch > epoch && a.startedAt != null)
       }, { what: `attempt ${epoch + 1} of ${job.id} to start`, timeout: 10 * ttrMs + 15_000, interval: 20 })
       const ms = Date.parse(second.startedAt) - killedAt
-      rows.push({ rep, holder: ctx.label(holder), rerunOn: ctx.label(second.node), ttr: ttrMs, ms, multiple: round(ms / ttrMs, 2) })
+      rows.push({ nodes: nodes.length, rep, holder: ctx.label(holder), rerunOn: ctx.label(second.node), ttr: ttrMs, ms, multiple: round(ms / ttrMs, 2) })
       progress(`  rerun after ${ms} ms; restarting ${ctx.label(holder)}`)
     } catch (err) {
       const seen = `${last?.state} (${last?.reason ?? '-'}), attempts ${JSON.stringify(last?.attempts.map(a => [a.epoch, ctx.label(a.node), a.failReason ?? (a.endedAt != null ? 'ended' : 'open')]))}`
       failures.push(`rep ${rep}: ${err.message}; last seen on ${ctx.label(survivors[0])}: ${seen}${debugAbout(survivors, job.id)}`)
-      rows.push({ rep, holder: ctx.label(holder), rerunOn: 'none', ttr: ttrMs })
+      rows.push({ nodes: nodes.length, rep, holder: ctx.label(holder), rerunOn: 'none', ttr: ttrMs })
       progress(`  no rerun: ${failures.at(-1)}`)
     }
     const restarted = await startNode({ slots: SLOTS, home: holder.home, debug: CLAIM_DEBUG })
     restarted.label = holder.label
     nodes[index] = restarted
     await waitMesh(nodes)
-  }
-  const ms = rows.map(r => r.ms).filter(v => v != null)
-  return {
-    tables: [{ columns: [['rep', 'rep'], ['holder', 'killed holder'], ['rerunOn', 'rerun on'], ['ttr', 'TTR ms'], ['ms', 'kill → next attempt starts, ms'], ['multiple', '× TTR']], rows }],
-    notes: [
-      ms.length > 0 ? `Mean ${round(mean(ms))} ms = ${round(mean(ms) / ttrMs, 2)} × TTR.` : 'No repetition got a rerun.',
-      'The holder is killed once every node shows the job running (the attempt is replicated), then the next attempt\'s startedAt is read on a surviving node. The killed node is restarted from its home, and the mesh waited for, before the next repetition.',
-      ...failures.map(f => `**NO RERUN**: ${f}`)
-    ],
-    chart: ms.length === 0
-      ? []
-      : [
-          { panel: 'failover', label: 'TTR', value: ttrMs, colour: '#bab0ac' },
-          { panel: 'failover', label: `kill → rerun starts (mean of ${ms.length})`, value: round(mean(ms)), colour: '#e15759' }
-        ],
-    data: { rows, failures }
   }
 }
 
@@ -802,4 +840,24 @@ async function changeJobs (node, ids, perSecond, ms) {
   }
   const seconds = (now() - t0) / 1000
   return { perTick, seconds, events, eventsPerSecond: events / seconds }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 11. Many real nodes racing
+
+export async function manyNodes ({ sizes, jobs }, ctx) {
+  const rows = []
+  for (const size of sizes) {
+    progress(`race: ${jobs} jobs on ${size} real nodes`)
+    const nodes = await ctx.mesh(size)
+    rows.push(await race(nodes, jobs, { label: `${size} nodes`, cwd: ctx.workDir, file: join(ctx.workDir, `many-${size}.txt`) }))
+    await ctx.disposeMesh()
+  }
+  const notes = [
+    `Every node is a real \`meshq node\` process on 127.0.0.1, ${SLOTS} slots each, all on this ${ctx.cpus}-core machine; jobs are split over the nodes and submitted on all at once. Target (issue on claims): 0 duplicates, every job done, ledgers equal within 5 s of the last job.`,
+    '"gossip batches per job" is every node\'s published claim batches during the race over the jobs; "votes per job" the vote entries in them: a claim needs the votes of a majority of the members, so this grows with the node count.'
+  ]
+  for (const r of rows.filter(r => r.duplicates > 0)) notes.push(`**DUPLICATE RUNS** with ${r.nodes} nodes: ${r.duplicates} jobs ran more than once.`)
+  for (const r of rows.filter(r => r.stuck > 0)) notes.push(`**STUCK JOBS** with ${r.nodes} nodes: ${r.stuckJobs.join('; ')}`)
+  return { tables: [{ columns: RACE_COLUMNS, rows }], notes, data: { rows } }
 }

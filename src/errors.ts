@@ -39,11 +39,6 @@ export class JobRunningError extends MeshqError {
   override readonly status = 409
 }
 
-export class NodeBusyError extends MeshqError {
-  override name = 'NodeBusyError'
-  override readonly status = 409
-}
-
 export class HomeLockedError extends MeshqError {
   override name = 'HomeLockedError'
 }

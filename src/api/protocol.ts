@@ -11,9 +11,6 @@ export const MAX_BODY_BYTES = 16 * 1024 * 1024
 /** The file name of the control socket inside a node's home. */
 export const SOCKET_NAME = 'meshq.sock'
 
-/** The file, inside a node's home, holding the bearer token of the TCP API. */
-export const TOKEN_FILE = 'api-token'
-
 /** The body of every error answer. */
 export interface ApiErrorBody {
   error: { name: string, message: string }

@@ -32,11 +32,10 @@ export interface Home {
 }
 
 /** Where a node keeps things, under its home directory. */
-export const homePaths = (dir: string): { ledger: string, socket: string, apiToken: string, output: string } => ({
+export const homePaths = (dir: string): { ledger: string, socket: string, apiToken: string } => ({
   ledger: join(dir, 'ledger'),
   socket: join(dir, 'meshq.sock'),
-  apiToken: join(dir, 'api-token'),
-  output: join(dir, 'output')
+  apiToken: join(dir, 'api-token')
 })
 
 /**

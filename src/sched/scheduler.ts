@@ -102,7 +102,6 @@ export class Scheduler {
 
   get slots (): number { return this.init.slots }
   get running (): number { return this.runs.size }
-  get busySlots (): number { return this.used }
   get isDraining (): boolean { return this.draining }
 
   /** What this node's claims have cost so far. */

@@ -10,13 +10,13 @@ const B = 'peerB' as PeerIdString
 
 function spec (n: number, extra: Partial<JobSpec> = {}): JobSpec {
   return {
-    id: `seg-${n}` as JobId, cmd: ['true'], cwd: '/', env: {}, after: [], afterGroup: [], pri: 0, retries: 0,
+    id: `segaaa-${n}` as JobId, cmd: ['true'], cwd: '/', env: {}, after: [], afterGroup: [], pri: 0, retries: 0,
     ttrMs: 30_000, tags: [], cores: 1, submitter: A, submittedAt: 1000 + n, n, seq: n, ...extra
   }
 }
-const jobFact = (s: JobSpec): FactChange => ({ doc: 'seg', map: SegmentMap.jobs, key: s.id, value: s })
-const attemptFact = (a: Attempt): FactChange => ({ doc: 'seg', map: SegmentMap.attempts, key: attemptKey(a.job, a.epoch, a.node), value: a })
-const controlFact = (job: JobId, c: Control): FactChange => ({ doc: 'seg', map: SegmentMap.controls, key: controlKey(job, c.lamport, c.by), value: c })
+const jobFact = (s: JobSpec): FactChange => ({ doc: 'segaaa', map: SegmentMap.jobs, key: s.id, value: s })
+const attemptFact = (a: Attempt): FactChange => ({ doc: 'segaaa', map: SegmentMap.attempts, key: attemptKey(a.job, a.epoch, a.node), value: a })
+const controlFact = (job: JobId, c: Control): FactChange => ({ doc: 'segaaa', map: SegmentMap.controls, key: controlKey(job, c.lamport, c.by), value: c })
 
 function table (clock = new FakeClock()): JobTable {
   return new JobTable({ clock, leaseAlive: a => a.endedAt == null })
@@ -51,6 +51,21 @@ describe('derived job state', () => {
     expect(t.get(job.id)?.derived).toMatchObject({ state: 'ready', epoch: 1 })
   })
 
+  it('ignores a spec from a peer with a NUL byte in its command, environment or cwd: no node could start it', () => {
+    const t = table()
+    const bad = [spec(1, { cmd: ['echo', 'a\u0000b'] }), spec(2, { env: { A: 'x\u0000' } }), spec(3, { env: { 'A\u0000': 'x' } }), spec(4, { cwd: '/\u0000' })]
+    t.ingest([...bad.map(jobFact), jobFact(spec(5))])
+    for (const job of bad) expect(t.get(job.id)).toBeUndefined()
+    expect(t.get(spec(5).id)?.derived.state).toBe('ready')
+  })
+
+  it('ignores a spec whose id is not a job id: ids name directories of output files', () => {
+    const t = table()
+    const bad = ['../../x', 'segaaa-0', 'segaaa-1/..', 'SEGAAA-1'].map(id => spec(1, { id: id as JobId }))
+    t.ingest(bad.map(jobFact))
+    for (const job of bad) expect(t.get(job.id)).toBeUndefined()
+  })
+
   it('keeps dependants pending with a reason, and says when a dependency failed', () => {
     const t = table()
     const first = spec(1)
@@ -83,7 +98,7 @@ describe('derived job state', () => {
     t.ingest(jobs.map(jobFact))
     const order: string[] = []
     t.takeReady(s => { order.push(s.id); return true })
-    expect(order).toEqual(['seg-2', 'seg-4', 'seg-1', 'seg-3'])
+    expect(order).toEqual(['segaaa-2', 'segaaa-4', 'segaaa-1', 'segaaa-3'])
   })
 })
 

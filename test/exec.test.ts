@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { chmod, readdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { chmod, readdir, readFile, readlink, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { afterEach, describe, expect, test } from 'vitest'
@@ -50,6 +50,13 @@ async function waitForGroupSize (pgid: number, size: number): Promise<void> {
 /** Killed processes may take a moment to be gone; the deadline is generous for a loaded machine. */
 async function waitForGroupGone (pgid: number, timeout = 10_000): Promise<void> {
   await waitFor(async () => (await groupMembers(pgid)).length === 0, { timeout, interval: 20, what: `group ${pgid} to die` })
+}
+
+/** Which of `paths` this process has open. */
+async function openedBySelf (paths: string[]): Promise<string[]> {
+  const fds = await readdir('/proc/self/fd')
+  const targets = await Promise.all(fds.map(async fd => await readlink(`/proc/self/fd/${fd}`).catch(() => '')))
+  return paths.filter(path => targets.includes(path))
 }
 
 function numbers (count: number): string {
@@ -110,6 +117,16 @@ describe('executor', () => {
     const { exec } = await started()
     const result = await (await exec.run(request([script]))).result
     expect(result.failReason).toBe('not-executable')
+  })
+
+  test('reports a command the OS cannot take (a NUL byte) as spawn-error, with its output files closed', async () => {
+    const { exec } = await started()
+    const handle = await exec.run(request(['echo', 'a\u0000b']))
+    expect(handle.pid).toBe(0)
+    const result = await handle.result
+    expect(result).toMatchObject({ failReason: 'spawn-error', stdoutBytes: 0, stderrBytes: 0 })
+    expect(result.tail).toContain('null bytes')
+    expect(await openedBySelf(Object.values(handle.outputPaths))).toEqual([])
   })
 
   test('reports a missing working directory', async () => {

@@ -63,6 +63,19 @@ describe('draftJob: run options', () => {
   })
 })
 
+describe('draftJob: NUL bytes', () => {
+  // before the check, such a job was accepted, and every node that claimed it failed to spawn it
+  // and released it at once: a hot loop of claims until it was killed
+  it('refuses one in any cmd element, in env names and values and in cwd, naming the field', () => {
+    const nul = (message: RegExp): unknown => expect.objectContaining({ name: 'InvalidJobError', message: expect.stringMatching(message) })
+    expect(invalid({ cmd: ['echo', 'a\u0000b'] })).toThrow(nul(/^cmd\[1\] contains a NUL byte/))
+    expect(invalid({ cmd: ['ec\u0000ho'] })).toThrow(nul(/^cmd\[0\] contains a NUL byte/))
+    expect(invalid({ cwd: '/work\u0000' })).toThrow(nul(/^cwd contains a NUL byte/))
+    expect(invalid({ env: { A: 'x\u0000' } })).toThrow(nul(/^env A contains a NUL byte/))
+    expect(invalid({ env: { 'A\u0000B': 'x' } })).toThrow(nul(/^the name of env "A\\u0000B" contains a NUL byte/))
+  })
+})
+
 describe('sub: run option flags and --batch fields', () => {
   const parse = (argv: string[]): SubmitRequest => {
     const args = parseArgs('sub', argv, sub.flags, { restAfterFirstPositional: true })

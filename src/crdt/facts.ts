@@ -82,6 +82,12 @@ export function factSubject (key: string): string {
   return bar < 0 ? key : key.slice(0, bar)
 }
 
+/** A job id: `<segment>-<n>`, the segment six base32 characters (see ledger.ts), n from 1. */
+const JOB_ID = /^[a-z2-7]{6}-[1-9][0-9]*$/
+
+/** Whether `id` has the form of a job id: also a safe file name, as job ids name output directories. */
+export const isJobId = (id: unknown): id is JobId => typeof id === 'string' && JOB_ID.test(id)
+
 /** Segment id of a job id: ids are `<segment>-<n>`. */
 export function segmentOf (id: string): string | undefined {
   const dash = id.lastIndexOf('-')
@@ -105,6 +111,10 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 const isStringArray = (v: unknown): boolean => Array.isArray(v) && v.every(s => typeof s === 'string')
 const isInt = (v: unknown): boolean => Number.isSafeInteger(v)
 const optional = (v: unknown, check: (v: unknown) => boolean): boolean => v === undefined || v === null || check(v)
+/** A string the OS can take as an argument, an environment variable or a path: one without a NUL byte. */
+const isOsString = (v: unknown): boolean => typeof v === 'string' && !v.includes('\0')
+const isCommand = (v: unknown): boolean => Array.isArray(v) && v.length > 0 && v.every(isOsString)
+const isEnv = (v: unknown): boolean => isObject(v) && Object.entries(v).every(([name, value]) => isOsString(name) && isOsString(value))
 
 const PATCH_CHECKS: Record<keyof SpecPatch, (v: unknown) => boolean> = {
   name: v => typeof v === 'string',
@@ -130,9 +140,8 @@ export function validFact (change: FactChange): boolean {
   if (!isObject(v)) return false
   switch (change.map) {
     case SegmentMap.jobs:
-      return v.id === change.key && isStringArray(v.cmd) && (v.cmd as string[]).length > 0 && typeof v.cwd === 'string' &&
-        isObject(v.env) && isStringArray(v.after) && isStringArray(v.afterGroup) && isStringArray(v.tags) &&
-        isInt(v.pri) && isInt(v.retries) && isInt(v.cores) && isInt(v.ttrMs) && isInt(v.submittedAt) && isInt(v.seq) &&
+      return v.id === change.key && isJobId(v.id) && isCommand(v.cmd) && isOsString(v.cwd) && isEnv(v.env) &&
+        isStringArray(v.after) && isStringArray(v.afterGroup) && isStringArray(v.tags) && isInt(v.pri) && isInt(v.retries) && isInt(v.cores) && isInt(v.ttrMs) && isInt(v.submittedAt) && isInt(v.seq) &&
         optional(v.group, g => typeof g === 'string')
     case SegmentMap.attempts:
       return typeof v.job === 'string' && change.key.startsWith(`${v.job}|`) && isInt(v.epoch) && typeof v.node === 'string' &&

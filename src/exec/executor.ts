@@ -8,7 +8,7 @@ import { InvalidJobError } from '../errors.js'
 import { FailReason, type JobRunOptions, type JobState } from '../types.js'
 import { HOOK_TIMEOUT_MS, wrapUp, type AftermathInit } from './aftermath.js'
 import { ExecutorNotRunningError } from './errors.js'
-import { RunningJob, spawnJob, type JobContext } from './job.js'
+import { RunningJob, spawnJob, type JobContext, type JobProcess } from './job.js'
 import { log } from './log.js'
 import { JobOutputs, type OutputPaths } from './output.js'
 import { UsageSampler } from './sampler.js'
@@ -176,7 +176,14 @@ class ProcessExecutor implements Executor {
       throw err
     }
     const { privateDir, outputPaths } = aftermath
-    const child = spawnJob(privateDir === undefined ? req : inPrivateDir(req, privateDir), this.#killGraceMs)
+    let child: JobProcess
+    try {
+      child = spawnJob(privateDir === undefined ? req : inPrivateDir(req, privateDir), this.#killGraceMs)
+    } catch (err) {
+      // refused before any process existed (a NUL byte in an argument): this job can never start
+      await outputs.close()
+      return fail(FailReason.spawnError, `${req.cmd[0]}: ${(err as Error).message}`)
+    }
     if (child.pid === undefined) {
       await outputs.close()
       const { code, originalMessage } = await child

@@ -39,7 +39,7 @@ export function spawnJob (req: RunRequest, killGraceMs: number) {
   })
 }
 
-type JobProcess = ReturnType<typeof spawnJob>
+export type JobProcess = ReturnType<typeof spawnJob>
 
 interface JobInit {
   child: JobProcess

@@ -70,16 +70,30 @@ function runOptions (req: SubmitRequest): JobRunOptions {
   return options
 }
 
+/**
+ * The OS takes arguments, environment variables and paths as C strings, which a NUL byte ends:
+ * a job with one could never start.
+ */
+function refuseNul (value: string, field: string): void {
+  if (value.includes('\0')) throw new InvalidJobError(`${field} contains a NUL byte: a command, its environment and its cwd cannot hold one`)
+}
+
 /** Checks a submit request field by field and turns it into a job draft; throws InvalidJobError. */
 export function draftJob (req: SubmitRequest, now: number): JobDraft {
   if (req == null || typeof req !== 'object') throw new InvalidJobError('a job must be a JSON object')
   if (!Array.isArray(req.cmd) || req.cmd.length === 0 || !req.cmd.every(a => typeof a === 'string') || req.cmd[0] === '') {
     throw new InvalidJobError('cmd must be a non-empty array of strings, e.g. ["echo", "hi"]')
   }
+  req.cmd.forEach((arg, i) => { refuseNul(arg, `cmd[${i}]`) })
   if (typeof req.cwd !== 'string' || !isAbsolute(req.cwd)) throw new InvalidJobError('cwd must be an absolute path')
+  refuseNul(req.cwd, 'cwd')
   const env = req.env ?? {}
   if (typeof env !== 'object' || Object.values(env).some(v => typeof v !== 'string')) {
     throw new InvalidJobError('env must be an object of strings')
+  }
+  for (const [name, value] of Object.entries(env)) {
+    refuseNul(name, `the name of env ${JSON.stringify(name)}`)
+    refuseNul(value, `env ${name}`)
   }
   const delayMs = duration(req.delay, 'delay')
   const draft: JobDraft = {

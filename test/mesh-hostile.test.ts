@@ -1,3 +1,5 @@
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -10,7 +12,7 @@ import { createHost } from '../src/node/p2p.js'
 import type { MeshqLibp2p } from '../src/node/p2p.js'
 import { decodeToken } from '../src/node/membership.js'
 import type { JoinToken } from '../src/node/membership.js'
-import { JOIN_PROTOCOL } from '../src/node/mesh.js'
+import { JOIN_PROTOCOL, LOGS_PROTOCOL } from '../src/node/mesh.js'
 import { FrameType, SYNC_PROTOCOL, encodeFrame } from '../src/node/sync.js'
 import type { JobView, PeerView } from '../src/types.js'
 
@@ -38,6 +40,13 @@ async function intruder (token: JoinToken): Promise<MeshqLibp2p> {
 
 async function tokenOf (node: TestNode): Promise<JoinToken> {
   return decodeToken((await ok(node.home, ['invite'])).trim())
+}
+
+/** Joins the cluster for real, through the token's node, giving `addrs` as its own addresses. */
+async function joinWith (host: MeshqLibp2p, token: JoinToken, addrs: unknown[] = []): Promise<void> {
+  const join = lpStream(await host.dialProtocol(multiaddr(token.addrs[0]), JOIN_PROTOCOL))
+  await join.write(new TextEncoder().encode(JSON.stringify({ invite: token.invite, secret: token.secret, addrs })))
+  expect(JSON.parse(new TextDecoder().decode((await join.read()).subarray()))).toEqual({ ok: true })
 }
 
 /** A job submitted on one node runs and is seen done on the other: the cluster still works. */
@@ -73,10 +82,7 @@ describe('a peer with the cluster key', () => {
     const token = await tokenOf(nodes[0])
     const host = await intruder(token)
     const target = multiaddr(token.addrs[0])
-    // join for real, then misbehave
-    const join = lpStream(await host.dialProtocol(target, JOIN_PROTOCOL))
-    await join.write(new TextEncoder().encode(JSON.stringify({ invite: token.invite, secret: token.secret, addrs: [] })))
-    expect(JSON.parse(new TextDecoder().decode((await join.read()).subarray()))).toEqual({ ok: true })
+    await joinWith(host, token) // for real, then misbehave
 
     const frames = [
       new Uint8Array([99, 1, 2, 3]), // unknown frame type
@@ -110,10 +116,7 @@ describe('a peer with the cluster key', () => {
   it('that joins with a malformed address does not take any node down', async () => {
     const token = await tokenOf(nodes[0])
     const host = await intruder(token)
-    const join = lpStream(await host.dialProtocol(multiaddr(token.addrs[0]), JOIN_PROTOCOL))
-    const addrs = ['/ip4/127.0.0.1/tcp/1/bogus', 42, '/ip4/999.1.1.1/tcp/1', '/ip4/127.0.0.1/tcp/9']
-    await join.write(new TextEncoder().encode(JSON.stringify({ invite: token.invite, secret: token.secret, addrs })))
-    expect(JSON.parse(new TextDecoder().decode((await join.read()).subarray()))).toEqual({ ok: true })
+    await joinWith(host, token, ['/ip4/127.0.0.1/tcp/1/bogus', 42, '/ip4/999.1.1.1/tcp/1', '/ip4/127.0.0.1/tcp/9'])
     await host.stop() // gone: every node now redials it, from its member record
     const id = host.peerId.toString()
     const known = async (node: TestNode): Promise<PeerView | undefined> => (await json<PeerView[]>(node.home, ['peers'])).find(p => p.id === id)
@@ -127,12 +130,24 @@ describe('a peer with the cluster key', () => {
     await clusterWorks()
   })
 
+  it('that asks for the output of a job id with a path in it gets nothing', async () => {
+    const token = await tokenOf(nodes[0])
+    const host = await intruder(token)
+    await joinWith(host, token)
+    // a file outside the output directory, named like the output of an attempt
+    await mkdir(join(nodes[0].home, 'stolen'))
+    await writeFile(join(nodes[0].home, 'stolen', '7.stdout'), 'secret')
+    const logs = lpStream(await host.dialProtocol(multiaddr(token.addrs[0]), LOGS_PROTOCOL))
+    await logs.write(new TextEncoder().encode(JSON.stringify({ job: '../stolen', epoch: 7, stream: 'stdout', follow: false })))
+    // before the fix, the first frame was the file's content
+    await expect(logs.read({ signal: AbortSignal.timeout(5000) })).rejects.toThrow()
+    await evict(host)
+  })
+
   it('that was evicted is disconnected and refused from then on', async () => {
     const token = await tokenOf(nodes[0])
     const host = await intruder(token)
-    const join = lpStream(await host.dialProtocol(multiaddr(token.addrs[0]), JOIN_PROTOCOL))
-    await join.write(new TextEncoder().encode(JSON.stringify({ invite: token.invite, secret: token.secret, addrs: [] })))
-    await join.read()
+    await joinWith(host, token)
     const id = host.peerId.toString()
     await waitFor(async () => (await json<PeerView[]>(nodes[1].home, ['peers'])).some(p => p.id === id), { what: 'the member to be known everywhere' })
     await ok(nodes[1].home, ['evict', id])

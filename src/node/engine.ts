@@ -6,7 +6,7 @@ import type { Engine, EventQuery, ListQuery, LogStream, Selector } from '../api/
 import { DependencyCycleError, InvalidJobError, JobNotFoundError, JobRunningError, MissingDependencyError, UsageError } from '../errors.js'
 import type { Clock } from '../clock.js'
 import type { Ledger } from '../crdt/ledger.js'
-import { META_DOC, MetaMap, SegmentMap, attemptKey, controlKey, groupFactKey, segmentOf } from '../crdt/facts.js'
+import { META_DOC, MetaMap, SegmentMap, attemptKey, controlKey, groupFactKey, isJobId, segmentOf } from '../crdt/facts.js'
 import type { FactChange, GroupFact, LimitFact, PauseFact } from '../crdt/facts.js'
 import type { JobTable, SealedJob, TableEntry } from '../sched/table.js'
 import type { Scheduler } from '../sched/scheduler.js'
@@ -287,6 +287,8 @@ export class NodeEngine implements Engine {
   /** The output of one of this node's attempts; peers read it over `/meshq/logs/1`. */
   async * localLog (request: LogRequest, signal: AbortSignal): AsyncIterable<Uint8Array> {
     const { job, epoch, stream, follow } = request
+    // the job id names a directory: a peer's request is checked on receipt, and here again
+    if (!isJobId(job)) throw new UsageError(`not a job id: ${JSON.stringify(job)}`)
     const file = await open(join(this.init.home, 'output', job, `${epoch}.${stream}`), 'r').catch(() => undefined)
     if (file == null) return
     const ended = async (): Promise<boolean> =>

@@ -6,7 +6,7 @@ import { lpStream } from '@libp2p/utils'
 import { InviteRefusedError, JoinFailedError, NotCaughtUpError, PeerUnreachableError } from '../errors.js'
 import type { Clock } from '../clock.js'
 import type { Ledger } from '../crdt/ledger.js'
-import { META_DOC } from '../crdt/facts.js'
+import { META_DOC, isJobId } from '../crdt/facts.js'
 import type { PeerIdString, PeerView } from '../types.js'
 import type { Membership, JoinToken } from './membership.js'
 import { createHost } from './p2p.js'
@@ -58,7 +58,7 @@ export interface LogRequest {
 function parseLogRequest (bytes: Uint8Array): LogRequest | undefined {
   try {
     const r = JSON.parse(new TextDecoder().decode(bytes))
-    const valid = typeof r?.job === 'string' && Number.isSafeInteger(r.epoch) && (r.stream === 'stdout' || r.stream === 'stderr') && typeof r.follow === 'boolean'
+    const valid = isJobId(r?.job) && Number.isSafeInteger(r.epoch) && (r.stream === 'stdout' || r.stream === 'stderr') && typeof r.follow === 'boolean'
     return valid ? { job: r.job, epoch: r.epoch, stream: r.stream, follow: r.follow } : undefined
   } catch {
     return undefined

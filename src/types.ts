@@ -262,6 +262,9 @@ export interface InviteView {
   expired: boolean
 }
 
+/** The longest an invite may stay valid: 365 days. */
+export const MAX_INVITE_TTL_MS = 365 * 24 * 60 * 60 * 1000
+
 export interface InviteCreated {
   id: string
   token: string

@@ -108,6 +108,14 @@ describe('control API', () => {
     expect((await raw({ method: 'GET', path: '/v1/jobs?state=bogus' })).status).toBe(400)
   })
 
+  it('refuses an invite that would outlive 365 days with 400', async () => {
+    // 1e300 ms once reached the engine, which wrote the invite and then failed to show its expiry
+    for (const ttlMs of [1e300, 365 * 24 * 3600 * 1000 + 1]) {
+      await expect(client.request('POST', '/invites', { ttlMs })).rejects.toMatchObject({ name: 'UsageError', message: expect.stringMatching(/^ttlMs must be at most/), status: 400 })
+    }
+    expect(await client.request('POST', '/invites', { ttlMs: 365 * 24 * 3600 * 1000 })).toMatchObject({ id: 'inv1' })
+  })
+
   it('answers 500 with the name and message of an unexpected error', async () => {
     engine.failNext = new TypeError('boom')
     await expect(submit({ cmd: ['x'] })).rejects.toMatchObject({ name: 'TypeError', message: 'boom', status: 500 })

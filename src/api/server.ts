@@ -9,7 +9,7 @@ import http from 'node:http'
 import net from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { HomeLockedError, MeshqError, UnauthorizedError, UsageError } from '../errors.js'
-import { JOB_EVENT_KINDS, JOB_STATES, type JobEvent, type JobEventKind, type JobState, type ModifyRequest, type SubmitRequest } from '../types.js'
+import { JOB_EVENT_KINDS, JOB_STATES, MAX_INVITE_TTL_MS, type JobEvent, type JobEventKind, type JobState, type ModifyRequest, type SubmitRequest } from '../types.js'
 import type { Engine, EventQuery, ListQuery, LogStream, Selector } from './engine.js'
 import { API_PREFIX, MAX_BODY_BYTES, type ApiErrorBody } from './protocol.js'
 
@@ -176,6 +176,7 @@ function makeRoutes (engine: Engine): Route[] {
       if (!Number.isInteger(ttlMs) || (ttlMs as number) <= 0 || !Number.isInteger(uses) || (uses as number) <= 0) {
         throw new UsageError('ttlMs and uses must be positive integers')
       }
+      if ((ttlMs as number) > MAX_INVITE_TTL_MS) throw new UsageError(`ttlMs must be at most ${MAX_INVITE_TTL_MS} (365 days)`)
       return await engine.invite({ ttlMs: ttlMs as number, uses: uses as number })
     }),
     route('GET', '/invites', async () => ({ invites: await engine.invites() })),

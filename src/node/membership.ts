@@ -1,11 +1,15 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import createDebug from 'debug'
 import { InviteRefusedError, PeerNotFoundError, UsageError } from '../errors.js'
 import type { Clock } from '../clock.js'
 import { addTo } from '../collections.js'
 import type { Ledger } from '../crdt/ledger.js'
 import { META_DOC, MetaMap } from '../crdt/facts.js'
 import type { FactChange } from '../crdt/facts.js'
+import { MAX_INVITE_TTL_MS } from '../types.js'
 import { validAddrs } from './addrs.js'
+
+const log = createDebug('meshq:membership')
 
 export interface MemberFact {
   peer: string
@@ -57,6 +61,17 @@ export interface JoinToken {
 
 const TOKEN_PREFIX = 'mq1.'
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex')
+
+/** The latest time a Date can hold, in ms: invite times are shown as dates. */
+const MAX_DATE_MS = 8.64e15
+const SHA256_HEX = /^[0-9a-f]{64}$/
+const isTime = (v: unknown): boolean => Number.isSafeInteger(v) && Math.abs(v as number) <= MAX_DATE_MS
+
+/** Whether an invite fact (from this node, an older one or a peer) can be listed and checked; one that cannot is ignored. */
+function validInvite (v: Partial<InviteFact> | null): boolean {
+  return typeof v?.id === 'string' && typeof v.hash === 'string' && SHA256_HEX.test(v.hash) && isTime(v.expiresAt) &&
+    isTime(v.createdAt) && Number.isSafeInteger(v.uses) && typeof v.by === 'string'
+}
 
 export function encodeToken (token: JoinToken): string {
   const compact = { c: token.cluster, k: token.psk, i: token.invite, s: token.secret, a: token.addrs }
@@ -185,6 +200,10 @@ export class Membership {
   }
 
   async createInvite (options: { ttlMs: number, uses: number }): Promise<{ id: string, secret: string, expiresAt: number }> {
+    if (!(options.ttlMs > 0 && options.ttlMs <= MAX_INVITE_TTL_MS)) {
+      throw new UsageError(`an invite's time to live must be more than 0 and at most 365 days, not ${options.ttlMs} ms`)
+    }
+    if (!Number.isSafeInteger(options.uses) || options.uses <= 0) throw new UsageError(`an invite's uses must be a positive integer, not ${options.uses}`)
     const id = randomBytes(6).toString('hex')
     const secret = randomBytes(24).toString('base64url')
     const now = this.init.clock.now()
@@ -243,7 +262,8 @@ export class Membership {
     const [kind, id, peer] = key.split('|')
     if (kind === 'use') addTo(this.uses, id, peer)
     else if (kind === 'revoke') this.revoked.add(id)
-    else this.invites.set(key, value)
+    else if (validInvite(value)) this.invites.set(key, value)
+    else log('ignoring malformed invite %s', key)
   }
 
   private async putMember (fact: MemberFact): Promise<void> {

@@ -8,7 +8,7 @@ export const invite: Command = {
   usage: 'invite [--ttl DUR] [--uses N] [--json] | invite --list [--json] | invite --revoke ID',
   summary: 'Prints a one-line token that lets a new host join this cluster (`meshq node --join TOKEN`).',
   flags: [
-    { name: 'ttl', arg: 'DUR', help: 'how long the token is valid (default 1h)' },
+    { name: 'ttl', arg: 'DUR', help: 'how long the token is valid (default 1h, at most 365d)' },
     { name: 'uses', arg: 'N', help: 'how many nodes may join with it (default 1)' },
     { name: 'list', help: 'list the invites issued in this cluster' },
     { name: 'revoke', arg: 'ID', help: 'revoke an invite: its token no longer admits anyone' },

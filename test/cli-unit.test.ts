@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { builtinModules } from 'node:module'
 import { dirname, join, resolve } from 'node:path'
 import { PassThrough } from 'node:stream'
@@ -8,9 +8,11 @@ import { describe, expect, it } from 'vitest'
 import { parseArgs } from '../src/cli/args.js'
 import { run } from '../src/cli/cli.js'
 import { COMMANDS } from '../src/cli/commands/index.js'
+import { joinToken } from '../src/cli/commands/node.js'
 import { sub } from '../src/cli/commands/sub.js'
 import type { Io } from '../src/cli/context.js'
 import { MAX_BATCH_LINE_BYTES, buildRequest, parseBatch, submitOptionsFromArgs } from '../src/cli/submit-options.js'
+import { tempDir } from './helpers.js'
 
 const client = { cwd: '/work/here', env: { FROM_ENV: 'copied' } }
 
@@ -124,6 +126,43 @@ describe('batch reader', () => {
   })
 })
 
+describe('node --join', () => {
+  const io = (stdin = '', env: Record<string, string> = {}, cwd = '/'): Parameters<typeof joinToken>[1] => {
+    const input = new PassThrough()
+    input.end(stdin)
+    return { stdin: input, env, cwd }
+  }
+
+  it('takes the token as given, from @FILE (trimmed, relative to the cwd), from a line of stdin, else from MESHQ_JOIN_TOKEN', async () => {
+    const { dir, cleanup } = await tempDir()
+    try {
+      await writeFile(join(dir, 'token'), '  mq1.file\n')
+      expect(await joinToken('mq1.arg', io())).toBe('mq1.arg')
+      expect(await joinToken('@token', io('', {}, dir))).toBe('mq1.file')
+      expect(await joinToken(`@${join(dir, 'token')}`, io())).toBe('mq1.file')
+      expect(await joinToken('-', io('mq1.stdin \nnot this\n'))).toBe('mq1.stdin')
+      expect(await joinToken(undefined, io('', { MESHQ_JOIN_TOKEN: 'mq1.env\n' }))).toBe('mq1.env')
+      expect(await joinToken('mq1.arg', io('', { MESHQ_JOIN_TOKEN: 'mq1.env' }))).toBe('mq1.arg')
+      expect(await joinToken(undefined, io('', { MESHQ_JOIN_TOKEN: '' }))).toBeUndefined()
+    } finally {
+      await cleanup()
+    }
+  })
+
+  it('refuses a missing or empty file and an empty stdin as usage errors, saying which', async () => {
+    const { dir, cleanup } = await tempDir()
+    try {
+      await writeFile(join(dir, 'empty'), '\n')
+      const usage = (message: RegExp): unknown => expect.objectContaining({ name: 'UsageError', message: expect.stringMatching(message) })
+      await expect(joinToken('@/no/such/token', io())).rejects.toEqual(usage(/^--join @\/no\/such\/token: cannot read the token: ENOENT/))
+      await expect(joinToken('@empty', io('', {}, dir))).rejects.toEqual(usage(/^--join @empty: .*empty is empty$/))
+      await expect(joinToken('-', io(''))).rejects.toEqual(usage(/^--join -: no token on stdin$/))
+    } finally {
+      await cleanup()
+    }
+  })
+})
+
 describe('cli', () => {
   function io (): Io & { out: () => string, err: () => string } {
     const stdout = new PassThrough()
@@ -145,6 +184,12 @@ describe('cli', () => {
     const c = io()
     expect(await run(['help', 'wait'], c)).toBe(0)
     expect(c.out()).toMatch(/^Usage: meshq wait/)
+  })
+
+  it('exits 2 when the join token file cannot be read, before starting a node', async () => {
+    const a = io()
+    expect(await run(['node', '--join', '@/no/such/token'], a)).toBe(2)
+    expect(a.err()).toMatch(/^meshq: --join @\/no\/such\/token: cannot read the token: ENOENT/)
   })
 
   it('lists every flag in every command help', async () => {

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { json, meshq, ok, startCluster, startNode } from './cluster.js'
 import type { TestNode } from './cluster.js'
@@ -70,6 +71,17 @@ describe('across the mesh', () => {
     const job = await waitFor(async () => { const j = await json<JobView>(nodes[0].home, ['show', id]); return /tag gpu/.test(j.reason ?? '') ? j : undefined })
     expect(job.state).toBe('ready')
     await ok(nodes[0].home, ['rm', id])
+  })
+})
+
+describe('a token kept out of the command line', () => {
+  it('in MESHQ_JOIN_TOKEN lets a node join', async () => {
+    const token = (await ok(nodes[0].home, ['invite'])).trim()
+    const joined = await startNode({ env: { MESHQ_JOIN_TOKEN: token } })
+    extra.push(joined)
+    const self = (await json<PeerView[]>(joined.home, ['peers'])).find(p => p.self)?.id
+    await waitFor(async () => (await json<PeerView[]>(nodes[0].home, ['peers'])).some(p => p.id === self && p.state === 'up'), { what: 'the new member up' })
+    expect(await readFile(`/proc/${joined.process.pid}/cmdline`, 'utf8')).not.toContain(token)
   })
 })
 

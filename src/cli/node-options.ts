@@ -7,7 +7,7 @@ export interface NodeOptions {
   /** Job slots; absent: the node's default. */
   slots?: number
   tags: string[]
-  /** A join token from `meshq invite`. */
+  /** A join token from `meshq invite`, as given, read from a file or stdin, or from $MESHQ_JOIN_TOKEN. */
   join?: string
   /** `HOST:PORT` to serve the TCP control API on (bearer token in `$home/api-token`). */
   api?: string

@@ -344,7 +344,7 @@ async function main () {
     // large meshes: fewer jobs and coarser ticks, so that a run stays within minutes (every
     // node hears every vote: the work grows with the square of the node count)
     const big = n >= 1000
-    const jobs = big ? 100 : Math.min(1000, 10 * n)
+    const jobs = big ? 20 : Math.min(1000, 10 * n)
     const tickMs = big ? 4 * BATCH_INTERVAL_MS : BATCH_INTERVAL_MS
     const tenth = Math.max(1, Math.floor(n / 10))
     for (const [deaths, stalls] of [[0, 0], [tenth, tenth]]) {

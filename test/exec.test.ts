@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { chmod, readdir, readFile, readlink, stat, writeFile } from 'node:fs/promises'
+import { chmod, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { afterEach, describe, expect, test } from 'vitest'
@@ -169,6 +169,25 @@ describe('executor', () => {
     const handle = await exec.run(request(['sleep', '300']))
     handle.kill('lost')
     expect((await handle.result).failReason).toBe('lost')
+  })
+
+  test('a job that finishes with exit 0 after a fence asked it to stop is a success: a finished attempt counts', async () => {
+    const { exec, home } = await started()
+    const go = join(home, 'go')
+    // it ignores SIGTERM and ends on its own, as a job that had just finished when its node fenced it
+    const script = `trap "" TERM; echo ready; while [ ! -e ${go} ]; do sleep 0.02; done; exit 0`
+    const lost = await exec.run(request(['sh', '-c', script]))
+    await waitFor(async () => (await readFile(lost.outputPaths.stdout, 'utf8')) === 'ready\n', { what: 'the trap' })
+    lost.kill('lost')
+    await writeFile(go, '')
+    expect(await lost.result).toMatchObject({ exitCode: 0, failReason: undefined })
+    // a kill people asked for stays a kill, however the job ends
+    await rm(go)
+    const killed = await exec.run(request(['sh', '-c', script], { jobId: 'job2' }))
+    await waitFor(async () => (await readFile(killed.outputPaths.stdout, 'utf8')) === 'ready\n', { what: 'the trap' })
+    killed.kill('killed')
+    await writeFile(go, '')
+    expect((await killed.result).failReason).toBe('killed')
   })
 
   test('a job ignoring SIGTERM dies by SIGKILL after the grace period', async () => {

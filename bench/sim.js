@@ -117,6 +117,7 @@ async function simulate ({ n, jobs: jobCount, deaths, stalls, seed, ...rest }) {
       onPreempted: job => { stats.preempted++; stop(node, job) },
       claimable: (job, epoch) => { const v = node.view.get(job); return v == null || (!v.done && v.epoch < epoch) },
       knownEpoch: job => node.view.get(job)?.epoch ?? 0,
+      random: rnd,
       quietMs: 0
     })
     nodes.set(self, node)
@@ -206,19 +207,26 @@ async function simulate ({ n, jobs: jobCount, deaths, stalls, seed, ...rest }) {
   function pass (node) {
     const now = clock.monotonic()
     let free = o.slots - node.runs.size
-    const reachable = Math.floor(now / o.windowMs) // every job was ready from the start
+    const reachable = Math.floor(now / o.windowMs) // no rank further than the time since the start
     const list = node.candidates
     let kept = 0
     let read = 0
     for (; read < list.length; read++) {
       const item = list[read]
       if (free <= 0 || item.rank > reachable) break
-      const v = node.view.get(item.job)
+      const { job } = item
+      const v = node.view.get(job)
       if (v?.done === true) continue // done jobs leave the list
       list[kept++] = item
-      if (node.runs.has(item.job) || node.claims.bars(item.job, v?.epoch ?? 0) || running(node, item.job, v) || now < node.claims.retryAt(item.job)) continue
+      if (node.runs.has(job) || node.claims.bars(job, v?.epoch ?? 0) || running(node, job, v)) {
+        node.readySince.delete(job) // as Scheduler.onJobChange: the rank delay runs from when it is ready again
+        continue
+      }
+      let since = node.readySince.get(job)
+      if (since == null) node.readySince.set(job, since = now)
+      if (now < Math.max(since + item.rank * o.windowMs, node.claims.retryAt(job))) continue
       free--
-      void launch(node, item.job)
+      void launch(node, job)
     }
     if (kept < read) list.splice(kept, read - kept)
   }

@@ -100,6 +100,8 @@ export interface ClaimsInit {
   knownEpoch?: (job: JobId) => number
   /** The job's group, for group limits. */
   groupOf?: (job: JobId) => string | undefined
+  /** Random numbers in [0, 1) for backoffs (default Math.random; a seeded one makes a simulation repeatable). */
+  random?: () => number
   /** The cap on a group's jobs running at once across the mesh (`meshq limit`), if any. */
   limitOf?: (group: string) => number | undefined
   /**
@@ -179,6 +181,7 @@ export const RENEWALS_PER_TTR = 4
  * that are refused at once).
  */
 const LOST_CLAIM_BACKOFF_MS = 1000
+const MAX_LOST_CLAIM_BACKOFF_MS = 10_000
 /** How long a node that hears no voter and is not alone waits before it gives up a claim. */
 const NO_VOTERS_RETRY_MS = 1000
 /** How long a claim may wait for its majority before it is withdrawn. */
@@ -230,7 +233,7 @@ export class Claims {
   /** The highest epoch this node has claimed, voted in or heard of, per job. */
   private readonly epochs = new Map<JobId, number>()
   /** Per job, the monotonic time before which this node does not claim it again (it lost a claim of it). */
-  private readonly backoff = new Map<JobId, number>()
+  private readonly backoff = new Map<JobId, { until: number, losses: number }>()
   /** Every claim heard per `job:epoch` and not withdrawn: where a vote that comes free goes. */
   private readonly heard = new Map<string, Map<string, Ballot>>()
   /** Claims heard since the last tick, per `job:epoch`: the best-ranked one gets this node's vote. */
@@ -301,9 +304,22 @@ export class Claims {
    * How long this node should wait before claiming a job: 0 if it ranks first among the nodes
    * that could run it (rendezvous hashing), a window per rank otherwise, so that usually one node tries.
    */
+  /**
+   * After a lost claim: waits before claiming the job again, doubling with each loss in a row and
+   * with a random part, so that many nodes that keep colliding on one job (all claiming it the
+   * moment a dead holder's lease lapses, say) spread out instead of colliding again.
+   */
+  private backOff (job: JobId): void {
+    const losses = (this.backoff.get(job)?.losses ?? 0) + 1
+    const delay = Math.min(MAX_LOST_CLAIM_BACKOFF_MS, LOST_CLAIM_BACKOFF_MS * 2 ** (losses - 1)) * (0.5 + (this.init.random ?? Math.random)())
+    this.backoff.delete(job) // re-inserted last: the oldest entries are the first forgotten
+    this.backoff.set(job, { until: this.init.clock.monotonic() + delay, losses })
+    if (this.backoff.size > MAX_REMEMBERED_VOTES) this.backoff.delete(this.backoff.keys().next().value as JobId)
+  }
+
   /** Monotonic time before which this node should not claim the job: it just lost a claim of it. */
   retryAt (job: JobId): number {
-    return this.backoff.get(job) ?? 0
+    return this.backoff.get(job)?.until ?? 0
   }
 
   claimDelay (spec: JobSpec): number {
@@ -384,12 +400,13 @@ export class Claims {
       this.consider({ job, epoch, candidate: this.init.self, ttrMs })
       this.flush()
     })
-    if (won) this.hold(job, epoch, ttrMs, claim)
-    else {
+    if (won) {
+      this.hold(job, epoch, ttrMs, claim)
+      this.backoff.delete(job)
+    } else {
       this.outbox.withdraws.push([job, epoch]) // the votes it got are void: their voters may vote again
       this.withdrawn(job, epoch, this.init.self)
-      this.backoff.set(job, this.init.clock.monotonic() + LOST_CLAIM_BACKOFF_MS)
-      if (this.backoff.size > MAX_REMEMBERED_VOTES) this.backoff.delete(this.backoff.keys().next().value as JobId)
+      this.backOff(job)
     }
     this.counters[won ? 'claimsWon' : 'claimsLost']++
     log('%s claim of %s at epoch %d', won ? 'won' : 'lost', job, epoch)

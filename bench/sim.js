@@ -17,21 +17,10 @@ import { readFile, writeFile, mkdir } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { FakeClock } from '../dist/clock.js'
 import { BATCH_INTERVAL_MS, Claims, claimRank } from '../dist/sched/claims.js'
+import { seededRandom } from '../test/faults/workload.mjs'
 
 const ROOT = new URL('..', import.meta.url).pathname
 const DEFAULTS = { slots: 2, ttrMs: 30_000, jobMs: 2000, windowMs: 100, delayMs: 20, jitterMs: 30, loss: 0.01, syncDelayMs: 100, tickMs: BATCH_INTERVAL_MS }
-
-/** A small seeded generator: the same seed, the same run. */
-function random (seed) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** Events on the fake clock, in time order: message deliveries, ledger updates, job ends. */
 class Agenda {
@@ -61,7 +50,7 @@ function percentile (sorted, p) {
 /** One run with `n` nodes and `jobs` jobs, all ready at the start. */
 async function simulate ({ n, jobs: jobCount, deaths, stalls, seed, ...rest }) {
   const o = { ...DEFAULTS, ...rest }
-  const rnd = random(seed)
+  const rnd = seededRandom(seed)
   const clock = new FakeClock()
   const agenda = new Agenda()
   const names = Array.from({ length: n }, (_, i) => `p${String(i).padStart(4, '0')}`)

@@ -1,7 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { FakeClock } from '../src/clock.js'
-import { CLAIM_DEADLINE_MS, Claims, claimRank, decodeBatch } from '../src/sched/claims.js'
-import type { ClaimBatch, ClaimsInit, PeerLoad } from '../src/sched/claims.js'
+import { CLAIM_DEADLINE_MS, Claims, claimRank } from '../src/sched/claims.js'
+import type { ClaimsInit, PeerLoad } from '../src/sched/claims.js'
+import { decodeBatch } from '../src/sched/claim-batch.js'
+import type { ClaimBatch } from '../src/sched/claim-batch.js'
 import type { Attempt, JobId, PeerIdString } from '../src/types.js'
 
 /**

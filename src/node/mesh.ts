@@ -16,8 +16,8 @@ import type { MeshqLibp2p } from './p2p.js'
 import { SyncService } from './sync.js'
 import { HeadsService } from './heads.js'
 import { parseAddrs, validAddrs } from './addrs.js'
-import { decodeBatch } from '../sched/claims.js'
-import type { ClaimBatch, ClaimTransport } from '../sched/claims.js'
+import { decodeBatch } from '../sched/claim-batch.js'
+import type { ClaimBatch, ClaimTransport } from '../sched/claim-batch.js'
 import type { PrivateKey } from '@libp2p/interface'
 
 const log = createDebug('meshq:mesh')

@@ -39,7 +39,7 @@ const MODES = {
     failover: { reps: 3, ttrMs: 3000, sizes: [2, 3] },
     catchUp: { sizes: [10_000], sealWaitMs: 20_000 },
     top: { jobs: 100_000, chunk: 10_000, changesPerSecond: 200, loadSeconds: 20 },
-    manyNodes: { sizes: [10, 20], jobs: 2000 }
+    manyNodes: { sizes: [10, 20], jobs: 400 }
   },
   full: {
     throughputOneNode: { n: 1000 },

@@ -482,10 +482,21 @@ async function coordination (nodes) {
  */
 async function agreement (nodes, ids, group) {
   const t0 = now()
-  await waitFor(async () => {
-    const counts = await Promise.all(nodes.map(async n => (await n.api.request('GET', '/stats')).groups[group]?.done ?? 0))
-    return counts.every(c => c === ids.length)
-  }, { what: `every node to see all ${ids.length} jobs of group ${group} done`, timeout: 120_000, interval: 100 })
+  let counts = []
+  try {
+    await waitFor(async () => {
+      counts = await Promise.all(nodes.map(async n => (await n.api.request('GET', '/stats')).groups[group] ?? {}))
+      return counts.every(c => c.done === ids.length)
+    }, { what: `every node to see all ${ids.length} jobs of group ${group} done`, timeout: 120_000, interval: 100 })
+  } catch (err) {
+    // say which node lags, and what it and the others say of a job it does not see done
+    const lagging = nodes.find((n, i) => counts[i]?.done !== ids.length)
+    const jobs = lagging == null ? [] : (await lagging.api.request('GET', `/jobs?group=${group}&limit=${ids.length}`)).jobs
+    const odd = jobs.find(j => j.state !== 'done')
+    const views = odd == null ? [] : await Promise.all(nodes.map(async n => await n.api.request('GET', `/jobs/${odd.id}`)))
+    const describe = v => `${v.state} ${JSON.stringify(v.attempts.map(a => [a.epoch, a.node.slice(-6), a.endedAt != null ? (a.exitCode ?? a.failReason) : 'open']))}`
+    throw new Error(`${err.message}: per node ${JSON.stringify(counts)}; ${odd?.id ?? '?'} on each node: ${views.map(describe).join(' | ')}`)
+  }
   return now() - t0
 }
 

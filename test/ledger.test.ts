@@ -23,7 +23,49 @@ function collect (ledger: Ledger): FactChange[] {
   return seen
 }
 
+/** An in-memory store whose next writes finish after the delays pushed to `delays`, in turn. */
+function slowStore (): KVStore & { delays: number[] } {
+  const store = memoryStore()
+  const delays: number[] = []
+  return {
+    ...store,
+    delays,
+    batch: async (writes, options) => {
+      await new Promise(resolve => setTimeout(resolve, delays.shift() ?? 0))
+      await store.batch(writes, options)
+    }
+  }
+}
+
 describe('ledger', () => {
+  it('reports a peer\'s successive values of a fact in order, however its writes finish', async () => {
+    const source = new Ledger({ store: memoryStore(), self: 'them' })
+    await source.open({ createMeta: true })
+    const [{ id }] = await source.allocateJobIds(1)
+    const doc = segmentOf(id) as string
+    const fact = (value: unknown): FactChange => ({ doc, map: SegmentMap.attempts, key: `${id}|1:them`, value })
+    const snapshot = async (): Promise<Uint8Array> => await source.blob(doc) as Uint8Array
+    await source.put([{ doc, map: SegmentMap.jobs, key: id, value: { id } }], { sync: true })
+    const created = await snapshot()
+    await source.put([fact({ epoch: 1 })], { sync: true })
+    const started = await snapshot()
+    await source.put([fact({ epoch: 1, endedAt: 5 })], { sync: true })
+    const ended = await snapshot()
+
+    const store = slowStore()
+    const replica = new Ledger({ store, self: 'me' })
+    await replica.open({ createMeta: true })
+    await replica.applyRemote(doc, current => Automerge.merge(current, Automerge.load<FactDoc>(created)))
+    const seen = collect(replica)
+    // two sessions bring the start and the end; the start's write finishes after the end's
+    store.delays.push(50, 0)
+    await Promise.all([
+      replica.applyRemote(doc, current => Automerge.merge(current, Automerge.load<FactDoc>(started))),
+      replica.applyRemote(doc, current => Automerge.merge(current, Automerge.load<FactDoc>(ended)))
+    ])
+    expect(seen.map(f => f.value)).toEqual([{ epoch: 1 }, { epoch: 1, endedAt: 5 }])
+  })
+
   it('persists facts in LevelDB and loads them again, spreading jobs over segments', async () => {
     const { dir, cleanup } = await tempDir()
     cleanups.push(cleanup)

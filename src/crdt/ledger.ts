@@ -78,6 +78,8 @@ export class Ledger {
   readonly capacity: number
   private readonly docs = new Map<string, DocHandle>()
   private readonly segments = new Map<string, SegmentInfo>()
+  /** Per document, the peer changes being applied: the next waits for them (see `applyRemote`). */
+  private readonly applying = new Map<string, Promise<void>>()
   private readonly listeners = new Set<ChangeListener>()
   private queue: QueuedWrite[] = []
   private flushScheduled = false
@@ -160,8 +162,21 @@ export class Ledger {
     await Promise.all(written)
   }
 
-  /** Applies a peer's changes to one document (creating it if new) and persists them. */
+  /**
+   * Applies a peer's changes to one document (creating it if new), persists them and reports them.
+   * One document's changes are applied one batch at a time, in order: two sessions can bring a
+   * fact's successive values (an attempt's start, then its end), and writes that finish out of
+   * order would otherwise report the older value last, leaving listeners with it for good.
+   */
   async applyRemote (docId: string, fn: (doc: A.Doc<FactDoc>) => A.Doc<FactDoc>): Promise<FactChange[]> {
+    const turn = (this.applying.get(docId) ?? Promise.resolve()).then(async () => await this.applyRemoteNow(docId, fn))
+    const settled = turn.then(() => {}, () => {})
+    this.applying.set(docId, settled)
+    void settled.then(() => { if (this.applying.get(docId) === settled) this.applying.delete(docId) })
+    return await turn
+  }
+
+  private async applyRemoteNow (docId: string, fn: (doc: A.Doc<FactDoc>) => A.Doc<FactDoc>): Promise<FactChange[]> {
     if (this.segments.get(docId)?.dropped === true) return []
     let handle = this.docs.get(docId) ?? (this.segments.has(docId) ? await this.loadSegment(docId) : undefined)
     if (handle == null) {

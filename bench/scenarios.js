@@ -858,11 +858,17 @@ async function changeJobs (node, ids, perSecond, ms) {
 
 export async function manyNodes ({ sizes, jobs }, ctx) {
   const rows = []
+  const failures = []
   for (const size of sizes) {
     progress(`race: ${jobs} jobs on ${size} real nodes`)
-    const nodes = await ctx.mesh(size)
-    rows.push(await race(nodes, jobs, { label: `${size} nodes`, cwd: ctx.workDir, file: join(ctx.workDir, `many-${size}.txt`) }))
-    await ctx.disposeMesh()
+    try {
+      const nodes = await ctx.mesh(size)
+      rows.push(await race(nodes, jobs, { label: `${size} nodes`, cwd: ctx.workDir, file: join(ctx.workDir, `many-${size}.txt`) }))
+    } catch (err) {
+      failures.push(`${size} nodes: ${err.message}`) // a size that fails must not hide the others' rows
+    } finally {
+      await ctx.disposeMesh()
+    }
   }
   const notes = [
     `Every node is a real \`meshq node\` process on 127.0.0.1, ${SLOTS} slots each, all on this ${ctx.cpus}-core machine; jobs are split over the nodes and submitted on all at once. Target (issue on claims): 0 duplicates, every job done, ledgers equal within 5 s of the last job.`,
@@ -870,5 +876,6 @@ export async function manyNodes ({ sizes, jobs }, ctx) {
   ]
   for (const r of rows.filter(r => r.duplicates > 0)) notes.push(`**DUPLICATE RUNS** with ${r.nodes} nodes: ${r.duplicates} jobs ran more than once.`)
   for (const r of rows.filter(r => r.stuck > 0)) notes.push(`**STUCK JOBS** with ${r.nodes} nodes: ${r.stuckJobs.join('; ')}`)
-  return { tables: [{ columns: RACE_COLUMNS, rows }], notes, data: { rows } }
+  for (const f of failures) notes.push(`**FAILED** with ${f}`)
+  return { tables: [{ columns: RACE_COLUMNS, rows }], notes, data: { rows, failures } }
 }

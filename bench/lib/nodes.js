@@ -209,7 +209,8 @@ export async function startCluster (size, options = {}) {
   const nodes = [await startNode(options)]
   try {
     for (let i = 1; i < size; i++) nodes.push(await startNode({ ...options, home: undefined, join: await invite(nodes[0]) }))
-    await waitMesh(nodes)
+    // every node must hear every other one: a big mesh on one machine takes longer to settle
+    await waitMesh(nodes, 60_000 + 5000 * size)
   } catch (err) {
     await disposeNodes(nodes)
     throw err

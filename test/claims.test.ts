@@ -443,6 +443,33 @@ describe('claims', () => {
     expect(a.bars(job, 1)).toBe(false) // nor does the former holder bar it (e.g. for a retry)
   })
 
+  it('a released lease bars claims and votes until the end of its attempt is recorded here, not just its start', async () => {
+    const clock = new FakeClock()
+    const bus = new Bus()
+    const names = ['a', 'b', 'c']
+    // a ran the job and recorded its end; b and c have only its start so far (their ledger lags)
+    const endKnown = new Set(['a'])
+    const [a, b, c] = names.map(self => new Claims({
+      self, clock, transport: bus.transport(self), peers: peersOf(names, self), members: () => 3, othersSilentFor: () => false,
+      onExpired: () => {}, onPreempted: () => {}, quietMs: 0,
+      knownEpoch: () => 1,
+      ended: () => endKnown.has(self),
+      claimable: () => !endKnown.has(self)
+    }))
+    const won = a.claim(job, 1, 30_000)
+    await bus.settle([a, b, c])
+    expect(await won).toBe(true)
+    a.release(job)
+    await bus.settle([a, b, c], 2)
+    expect(b.bars(job, 1)).toBe(true)
+    const again = c.claim(job, 2, 30_000)
+    await bus.settle([a, b, c])
+    clock.advance(CLAIM_DEADLINE_MS)
+    expect(await again).toBe(false) // a knows it is done and b that it may be: neither votes for it
+    endKnown.add('b')
+    expect(b.bars(job, 1)).toBe(false)
+  })
+
   it('a holder cut off past its TTR is taken over at the next epoch, and stops its copy when it hears so', async () => {
     const clock = new FakeClock()
     const { bus, nodes: [a, b, c], preempted } = mesh(['a', 'b', 'c'], clock)

@@ -103,6 +103,11 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
       return derived == null || (derived.state !== JobState.done && derived.epoch < epoch)
     },
     knownEpoch: job => table.get(job)?.derived.epoch ?? 0,
+    ended: (job, epoch) => {
+      const entry = table.get(job)
+      if (entry == null) return table.sealedJob(job) != null
+      return entry.derived.state === JobState.done || [...entry.facts.attempts.values()].some(a => a.epoch === epoch && a.endedAt != null)
+    },
     groupOf: job => table.get(job)?.facts.spec.group,
     limitOf: group => table.limitOf(group)
   })

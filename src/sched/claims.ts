@@ -66,6 +66,8 @@ export interface ClaimsInit {
   claimable?: (job: JobId, epoch: number) => boolean
   /** The highest attempt epoch this replica's ledger knows for the job. */
   knownEpoch?: (job: JobId) => number
+  /** Whether this replica's ledger has the attempt of that epoch ended (or the job finished). */
+  ended?: (job: JobId, epoch: number) => boolean
   /** The job's group, for group limits. */
   groupOf?: (job: JobId) => string | undefined
   /** Random numbers in [0, 1) for backoffs (default Math.random; a seeded one makes a simulation repeatable). */
@@ -225,11 +227,11 @@ export class Claims {
 
   /**
    * Whether a lease keeps a job from being claimed, given the highest epoch this replica's
-   * ledger knows for it: a released lease stops counting once its attempt is recorded.
+   * ledger knows for it: a released lease stops counting once its attempt's end is recorded here.
    */
   bars (job: JobId, knownEpoch: number): boolean {
     const lease = this.leaseOf(job)
-    return lease != null && (lease.released !== true || knownEpoch < lease.epoch)
+    return lease != null && (lease.released !== true || knownEpoch < lease.epoch || !this.recorded(job, lease.epoch))
   }
 
   /** Whether a remote attempt's lease is still held, as far as this node has heard. */
@@ -431,9 +433,14 @@ export class Claims {
     }
   }
 
-  /** Whether this replica's ledger has an attempt at `epoch` (or later) of the job. */
+  /**
+   * Whether this replica's ledger has the end of the attempt at `epoch` of the job (or a later
+   * attempt): its start is not enough, since a released lease whose end has not arrived yet is a
+   * job that may be done (on a loaded mesh, 10 nodes on 2 cores, a job done 3 s before was claimed
+   * and run again by voters that had only its start).
+   */
   private recorded (job: JobId, epoch: number): boolean {
-    return (this.init.knownEpoch?.(job) ?? epoch) >= epoch
+    return (this.init.knownEpoch?.(job) ?? epoch) > epoch || (this.init.ended?.(job, epoch) ?? true)
   }
 
   private castBallots (): void {

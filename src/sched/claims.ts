@@ -131,7 +131,7 @@ interface HeldLease {
  * can be TTR/4 older than a stall of its holder; the watchdog fences a stalled holder after TTR/2,
  * so a quarter of the TTR is left for the kill.
  */
-export const RENEWALS_PER_TTR = 4
+const RENEWALS_PER_TTR = 4
 /**
  * How long a node waits before it claims a job again after losing a claim of it: the others may
  * know of a lease it has not heard of yet (liveness only; it keeps a node from spinning on claims

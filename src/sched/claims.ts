@@ -1,10 +1,20 @@
-import { createHash, randomBytes } from 'node:crypto'
 import createDebug from 'debug'
 import type { Attempt, CoordinationStats, JobId, JobSpec } from '../types.js'
-import { MAX_BATCH_ENTRIES, emptyOutbox } from './claim-batch.js'
-import type { ClaimBatch, ClaimTransport, Outbox } from './claim-batch.js'
+import type { ClaimBatch, ClaimTransport } from './claim-batch.js'
 import { sleep } from '../clock.js'
 import type { Clock } from '../clock.js'
+import { ClaimBackoff } from './claims/backoff.js'
+import { BallotBox } from './claims/ballot-box.js'
+import type { Ballot } from './claims/ballot-box.js'
+import { GroupLimits } from './claims/group-limits.js'
+import { HeldLeases } from './claims/held-leases.js'
+import { LeaseBook } from './claims/lease-book.js'
+import type { Lease } from './claims/lease-book.js'
+import { ClaimPublisher, ReplayFilter } from './claims/publisher.js'
+import { claimRank, remember } from './claims/rank.js'
+
+export { claimRank } from './claims/rank.js'
+export type { Lease } from './claims/lease-book.js'
 
 const log = createDebug('meshq:claims')
 
@@ -24,23 +34,6 @@ export interface PeerLoad {
   draining: boolean
   tags: string[]
 }
-
-export interface Lease {
-  peer: string
-  epoch: number
-  /** Monotonic ms after which the lease is over unless renewed. */
-  expiresAt: number
-  /**
-   * The holder is done with the job. The lease still bars claims until this replica's ledger has
-   * the attempt's record: gossip outruns sync, and a job whose end is not known here looks ready.
-   */
-  released?: boolean
-  /** The lease ran out here; kept (for a while) so that the attempt stays lost. */
-  expired?: boolean
-}
-
-/** How long a lapsed lease is remembered. */
-const FORGET_LEASES_AFTER_MS = 10 * 60_000
 
 export interface ClaimsInit {
   self: string
@@ -82,11 +75,6 @@ export interface ClaimsInit {
   quietMs?: number
 }
 
-/** Rendezvous rank of a peer for a job: the peer with the lowest hash of (job, peer) claims first. */
-export function claimRank (job: string, peer: string): string {
-  return createHash('sha256').update(`${job}\n${peer}`).digest('hex')
-}
-
 /**
  * Votes a claim needs, this node's own included: a strict majority of the active members, so that
  * any two quorums share a member whatever anyone believes about who is live.
@@ -110,35 +98,6 @@ interface PendingClaim {
   settle: (won: boolean) => void
 }
 
-/**
- * A lease this node holds. `confirmedUntil` is how long the others are known to keep it: a renewal
- * that a majority acknowledged was sent at some time t, and none of them sees the lease lapse before
- * t + TTR on its own clock, so no takeover can gather a majority before then.
- */
-interface HeldLease {
-  epoch: number
-  /** Won without votes by a node alone: nobody else can take it over, so it is never fenced. */
-  alone: boolean
-  ttrMs: number
-  renewedAt: number
-  /** Per peer, when the latest renewal it acknowledged was sent. */
-  acked: Map<string, number>
-  confirmedUntil: number
-}
-
-/**
- * Renewals per TTR. Others may see a lease lapse TTR after the last renewal they heard, which
- * can be TTR/4 older than a stall of its holder; the watchdog fences a stalled holder after TTR/2,
- * so a quarter of the TTR is left for the kill.
- */
-const RENEWALS_PER_TTR = 4
-/**
- * How long a node waits before it claims a job again after losing a claim of it: the others may
- * know of a lease it has not heard of yet (liveness only; it keeps a node from spinning on claims
- * that are refused at once).
- */
-const LOST_CLAIM_BACKOFF_MS = 1000
-const MAX_LOST_CLAIM_BACKOFF_MS = 10_000
 /** How long a node that hears no voter and is not alone waits before it gives up a claim. */
 const NO_VOTERS_RETRY_MS = 1000
 /** How long a claim may wait for its majority before it is withdrawn. */
@@ -148,13 +107,6 @@ export const CLAIM_DEADLINE_MS = 3000
  * competing claims (liveness). Voters bar the job for the claim's whole TTR.
  */
 const CLAIM_HOLD_MS = CLAIM_DEADLINE_MS + 1000
-/** Renewal batches remembered for their acknowledgements. */
-const MAX_REMEMBERED_RENEWALS = 1000
-/** Votes remembered, oldest forgotten first: far more than can be in flight. */
-const MAX_REMEMBERED_VOTES = 100_000
-const voteKey = (job: string, epoch: number): string => `${job}:${epoch}`
-
-interface Ballot { job: JobId, epoch: number, candidate: string, ttrMs: number }
 
 /**
  * Leases on jobs, arbitrated over gossip. A node claims a job at an epoch one above the last
@@ -168,32 +120,18 @@ interface Ballot { job: JobId, epoch: number, candidate: string, ttrMs: number }
 export class Claims {
   private readonly init: ClaimsInit
   private readonly windowMs: number
-  private readonly boot = randomBytes(6).toString('hex')
-  private seq = 0
-  private readonly leases = new Map<JobId, Lease>()
+  private readonly leases: LeaseBook
+  private readonly held: HeldLeases
+  private readonly ballots = new BallotBox()
+  private readonly limits: GroupLimits
+  private readonly backoff: ClaimBackoff
+  private readonly publisher: ClaimPublisher
+  private readonly replays = new ReplayFilter()
   /** Claims of this node waiting for a majority. */
   private readonly pending = new Map<JobId, PendingClaim>()
-  /** Votes heard per `job:epoch`: candidate -> voters. */
-  private readonly tallies = new Map<string, Map<string, Set<string>>>()
-  /** This node's vote per `job:epoch`. */
-  private readonly voted = new Map<string, string>()
   /** The highest epoch this node has claimed, voted in or heard of, per job. */
   private readonly epochs = new Map<JobId, number>()
-  /** Per job, the monotonic time before which this node does not claim it again (it lost a claim of it). */
-  private readonly backoff = new Map<JobId, { until: number, losses: number }>()
-  /** Every claim heard per `job:epoch` and not withdrawn: where a vote that comes free goes. */
-  private readonly heard = new Map<string, Map<string, Ballot>>()
-  /** Claims heard since the last tick, per `job:epoch`: the best-ranked one gets this node's vote. */
-  private readonly ballots = new Map<string, Ballot>()
-  /** Jobs this node holds, with their TTR, for renewals. */
-  private readonly held = new Map<JobId, HeldLease>()
-  /** The renewals in each batch this node sent, by seq, with when it went out. */
-  private readonly renewalsSent = new Map<number, { at: number, jobs: Array<[JobId, number]> }>()
-  private readonly lastSeq = new Map<string, { boot: string, seq: number }>()
-  private outbox: Outbox = emptyOutbox()
   private timer?: NodeJS.Timeout
-  private readonly counters: CoordinationStats = { batches: 0, claims: 0, claimsWon: 0, claimsLost: 0, votes: 0, renewals: 0, acks: 0 }
-
   /** Monotonic ms until which this node neither votes nor claims (see `quietMs`). */
   private readonly quietUntil: number
 
@@ -201,6 +139,11 @@ export class Claims {
     this.init = init
     this.windowMs = init.windowMs ?? DEFAULT_CLAIM_WINDOW_MS
     this.quietUntil = init.clock.monotonic() + (init.quietMs ?? CLAIM_DEADLINE_MS)
+    this.leases = new LeaseBook(init)
+    this.held = new HeldLeases(init.clock)
+    this.limits = new GroupLimits({ ...init, leases: this.leases, pending: () => this.pending.keys() })
+    this.backoff = new ClaimBackoff(init.clock, init.random)
+    this.publisher = new ClaimPublisher(init.self, init.transport)
     init.transport.subscribe(batch => { this.receive(batch) })
   }
 
@@ -215,60 +158,30 @@ export class Claims {
     this.flush()
   }
 
-  /**
-   * The live lease on a job, if any: held, or released. A released lease does not lapse with time:
-   * its holder has recorded the attempt's end, which this replica will get, and until it does the
-   * job must not look free here.
-   */
+  /** The live lease on a job, if any: held, or released (see `LeaseBook.live`). */
   leaseOf (job: JobId): Lease | undefined {
-    const lease = this.leases.get(job)
-    return lease != null && (lease.released === true || lease.expiresAt > this.init.clock.monotonic()) ? lease : undefined
+    return this.leases.live(job)
   }
 
-  /**
-   * Whether a lease keeps a job from being claimed, given the highest epoch this replica's
-   * ledger knows for it: a released lease stops counting once its attempt's end is recorded here.
-   */
+  /** Whether a lease keeps a job from being claimed, given the highest epoch this replica's ledger knows for it. */
   bars (job: JobId, knownEpoch: number): boolean {
-    const lease = this.leaseOf(job)
-    return lease != null && (lease.released !== true || knownEpoch < lease.epoch || !this.recorded(job, lease.epoch))
+    return this.leases.bars(job, knownEpoch)
   }
 
   /** Whether a remote attempt's lease is still held, as far as this node has heard. */
   alive (attempt: Attempt, ttrMs: number): boolean {
-    const lease = this.leases.get(attempt.job)
-    const now = this.init.clock.monotonic()
-    if (lease == null || lease.epoch < attempt.epoch) {
-      // first news of this attempt: it gets one TTR from now to show a renewal
-      this.leases.set(attempt.job, { peer: attempt.node, epoch: attempt.epoch, expiresAt: now + ttrMs })
-      return true
-    }
-    if (lease.epoch > attempt.epoch || lease.peer !== attempt.node) return false
-    return lease.expiresAt > now
+    return this.leases.alive(attempt, ttrMs)
+  }
+
+  /** Monotonic time before which this node should not claim the job: it just lost a claim of it. */
+  retryAt (job: JobId): number {
+    return this.backoff.retryAt(job)
   }
 
   /**
    * How long this node should wait before claiming a job: 0 if it ranks first among the nodes
    * that could run it (rendezvous hashing), a window per rank otherwise, so that usually one node tries.
    */
-  /**
-   * After a lost claim: waits before claiming the job again, doubling with each loss in a row and
-   * with a random part, so that many nodes that keep colliding on one job (all claiming it the
-   * moment a dead holder's lease lapses, say) spread out instead of colliding again.
-   */
-  private backOff (job: JobId): void {
-    const losses = (this.backoff.get(job)?.losses ?? 0) + 1
-    const delay = Math.min(MAX_LOST_CLAIM_BACKOFF_MS, LOST_CLAIM_BACKOFF_MS * 2 ** (losses - 1)) * (0.5 + (this.init.random ?? Math.random)())
-    this.backoff.delete(job) // re-inserted last: the oldest entries are the first forgotten
-    this.backoff.set(job, { until: this.init.clock.monotonic() + delay, losses })
-    if (this.backoff.size > MAX_REMEMBERED_VOTES) this.backoff.delete(this.backoff.keys().next().value as JobId)
-  }
-
-  /** Monotonic time before which this node should not claim the job: it just lost a claim of it. */
-  retryAt (job: JobId): number {
-    return this.backoff.get(job)?.until ?? 0
-  }
-
   claimDelay (spec: JobSpec): number {
     // rank among the nodes able to run the job, not among those with a free slot right now: load
     // is gossiped every few seconds, and two nodes with different stale views would both rank first
@@ -287,9 +200,7 @@ export class Claims {
   }
 
   private noteEpoch (job: JobId, epoch: number): void {
-    if (epoch <= (this.epochs.get(job) ?? 0)) return
-    this.epochs.set(job, epoch)
-    if (this.epochs.size > MAX_REMEMBERED_VOTES) this.epochs.delete(this.epochs.keys().next().value as JobId)
+    if (epoch > (this.epochs.get(job) ?? 0)) remember(this.epochs, job, epoch)
   }
 
   /** The other nodes that are live, with their load as last gossiped. */
@@ -315,8 +226,7 @@ export class Claims {
 
   /** Claims a job at an epoch; resolves true if this node won it (and now holds the lease). */
   async claim (job: JobId, epoch: number, ttrMs: number): Promise<boolean> {
-    const key = voteKey(job, epoch)
-    if (this.voted.has(key) || this.ballots.has(key)) return false // this node already backs another claim of that epoch
+    if (this.ballots.backs(job, epoch)) return false // this node already backs another claim of that epoch
     if (this.alone(ttrMs)) {
       this.hold(job, epoch, ttrMs)
       log('won claim of %s at epoch %d alone', job, epoch)
@@ -326,7 +236,7 @@ export class Claims {
     if (quiet > 0) {
       // its own vote is a vote too: wait for the quiet period to end (see `quietMs`)
       await sleep(this.init.clock, quiet)
-      if (this.voted.has(key) || this.ballots.has(key)) return false
+      if (this.ballots.backs(job, epoch)) return false
     }
     if (this.init.peers().length + 1 < this.quorum()) {
       // too few members within reach to make a quorum: try again later rather than wait out a deadline
@@ -343,19 +253,19 @@ export class Claims {
       }
       claim = { epoch, needed: this.quorum(), sentAt: this.init.clock.monotonic(), refused: new Set(), settle }
       this.pending.set(job, claim)
-      this.outbox.claims.push([job, epoch, ttrMs])
+      this.publisher.outbox.claims.push([job, epoch, ttrMs])
       this.consider({ job, epoch, candidate: this.init.self, ttrMs })
       this.flush()
     })
     if (won) {
       this.hold(job, epoch, ttrMs, claim)
-      this.backoff.delete(job)
+      this.backoff.won(job)
     } else {
-      this.outbox.withdraws.push([job, epoch]) // the votes it got are void: their voters may vote again
+      this.publisher.outbox.withdraws.push([job, epoch]) // the votes it got are void: their voters may vote again
       this.withdrawn(job, epoch, this.init.self)
-      this.backOff(job)
+      this.backoff.lost(job)
     }
-    this.counters[won ? 'claimsWon' : 'claimsLost']++
+    this.publisher.settled(won)
     log('%s claim of %s at epoch %d', won ? 'won' : 'lost', job, epoch)
     return won
   }
@@ -369,15 +279,13 @@ export class Claims {
   private consider (ballot: Ballot): void {
     const { job, epoch, candidate } = ballot
     this.noteEpoch(job, epoch)
-    const key = voteKey(job, epoch)
-    this.remember(key, ballot)
-    if (this.voted.has(key) || this.init.clock.monotonic() < this.quietUntil) return
+    this.ballots.hear(ballot)
+    if (this.ballots.voted(job, epoch) || this.init.clock.monotonic() < this.quietUntil) return
     if (candidate !== this.init.self && !this.supports(job, epoch, candidate)) {
-      this.outbox.refusals.push([job, epoch, candidate])
+      this.publisher.outbox.refusals.push([job, epoch, candidate])
       return
     }
-    const current = this.ballots.get(key)
-    if (current == null || claimRank(job, candidate) < claimRank(job, current.candidate)) this.ballots.set(key, ballot)
+    this.ballots.queue(ballot)
   }
 
   /**
@@ -386,72 +294,25 @@ export class Claims {
    * released. So a job is taken over only when a majority agrees that its holder is gone.
    */
   private supports (job: JobId, epoch: number, candidate: string): boolean {
-    if (this.held.has(job) || this.init.claimable?.(job, epoch) === false || this.atLimit(job, true)) return false
-    const lease = this.leaseOf(job)
+    if (this.held.has(job) || this.init.claimable?.(job, epoch) === false || this.limits.atLimit(job, true)) return false
+    const lease = this.leases.live(job)
     return lease == null || lease.peer === candidate || lease.epoch >= epoch ||
-      (lease.released === true && this.init.claimable?.(job, lease.epoch + 1) !== false && this.recorded(job, lease.epoch))
+      (lease.released === true && this.init.claimable?.(job, lease.epoch + 1) !== false && this.leases.recorded(job, lease.epoch))
   }
 
-  /**
-   * Whether the job's group already has as many jobs running or being claimed as its limit allows,
-   * as far as this node knows. Voters check it too, so that a claim over the limit finds no majority.
-   * `forVote`: this node's own pending claims count only if their job sorts before this one, so
-   * that two nodes claiming two jobs of a full group at once do not each refuse the other's claim.
-   */
-  atLimit (job: JobId, forVote = false): boolean {
-    const rule = this.limitRule(job)
-    return rule != null && this.taken(rule.group, job, forVote ? other => other < job : () => true) >= rule.limit
-  }
-
-  private limitRule (job: JobId): { group: string, limit: number } | undefined {
-    const group = this.init.groupOf?.(job)
-    const limit = group == null ? undefined : this.init.limitOf?.(group)
-    return group == null || limit == null ? undefined : { group, limit }
-  }
-
-  /** Jobs of the group other than `job` under a live lease, plus this node's pending claims that `pending` counts. */
-  private taken (group: string, job: JobId, pending: (other: JobId) => boolean): number {
-    const now = this.init.clock.monotonic()
-    const inGroup = (other: JobId): boolean => other !== job && this.init.groupOf?.(other) === group
-    let count = 0
-    for (const [other, lease] of this.leases) if (lease.released !== true && lease.expiresAt > now && inGroup(other)) count++
-    for (const other of this.pending.keys()) if (!this.leases.has(other) && inGroup(other) && pending(other)) count++
-    return count
-  }
-
-  /**
-   * Before voting for a claim of `job`: withdraws this node's own pending claims of the same group
-   * that sort after it, if together they would go over the group's limit. The vote goes to the
-   * earlier job, so that of two crossing claims in a full group, one wins.
-   */
-  private yieldTo (job: JobId): void {
-    const rule = this.limitRule(job)
-    if (rule == null) return
-    const later = [...this.pending.keys()].filter(other => other > job && this.init.groupOf?.(other) === rule.group)
-    if (later.length > 0 && this.taken(rule.group, job, other => other < job) + 1 + later.length > rule.limit) {
-      for (const other of later) this.pending.get(other)?.settle(false)
-    }
-  }
-
-  /**
-   * Whether this replica's ledger has the end of the attempt at `epoch` of the job (or a later
-   * attempt): its start is not enough, since a released lease whose end has not arrived yet is a
-   * job that may be done (on a loaded mesh, 10 nodes on 2 cores, a job done 3 s before was claimed
-   * and run again by voters that had only its start).
-   */
-  private recorded (job: JobId, epoch: number): boolean {
-    return (this.init.knownEpoch?.(job) ?? epoch) > epoch || (this.init.ended?.(job, epoch) ?? true)
+  /** Whether the job's group already has as many jobs running or being claimed as its limit allows (see `GroupLimits`). */
+  atLimit (job: JobId): boolean {
+    return this.limits.atLimit(job)
   }
 
   private castBallots (): void {
-    for (const ballot of this.ballots.values()) {
+    for (const ballot of this.ballots.takeQueued()) {
       const { job, epoch, candidate } = ballot
       const pending = this.pending.get(job)
       if (pending?.epoch === epoch && candidate !== this.init.self) pending.settle(false)
-      if (candidate !== this.init.self) this.yieldTo(job)
+      if (candidate !== this.init.self) for (const other of this.limits.overtaken(job)) this.pending.get(other)?.settle(false)
       this.vote(ballot)
     }
-    this.ballots.clear()
   }
 
   /**
@@ -459,31 +320,21 @@ export class Claims {
    * the claim's TTR: if the claim wins, its holder counts on this node not to back a takeover
    * before then (its lease is confirmed until the claim's send time + TTR).
    */
-  private vote ({ job, epoch, candidate, ttrMs }: Ballot): void {
-    const key = voteKey(job, epoch)
-    if (this.voted.has(key)) return
-    this.voted.set(key, candidate)
-    if (this.voted.size > MAX_REMEMBERED_VOTES) this.voted.delete(this.voted.keys().next().value as string)
-    this.outbox.votes.push([job, epoch, candidate])
+  private vote (ballot: Ballot): void {
+    const { job, epoch, candidate, ttrMs } = ballot
+    if (!this.ballots.cast(ballot)) return
+    this.publisher.outbox.votes.push([job, epoch, candidate])
     if (candidate !== this.init.self) this.observe(job, { peer: candidate, epoch, expiresAt: this.init.clock.monotonic() + ttrMs }, true)
     this.count(job, epoch, candidate, this.init.self)
   }
 
   /** Adds a vote to the tally; settles this node's pending claim once a candidate has a majority. */
   private count (job: JobId, epoch: number, candidate: string, voter: string): void {
-    const key = voteKey(job, epoch)
-    let tally = this.tallies.get(key)
-    if (tally == null) {
-      this.tallies.set(key, tally = new Map())
-      if (this.tallies.size > MAX_REMEMBERED_VOTES) this.tallies.delete(this.tallies.keys().next().value as string)
-    }
-    let voters = tally.get(candidate)
-    if (voters == null) tally.set(candidate, voters = new Set())
-    voters.add(voter)
+    const voters = this.ballots.tally(job, epoch, candidate, voter)
     const pending = this.pending.get(job)
     if (pending == null || pending.epoch !== epoch) return
     if (voters.size >= pending.needed) pending.settle(candidate === this.init.self)
-    else this.giveUpIfHopeless(job, key, pending)
+    else this.giveUpIfHopeless(job, pending)
   }
 
   /**
@@ -492,12 +343,9 @@ export class Claims {
    * rivals come free: those claimants withdraw once they hear this claim.) Waiting out the
    * deadline would gain nothing.
    */
-  private giveUpIfHopeless (job: JobId, key: string, pending: PendingClaim): void {
-    const mine = claimRank(job, this.init.self)
-    const against = new Set(pending.refused)
-    for (const [candidate, voters] of this.tallies.get(key) ?? []) {
-      if (candidate !== this.init.self && claimRank(job, candidate) < mine) for (const voter of voters) against.add(voter)
-    }
+  private giveUpIfHopeless (job: JobId, pending: PendingClaim): void {
+    const against = this.ballots.votersForBetter(job, pending.epoch, this.init.self)
+    for (const voter of pending.refused) against.add(voter)
     if (this.init.members() - against.size < pending.needed) pending.settle(false)
   }
 
@@ -507,27 +355,25 @@ export class Claims {
    * recorded (its start could not be written) is not announced: its lease lapses after the TTR.
    */
   release (job: JobId, { recorded = true } = {}): void {
-    const held = this.held.get(job)
-    if (held == null) return
-    this.held.delete(job)
+    const epoch = this.held.drop(job)
+    if (epoch == null) return
     this.leases.delete(job)
-    if (recorded) this.outbox.releases.push([job, held.epoch])
+    if (recorded) this.publisher.outbox.releases.push([job, epoch])
   }
 
   /**
    * Takes the lease of a won claim (or, with no claim, of a node alone, whom nobody can take over).
-   * The claim's voters bar the job for CLAIM_HOLD_MS from when they heard it: that much is confirmed.
+   * The claim's voters bar the job for its TTR from when they heard it: that much is confirmed.
    */
   private hold (job: JobId, epoch: number, ttrMs: number, claim?: PendingClaim): void {
-    const confirmedUntil = claim == null ? Infinity : claim.sentAt + ttrMs
-    this.held.set(job, { epoch, alone: claim == null, ttrMs, renewedAt: -Infinity, acked: new Map(), confirmedUntil })
+    this.held.hold(job, epoch, ttrMs, claim == null ? undefined : claim.sentAt + ttrMs)
     this.leases.set(job, { peer: this.init.self, epoch, expiresAt: Infinity })
-    this.renewDue(true)
+    this.publisher.outbox.renews.push(...this.held.due(true))
   }
 
   /** Whether this node holds the job's lease from a claim it won alone (see `alone`). */
   heldAlone (job: JobId): boolean {
-    return this.held.get(job)?.alone === true
+    return this.held.alone(job)
   }
 
   /**
@@ -537,114 +383,35 @@ export class Claims {
    * can form without this node (one or two members: see `alone`), and for leases won alone.
    */
   confirmedFor (job: JobId): number | undefined {
-    const held = this.held.get(job)
-    if (held == null) return undefined
-    if (held.alone || this.init.members() <= 2) return Infinity
-    return held.confirmedUntil - this.init.clock.monotonic()
-  }
-
-  /**
-   * Queues renewals of every held lease once any is due (or `now`), so that one acknowledged
-   * batch confirms them all.
-   */
-  private renewDue (now = false): void {
-    const at = this.init.clock.monotonic()
-    if (!now && ![...this.held.values()].some(held => at - held.renewedAt >= held.ttrMs / RENEWALS_PER_TTR)) return
-    for (const [job, held] of this.held) {
-      held.renewedAt = at
-      this.outbox.renews.push([job, held.epoch, held.ttrMs])
-    }
-  }
-
-  /** A peer acknowledged this node's batch `seq`: the leases renewed in it are confirmed by that peer. */
-  private confirm (peer: string, seq: number): void {
-    const sent = this.renewalsSent.get(seq)
-    if (sent == null) return
-    for (const [job, epoch] of sent.jobs) {
-      const held = this.held.get(job)
-      if (held?.epoch !== epoch || (held.acked.get(peer) ?? -Infinity) >= sent.at) continue
-      held.acked.set(peer, sent.at)
-      // the send time of the latest renewal that enough peers have all acknowledged: with this
-      // node, a quorum of the members as they are now
-      const needed = this.quorum() - 1
-      const times = [...held.acked.values()].sort((a, b) => b - a)
-      const confirmed = times[needed - 1]
-      if (confirmed !== undefined) held.confirmedUntil = Math.max(held.confirmedUntil, confirmed + held.ttrMs)
-    }
+    const confirmed = this.held.confirmedFor(job)
+    return confirmed !== undefined && this.init.members() <= 2 ? Infinity : confirmed
   }
 
   /** Renews held leases, sends what is queued, and reports lapsed leases. Runs every BATCH_INTERVAL_MS. */
   tick (): void {
     this.castBallots()
-    const now = this.init.clock.monotonic()
-    this.renewDue()
+    this.publisher.outbox.renews.push(...this.held.due())
     this.flush()
-    const expired: JobId[] = []
-    for (const [job, lease] of this.leases) {
-      if (lease.released === true && lease.expiresAt < now - FORGET_LEASES_AFTER_MS) this.leases.delete(job)
-      if (lease.expiresAt > now || lease.released === true) continue
-      if (lease.expired !== true) {
-        lease.expired = true
-        expired.push(job)
-      } else if (lease.expiresAt < now - FORGET_LEASES_AFTER_MS) {
-        this.leases.delete(job)
-      }
-    }
-    if (expired.length > 0) this.init.onExpired(expired)
+    const lapsed = this.leases.lapse()
+    if (lapsed.length > 0) this.init.onExpired(lapsed)
   }
 
-  /** Publishes what is queued, in batches small enough for receivers to accept. */
+  /** Publishes what is queued; the renewals in each batch wait for their acknowledgements. */
   private flush (): void {
-    const outbox = this.outbox
-    this.outbox = emptyOutbox()
-    while (Object.values(outbox).some(list => list.length > 0)) {
-      const batch: ClaimBatch = {
-        v: 2,
-        peer: this.init.self,
-        boot: this.boot,
-        seq: ++this.seq,
-        claims: outbox.claims.splice(0, MAX_BATCH_ENTRIES),
-        renews: outbox.renews.splice(0, MAX_BATCH_ENTRIES),
-        releases: outbox.releases.splice(0, MAX_BATCH_ENTRIES),
-        withdraws: outbox.withdraws.splice(0, MAX_BATCH_ENTRIES),
-        refusals: outbox.refusals.splice(0, MAX_BATCH_ENTRIES),
-        votes: outbox.votes.splice(0, MAX_BATCH_ENTRIES),
-        acks: outbox.acks.splice(0, MAX_BATCH_ENTRIES)
-      }
-      if (batch.renews.length > 0) this.rememberRenewals(batch)
-      this.tally(batch)
-      this.init.transport.publish(batch)
-    }
+    this.publisher.flush(batch => { if (batch.renews.length > 0) this.held.sent(batch.seq, batch.renews) })
   }
 
   /** What this node's claims have cost so far. */
   stats (): CoordinationStats {
-    return { ...this.counters }
-  }
-
-  private tally (batch: ClaimBatch): void {
-    const c = this.counters
-    c.batches++
-    c.claims += batch.claims.length
-    c.votes += batch.votes.length
-    c.renewals += batch.renews.length
-    c.acks += batch.acks.length
-  }
-
-  private rememberRenewals (batch: ClaimBatch): void {
-    this.renewalsSent.set(batch.seq, { at: this.init.clock.monotonic(), jobs: batch.renews.map(([job, epoch]) => [job, epoch]) })
-    if (this.renewalsSent.size > MAX_REMEMBERED_RENEWALS) this.renewalsSent.delete(this.renewalsSent.keys().next().value as number)
+    return this.publisher.stats()
   }
 
   private receive (batch: ClaimBatch): void {
-    if (batch.peer === this.init.self || this.isReplay(batch)) return
+    if (batch.peer === this.init.self || this.replays.replayed(batch)) return
     const now = this.init.clock.monotonic()
     // releases first: a node that ends one job of a limited group and claims the next in one batch
     // must not be refused because of the job it just released
-    for (const [job, epoch] of batch.releases) {
-      const lease = this.leases.get(job)
-      if (lease?.peer === batch.peer && lease.epoch === epoch) lease.released = true
-    }
+    for (const [job, epoch] of batch.releases) this.leases.released(job, batch.peer, epoch)
     if (batch.releases.length > 0) this.init.onReleased?.()
     for (const [job, epoch, ttrMs] of batch.renews) this.observe(job, { peer: batch.peer, epoch, expiresAt: now + ttrMs }, true)
     for (const [job, epoch] of batch.withdraws) this.withdrawn(job, epoch, batch.peer)
@@ -656,8 +423,11 @@ export class Claims {
     }
     for (const [job, epoch, candidate] of batch.votes) this.count(job, epoch, candidate, batch.peer)
     for (const [job, epoch, candidate] of batch.refusals) this.refused(job, epoch, candidate, batch.peer)
-    if (batch.renews.length > 0) this.outbox.acks.push([batch.peer, batch.boot, batch.seq])
-    for (const [peer, boot, seq] of batch.acks) if (peer === this.init.self && boot === this.boot) this.confirm(batch.peer, seq)
+    if (batch.renews.length > 0) this.publisher.outbox.acks.push([batch.peer, batch.boot, batch.seq])
+    for (const [peer, boot, seq] of batch.acks) {
+      // with this node, a quorum of the members as they are now
+      if (peer === this.init.self && boot === this.publisher.boot) this.held.acknowledged(batch.peer, seq, this.quorum() - 1)
+    }
   }
 
   /**
@@ -666,14 +436,8 @@ export class Claims {
    * best claim of that epoch still standing, at the next tick.
    */
   private withdrawn (job: JobId, epoch: number, candidate: string): void {
-    const key = voteKey(job, epoch)
-    this.forget(job, candidate, epoch)
-    this.tallies.get(key)?.delete(candidate)
-    const heard = this.heard.get(key)
-    heard?.delete(candidate)
-    if (this.voted.get(key) !== candidate) return
-    this.voted.delete(key)
-    for (const ballot of heard?.values() ?? []) this.consider(ballot)
+    this.leases.withdrawn(job, candidate, epoch)
+    for (const ballot of this.ballots.withdraw(job, epoch, candidate)) this.consider(ballot)
   }
 
   /** A member does not back a claim: if it is this node's, it may now be hopeless. */
@@ -681,58 +445,19 @@ export class Claims {
     const pending = this.pending.get(job)
     if (candidate !== this.init.self || pending?.epoch !== epoch) return
     pending.refused.add(voter)
-    this.giveUpIfHopeless(job, voteKey(job, epoch), pending)
+    this.giveUpIfHopeless(job, pending)
   }
 
-  /** Keeps the claims heard per job and epoch, for votes that come free (`withdrawn`). */
-  private remember (key: string, ballot: Ballot): void {
-    let heard = this.heard.get(key)
-    if (heard == null) {
-      this.heard.set(key, heard = new Map())
-      if (this.heard.size > MAX_REMEMBERED_VOTES) this.heard.delete(this.heard.keys().next().value as string)
-    }
-    heard.set(ballot.candidate, ballot)
-  }
-
-  /**
-   * Lifts the bar a withdrawn claim put on the job here (a won lease is never withdrawn). The record stays, as lapsed: deleted, it would let an older open attempt of the job
-   * look new here and be given a fresh TTR (`alive`), and a dead holder's job would never be free.
-   */
-  private forget (job: JobId, peer: string, epoch: number): void {
-    const lease = this.leases.get(job)
-    if (lease?.peer !== peer || lease.epoch !== epoch || lease.released === true) return
-    lease.expiresAt = Math.min(lease.expiresAt, this.init.clock.monotonic())
-    lease.expired = true
-  }
-
-  /**
-   * Takes in another node's claim or renewal. A renewal comes from the winner of its epoch and
-   * replaces any claim of that epoch; a claim only marks a job nobody is known to hold at that epoch.
-   */
+  /** Takes in another node's claim or renewal (see `LeaseBook.observe`), and what follows for this node's own claims and leases. */
   private observe (job: JobId, rival: Lease, renewal: boolean): void {
-    const current = this.leases.get(job)
-    // a released lease stays released: its renewal may come in the same batch as the release
-    if (current?.released === true && current.peer === rival.peer && current.epoch === rival.epoch) return
-    if (current != null && (rival.epoch < current.epoch ||
-      (rival.epoch === current.epoch && current.peer !== rival.peer && (!renewal || this.held.has(job))))) return
-    // a mere claim does not displace a live lease: only the winner's renewal does
-    const live = current != null && current.peer !== rival.peer && current.expiresAt > this.init.clock.monotonic() && current.released !== true
-    if (!renewal && live) return
-    this.leases.set(job, rival)
+    if (!this.leases.observe(job, rival, renewal, this.held.has(job))) return
     const pending = this.pending.get(job)
     if (pending != null && rival.epoch > pending.epoch) pending.settle(false)
-    const held = this.held.get(job)
+    const heldEpoch = this.held.epochOf(job)
     // only a won higher epoch displaces a holder: a rival of the same epoch cannot have had a majority
-    if (renewal && held != null && rival.epoch > held.epoch) {
-      this.held.delete(job)
-      this.init.onPreempted(job, held.epoch)
+    if (renewal && heldEpoch !== undefined && rival.epoch > heldEpoch) {
+      this.held.drop(job)
+      this.init.onPreempted(job, heldEpoch)
     }
-  }
-
-  private isReplay (batch: ClaimBatch): boolean {
-    const last = this.lastSeq.get(batch.peer)
-    if (last != null && last.boot === batch.boot && batch.seq <= last.seq) return true
-    this.lastSeq.set(batch.peer, { boot: batch.boot, seq: batch.seq })
-    return false
   }
 }

@@ -85,3 +85,16 @@ export class NotCaughtUpError extends MeshqError {
   override name = 'NotCaughtUpError'
   override readonly status = 504
 }
+
+/**
+ * Any thrown value as an Error with a message a person can read. Some stream APIs reject with an
+ * `Event` (a stream's `close`, an `abort`), whose String() is "[object Event]".
+ */
+export function asError (err: unknown): Error {
+  if (err instanceof Error) return err
+  if (typeof Event !== 'undefined' && err instanceof Event) {
+    const cause = (err as Event & { error?: unknown }).error
+    return new Error(cause instanceof Error ? cause.message : `the stream ended (${err.type} event)`)
+  }
+  return new Error(String(err))
+}

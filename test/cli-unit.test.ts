@@ -234,3 +234,15 @@ describe('cli', () => {
     expect(old.stderr).toMatch(/needs Node.js 22 or later/)
   })
 })
+
+describe('asError', () => {
+  it('gives a stream Event (what some stream APIs reject with) a readable message, not [object Event]', async () => {
+    const { asError } = await import('../src/errors.js')
+    expect(asError(new Event('close')).message).toBe('the stream ended (close event)')
+    const withCause = Object.assign(new Event('error'), { error: new Error('reset by peer') })
+    expect(asError(withCause).message).toBe('reset by peer')
+    expect(asError('plain').message).toBe('plain')
+    const err = new RangeError('x')
+    expect(asError(err)).toBe(err)
+  })
+})

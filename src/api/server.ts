@@ -8,7 +8,7 @@ import { chmod, lstat, rm } from 'node:fs/promises'
 import http from 'node:http'
 import net from 'node:net'
 import type { AddressInfo } from 'node:net'
-import { HomeLockedError, MeshqError, UnauthorizedError, UsageError } from '../errors.js'
+import { HomeLockedError, MeshqError, UnauthorizedError, UsageError, asError } from '../errors.js'
 import { JOB_EVENT_KINDS, JOB_STATES, MAX_INVITE_TTL_MS, type JobEvent, type JobEventKind, type JobState, type ModifyRequest, type SubmitRequest } from '../types.js'
 import type { Engine, EventQuery, ListQuery, LogStream, Selector } from './engine.js'
 import { API_PREFIX, MAX_BODY_BYTES, type ApiErrorBody } from './protocol.js'
@@ -223,7 +223,7 @@ function sendJson (res: http.ServerResponse, status: number, value: unknown): vo
 }
 
 function sendError (res: http.ServerResponse, err: unknown): void {
-  const error = err instanceof Error ? err : new Error(String(err))
+  const error = asError(err)
   const status = error instanceof MeshqError ? error.status : 500
   const body: ApiErrorBody = { error: { name: error.name, message: error.message } }
   sendJson(res, status, body)

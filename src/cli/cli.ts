@@ -1,7 +1,7 @@
 /**
  * `meshq ARGS`: global flags, command dispatch, errors and exit codes.
  */
-import { UsageError } from '../errors.js'
+import { UsageError, asError } from '../errors.js'
 import { helpText, parseArgs } from './args.js'
 import { COMMANDS } from './commands/index.js'
 import { parserFlags, VERSION_FLAG } from './commands/meta.js'
@@ -44,7 +44,7 @@ export async function run (argv: string[], io: Io = processIo()): Promise<number
     if (args.bool('help')) return await help(name, io)
     return await command.run(makeContext(io, resolveHome(args.string('home') ?? homeFlag, io)), args)
   } catch (err) {
-    const error = err instanceof Error ? err : new Error(String(err))
+    const error = asError(err)
     const line = json
       ? JSON.stringify({ error: { name: error.name, message: error.message } })
       : `meshq: ${error.message}`

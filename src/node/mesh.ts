@@ -3,7 +3,7 @@ import type { Connection, IdentifyResult, PeerId, Stream } from '@libp2p/interfa
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
-import { InviteRefusedError, JoinFailedError, NotCaughtUpError, PeerUnreachableError } from '../errors.js'
+import { InviteRefusedError, JoinFailedError, NotCaughtUpError, PeerUnreachableError, asError } from '../errors.js'
 import type { Clock } from '../clock.js'
 import type { Ledger } from '../crdt/ledger.js'
 import { META_DOC, isJobId } from '../crdt/facts.js'
@@ -244,16 +244,29 @@ export class Mesh {
       }
       const inviter = addr.split('/p2p/')[1]
       this.bootstrap = inviter
-      const lp = lpStream(stream, { maxDataLength: MAX_JOIN_MESSAGE })
-      await lp.write(new TextEncoder().encode(JSON.stringify({ invite: token.invite, secret: token.secret, addrs: this.addresses() })), { signal })
-      const reply = JSON.parse(new TextDecoder().decode((await lp.read({ signal })).subarray())) as { ok: boolean, error?: string }
-      await stream.close().catch(() => {})
+      let reply: { ok: boolean, error?: string }
+      try {
+        reply = await this.askToJoin(stream, token, signal)
+      } catch (err) {
+        failures.push(`${addr}: no answer to the join request: ${asError(err).message}`)
+        continue
+      } finally {
+        await stream.close().catch(() => {})
+      }
       if (!reply.ok) throw new InviteRefusedError(`the cluster refused this node: ${reply.error ?? 'no reason given'}`)
       if (inviter != null) await this.sync.connect(inviter)
       await this.waitForMembers(signal)
       return
     }
     throw new JoinFailedError(`cannot reach the inviting node (wrong cluster key, or it is down): ${failures.join('; ')}`)
+  }
+
+  private async askToJoin (stream: Stream, token: JoinToken, signal: AbortSignal): Promise<{ ok: boolean, error?: string }> {
+    const lp = lpStream(stream, { maxDataLength: MAX_JOIN_MESSAGE })
+    await lp.write(new TextEncoder().encode(JSON.stringify({ invite: token.invite, secret: token.secret, addrs: this.addresses() })), { signal })
+    const reply = JSON.parse(new TextDecoder().decode((await lp.read({ signal })).subarray())) as { ok: boolean, error?: string }
+    if (typeof reply?.ok !== 'boolean') throw new Error('malformed reply')
+    return reply
   }
 
   /** Members as this node sees them, with connection state and load. */

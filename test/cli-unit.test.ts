@@ -219,6 +219,8 @@ describe('cli', () => {
     expect(seen.size).toBeGreaterThan(10)
     expect([...bare].filter(spec => !spec.startsWith('node:') && !builtinModules.includes(spec))).toEqual([])
     expect([...seen].some(file => /[/](node|tui|crdt|exec|sched)[/]/.test(file))).toBe(false)
+    // node:http alone costs about 0.1 s of CPU to load in Node 24 (see api/http-lite.ts)
+    expect([...bare].filter(spec => /^(node:)?https?$/.test(spec))).toEqual([])
   })
 
   it('refuses to run on a Node.js older than 22, with a clear message', async () => {

@@ -1,11 +1,11 @@
 /**
  * A small client of the control API, over the node's unix socket (or its TCP API with a token).
- * Used by the CLI and the TUI: it must stay light (node:http only).
+ * Used by the CLI and the TUI: it must stay light (no node:http, see http-lite.ts).
  */
-import http from 'node:http'
 import { dirname } from 'node:path'
 import { NodeUnreachableError } from '../errors.js'
 import type { JobEvent, NodeEvent } from '../types.js'
+import { request, type LiteResponse } from './http-lite.js'
 import { API_PREFIX, type ApiErrorBody } from './protocol.js'
 
 /** A unix socket path, or the TCP API's address and bearer token. */
@@ -41,7 +41,7 @@ export class ApiClient {
   async * stream (path: string, signal?: AbortSignal): AsyncIterable<Uint8Array> {
     const res = await this.open('GET', path, undefined, signal)
     try {
-      yield * (res as AsyncIterable<Buffer>)
+      yield * res.body
     } catch (err) {
       throw abortReason(signal) ?? err
     } finally {
@@ -74,33 +74,21 @@ export class ApiClient {
     return typeof this.target === 'string' ? dirname(this.target) : `${this.target.host}:${this.target.port}`
   }
 
-  private async open (method: string, path: string, body: unknown, signal: AbortSignal | undefined): Promise<http.IncomingMessage> {
+  private async open (method: string, path: string, body: unknown, signal: AbortSignal | undefined): Promise<LiteResponse> {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
-    const headers: http.OutgoingHttpHeaders = { accept: 'application/json' }
-    if (payload !== undefined) {
-      headers['content-type'] = 'application/json'
-      headers['content-length'] = payload.length
-    }
-    const where = typeof this.target === 'string'
-      ? { socketPath: this.target }
-      : { host: this.target.host, port: this.target.port }
+    const headers: Record<string, string> = { accept: 'application/json' }
+    if (payload !== undefined) headers['content-type'] = 'application/json'
     if (typeof this.target !== 'string') headers.authorization = `Bearer ${this.target.token}`
+    const where = typeof this.target === 'string' ? { socketPath: this.target } : { host: this.target.host, port: this.target.port }
     const fullPath = path.startsWith(API_PREFIX + '/') ? path : API_PREFIX + path
-    return await new Promise((resolve, reject) => {
-      // agent: false, one connection per request: a kept-alive socket that the server closed after
-      // its keepAliveTimeout while this process was busy would be reused and fail with EPIPE or
-      // ECONNRESET (nodejs/node#47130). A connection costs next to nothing on the unix socket.
-      const req = http.request({ ...where, method, path: fullPath, headers, signal, agent: false }, res => {
-        const status = res.statusCode ?? 500
-        if (status < 400) {
-          resolve(res)
-          return
-        }
-        readText(res).then(text => reject(apiError(status, text)), reject)
-      })
-      req.on('error', err => reject(this.translate(err)))
-      req.end(payload)
-    })
+    let res: LiteResponse
+    try {
+      res = await request(where, method, fullPath, headers, payload, signal)
+    } catch (err) {
+      throw abortReason(signal) ?? this.translate(err as Error)
+    }
+    if (res.status < 400) return res
+    throw apiError(res.status, await readText(res))
   }
 
   private translate (err: Error & { code?: string }): Error {
@@ -121,9 +109,13 @@ function apiError (status: number, text: string): ApiError {
   return new ApiError('ApiError', `the node answered ${status}: ${text.slice(0, 200)}`, status)
 }
 
-async function readText (res: http.IncomingMessage): Promise<string> {
+async function readText (res: LiteResponse): Promise<string> {
   const chunks: Buffer[] = []
-  for await (const chunk of res as AsyncIterable<Buffer>) chunks.push(chunk)
+  try {
+    for await (const chunk of res.body) chunks.push(chunk)
+  } finally {
+    res.destroy()
+  }
   return Buffer.concat(chunks).toString('utf8')
 }
 
@@ -132,12 +124,12 @@ function abortReason (signal: AbortSignal | undefined): unknown {
   return signal?.aborted === true ? signal.reason : undefined
 }
 
-async function * ndjson<T> (res: http.IncomingMessage, signal: AbortSignal | undefined): AsyncIterable<T> {
-  res.setEncoding('utf8')
+async function * ndjson<T> (res: LiteResponse, signal: AbortSignal | undefined): AsyncIterable<T> {
+  const decoder = new TextDecoder()
   let buffered = ''
   try {
-    for await (const chunk of res as AsyncIterable<string>) {
-      buffered += chunk
+    for await (const chunk of res.body) {
+      buffered += decoder.decode(chunk, { stream: true })
       let newline
       while ((newline = buffered.indexOf('\n')) >= 0) {
         const line = buffered.slice(0, newline)

@@ -4,18 +4,16 @@ import http from 'node:http'
 import net from 'node:net'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import { lpStream } from '@libp2p/utils'
 import { CLI, json, meshq, ok, startCluster, startNode } from './cluster.js'
 import type { TestNode } from './cluster.js'
 import { tempDir, waitFor } from './helpers.js'
-import { agentString, localProtocol } from '../src/node/handshake.js'
-import { createHost } from '../src/node/p2p.js'
 import type { MeshqLibp2p } from '../src/node/p2p.js'
 import { decodeToken } from '../src/node/membership.js'
 import type { JoinToken } from '../src/node/membership.js'
-import { JOIN_PROTOCOL, LOGS_PROTOCOL } from '../src/node/mesh.js'
+import { LOGS_PROTOCOL } from '../src/node/mesh.js'
+import { createIntruder, joinWith, tokenOf, tryJoin } from './intruder.js'
 import { FrameType, SYNC_PROTOCOL, encodeFrame } from '../src/node/sync.js'
 import type { JobView, PeerView } from '../src/types.js'
 
@@ -27,36 +25,11 @@ afterAll(async () => {
   for (const n of nodes) await n.cleanup()
 })
 
-/** A libp2p host built from meshq's own stack, holding the cluster key: an insider with bad intent. */
+/** An intruder host, stopped after the suite. */
 async function intruder (token: JoinToken): Promise<MeshqLibp2p> {
-  const host = await createHost({
-    privateKey: await generateKeyPair('Ed25519'),
-    psk: Buffer.from(token.psk, 'base64'),
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    allowPeer: () => true,
-    userAgent: agentString(localProtocol()) // it passes the version handshake
-  })
-  await host.start()
+  const host = await createIntruder(token)
   hosts.push(host)
   return host
-}
-
-async function tokenOf (node: TestNode): Promise<JoinToken> {
-  return decodeToken((await ok(node.home, ['invite'])).trim())
-}
-
-/** Joins the cluster for real, through the token's node, giving `addrs` as its own addresses. */
-async function joinWith (host: MeshqLibp2p, token: JoinToken, addrs: unknown[] = []): Promise<void> {
-  const join = lpStream(await host.dialProtocol(multiaddr(token.addrs[0]), JOIN_PROTOCOL))
-  await join.write(new TextEncoder().encode(JSON.stringify({ invite: token.invite, secret: token.secret, addrs })))
-  expect(JSON.parse(new TextDecoder().decode((await join.read()).subarray()))).toEqual({ ok: true })
-}
-
-/** Presents an invite over `/meshq/join/1` and returns the answer. */
-async function tryJoin (host: MeshqLibp2p, token: JoinToken, through: string): Promise<{ ok: boolean, error?: string }> {
-  const join = lpStream(await host.dialProtocol(multiaddr(through), JOIN_PROTOCOL))
-  await join.write(new TextEncoder().encode(JSON.stringify({ invite: token.invite, secret: token.secret, addrs: [] })))
-  return JSON.parse(new TextDecoder().decode((await join.read()).subarray()))
 }
 
 /** A job submitted on one node runs and is seen done on the other: the cluster still works. */

@@ -93,27 +93,32 @@ describe('hooks', () => {
 })
 
 describe('private working directories', () => {
-  /** The job's directory: `<cwd>/.meshq-<job>-<epoch>`. */
-  const privateDir = (job: JobView): string => join(work.dir, `.meshq-${job.id}-${job.attempts[0].epoch}`)
+  /** The job's directory: `<cwd>/.meshq-<job>-<epoch>-<random>`, while it exists. */
+  const privateDir = async (job: JobView): Promise<string> => {
+    const name = (await readdir(work.dir)).find(n => n.startsWith(`.meshq-${job.id}-${job.attempts[0].epoch}-`))
+    return join(work.dir, name ?? 'gone')
+  }
 
   it('--tmpdir runs the job in a fresh directory under its cwd, which is TMPDIR, removed after success', async () => {
     const where = join(work.dir, 'tmpdir-where')
     const id = await sub('--tmpdir', '--', 'sh', '-c', `pwd > ${where}; echo "$TMPDIR" >> ${where}; touch left-behind`)
     const job = await settled(id, 'done')
-    expect(await readFile(where, 'utf8')).toBe(`${privateDir(job)}\n${privateDir(job)}\n`)
-    await waitFor(async () => !await exists(privateDir(job)), { what: 'the private directory to be removed', timeout: 60_000 })
+    const [dir, tmp] = (await readFile(where, 'utf8')).split('\n')
+    expect(dir).toMatch(new RegExp(`^${work.dir}/\\.meshq-${job.id}-${job.attempts[0].epoch}-\\w{6}$`))
+    expect(tmp).toBe(dir)
+    await waitFor(async () => !await exists(dir), { what: 'the private directory to be removed', timeout: 60_000 })
     expect(await exists(join(work.dir, 'left-behind'))).toBe(false)
   })
 
   it('a failed attempt keeps its directory; --cleanup removes it; --keep-tmpdir keeps a success\'s', async () => {
     const failed = await settled(await sub('--tmpdir', '--on-exit', 'touch hook-ran', '--', 'sh', '-c', 'touch evidence; exit 1'), 'failed')
-    await waitFor(async () => await exists(join(privateDir(failed), 'hook-ran')), { what: 'the on-exit hook, run in the private directory', timeout: 60_000 })
-    expect(await readdir(privateDir(failed))).toEqual(['evidence', 'hook-ran'])
+    await waitFor(async () => await exists(join(await privateDir(failed), 'hook-ran')), { what: 'the on-exit hook, run in the private directory', timeout: 60_000 })
+    expect(await readdir(await privateDir(failed))).toEqual(['evidence', 'hook-ran'])
 
     const cleaned = await settled(await sub('--tmpdir', '--cleanup', '--', 'sh', '-c', 'exit 1'), 'failed')
     const kept = await settled(await sub('--tmpdir', '--keep-tmpdir', '--', 'touch', 'result'), 'done')
-    await waitFor(async () => !await exists(privateDir(cleaned)), { what: 'the cleaned-up directory to be removed', timeout: 60_000 })
-    expect(await readdir(privateDir(kept))).toEqual(['result'])
+    await waitFor(async () => !await exists(await privateDir(cleaned)), { what: 'the cleaned-up directory to be removed', timeout: 60_000 })
+    expect(await readdir(await privateDir(kept))).toEqual(['result'])
   })
 
   it('refuses --keep-tmpdir or --cleanup without --tmpdir, and both together', async () => {

@@ -398,9 +398,10 @@ describe('hooks, private directories and memory limits', () => {
     const dir = await scratch()
     const { exec } = await started()
     const handle = await exec.run(request(['sh', '-c', 'pwd; echo "$TMPDIR"; touch made'], { jobId: 'j-tmp', epoch: 4, cwd: dir, tmpdir: true, out: 'all.log', onExit: 'ls > ../listing' }))
-    const privateDir = join(dir, '.meshq-j-tmp-4')
     expect((await handle.result).exitCode).toBe(0)
-    expect(await readFile(handle.outputPaths.stdout, 'utf8')).toBe(`${privateDir}\n${privateDir}\n`)
+    const [privateDir, tmp] = (await readFile(handle.outputPaths.stdout, 'utf8')).split('\n')
+    expect(privateDir).toMatch(new RegExp(`^${dir}/\\.meshq-j-tmp-4-\\w{6}$`)) // not a name another user can plant first
+    expect(tmp).toBe(privateDir)
     expect((await stat(privateDir)).mode & 0o777).toBe(0o700)
     await handle.wrapUp('done')
     expect(await exists(privateDir)).toBe(false)
@@ -414,7 +415,7 @@ describe('hooks, private directories and memory limits', () => {
     await chmod(join(dir, 'run.sh'), 0o755)
     const { exec } = await started()
     const handle = await exec.run(request(['./run.sh'], { cwd: dir, tmpdir: true }))
-    expect(await handle.result).toMatchObject({ exitCode: 0, tail: join(dir, '.meshq-job1-1') })
+    expect(await handle.result).toMatchObject({ exitCode: 0, tail: expect.stringMatching(new RegExp(`^${dir}/\\.meshq-job1-1-\\w{6}$`)) })
   })
 
   test('--tmpdir keeps a failed attempt\'s directory, unless --cleanup; --keep-tmpdir keeps every one', async () => {
@@ -429,7 +430,7 @@ describe('hooks, private directories and memory limits', () => {
       const handle = await exec.run(request(['sh', '-c', script], { jobId: `j${i}`, cwd: dir, tmpdir: true, ...options }))
       await handle.result
       await handle.wrapUp(script === 'true' ? 'done' : 'failed')
-      expect(await exists(join(dir, `.meshq-j${i}-1`))).toBe(kept)
+      expect((await readdir(dir)).some(name => name.startsWith(`.meshq-j${i}-1-`))).toBe(kept)
     }
   })
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { FakeClock } from '../src/clock.js'
 import { META_DOC, MetaMap } from '../src/crdt/facts.js'
@@ -39,5 +40,37 @@ describe('invites', () => {
     const bad = { ...good, id: 'bad', expiresAt: 1e300 }
     members.ingest([{ doc: META_DOC, map: MetaMap.invites, key: 'bad', value: bad }])
     expect(members.listInvites().map(i => i.id)).toEqual([good.id])
+  })
+
+  it('of an evicted member are revoked with its eviction, and admit no one', async () => {
+    const { members, written } = membership()
+    await members.found([])
+    const member = (peer: string): FactChange => ({ doc: META_DOC, map: MetaMap.members, key: peer, value: { peer, addrs: [], joinedAt: 0, by: 'peerA' } })
+    members.ingest([member('peerB')])
+    // an invite peerB issued, as it arrives from peerB
+    const secret = 'the-secret'
+    const hash = createHash('sha256').update(secret).digest('hex')
+    const invite = { id: 'inv1', hash, expiresAt: 60_000, uses: 100, by: 'peerB', createdAt: 0 }
+    members.ingest([{ doc: META_DOC, map: MetaMap.invites, key: 'inv1', value: invite }])
+    await members.evict('peerB')
+    expect(written.map(f => f.key)).toContain('revoke|inv1|peerA')
+    expect(members.listInvites()).toMatchObject([{ id: 'inv1', revoked: true }])
+    await expect(members.admit('peerC', 'inv1', secret, [])).rejects.toMatchObject({ name: 'InviteRefusedError', message: 'the invite was revoked' })
+  })
+
+  it('whose issuer is no longer a member admit no one, even before any revocation arrives', async () => {
+    const { members } = membership()
+    await members.found([])
+    const secret = 'the-secret'
+    const hash = createHash('sha256').update(secret).digest('hex')
+    members.ingest([
+      { doc: META_DOC, map: MetaMap.members, key: 'peerB', value: { peer: 'peerB', addrs: [], joinedAt: 0, by: 'peerA' } },
+      { doc: META_DOC, map: MetaMap.invites, key: 'inv2', value: { id: 'inv2', hash, expiresAt: 60_000, uses: 1, by: 'peerB', createdAt: 0 } },
+      // evicted by another node, whose revocations have not arrived here
+      { doc: META_DOC, map: MetaMap.evictions, key: 'peerB|peerD', value: { by: 'peerD', at: 0 } }
+    ])
+    expect(members.listInvites()).toMatchObject([{ id: 'inv2', revoked: true }])
+    await expect(members.admit('peerC', 'inv2', secret, [])).rejects.toMatchObject({ name: 'InviteRefusedError', message: expect.stringContaining('no longer a member') })
+    expect(members.isMember('peerC')).toBe(false)
   })
 })

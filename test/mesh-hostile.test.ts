@@ -1,18 +1,19 @@
-import { mkdir, writeFile } from 'node:fs/promises'
+import { execFile } from 'node:child_process'
+import { lstat, mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises'
+import http from 'node:http'
+import net from 'node:net'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import { lpStream } from '@libp2p/utils'
-import { json, meshq, ok, startCluster } from './cluster.js'
+import { CLI, json, meshq, ok, startCluster, startNode } from './cluster.js'
 import type { TestNode } from './cluster.js'
-import { waitFor } from './helpers.js'
-import { agentString, localProtocol } from '../src/node/handshake.js'
-import { createHost } from '../src/node/p2p.js'
+import { tempDir, waitFor } from './helpers.js'
 import type { MeshqLibp2p } from '../src/node/p2p.js'
 import { decodeToken } from '../src/node/membership.js'
 import type { JoinToken } from '../src/node/membership.js'
-import { JOIN_PROTOCOL, LOGS_PROTOCOL } from '../src/node/mesh.js'
+import { LOGS_PROTOCOL } from '../src/node/mesh.js'
+import { createIntruder, joinWith, tokenOf, tryJoin } from './intruder.js'
 import { FrameType, SYNC_PROTOCOL, encodeFrame } from '../src/node/sync.js'
 import type { JobView, PeerView } from '../src/types.js'
 
@@ -24,29 +25,11 @@ afterAll(async () => {
   for (const n of nodes) await n.cleanup()
 })
 
-/** A libp2p host built from meshq's own stack, holding the cluster key: an insider with bad intent. */
+/** An intruder host, stopped after the suite. */
 async function intruder (token: JoinToken): Promise<MeshqLibp2p> {
-  const host = await createHost({
-    privateKey: await generateKeyPair('Ed25519'),
-    psk: Buffer.from(token.psk, 'base64'),
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    allowPeer: () => true,
-    userAgent: agentString(localProtocol()) // it passes the version handshake
-  })
-  await host.start()
+  const host = await createIntruder(token)
   hosts.push(host)
   return host
-}
-
-async function tokenOf (node: TestNode): Promise<JoinToken> {
-  return decodeToken((await ok(node.home, ['invite'])).trim())
-}
-
-/** Joins the cluster for real, through the token's node, giving `addrs` as its own addresses. */
-async function joinWith (host: MeshqLibp2p, token: JoinToken, addrs: unknown[] = []): Promise<void> {
-  const join = lpStream(await host.dialProtocol(multiaddr(token.addrs[0]), JOIN_PROTOCOL))
-  await join.write(new TextEncoder().encode(JSON.stringify({ invite: token.invite, secret: token.secret, addrs })))
-  expect(JSON.parse(new TextDecoder().decode((await join.read()).subarray()))).toEqual({ ok: true })
 }
 
 /** A job submitted on one node runs and is seen done on the other: the cluster still works. */
@@ -158,5 +141,217 @@ describe('a peer with the cluster key', () => {
     await waitFor(() => host.getPeers().length === 0, { what: 'the redial to be refused', timeout: 2500, interval: 20 })
     const sync = await host.dialProtocol(multiaddr(token.addrs[0]), SYNC_PROTOCOL, { signal: AbortSignal.timeout(3000) }).then(() => 'opened', () => 'refused')
     expect(sync).toBe('refused')
+  })
+})
+
+describe('an outsider without the cluster key', () => {
+  it('who holds silent sockets open does not keep a key holder from connecting (finding 4)', async () => {
+    const token = await tokenOf(nodes[0])
+    const target = multiaddr(token.addrs[0])
+    const port = Number(target.getComponents().find(c => c.name === 'tcp')?.value)
+    const sockets: net.Socket[] = []
+    const openSilent = (): void => { sockets.push(net.connect(port, '127.0.0.1').on('error', () => {})) }
+    // three new silent sockets a second (one host may open five), as the audit did: before the fix,
+    // each held one of 10 pending slots for 10 s, so every slot stayed taken
+    const flood = setInterval(openSilent, 333)
+    try {
+      await waitFor(() => sockets.length >= 15, { what: 'the silent sockets to pile up', timeout: 30_000 })
+      const host = await intruder(token)
+      let connected = false
+      for (let attempt = 0; attempt < 3 && !connected; attempt++) {
+        connected = await host.dial(target, { signal: AbortSignal.timeout(10_000) }).then(() => true, () => false)
+        if (!connected) await new Promise(resolve => setTimeout(resolve, 1000))
+      }
+      expect(connected).toBe(true)
+    } finally {
+      clearInterval(flood)
+      for (const socket of sockets) socket.destroy()
+    }
+  })
+})
+
+describe('a member that is evicted', () => {
+  it('leaves no invite behind that still admits anyone (finding 5)', async () => {
+    const inviteToken = (await ok(nodes[0].home, ['invite'])).trim()
+    const third = await startNode({ args: ['--join', inviteToken] })
+    try {
+      const id = (await json<PeerView[]>(third.home, ['peers'])).find(p => p.self)?.id as string
+      await waitFor(async () => (await json<PeerView[]>(nodes[1].home, ['peers'])).some(p => p.id === id), { what: 'the third node to be known everywhere' })
+      const token = decodeToken((await ok(third.home, ['invite', '--uses', '100'])).trim())
+      await waitFor(async () => (await json<Array<{ id: string }>>(nodes[0].home, ['invite', '--list'])).some(i => i.id === token.invite), { what: 'its invite to reach the founder' })
+      await ok(nodes[0].home, ['evict', id])
+      await waitFor(async () => !(await json<PeerView[]>(nodes[1].home, ['peers'])).some(p => p.id === id), { what: 'the eviction to reach every node' })
+
+      const host = await intruder(token)
+      for (const node of nodes) {
+        const list = await json<Array<{ id: string, revoked: boolean }>>(node.home, ['invite', '--list'])
+        expect(list.find(i => i.id === token.invite)?.revoked).toBe(true)
+        const through = (await tokenOf(node)).addrs[0]
+        // before the fix, the evicted member's invite made the new peer a full member
+        expect(await tryJoin(host, token, through)).toMatchObject({ ok: false, error: expect.stringMatching(/revoked|no longer a member/) })
+      }
+      await clusterWorks()
+    } finally {
+      await third.cleanup()
+    }
+  })
+})
+
+describe('a local user', () => {
+  /** Runs a job on the cluster from `dir` and waits until it has ended. */
+  async function settled (dir: string, args: string[]): Promise<JobView> {
+    const id = (await ok(nodes[0].home, ['sub', '--cwd', dir, ...args])).trim()
+    return await waitFor(async () => {
+      const job = await json<JobView>(nodes[0].home, ['show', id])
+      return ['done', 'failed', 'killed'].includes(job.state) ? job : undefined
+    }, { what: `job ${id} to end`, timeout: 60_000 })
+  }
+
+  it('who plants a symlink at a job\'s --out path does not get the job to write through it (finding 10)', async () => {
+    const { dir, cleanup } = await tempDir()
+    try {
+      await writeFile(join(dir, 'victim'), 'untouched\n')
+      await symlink(join(dir, 'victim'), join(dir, 'out.log'))
+      const job = await settled(dir, ['--out', 'out.log', '--', 'echo', 'written through the link'])
+      expect(job.state).toBe('failed')
+      expect(job.attempts.at(-1)?.failReason).toBe('spawn-error')
+      expect(await readFile(join(dir, 'victim'), 'utf8')).toBe('untouched\n')
+      expect((await lstat(join(dir, 'out.log'))).isSymbolicLink()).toBe(true)
+
+      expect((await settled(dir, ['--out', 'fresh.log', '--', 'echo', 'private'])).state).toBe('done')
+      expect((await stat(join(dir, 'fresh.log'))).mode & 0o777).toBe(0o600)
+      expect(await readFile(join(dir, 'fresh.log'), 'utf8')).toBe('private\n')
+    } finally {
+      await cleanup()
+    }
+  })
+
+  it('who creates a job\'s --tmpdir directory first does not make it fail (finding 10)', async () => {
+    const { dir, cleanup } = await tempDir()
+    try {
+      const id = (await ok(nodes[0].home, ['sub', '--cwd', dir, '--tmpdir', '--delay', '3s', '--', 'sh', '-c', 'pwd > ../where'])).trim()
+      // the names an attempt would have had before the fix: .meshq-<id>-<epoch>
+      for (const epoch of [1, 2, 3]) await mkdir(join(dir, `.meshq-${id}-${epoch}`), { mode: 0o777 })
+      const job = await waitFor(async () => {
+        const view = await json<JobView>(nodes[0].home, ['show', id])
+        return ['done', 'failed', 'killed'].includes(view.state) ? view : undefined
+      }, { what: 'the job to end', timeout: 60_000 })
+      expect(job.state).toBe('done')
+      expect((await readFile(join(dir, 'where'), 'utf8')).trim()).toMatch(new RegExp(`/\\.meshq-${id}-\\d+-\\w{6}$`))
+    } finally {
+      await cleanup()
+    }
+  })
+
+  it('who exhausts the node\'s file descriptors makes a starting job lost and run again, not failed (finding 2)', async () => {
+    const { dir, cleanup } = await tempDir()
+    try {
+      const executorJs = join(CLI, '..', '..', 'exec', 'executor.js')
+      const script = `
+        import { open } from 'node:fs/promises'
+        import { executor } from ${JSON.stringify(executorJs)}
+        const exec = executor({ home: ${JSON.stringify(dir)}, sampleIntervalMs: 3_600_000 })
+        await exec.start()
+        const run = async (epoch) => (await (await exec.run({ jobId: 'fds-1', epoch, cmd: ['true'], cwd: ${JSON.stringify(dir)}, env: {} })).result)
+        const fillers = []
+        try { for (;;) fillers.push(await open('/dev/null')) } catch (err) { if (err.code !== 'EMFILE') throw err }
+        const noFiles = await run(1)
+        for (const file of fillers.splice(0, 2)) await file.close()
+        const noPipes = await run(2) // its output files open, its spawn does not
+        for (const file of fillers) await file.close()
+        const after = await run(3)
+        process.stdout.write(JSON.stringify([noFiles.failReason, noPipes.failReason, after.exitCode]))
+        await exec.stop()
+      `
+      await writeFile(join(dir, 'fds.mjs'), script)
+      const output = await new Promise<string>((resolve, reject) => {
+        execFile('/bin/sh', ['-c', 'ulimit -n 64 && exec "$0" "$1"', process.execPath, join(dir, 'fds.mjs')], { timeout: 60_000 }, (err, stdout, stderr) => {
+          if (err != null) reject(new Error(`${err.message}\n${stderr}`))
+          else resolve(stdout)
+        })
+      })
+      // before the fix: spawn-error, the job's own failure, counted against its retries
+      expect(JSON.parse(output)).toEqual(['lost', 'lost', 0])
+    } finally {
+      await cleanup()
+    }
+  })
+})
+
+describe('a client of the control API', () => {
+  /** A free TCP port on 127.0.0.1. */
+  async function freePort (): Promise<number> {
+    const server = net.createServer()
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+    const { port } = server.address() as net.AddressInfo
+    await new Promise(resolve => server.close(resolve))
+    return port
+  }
+
+  it('without the token who holds half-open connections is cut off and does not starve the node (finding 2)', async () => {
+    const port = await freePort()
+    const node = await startNode({ args: ['--api', `127.0.0.1:${port}`] })
+    const sockets: net.Socket[] = []
+    try {
+      let closed = 0
+      const connect = (): net.Socket => {
+        const socket = net.connect(port, '127.0.0.1').on('error', () => {}).on('close', () => { closed++ })
+        sockets.push(socket)
+        return socket
+      }
+      // 100 connections: silent ones, and ones that send their headers a line every second (slowloris)
+      const trickles: NodeJS.Timeout[] = []
+      for (let i = 0; i < 100; i++) {
+        const socket = connect()
+        if (i % 2 === 0) {
+          socket.once('connect', () => {
+            socket.write('GET /v1/status HTTP/1.1\r\nHost: x\r\n')
+            trickles.push(setInterval(() => socket.write(`X-Slow-${i}: y\r\n`), 1000))
+          })
+        }
+      }
+      try {
+        // the local CLI is not starved meanwhile
+        expect((await meshq(node.home, ['ls'])).code).toBe(0)
+        // before the fix, Node held them for its default 60 s header deadline, and the silent ones for ever
+        await waitFor(() => closed === 100, { what: 'the node to close every half-open connection', timeout: 30_000 })
+      } finally {
+        for (const timer of trickles) clearInterval(timer)
+      }
+
+      const apiToken = (await readFile(join(node.home, 'api-token'), 'utf8')).trim()
+      const answer = async (headers: Record<string, string>): Promise<{ status: number, connection?: string }> => await new Promise((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port, path: '/v1/status', headers, agent: new http.Agent({ keepAlive: true }) }, res => {
+          res.resume()
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection }))
+        }).on('error', reject)
+      })
+      // a wrong token gets its answer, and the connection closed with it
+      expect(await answer({ authorization: 'Bearer wrong' })).toEqual({ status: 401, connection: 'close' })
+      expect((await answer({ authorization: `Bearer ${apiToken}` })).status).toBe(200)
+    } finally {
+      for (const socket of sockets) socket.destroy()
+      await node.cleanup()
+    }
+  })
+
+  it('who sends a JSON nesting bomb gets 400 at once and the node keeps its pace (finding 12)', async () => {
+    const bomb = '{"jobs":' + '['.repeat(8 * 1024 * 1024 - 10) + ']'.repeat(8 * 1024 * 1024 - 10) + '}'
+    const post = async (): Promise<{ status: number, body: string }> => await new Promise((resolve, reject) => {
+      const req = http.request({ socketPath: join(nodes[0].home, 'meshq.sock'), method: 'POST', path: '/v1/jobs', headers: { 'content-type': 'application/json' } }, res => {
+        let body = ''
+        res.on('data', chunk => { body += String(chunk) })
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+      })
+      req.on('error', reject)
+      req.end(bomb)
+    })
+    const answers = await Promise.all([post(), post(), post(), post()])
+    for (const { status, body } of answers) {
+      expect(status).toBe(400)
+      // before the fix, each was parsed whole (seconds of a blocked event loop, ~870 MB) and then refused for its shape
+      expect(JSON.parse(body).error.message).toMatch(/nests deeper than 32 levels/)
+    }
+    await clusterWorks()
   })
 })

@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net'
 import { HomeLockedError, MeshqError, UnauthorizedError, UsageError, asError } from '../errors.js'
 import { JOB_EVENT_KINDS, JOB_STATES, MAX_INVITE_TTL_MS, type JobEvent, type JobEventKind, type JobState, type ModifyRequest, type SubmitRequest } from '../types.js'
 import type { Engine, EventQuery, ListQuery, LogStream, Selector } from './engine.js'
+import { JsonShapeError, JsonShapeScanner, parseScanned } from './json-body.js'
 import { API_PREFIX, MAX_BODY_BYTES, type ApiErrorBody } from './protocol.js'
 
 export interface ControlServerInit {
@@ -35,6 +36,19 @@ export class ApiRequestError extends MeshqError {
     this.status = status
   }
 }
+
+/**
+ * A client has this long to send a request's headers, and its whole body: connections that trickle
+ * bytes (slowloris) are closed instead of holding the node's file descriptors. Answers, streams
+ * included, are not limited. Node checks these deadlines every `connectionsCheckingInterval`.
+ */
+const REQUEST_LIMITS: http.ServerOptions = { headersTimeout: 5000, requestTimeout: 60_000, connectionsCheckingInterval: 1000 }
+
+/** Node's `headersTimeout` starts with the first byte: a connection that sends none is closed after this. */
+const SILENT_CONNECTION_MS = 5000
+
+/** Open TCP API connections, at most; more are closed at once. The unix socket has no cap. */
+export const MAX_TCP_CONNECTIONS = 64
 
 /** Job events answered without `limit`. */
 const DEFAULT_EVENT_LIMIT = 100
@@ -64,18 +78,22 @@ export function controlServer (init: ControlServerInit): ControlServer {
   const handle = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     dispatch(routes, req, res).catch(() => res.destroy())
   }
-  const unixServer = http.createServer(handle)
+  const unixServer = http.createServer(REQUEST_LIMITS, handle)
   const tokenDigest = tcp === undefined ? undefined : digest(tcp.token)
   const tcpServer = tcp === undefined
     ? undefined
-    : http.createServer((req, res) => {
+    : http.createServer(REQUEST_LIMITS, (req, res) => {
       if (!authorized(req.headers.authorization, tokenDigest as Buffer)) {
+        // no second try on this connection: whoever lacks the token gets nothing to hold open
+        res.setHeader('connection', 'close')
         req.resume()
         sendError(res, new UnauthorizedError('missing or wrong bearer token'))
         return
       }
       handle(req, res)
     })
+  if (tcpServer !== undefined) tcpServer.maxConnections = MAX_TCP_CONNECTIONS
+  for (const server of [unixServer, tcpServer]) if (server !== undefined) closeSilentConnections(server)
 
   const server: ControlServer = {
     async start () {
@@ -254,6 +272,7 @@ async function readJson (req: http.IncomingMessage): Promise<Record<string, unkn
     throw tooLarge()
   }
   const chunks: Buffer[] = []
+  const scanner = new JsonShapeScanner()
   let size = 0
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length
@@ -261,15 +280,20 @@ async function readJson (req: http.IncomingMessage): Promise<Record<string, unkn
       req.resume()
       throw tooLarge()
     }
+    try {
+      scanner.push(chunk)
+    } catch (err) {
+      req.resume()
+      throw badRequest((err as Error).message)
+    }
     chunks.push(chunk)
   }
-  const text = Buffer.concat(chunks).toString('utf8')
-  if (text.trim() === '') return {}
+  if (scanner.empty) return {}
   let value: unknown
   try {
-    value = JSON.parse(text)
+    value = await parseScanned(Buffer.concat(chunks), scanner)
   } catch (err) {
-    throw badRequest(`request body is not valid JSON: ${(err as Error).message}`)
+    throw badRequest(err instanceof JsonShapeError ? err.message : `request body is not valid JSON: ${(err as Error).message}`)
   }
   if (!isObject(value)) throw badRequest('request body must be a JSON object')
   return value
@@ -399,6 +423,12 @@ function authorized (header: string | undefined, expected: Buffer): boolean {
   const match = /^Bearer +(\S+) *$/i.exec(header ?? '')
   const given = digest(match?.[1] ?? '')
   return timingSafeEqual(given, expected) && match !== null
+}
+
+/** Closes a connection that sends no request within SILENT_CONNECTION_MS of opening. */
+function closeSilentConnections (server: http.Server): void {
+  server.on('connection', (socket: net.Socket) => { socket.setTimeout(SILENT_CONNECTION_MS, () => socket.destroy()) })
+  server.on('request', (req: http.IncomingMessage) => { req.socket.setTimeout(0) })
 }
 
 async function listen (server: http.Server, options: net.ListenOptions): Promise<void> {

@@ -110,6 +110,8 @@ export function latest<T extends { lamport: number, by: string }> (items: Iterab
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v != null && !Array.isArray(v)
 const isStringArray = (v: unknown): boolean => Array.isArray(v) && v.every(s => typeof s === 'string')
 const isInt = (v: unknown): boolean => Number.isSafeInteger(v)
+/** A time in ms that a Date can hold: times are rendered as ISO dates, and one that cannot be would fail every view of the job. */
+const isTime = (v: unknown): boolean => isInt(v) && Math.abs(v as number) <= 8.64e15
 const optional = (v: unknown, check: (v: unknown) => boolean): boolean => v === undefined || v === null || check(v)
 /** A string the OS can take as an argument, an environment variable or a path: one without a NUL byte. */
 const isOsString = (v: unknown): boolean => typeof v === 'string' && !v.includes('\0')
@@ -124,7 +126,7 @@ const PATCH_CHECKS: Record<keyof SpecPatch, (v: unknown) => boolean> = {
   timeoutMs: v => isInt(v) && (v as number) > 0,
   tags: isStringArray,
   cores: v => isInt(v) && (v as number) >= 1,
-  notBefore: isInt
+  notBefore: isTime
 }
 
 function validPatch (patch: unknown): boolean {
@@ -141,15 +143,15 @@ export function validFact (change: FactChange): boolean {
   switch (change.map) {
     case SegmentMap.jobs:
       return v.id === change.key && isJobId(v.id) && isCommand(v.cmd) && isOsString(v.cwd) && isEnv(v.env) &&
-        isStringArray(v.after) && isStringArray(v.afterGroup) && isStringArray(v.tags) && isInt(v.pri) && isInt(v.retries) && isInt(v.cores) && isInt(v.ttrMs) && isInt(v.submittedAt) && isInt(v.seq) &&
-        optional(v.group, g => typeof g === 'string')
+        isStringArray(v.after) && isStringArray(v.afterGroup) && isStringArray(v.tags) && isInt(v.pri) && isInt(v.retries) && isInt(v.cores) && isInt(v.ttrMs) && isTime(v.submittedAt) && isInt(v.seq) &&
+        optional(v.group, g => typeof g === 'string') && optional(v.notBefore, isTime) && optional(v.timeoutMs, isInt)
     case SegmentMap.attempts:
       return typeof v.job === 'string' && change.key.startsWith(`${v.job}|`) && isInt(v.epoch) && typeof v.node === 'string' &&
-        isInt(v.basis) && isInt(v.claimedAt) && optional(v.endedAt, isInt) && optional(v.startedAt, isInt)
+        isInt(v.basis) && isTime(v.claimedAt) && optional(v.endedAt, isTime) && optional(v.startedAt, isTime)
     case SegmentMap.controls:
       return typeof v.kind === 'string' && isInt(v.lamport) && typeof v.by === 'string' && (v.kind !== ControlKind.modify || validPatch(v.patch))
     case MetaMap.pauses:
-      return typeof v.paused === 'boolean' && isInt(v.lamport) && typeof v.by === 'string' && optional(v.until, isInt)
+      return typeof v.paused === 'boolean' && isInt(v.lamport) && typeof v.by === 'string' && optional(v.until, isTime)
     case MetaMap.limits:
       return (v.limit === null || (isInt(v.limit) && (v.limit as number) > 0)) && isInt(v.lamport) && typeof v.by === 'string'
     default:

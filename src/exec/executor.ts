@@ -2,7 +2,7 @@
  * The executor: runs job attempts as real processes, each in its own process group, captures their
  * output and reports how they ended. See `watchdog.ts` for how jobs die with the node.
  */
-import { mkdir, stat } from 'node:fs/promises'
+import { mkdtemp, stat } from 'node:fs/promises'
 import { basename, join, resolve } from 'node:path'
 import { InvalidJobError } from '../errors.js'
 import { FailReason, type JobRunOptions, type JobState } from '../types.js'
@@ -98,6 +98,17 @@ const SPAWN_FAILURES: Partial<Record<string, FailReason>> = {
   EACCES: FailReason.notExecutable
 }
 
+/** Errors of the node, not of the job: out of file descriptors here or system-wide. */
+const NODE_RESOURCE_ERRORS = new Set(['EMFILE', 'ENFILE'])
+
+/**
+ * Why a job could not start: `lost` when the node ran out of file descriptors (the attempt runs
+ * again, perhaps elsewhere), else `spawn-error`, the job's own failure.
+ */
+function spawnFailure (err: unknown): FailReason {
+  return NODE_RESOURCE_ERRORS.has((err as { code?: string } | null)?.code ?? '') ? FailReason.lost : FailReason.spawnError
+}
+
 export function executor (init: ExecutorInit): Executor {
   return new ProcessExecutor(init)
 }
@@ -149,18 +160,18 @@ class ProcessExecutor implements Executor {
     const fail = (reason: FailReason, message: string): RunHandle => failedRun(outputPaths, startedAt, reason, message, finish)
     if (!await isDirectory(req.cwd)) return fail(FailReason.cwdMissing, `no such directory: ${req.cwd}`)
     if (req.tmpdir === true) {
-      aftermath.privateDir = join(req.cwd, `.meshq-${req.jobId}-${req.epoch}`)
       try {
-        await mkdir(aftermath.privateDir, { mode: 0o700 })
+        // a fresh name no other user can guess and plant first; mkdtemp makes it 0700
+        aftermath.privateDir = await mkdtemp(join(req.cwd, `.meshq-${req.jobId}-${req.epoch}-`))
       } catch (err) {
-        return fail(FailReason.spawnError, `cannot create the private directory: ${(err as Error).message}`)
+        return fail(spawnFailure(err), `cannot create the private directory: ${(err as Error).message}`)
       }
     }
     let outputs: JobOutputs
     try {
       outputs = await JobOutputs.open(outputPaths, req.out === undefined ? undefined : resolve(req.cwd, req.out), this.#maxStreamBytes)
     } catch (err) {
-      return fail(FailReason.spawnError, `cannot open the output files: ${(err as Error).message}`)
+      return fail(spawnFailure(err), `cannot open the output files: ${(err as Error).message}`)
     }
     return await this.#spawn(req, outputs, aftermath, finish, fail)
   }
@@ -182,12 +193,12 @@ class ProcessExecutor implements Executor {
     } catch (err) {
       // refused before any process existed (a NUL byte in an argument): this job can never start
       await outputs.close()
-      return fail(FailReason.spawnError, `${req.cmd[0]}: ${(err as Error).message}`)
+      return fail(spawnFailure(err), `${req.cmd[0]}: ${(err as Error).message}`)
     }
     if (child.pid === undefined) {
       await outputs.close()
-      const { code, originalMessage } = await child
-      return fail(SPAWN_FAILURES[code ?? ''] ?? FailReason.spawnError, `${req.cmd[0]}: ${String(originalMessage)}`)
+      const error = await child
+      return fail(SPAWN_FAILURES[error.code ?? ''] ?? spawnFailure(error), `${req.cmd[0]}: ${String(error.originalMessage)}`)
     }
     const job = new RunningJob({ child, pid: child.pid, req, outputs, outputPaths, context, wrapUp: finish })
     this.#jobs.set(job.pid, job)

@@ -1,6 +1,7 @@
 /**
  * Capturing a job's output into files with bounded size and bounded memory.
  */
+import { constants } from 'node:fs'
 import { mkdir, open, rm, type FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import type { Readable } from 'node:stream'
@@ -9,6 +10,13 @@ import { log } from './log.js'
 const TAIL_BYTES = 2048
 const TAIL_LINES = 10
 const COPY_CHUNK = 64 * 1024
+/** Output may hold secrets: only the node's user reads it. */
+const FILE_MODE = 0o600
+/**
+ * A job's `--out` file is appended to, and never through a symlink: a local user could plant one
+ * at the path to make a job (perhaps root's) write to a file of their choice.
+ */
+const OUT_FILE_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW
 
 interface Spill {
   path: string
@@ -18,8 +26,8 @@ interface Spill {
 
 interface CappedFileInit {
   path: string
-  /** 'w' truncates the file, 'a' appends to it. */
-  flags: 'w' | 'a'
+  /** 'w' truncates the file, 'a' appends to it; OUT_FILE_FLAGS appends to a job's `--out` file. */
+  flags: 'w' | 'a' | number
   capBytes: number
   /** Prefix of the two scratch files that hold the latest output while it exceeds the head. */
   spillPath: string
@@ -53,7 +61,7 @@ class CappedFile {
   }
 
   static async open (init: CappedFileInit): Promise<CappedFile> {
-    return new CappedFile(await open(init.path, init.flags), init)
+    return new CappedFile(await open(init.path, init.flags, FILE_MODE), init)
   }
 
   /** Bytes written so far, including those that will be omitted. */
@@ -109,7 +117,7 @@ class CappedFile {
     await this.#previous?.handle.close()
     this.#previous = this.#current
     const path = `${this.#spillPath}.${this.#spills++ % 2}`
-    this.#current = { path, handle: await open(path, 'w+'), size: 0 }
+    this.#current = { path, handle: await open(path, 'w+', FILE_MODE), size: 0 }
     return this.#current
   }
 
@@ -196,7 +204,7 @@ export class JobOutputs {
       { path: paths.stdout, flags: 'w', capBytes, spillPath: `${paths.stdout}.spill` },
       { path: paths.stderr, flags: 'w', capBytes, spillPath: `${paths.stderr}.spill` }
     ]
-    if (out !== undefined) inits.push({ path: out, flags: 'a', capBytes: 2 * capBytes, spillPath: `${paths.stdout}.out.spill` })
+    if (out !== undefined) inits.push({ path: out, flags: OUT_FILE_FLAGS, capBytes: 2 * capBytes, spillPath: `${paths.stdout}.out.spill` })
     const [stdout, stderr, combined] = await openAll(inits)
     return new JobOutputs(stdout, stderr, combined)
   }

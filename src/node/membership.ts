@@ -215,8 +215,16 @@ export class Membership {
   listInvites (): InviteView[] {
     const now = this.init.clock.now()
     return [...this.invites.values()].map(i => ({
-      ...i, used: this.uses.get(i.id)?.size ?? 0, revoked: this.revoked.has(i.id), expired: i.expiresAt <= now
+      ...i, used: this.uses.get(i.id)?.size ?? 0, revoked: this.isRevoked(i), expired: i.expiresAt <= now
     }))
+  }
+
+  /**
+   * Revoked by a fact, or issued by a node that is no longer a member: an evicted member's invites
+   * die with its membership, on every node, even one that has not received their revocation facts.
+   */
+  private isRevoked (invite: InviteFact): boolean {
+    return this.revoked.has(invite.id) || !this.isMember(invite.by)
   }
 
   async revoke (id: string): Promise<void> {
@@ -224,10 +232,15 @@ export class Membership {
     await this.put(MetaMap.invites, `revoke|${id}|${this.init.self}`, { by: this.init.self, at: this.init.clock.now() })
   }
 
+  /** Evicts `peer` and, in the same write, revokes every invite it issued. */
   async evict (peer: string): Promise<void> {
     if (!this.members.has(peer)) throw new UsageError(`no member ${peer}`)
     if (peer === this.init.self) throw new UsageError('a node cannot evict itself')
-    await this.put(MetaMap.evictions, `${peer}|${this.init.self}`, { by: this.init.self, at: this.init.clock.now() })
+    const at = this.init.clock.now()
+    const value = { by: this.init.self, at }
+    const revocations: FactChange[] = [...this.invites.values()].filter(i => i.by === peer && !this.revoked.has(i.id))
+      .map(i => ({ doc: META_DOC, map: MetaMap.invites, key: `revoke|${i.id}|${this.init.self}`, value }))
+    await this.init.ledger.put([{ doc: META_DOC, map: MetaMap.evictions, key: `${peer}|${this.init.self}`, value }, ...revocations], { sync: true })
   }
 
   /** Admits `peer` with an invite's secret, or throws InviteRefusedError saying why. */
@@ -245,6 +258,7 @@ export class Membership {
     const given = Buffer.from(sha256(secret), 'hex')
     if (fact == null || !timingSafeEqual(given, Buffer.from(fact.hash, 'hex'))) throw new InviteRefusedError('the invite is not valid (unknown or tampered)')
     if (this.revoked.has(invite)) throw new InviteRefusedError('the invite was revoked')
+    if (!this.isMember(fact.by)) throw new InviteRefusedError('the invite was issued by a node that is no longer a member')
     if (fact.expiresAt <= this.init.clock.now()) throw new InviteRefusedError(`the invite expired at ${new Date(fact.expiresAt).toISOString()}`)
     if ((this.uses.get(invite)?.size ?? 0) >= fact.uses) throw new InviteRefusedError('the invite has been used up')
     const now = this.init.clock.now()

@@ -55,7 +55,7 @@ export interface LogRequest {
   follow: boolean
 }
 
-function parseLogRequest (bytes: Uint8Array): LogRequest | undefined {
+export function parseLogRequest (bytes: Uint8Array): LogRequest | undefined {
   try {
     const r = JSON.parse(new TextDecoder().decode(bytes))
     const valid = isJobId(r?.job) && Number.isSafeInteger(r.epoch) && (r.stream === 'stdout' || r.stream === 'stderr') && typeof r.follow === 'boolean'
@@ -509,7 +509,7 @@ export class Mesh {
   }
 }
 
-function parseStatus (data: Uint8Array): NodeStatusGossip | undefined {
+export function parseStatus (data: Uint8Array): NodeStatusGossip | undefined {
   if (data.length > MAX_STATUS_BYTES) return undefined
   try {
     const s = JSON.parse(new TextDecoder().decode(data))

@@ -22,6 +22,11 @@ export interface HostInit {
   userAgent: string
 }
 
+/** How long an inbound connection may take to prove it has the cluster key, finish Noise and yamux. */
+export const UPGRADE_TIMEOUT_MS = 3000
+/** Inbound connections still in their handshake, at most (libp2p's default: 10). */
+export const MAX_PENDING_INBOUND = 64
+
 /** libp2p's swarm key format for a 32-byte pre-shared key. */
 export function swarmKey (psk: Uint8Array): Uint8Array {
   return new TextEncoder().encode(`/key/swarm/psk/1.0.0/\n/base16/\n${Buffer.from(psk).toString('hex')}`)
@@ -34,10 +39,19 @@ export async function createHost (init: HostInit): Promise<MeshqLibp2p> {
     nodeInfo: { userAgent: init.userAgent },
     addresses: { listen: init.listen },
     transports: [tcp()],
-    // a peer without the key fails here, before any meshq protocol: keep the wait short
-    connectionProtector: preSharedKey({ psk: swarmKey(init.psk), timeout: 3000 }),
+    // a peer without the key fails here, before any meshq protocol (libp2p passes its own
+    // deadline, `inboundUpgradeTimeout` below, to inbound handshakes, so this applies to dials only)
+    connectionProtector: preSharedKey({ psk: swarmKey(init.psk), timeout: UPGRADE_TIMEOUT_MS }),
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
+    connectionManager: {
+      // A socket that never completes the handshake holds a pending slot until this deadline
+      // (libp2p's default: 10 s): with 10 slots, a few silent sockets a second from an outsider
+      // kept every member out. One host may still open only 5 connections a second
+      // (libp2p's inboundConnectionThreshold), so it cannot fill the slots alone.
+      inboundUpgradeTimeout: UPGRADE_TIMEOUT_MS,
+      maxIncomingPendingConnections: MAX_PENDING_INBOUND
+    },
     connectionGater: {
       denyDialPeer: async peer => !init.allowPeer(peer),
       denyInboundEncryptedConnection: async peer => !init.allowPeer(peer),

@@ -11,8 +11,12 @@ export const MAX_SPEC_BYTES = 256 * 1024
 /** A validated submit, before the ledger gives it an id. */
 export type JobDraft = Omit<JobSpec, 'id' | 'n' | 'seq' | 'submitter' | 'submittedAt'>
 
-const list = (value: string[] | string | undefined): string[] =>
-  value == null ? [] : (Array.isArray(value) ? value : value.split(',')).map(s => s.trim()).filter(s => s !== '')
+function list (value: unknown, field: string): string[] {
+  if (value == null) return []
+  const items = typeof value === 'string' ? value.split(',') : value
+  if (!Array.isArray(items) || !items.every(s => typeof s === 'string')) throw new InvalidJobError(`${field} must be a list of strings, got ${JSON.stringify(value)}`)
+  return items.map(s => s.trim()).filter(s => s !== '')
+}
 
 function integer (value: unknown, field: string, min: number, fallback: number): number {
   if (value == null) return fallback
@@ -102,14 +106,14 @@ export function draftJob (req: SubmitRequest, now: number): JobDraft {
     cwd: req.cwd,
     env,
     group: optionalString(req.group, 'group'),
-    after: list(req.after) as JobId[],
-    afterGroup: list(req.afterGroup),
+    after: list(req.after, 'after') as JobId[],
+    afterGroup: list(req.afterGroup, 'afterGroup'),
     pri: integer(req.pri, 'pri', Number.MIN_SAFE_INTEGER, 0),
     retries: integer(req.retries, 'retries', 0, 0),
     ttrMs: duration(req.ttr, 'ttr') ?? DEFAULT_TTR_MS,
     timeoutMs: duration(req.timeout, 'timeout'),
     notBefore: delayMs != null && delayMs > 0 ? now + delayMs : undefined,
-    tags: list(req.tag),
+    tags: list(req.tag, 'tag'),
     cores: integer(req.cores, 'cores', 1, 1),
     out: optionalString(req.out, 'out'),
     ...runOptions(req),

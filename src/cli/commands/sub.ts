@@ -33,7 +33,7 @@ export const sub: Command = {
     'once the attempt is recorded (--on-failure only when no retry is left), with MESHQ_JOB_ID,',
     'MESHQ_ATTEMPT, MESHQ_NODE, MESHQ_JOB_STATE, MESHQ_EXIT_CODE, MESHQ_SIGNAL, MESHQ_FAIL_REASON,',
     'MESHQ_STDOUT, MESHQ_STDERR (output files), MESHQ_TMPDIR and MESHQ_HOME set. It never changes the job.',
-    '--tmpdir runs each attempt in a new <cwd>/.meshq-<ID>-<attempt>, also its TMPDIR (docs/jobs.md).',
+    '--tmpdir runs each attempt in a new <cwd>/.meshq-<ID>-<attempt>-<random>, also its TMPDIR (docs/jobs.md).',
     '',
     '--wait streams the job\'s stdout and stderr and exits with its exit code (1 if it failed',
     'without one). With --json, --wait prints the final job record instead of the output.'

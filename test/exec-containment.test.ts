@@ -4,14 +4,18 @@
  * cgroup of its own; this needs root (or a delegated cgroup), as in CI. Without one the executor says
  * so and contains the process group only.
  */
-import { readFile } from 'node:fs/promises'
+import { execFile } from 'node:child_process'
+import { chown, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { afterEach, describe, expect, test } from 'vitest'
 import { executor, type Executor, type ExecutorInit, type RunRequest } from '../src/exec/executor.js'
 import { alive, ESCAPING_JOB, escapedPid, killIfAlive, startFixtureNode, waitForGone } from './exec-fixture.js'
 import { tempDir, waitFor } from './helpers.js'
 
 const isRoot = process.getuid?.() === 0
+const NOBODY = 65534
+const execFileAsync = promisify(execFile)
 const cleanups: Array<() => Promise<void>> = []
 
 afterEach(async () => {
@@ -45,6 +49,21 @@ async function escapedFrom (dir: string): Promise<number> {
 async function cgroupOf (pid: number): Promise<string> {
   const text = await readFile(`/proc/${pid}/cgroup`, 'utf8')
   return text.split('\n').find(line => line.startsWith('0::'))?.slice(3) ?? ''
+}
+
+/** Runs one job as `nobody` with the executor from the sources, and prints what it reports. */
+function unprivilegedScript (home: string): string {
+  return `
+import { registerHooks } from 'node:module'
+registerHooks({ resolve (s, c, n) { try { return n(s, c) } catch (e) { if (s.startsWith('.') && s.endsWith('.js')) return n(s.slice(0, -3) + '.ts', c); throw e } } })
+const { executor } = await import(${JSON.stringify(new URL('../src/exec/executor.ts', import.meta.url).href)})
+const exec = executor({ home: ${JSON.stringify(home)} })
+await exec.start()
+const handle = await exec.run({ jobId: 'j', epoch: 1, cmd: ['id', '-u'], cwd: ${JSON.stringify(home)}, env: {} })
+const result = await handle.result
+await exec.stop()
+console.log(JSON.stringify({ containment: exec.containment(), uncontained: handle.uncontained, result }))
+`
 }
 
 describe.runIf(isRoot)('a job\'s whole tree, in its cgroup', () => {
@@ -144,6 +163,17 @@ describe.runIf(isRoot)('the watchdog kills a job\'s whole tree', () => {
 })
 
 describe('without a cgroup', () => {
+  test.runIf(isRoot)('an unprivileged user without a delegated cgroup gets process groups, and the reason', async () => {
+    const home = await scratch()
+    await chown(home, NOBODY, NOBODY)
+    const { stdout } = await execFileAsync('setpriv', ['--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups', '--', process.execPath, '--input-type=module', '-e', unprivilegedScript(home)])
+    expect(JSON.parse(stdout)).toEqual({
+      containment: { uncontained: expect.stringMatching(/^cannot make a cgroup: EACCES/) },
+      uncontained: true,
+      result: expect.objectContaining({ exitCode: 0, tail: String(NOBODY) })
+    })
+  })
+
   test('the executor says why, marks each run uncontained and still kills the process group', async () => {
     const { exec, dir } = await started({ cgroups: false })
     expect(exec.containment()).toEqual({ uncontained: 'cgroups are turned off' })

@@ -149,6 +149,8 @@ export class NodeCgroup {
   /**
    * Runs `spawn` (which must spawn synchronously) with the node inside a new job cgroup, so that the
    * child starts there. Without a cgroup (the node's was removed under it) the job runs uncontained.
+   * The whole process moves, so this relies on no other thread spawning meanwhile: Node spawns from
+   * the main thread only, and meshq starts no worker threads.
    */
   spawnInside<T> (spawn: () => T): { value: T, cgroup?: JobCgroup } {
     const cgroup = this.#enterNew()

@@ -108,6 +108,11 @@ export interface Attempt {
    * one side of a partition, which the other side may run too. Such a run is not fenced.
    */
   alone?: boolean
+  /**
+   * The node could not put the run in a cgroup (see docs/guarantees.md): processes that left its
+   * process group (setsid) were not killed with it.
+   */
+  uncontained?: boolean
   stdoutBytes?: number
   stderrBytes?: number
   truncated?: boolean
@@ -200,6 +205,11 @@ export interface AttemptView {
   lost?: boolean
   /** Won by a node cut off from every member (see Attempt). */
   alone?: boolean
+  /**
+   * The node could not put the run in a cgroup (see docs/guarantees.md): processes that left its
+   * process group (setsid) were not killed with it.
+   */
+  uncontained?: boolean
   stdoutBytes?: number
   stderrBytes?: number
   truncated?: boolean

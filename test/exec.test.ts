@@ -1,11 +1,9 @@
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { chmod, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { afterEach, describe, expect, test } from 'vitest'
 import { executor, killLeftover, type Executor, type ExecutorInit, type RunRequest } from '../src/exec/executor.js'
 import { ExecutorNotRunningError } from '../src/exec/errors.js'
+import { startFixtureNode, type FixtureMode } from './exec-fixture.js'
 import { tempDir, waitFor } from './helpers.js'
 
 const cleanups: Array<() => Promise<void>> = []
@@ -454,18 +452,10 @@ describe('hooks, private directories and memory limits', () => {
 
 describe('orphan guard', () => {
   /** Runs the fixture node, SIGKILLs it once its job runs, and checks the job's group dies within 5 s. */
-  async function killNodeAndCheckJobDies (mode: 'plain' | 'kill-watchdog-first'): Promise<void> {
+  async function killNodeAndCheckJobDies (mode: FixtureMode): Promise<void> {
     const dir = await scratch()
-    const fixture = join(dir, 'node.mjs')
-    await writeFile(fixture, orphanFixture(new URL('../src/exec/executor.ts', import.meta.url).href))
-    const node = spawn(process.execPath, [fixture, dir, mode], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const { node, exited, pgid } = await startFixtureNode(dir, { cmd: ['sh', '-c', 'sleep 300 & sleep 300'] }, mode)
     cleanups.push(async () => { node.kill('SIGKILL') })
-    const exited = once(node, 'exit')
-    const [line] = await Promise.race([
-      once(createInterface({ input: node.stdout }), 'line') as Promise<[string]>,
-      exited.then(([code]) => { throw new Error(`the fixture node exited (${String(code)})`) })
-    ])
-    const { pgid } = JSON.parse(line) as { pgid: number }
     cleanups.push(async () => { await groupMembers(pgid).then(members => members.length > 0 && process.kill(-pgid, 'SIGKILL')) })
     await waitForGroupSize(pgid, 3)
 
@@ -485,50 +475,3 @@ describe('orphan guard', () => {
     await killNodeAndCheckJobDies('kill-watchdog-first')
   })
 })
-
-/**
- * A node stand-in that runs the executor from the TypeScript sources: Node strips the types, and a
- * resolve hook maps the sources' `./x.js` imports onto `./x.ts`. Prints the job's pgid once it runs
- * (in mode `kill-watchdog-first`, once its watchdog was killed and replaced).
- */
-function orphanFixture (executorUrl: string): string {
-  return `
-import { readdirSync, readFileSync } from 'node:fs'
-import { registerHooks } from 'node:module'
-registerHooks({
-  resolve (specifier, context, next) {
-    try {
-      return next(specifier, context)
-    } catch (err) {
-      if (specifier.startsWith('.') && specifier.endsWith('.js')) return next(specifier.slice(0, -3) + '.ts', context)
-      throw err
-    }
-  }
-})
-
-function watchdogs () {
-  return readdirSync('/proc').filter(name => /^\\d+$/.test(name)).map(Number).filter(pid => {
-    try {
-      const stat = readFileSync('/proc/' + pid + '/stat', 'latin1')
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-      return ppid === process.pid && readFileSync('/proc/' + pid + '/cmdline', 'latin1').includes('groups=')
-    } catch {
-      return false
-    }
-  })
-}
-
-const { executor } = await import(${JSON.stringify(executorUrl)})
-const [home, mode] = process.argv.slice(2)
-const exec = executor({ home })
-await exec.start()
-const handle = await exec.run({ jobId: 'orphan', epoch: 1, cmd: ['sh', '-c', 'sleep 300 & sleep 300'], cwd: home, env: {} })
-if (mode === 'kill-watchdog-first') {
-  const [first] = watchdogs()
-  process.kill(first, 'SIGKILL')
-  while (!watchdogs().some(pid => pid !== first)) await new Promise(resolve => setTimeout(resolve, 20))
-}
-console.log(JSON.stringify({ pgid: handle.pid }))
-setInterval(() => {}, 60_000)
-`
-}

@@ -134,7 +134,7 @@ export function jobDetails (job: JobView, color: boolean): string[] {
       ['EPOCH', 'NODE', 'STARTED', 'ENDED', 'EXIT', 'SIGNAL', 'FAIL', 'PEAK RSS', 'CPU', 'WALL'],
       job.attempts.map(a => [
         String(a.epoch),
-        a.alone === true ? `${a.node} (alone)` : a.node,
+        attemptNode(a),
         a.startedAt ?? '-',
         a.endedAt ?? '-',
         a.exitCode === undefined ? '-' : String(a.exitCode),
@@ -143,6 +143,15 @@ export function jobDetails (job: JobView, color: boolean): string[] {
         ...attemptResources(a)
       ])
     ).map(line => '  ' + line))
+    if (job.attempts.some(a => a.uncontained === true)) lines.push(UNCONTAINED_NOTE)
   }
   return lines
+}
+
+const UNCONTAINED_NOTE = "  uncontained: the node had no cgroup for the attempt; processes that left its process group (setsid) were not killed with it"
+
+/** The node that ran an attempt, with what is special about the run: `(alone)`, `(uncontained)`. */
+function attemptNode (a: AttemptView): string {
+  const marks = [a.alone === true ? 'alone' : undefined, a.uncontained === true ? 'uncontained' : undefined].filter(mark => mark !== undefined)
+  return marks.length === 0 ? a.node : `${a.node} (${marks.join(', ')})`
 }

@@ -13,6 +13,8 @@ export interface NodeOptions {
   api?: string
   /** How long a killed job gets between SIGTERM and SIGKILL. */
   killGraceMs?: number
+  /** false: no cgroup per job (`--no-cgroups`), only its process group is contained. */
+  cgroups?: boolean
   /** How long each lower-ranked node waits before it also claims a ready job. */
   claimWindowMs?: number
   /** Drop finished history older than this (`meshq gc` every hour). */

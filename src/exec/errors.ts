@@ -10,3 +10,8 @@ export class ExecutorNotRunningError extends MeshqError {
 export class WatchdogError extends MeshqError {
   override name = 'WatchdogError'
 }
+
+/** Jobs cannot be put in cgroups here; the executor falls back to process groups. */
+export class ContainmentError extends MeshqError {
+  override name = 'ContainmentError'
+}

@@ -1,13 +1,15 @@
 /**
- * The executor: runs job attempts as real processes, each in its own process group, captures their
- * output and reports how they ended. See `watchdog.ts` for how jobs die with the node.
+ * The executor: runs job attempts as real processes, each in its own process group and, where the
+ * node can make cgroups, its own cgroup (`cgroup.ts`), captures their output and reports how they
+ * ended. See `watchdog.ts` for how jobs die with the node.
  */
 import { mkdtemp, stat } from 'node:fs/promises'
 import { basename, join, resolve } from 'node:path'
 import { InvalidJobError } from '../errors.js'
 import { FailReason, type JobRunOptions, type JobState } from '../types.js'
 import { HOOK_TIMEOUT_MS, wrapUp, type AftermathInit } from './aftermath.js'
-import { ExecutorNotRunningError } from './errors.js'
+import { NodeCgroup, type JobCgroup } from './cgroup.js'
+import { ContainmentError, ExecutorNotRunningError } from './errors.js'
 import { RunningJob, spawnJob, type JobContext, type JobProcess } from './job.js'
 import { log } from './log.js'
 import { JobOutputs, type OutputPaths } from './output.js'
@@ -27,7 +29,12 @@ export interface ExecutorInit {
   sampleIntervalMs?: number
   /** Hooks running longer are killed. Default `HOOK_TIMEOUT_MS` (60 s). */
   hookTimeoutMs?: number
+  /** Put each job in a cgroup of its own, so that its whole process tree dies with it. Default true. */
+  cgroups?: boolean
 }
+
+/** How the executor contains its jobs: in cgroups under `cgroup`, or by process group only, and why. */
+export type Containment = { cgroup: string } | { uncontained: string }
 
 /** The job's hooks, private directory and memory limit come with the request (docs/jobs.md). */
 export interface RunRequest extends JobRunOptions {
@@ -54,6 +61,8 @@ export interface RunHandle {
   readonly result: Promise<RunResult>
   /** SIGTERM to the group, SIGKILL after the grace period. */
   kill: (reason: 'killed' | 'lost') => void
+  /** The job has no cgroup: processes that leave its process group are not killed with it. */
+  readonly uncontained?: true
   outputPaths: OutputPaths
   /**
    * Call once the attempt's end is recorded, with the job's state that follows from it: runs the
@@ -88,6 +97,8 @@ export interface Executor {
    */
   run: (req: RunRequest) => Promise<RunHandle>
   running: () => number
+  /** Known once started. */
+  containment: () => Containment
 }
 
 /** An attempt's hooks and private directory removal, once its end is recorded. */
@@ -119,10 +130,13 @@ class ProcessExecutor implements Executor {
   readonly #killGraceMs: number
   readonly #hookTimeoutMs: number
   readonly #sampler: UsageSampler
+  readonly #cgroups: boolean
   readonly #jobs = new Map<number, RunningJob>()
   /** Hooks and removals under way: a stopping executor lets them finish (hooks have a timeout). */
   readonly #wrapUps = new Set<Promise<void>>()
   #watchdog?: Watchdog
+  #cgroup?: NodeCgroup
+  #uncontained = 'the executor has not started'
   #stopped?: Promise<void>
 
   constructor (init: ExecutorInit) {
@@ -132,13 +146,34 @@ class ProcessExecutor implements Executor {
     if (!Number.isSafeInteger(this.#killGraceMs) || this.#killGraceMs < 0) throw new RangeError(`bad killGraceMs: ${this.#killGraceMs}`)
     this.#hookTimeoutMs = init.hookTimeoutMs ?? HOOK_TIMEOUT_MS
     this.#sampler = new UsageSampler(init.sampleIntervalMs ?? 1000)
+    this.#cgroups = init.cgroups ?? true
   }
 
   async start (): Promise<void> {
     if (this.#stopped !== undefined) throw new ExecutorNotRunningError('the executor was stopped')
     if (this.#watchdog !== undefined) return
-    this.#watchdog = new Watchdog()
+    this.#cgroup = this.#openCgroup()
+    this.#watchdog = new Watchdog(this.#cgroup?.dir)
     this.#sampler.start()
+  }
+
+  #openCgroup (): NodeCgroup | undefined {
+    if (!this.#cgroups) {
+      this.#uncontained = 'cgroups are turned off'
+      return undefined
+    }
+    try {
+      return NodeCgroup.open()
+    } catch (err) {
+      if (!(err instanceof ContainmentError)) throw err
+      this.#uncontained = err.message
+      log('jobs are contained by process group only: %s', err.message)
+      return undefined
+    }
+  }
+
+  containment (): Containment {
+    return this.#cgroup === undefined ? { uncontained: this.#uncontained } : { cgroup: this.#cgroup.dir }
   }
 
   async stop (): Promise<void> {
@@ -187,20 +222,23 @@ class ProcessExecutor implements Executor {
       throw err
     }
     const { privateDir, outputPaths } = aftermath
+    const spawn = (): JobProcess => spawnJob(privateDir === undefined ? req : inPrivateDir(req, privateDir), this.#killGraceMs)
     let child: JobProcess
+    let cgroup: JobCgroup | undefined
     try {
-      child = spawnJob(privateDir === undefined ? req : inPrivateDir(req, privateDir), this.#killGraceMs)
+      ({ value: child, cgroup } = this.#cgroup?.spawnInside(spawn) ?? { value: spawn() })
     } catch (err) {
       // refused before any process existed (a NUL byte in an argument): this job can never start
       await outputs.close()
       return fail(spawnFailure(err), `${req.cmd[0]}: ${(err as Error).message}`)
     }
     if (child.pid === undefined) {
+      void cgroup?.remove()
       await outputs.close()
       const error = await child
       return fail(SPAWN_FAILURES[error.code ?? ''] ?? spawnFailure(error), `${req.cmd[0]}: ${String(error.originalMessage)}`)
     }
-    const job = new RunningJob({ child, pid: child.pid, req, outputs, outputPaths, context, wrapUp: finish })
+    const job = new RunningJob({ child, pid: child.pid, cgroup, req, outputs, outputPaths, context, wrapUp: finish })
     this.#jobs.set(job.pid, job)
     void job.result.then(() => this.#jobs.delete(job.pid))
     return job

@@ -1,8 +1,10 @@
 /**
- * One running job attempt: its process group, its kill and timeout, and the assembly of its result.
+ * One running job attempt: its process group and cgroup, its kill and timeout, and the assembly of
+ * its result.
  */
 import { execa } from 'execa'
 import { FailReason, type JobState } from '../types.js'
+import type { JobCgroup } from './cgroup.js'
 import type { RunHandle, RunRequest, RunResult, WrapUp } from './executor.js'
 import { log } from './log.js'
 import type { JobOutputs, OutputPaths } from './output.js'
@@ -45,6 +47,8 @@ interface JobInit {
   child: JobProcess
   /** The child's pid, known to be defined: the spawn succeeded. */
   pid: number
+  /** The cgroup the job was born in; without one, only its process group is contained. */
+  cgroup?: JobCgroup
   req: RunRequest
   outputs: JobOutputs
   outputPaths: OutputPaths
@@ -67,7 +71,9 @@ export class RunningJob implements RunHandle {
   readonly startTime: string
   readonly result: Promise<RunResult>
   readonly outputPaths: OutputPaths
+  readonly uncontained?: true
   readonly #process: JobProcess
+  readonly #cgroup?: JobCgroup
   readonly #context: JobContext
   readonly #wrapUp: WrapUp
   #termination?: Termination
@@ -78,9 +84,11 @@ export class RunningJob implements RunHandle {
   readonly #fenceMs?: number
   readonly #since = performance.now()
 
-  constructor ({ child, pid, req, outputs, outputPaths, context, wrapUp }: JobInit) {
+  constructor ({ child, pid, cgroup, req, outputs, outputPaths, context, wrapUp }: JobInit) {
     const startedAt = Date.now()
     this.#process = child
+    this.#cgroup = cgroup
+    if (cgroup === undefined) this.uncontained = true
     this.#context = context
     this.#wrapUp = wrapUp
     this.pid = pid
@@ -89,7 +97,7 @@ export class RunningJob implements RunHandle {
     const stat = readStatSync(this.pid)
     this.startTime = stat?.startTime ?? ''
     this.#fenceMs = req.fenceMs
-    context.watchdog.add(this.pid, req.fenceMs)
+    context.watchdog.add(this.pid, req.fenceMs, cgroup?.name)
     context.sampler.track(this.pid, stat, req.memBytes === undefined ? undefined : {
       kb: Math.floor(req.memBytes / 1024),
       exceeded: rssKb => {
@@ -134,9 +142,9 @@ export class RunningJob implements RunHandle {
   }
 
   /**
-   * When the leader exits, what is left of its group is killed: a job's processes must not outlive it
-   * (and would keep its output pipes open). A process that left the group but still holds a pipe is
-   * cut off after the grace period.
+   * When the leader exits, what is left of its tree is killed: a job's processes must not outlive it
+   * (and would keep its output pipes open). Without a cgroup only its group can be killed, and a
+   * process that left the group but still holds a pipe is cut off after the grace period.
    */
   async #leaderExit (): Promise<LeaderExit> {
     await new Promise(resolve => this.#process.nodeChildProcess.once('exit', resolve))
@@ -145,7 +153,9 @@ export class RunningJob implements RunHandle {
     clearTimeout(this.#timeout)
     const usage = await this.#context.sampler.release(this.pid)
     signalGroup(this.pid, 'SIGKILL')
+    this.#cgroup?.kill()
     this.#context.watchdog.remove(this.pid)
+    void this.#cgroup?.remove()
     this.#drainTimer = setTimeout(() => { this.#abandonOutput() }, this.#context.killGraceMs)
     return { endedAt, usage }
   }
@@ -164,7 +174,7 @@ export class RunningJob implements RunHandle {
   }
 
   #abandonOutput (): void {
-    log('group %d: output still held open by a process outside the group; closing it', this.pid)
+    log('group %d: output still held open by a process outside the job\'s reach; closing it', this.pid)
     this.#process.stdout.destroy()
     this.#process.stderr.destroy()
   }

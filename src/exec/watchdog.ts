@@ -1,12 +1,14 @@
 /**
- * The orphan guard: one watchdog process per executor that SIGKILLs the jobs' process groups when the
- * node dies, however it dies (even by SIGKILL).
+ * The orphan guard: one watchdog process per executor that SIGKILLs the jobs when the node dies,
+ * however it dies (even by SIGKILL).
  *
  * The watchdog is a tiny `/bin/sh` loop in its own process group (so terminal signals aimed at the
- * node do not reach it). It reads `+<pgid>` / `-<pgid>` lines from a pipe whose only writer is the
- * node; the kernel closes that pipe when the node exits, the loop sees EOF and kills every group still
- * registered. Being a shell script, it runs the same from `dist/` and from the TypeScript sources and
- * costs a few hundred KiB.
+ * node do not reach it). It reads `+<job>` / `-<job>` lines from a pipe whose only writer is the
+ * node; the kernel closes that pipe when the node exits, the loop sees EOF and kills every job still
+ * registered. A job is `<pgid>`, or `<pgid>:<cgroup>` when it has a cgroup in the node's (`cgroup.ts`):
+ * then its whole tree is killed, also what left its process group. At EOF the watchdog also kills
+ * whatever is left in the node's cgroup and removes it. Being a shell script, it runs the same from
+ * `dist/` and from the TypeScript sources and costs a few hundred KiB.
  */
 import { existsSync } from 'node:fs'
 import { Socket } from 'node:net'
@@ -14,49 +16,77 @@ import { execa } from 'execa'
 import { WatchdogError } from './errors.js'
 import { log } from './log.js'
 
+/** `$cg` is the node's cgroup directory, '' without one; `reap` kills the registered jobs. */
+const PRELUDE = [
+  "trap '' HUP INT",
+  "groups=' '; cg=$1",
+  'reap () {',
+  '  for g in $groups; do',
+  '    kill -9 -${g%%:*} 2>/dev/null',
+  '    case $g in *:*) echo 1 > "$cg/${g#*:}/cgroup.kill" ;; esac',
+  '  done',
+  "  groups=' '",
+  '}'
+]
+
+const REGISTER = [
+  '      +*) groups="$groups${line#+} " ;;',
+  '      -*) g=${line#-}; case $groups in *" $g "*) groups="${groups%% $g *} ${groups#* $g }" ;; esac ;;'
+]
+
+/** After the node's death: kill what is left in its cgroup, then remove it once its processes are gone. */
+const LAST_RITES = [
+  'reap',
+  'if [ -n "$cg" ]; then',
+  '  echo 1 > "$cg/cgroup.kill"',
+  '  for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do',
+  '    for d in "$cg"/*/; do rmdir "$d"; done',
+  '    rmdir "$cg" && break',
+  '    sleep 0.25',
+  '  done',
+  'fi'
+]
+
 /**
  * The bash version also fences: the node sends `h` heartbeats and `f<µs>`, the longest it may go
  * silent while it runs jobs whose leases others could take over. A node that is paused (SIGSTOP) or
  * stalled that long has its jobs killed here, before their leases lapse elsewhere and they rerun.
  */
 const BASH_SCRIPT = [
-  "trap '' HUP INT",
-  "groups=' '; fence=0; last=${EPOCHREALTIME/./}",
+  ...PRELUDE,
+  'fence=0; last=${EPOCHREALTIME/./}',
   'while :; do',
   '  if IFS= read -r -t 0.1 line; then',
   '    case $line in',
   '      h) last=${EPOCHREALTIME/./} ;;',
   '      f*) fence=${line#f}; last=${EPOCHREALTIME/./} ;;',
-  '      +*) groups="$groups${line#+} " ;;',
-  '      -*) g=${line#-}; case $groups in *" $g "*) groups="${groups%% $g *} ${groups#* $g }" ;; esac ;;',
+  ...REGISTER,
   '    esac',
   '  elif [ $? -le 128 ]; then break; fi',
   '  if [ "$fence" -gt 0 ] && [ $(( ${EPOCHREALTIME/./} - last )) -gt "$fence" ]; then',
-  '    for g in $groups; do kill -9 -$g 2>/dev/null; done; groups=\' \'; fence=0',
+  '    reap; fence=0',
   '  fi',
   'done',
-  'for g in $groups; do kill -9 -$g 2>/dev/null; done'
+  ...LAST_RITES
 ].join('\n')
 
 /** Without bash: the same guard against the node's death, without fencing. */
 const SH_SCRIPT = [
-  "trap '' HUP INT",
-  "groups=' '",
+  ...PRELUDE,
   'while IFS= read -r line; do',
   '  case $line in',
-  '    +*) groups="$groups${line#+} " ;;',
-  '    -*) g=${line#-}; case $groups in *" $g "*) groups="${groups%% $g *} ${groups#* $g }" ;; esac ;;',
+  ...REGISTER.map(line => line.slice(2)),
   '  esac',
   'done',
-  'for g in $groups; do kill -9 -$g 2>/dev/null; done'
+  ...LAST_RITES
 ].join('\n')
 
 const BASH = '/bin/bash'
 const HEARTBEAT_MS = 250
 
-function spawnWatchdog () {
+function spawnWatchdog (cgroupDir: string) {
   const [shell, script] = existsSync(BASH) ? [BASH, BASH_SCRIPT] : ['/bin/sh', SH_SCRIPT]
-  return execa(shell, ['-c', script], {
+  return execa(shell, ['-c', script, 'meshq-watchdog', cgroupDir], {
     stdin: 'pipe',
     stdout: 'ignore',
     stderr: 'ignore',
@@ -70,8 +100,10 @@ function spawnWatchdog () {
 type WatchdogProcess = ReturnType<typeof spawnWatchdog>
 
 export class Watchdog {
-  /** Groups registered with their fence (ms, 0 for none), replayed to a new watchdog if the current one dies. */
-  readonly #groups = new Map<number, number>()
+  /** Jobs by group: their line (`<pgid>[:<cgroup>]`) and fence (ms, 0 for none), replayed to a new watchdog if the current one dies. */
+  readonly #groups = new Map<number, { job: string, fenceMs: number }>()
+  /** The node's cgroup directory, '' without one. */
+  readonly #cgroupDir: string
   #process: WatchdogProcess
   #closing = false
   #fenceMs = 0
@@ -80,7 +112,8 @@ export class Watchdog {
   #lastBeat = performance.now()
   #lastGap = { end: -Infinity, length: 0 }
 
-  constructor () {
+  constructor (cgroupDir = '') {
+    this.#cgroupDir = cgroupDir
     this.#process = this.#spawn()
     this.#heartbeat = setInterval(() => { this.#beat() }, HEARTBEAT_MS)
     this.#heartbeat.unref()
@@ -104,29 +137,35 @@ export class Watchdog {
     return (gap.end >= since && gap.length > fenceMs) || performance.now() - this.#lastBeat > fenceMs
   }
 
-  /** Guards a group; with `fenceMs`, the group is also killed if the node goes silent that long. */
-  add (pgid: number, fenceMs = 0): void {
-    this.#groups.set(pgid, fenceMs)
-    this.#send(`+${pgid}\n`)
+  /**
+   * Guards a group, and with `cgroup` (its name in the node's cgroup) the job's whole tree; with
+   * `fenceMs`, they are also killed if the node goes silent that long.
+   */
+  add (pgid: number, fenceMs = 0, cgroup?: string): void {
+    const job = cgroup === undefined ? String(pgid) : `${pgid}:${cgroup}`
+    this.#groups.set(pgid, { job, fenceMs })
+    this.#send(`+${job}\n`)
     this.#updateFence()
   }
 
   remove (pgid: number): void {
-    if (!this.#groups.delete(pgid)) return
-    this.#send(`-${pgid}\n`)
+    const guarded = this.#groups.get(pgid)
+    if (guarded === undefined) return
+    this.#groups.delete(pgid)
+    this.#send(`-${guarded.job}\n`)
     this.#updateFence()
   }
 
   /** The tightest fence of the guarded groups: the watchdog acts on one limit for all. */
   #updateFence (): void {
-    const fences = [...this.#groups.values()].filter(f => f > 0)
+    const fences = [...this.#groups.values()].map(g => g.fenceMs).filter(f => f > 0)
     const fenceMs = fences.length > 0 ? Math.min(...fences) : 0
     if (fenceMs === this.#fenceMs) return
     this.#fenceMs = fenceMs
     this.#send(`f${fenceMs * 1000}\n`)
   }
 
-  /** Ends the pipe (the watchdog then kills the groups still registered) and waits for it to exit. */
+  /** Ends the pipe (the watchdog then kills the jobs still registered) and waits for it to exit. */
   async close (): Promise<void> {
     this.#closing = true
     clearInterval(this.#heartbeat)
@@ -136,7 +175,7 @@ export class Watchdog {
   }
 
   #spawn (): WatchdogProcess {
-    const watchdog = spawnWatchdog()
+    const watchdog = spawnWatchdog(this.#cgroupDir)
     if (watchdog.pid === undefined) throw new WatchdogError('cannot start the watchdog: /bin/sh failed to spawn')
     log('watchdog %d started', watchdog.pid)
     // Neither the watchdog nor its pipe may keep the node alive: the node exiting is what it watches for.
@@ -156,7 +195,7 @@ export class Watchdog {
       log('jobs are unguarded: %O', err)
       return
     }
-    for (const pgid of this.#groups.keys()) this.#send(`+${pgid}\n`)
+    for (const { job } of this.#groups.values()) this.#send(`+${job}\n`)
     if (this.#fenceMs > 0) this.#send(`f${this.#fenceMs * 1000}\n`)
   }
 

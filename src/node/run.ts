@@ -4,7 +4,7 @@ import type { NodeOptions } from '../cli/node-options.js'
 import { clockFromEnv } from '../clock.js'
 import type { Clock } from '../clock.js'
 import { Ledger } from '../crdt/ledger.js'
-import { executor } from '../exec/executor.js'
+import { executor, type Containment } from '../exec/executor.js'
 import { JobTable } from '../sched/table.js'
 import type { SealedJob } from '../sched/table.js'
 import { Claims } from '../sched/claims.js'
@@ -53,6 +53,12 @@ export interface NodeTuning {
   sealDelayMs?: number
 }
 
+/** One line on stderr when jobs cannot be contained in cgroups, saying what escapes. */
+function warnIfUncontained (containment: Containment): void {
+  if (!('uncontained' in containment)) return
+  process.stderr.write(`meshq: jobs are contained by process group only (${containment.uncontained}): processes that leave a job's process group (setsid) outlive its kill, timeout and fencing and this node's death\n`)
+}
+
 /** Starts a node on its home and returns once it serves its control socket. */
 export async function startNode (options: NodeOptions, tuning: NodeTuning = {}): Promise<RunningNode> {
   const clock = tuning.clock ?? clockFromEnv()
@@ -79,8 +85,9 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
   })
   await ledger.open({ createMeta: home.founded })
   for await (const summaries of ledger.sealedSummaries<SealedJob[]>()) table.addSealed(summaries)
-  const exec = executor({ home: home.dir, killGraceMs: options.killGraceMs })
+  const exec = executor({ home: home.dir, killGraceMs: options.killGraceMs, cgroups: options.cgroups })
   await exec.start()
+  warnIfUncontained(exec.containment())
   const mesh: Mesh = new Mesh({
     self, privateKey: home.key, clusterId: home.cluster.id, psk: Buffer.from(home.cluster.psk, 'base64'), listen: options.listen, ledger, membership, clock, status: () => engine.load(), logs: (request, signal) => engine.localLog(request, signal)
   })

@@ -315,7 +315,7 @@ export class Scheduler {
       })
       const intent: Intent = { job: spec.id, epoch: attempt.epoch, pid: run.handle.pid, startTime: run.handle.startTime }
       // recorded only for a node cut off from the other member (the sole member of a cluster is not)
-      run.attempt = { ...attempt, alone: (alone && this.init.claims.quorum() > 1) || undefined, startedAt: clock.now() }
+      run.attempt = { ...attempt, alone: (alone && this.init.claims.quorum() > 1) || undefined, uncontained: run.handle.uncontained, startedAt: clock.now() }
       await Promise.all([
         store.batch([{ key: intentKey(spec.id, attempt.epoch), value: encodeJson(intent) }], { sync: true }),
         this.writeAttempt(run.attempt, false).then(() => { run.recorded = true })

@@ -17,6 +17,7 @@ function attemptView (a: Attempt, lost: boolean): AttemptView {
     failReason: a.failReason ?? (lost ? 'lost' : undefined),
     lost: lost || undefined,
     alone: a.alone,
+    uncontained: a.uncontained,
     stdoutBytes: a.stdoutBytes,
     stderrBytes: a.stderrBytes,
     truncated: a.truncated,

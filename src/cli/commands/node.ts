@@ -50,7 +50,7 @@ async function firstLine (stdin: NodeJS.ReadableStream): Promise<string> {
 
 export const node: Command = {
   name: 'node',
-  usage: 'node [--listen MULTIADDR]... [--slots N] [--tags a,b] [--join TOKEN|@FILE|-] [--api HOST:PORT] [--kill-grace DUR] [--claim-window DUR] [--retain DUR]',
+  usage: 'node [--listen MULTIADDR]... [--slots N] [--tags a,b] [--join TOKEN|@FILE|-] [--api HOST:PORT] [--kill-grace DUR] [--no-cgroups] [--claim-window DUR] [--retain DUR]',
   summary: 'Runs a node in the foreground.',
   description: [
     'The first start without --join creates a new cluster in the home; with --join the node joins the',
@@ -59,7 +59,12 @@ export const node: Command = {
     '',
     'The token holds the cluster key. Given as --join TOKEN it is in the command line, which every local',
     'user can read while the node runs (ps, /proc): prefer --join @FILE, --join - (one line on stdin) or',
-    `${JOIN_TOKEN_ENV}, which is used when --join is absent.`
+    `${JOIN_TOKEN_ENV}, which is used when --join is absent.`,
+    '',
+    'Each job runs in a cgroup of its own where the node may make one (cgroup v2 with cgroup.kill: root,',
+    'or a delegated cgroup): kills, timeouts, fencing and the death of the node then kill its whole',
+    'process tree, also what left its process group (setsid). Elsewhere, or with --no-cgroups, only the',
+    "job's process group is killed; the node says so on stderr when it starts."
   ].join('\n'),
   flags: [
     { name: 'listen', arg: 'MULTIADDR', repeat: true, help: 'address to listen on (repeatable; default /ip4/0.0.0.0/tcp/7746)' },
@@ -68,6 +73,7 @@ export const node: Command = {
     { name: 'join', arg: 'TOKEN', help: `join the cluster of this token (from meshq invite); @FILE reads it from a file, - from stdin; default $${JOIN_TOKEN_ENV}` },
     { name: 'api', arg: 'HOST:PORT', help: 'also serve the control API on TCP (bearer token in HOME/api-token)' },
     { name: 'kill-grace', arg: 'DUR', help: 'time between SIGTERM and SIGKILL when a job is killed' },
+    { name: 'no-cgroups', help: "contain jobs by process group only: what leaves a job's group outlives it" },
     { name: 'claim-window', arg: 'DUR', help: 'how long each lower-ranked node waits before it also claims a ready job (default 100ms)' },
     { name: 'retain', arg: 'DUR', help: 'drop finished jobs older than this from the ledger everywhere, checked hourly (see meshq gc)' }
   ],
@@ -87,6 +93,7 @@ export const node: Command = {
       join: await joinToken(args.string('join'), ctx),
       api,
       killGraceMs: args.duration('kill-grace'),
+      cgroups: args.bool('no-cgroups') ? false : undefined,
       claimWindowMs: args.duration('claim-window'),
       retainMs: args.duration('retain')
     }

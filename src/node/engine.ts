@@ -256,6 +256,10 @@ export class NodeEngine implements Engine {
     await this.init.membership.evict(peer)
   }
 
+  async connect (addr: string): Promise<{ peer: string }> {
+    return { peer: await this.init.mesh.connect(addr) }
+  }
+
   /** This node's load as it tells the others. */
   load (): { slots: number, running: number, draining: boolean, tags: string[] } {
     const { scheduler, tags } = this.init

@@ -4,7 +4,7 @@ import type { Connection, IdentifyResult, PeerId, Stream } from '@libp2p/interfa
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
-import { InviteRefusedError, JoinFailedError, NotCaughtUpError, PeerUnreachableError } from '../errors.js'
+import { InviteRefusedError, JoinFailedError, NotCaughtUpError, PeerNotFoundError, PeerUnreachableError, UsageError } from '../errors.js'
 import type { Clock } from '../clock.js'
 import type { Ledger } from '../crdt/ledger.js'
 import { META_DOC, isJobId } from '../crdt/facts.js'
@@ -35,6 +35,8 @@ const MAX_JOIN_MESSAGE = 16 * 1024
 /** How long a peer with the key but no membership may stay connected (to join). */
 const JOIN_GRACE_MS = 5000
 const REDIAL_MS = 2000
+/** How long `meshq connect` tries to reach the address it was given. */
+const CONNECT_TIMEOUT_MS = 10_000
 /** Also bounds how long two members stay apart after a partition heals. */
 const MAX_REDIAL_BACKOFF_MS = 10_000
 const STATUS_INTERVAL_MS = 1000
@@ -224,6 +226,34 @@ export class Mesh {
 
   addresses (): string[] {
     return this.host.getMultiaddrs().map(a => a.toString())
+  }
+
+  /**
+   * Dials a member at an address it was given (`meshq connect`), for when neither side knows where
+   * the other is now (both restarted on new ports while the other was down). Once connected, the
+   * ledger sync brings each side the other's own record, with its new addresses, for later redials.
+   * Throws UsageError (not an address), PeerNotFoundError (what answers there is not a member) or
+   * PeerUnreachableError. Resolves with the member's peer id.
+   */
+  async connect (address: string): Promise<string> {
+    const addr = parseAddrs([address])[0]
+    if (addr == null) throw new UsageError(`not a multiaddr: '${address}' (expected e.g. /ip4/10.0.0.7/tcp/7746/p2p/12D3Koo...)`)
+    const named = addr.getComponents().find(c => c.name === 'p2p')?.value
+    if (named === this.init.self) throw new UsageError(`${address} is this node`)
+    if (named != null && !this.init.membership.isMember(named)) throw new PeerNotFoundError(`${named} is not a member of this cluster`)
+    let connection: Connection
+    try {
+      connection = await this.host.dial(addr, { signal: AbortSignal.timeout(CONNECT_TIMEOUT_MS) })
+    } catch (err) {
+      throw new PeerUnreachableError(`cannot reach ${address}: ${(err as Error).message}`)
+    }
+    const peer = connection.remotePeer.toString()
+    if (!this.init.membership.isMember(peer)) {
+      await connection.close().catch(() => {})
+      throw new PeerNotFoundError(`the node at ${address} (${peer}) is not a member of this cluster`)
+    }
+    this.backoff.delete(peer)
+    return peer
   }
 
   /**

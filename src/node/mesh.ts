@@ -302,7 +302,8 @@ export class Mesh {
         state: !up ? 'unreachable' : status?.draining === true ? 'draining' : 'up',
         slots: status?.slots ?? membership.node(id)?.slots ?? 0,
         running: status?.running ?? 0,
-        tags: status?.tags ?? membership.node(id)?.tags ?? []
+        tags: status?.tags ?? membership.node(id)?.tags ?? [],
+        memFree: status?.memFree
       }
     })
   }

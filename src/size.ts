@@ -13,3 +13,12 @@ export function parseMemory (value: string | number, what = 'mem'): number {
   if (bytes < MIN_MEMORY_BYTES) throw new UsageError(`bad ${what}: ${JSON.stringify(value)} is less than 1M`)
   return bytes
 }
+
+/** A memory size as `--mem` takes it: `512M`, `2G`, `1.5G`. */
+export function formatMemory (bytes: number): string {
+  const units: Array<[string, number]> = [['T', 2 ** 40], ['G', 2 ** 30], ['M', 2 ** 20], ['K', 2 ** 10]]
+  for (const [unit, size] of units) {
+    if (bytes >= size) return `${Number((bytes / size).toFixed(1))}${unit}`
+  }
+  return `${bytes}B`
+}

@@ -258,6 +258,8 @@ export interface PeerView {
   slots: number
   running: number
   tags: string[]
+  /** Bytes of memory free there for jobs' `--mem`, as it last said (absent from nodes of protocol 2.0). */
+  memFree?: number
 }
 
 /** An invite as `meshq invite --list` shows it (the secret is only ever in the token). */

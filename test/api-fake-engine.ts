@@ -137,6 +137,10 @@ export class FakeEngine implements Engine {
 
   async evict (): Promise<void> {}
 
+  async connect (): Promise<{ peer: string }> {
+    return { peer: SELF }
+  }
+
   async peers (): Promise<PeerView[]> {
     return [{ id: SELF, addrs: ['/ip4/127.0.0.1/tcp/1'], self: true, connected: true, state: 'up', slots: 4, running: 0, tags: ['gpu'] }]
   }

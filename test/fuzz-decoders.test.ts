@@ -17,7 +17,8 @@ import type { FactChange } from '../src/crdt/facts.js'
 import type { Ledger } from '../src/crdt/ledger.js'
 import { parseFrontier } from '../src/node/heads.js'
 import { Membership } from '../src/node/membership.js'
-import { parseLogRequest, parseStatus } from '../src/node/mesh.js'
+import { parseLogRequest } from '../src/node/mesh.js'
+import { parseStatus } from '../src/node/status-gossip.js'
 import { ProtocolError, decodeFrame } from '../src/node/sync.js'
 import { decodeBatch, validBatch } from '../src/sched/claim-batch.js'
 import type { ClaimBatch } from '../src/sched/claim-batch.js'
@@ -82,13 +83,19 @@ describe('fuzzing what peers send', () => {
   })
 
   it('status messages: the decoder returns a status of the right types or nothing', () => {
-    const shape = fc.record({ peer: mostly(peer), slots: mostly(count), running: mostly(count), draining: mostly(fc.boolean()), tags: mostly(fc.array(fc.string())) })
+    const shape = fc.record({
+      peer: mostly(peer), slots: mostly(count), running: mostly(count), draining: mostly(fc.boolean()), tags: mostly(fc.array(fc.string())),
+      memFree: mostly(count), boot: mostly(fc.string({ maxLength: 70 })), seq: mostly(count), at: mostly(count)
+    }, { requiredKeys: ['peer', 'slots', 'running', 'draining', 'tags'] })
     fc.assert(fc.property(bytesAround(shape), bytes => {
       const status = parseStatus(bytes)
       if (status === undefined) return
       expect(typeof status.peer).toBe('string')
       expect(Number.isInteger(status.slots) && Number.isInteger(status.running)).toBe(true)
       expect(status.tags.every(t => typeof t === 'string')).toBe(true)
+      // a stamp is whole or absent: replay checks never see half of one
+      if (status.boot !== undefined) expect(Number.isSafeInteger(status.seq) && Number.isSafeInteger(status.at)).toBe(true)
+      else expect([status.seq, status.at]).toEqual([undefined, undefined])
     }), { numRuns: RUNS })
   })
 

@@ -15,13 +15,13 @@ import { decodeToken } from '../src/node/membership.js'
 import type { JoinToken } from '../src/node/membership.js'
 import { JOIN_PROTOCOL } from '../src/node/mesh.js'
 
-/** A started libp2p host holding the cluster key of `token`; the caller stops it. */
-export async function createIntruder (token: JoinToken): Promise<MeshqLibp2p> {
+/** A started libp2p host holding the cluster key of `token`, talking only to peers `allowPeer` lets in; the caller stops it. */
+export async function createIntruder (token: JoinToken, allowPeer: (peer: string) => boolean = () => true): Promise<MeshqLibp2p> {
   const host = await createHost({
     privateKey: await generateKeyPair('Ed25519'),
     psk: Buffer.from(token.psk, 'base64'),
     listen: ['/ip4/127.0.0.1/tcp/0'],
-    allowPeer: () => true,
+    allowPeer: peer => allowPeer(peer.toString()),
     userAgent: agentString(localProtocol()) // it passes the version handshake
   })
   await host.start()

@@ -19,15 +19,17 @@ import type { JobView, PeerView } from '../src/types.js'
 
 let nodes: TestNode[] = []
 const hosts: MeshqLibp2p[] = []
+/** Nodes of clusters of their own, started by single tests. */
+const others: TestNode[] = []
 beforeAll(async () => { nodes = await startCluster(2, ['--slots', '2']) })
 afterAll(async () => {
   for (const h of hosts) await h.stop()
-  for (const n of nodes) await n.cleanup()
+  for (const n of [...nodes, ...others]) await n.cleanup()
 })
 
-/** An intruder host, stopped after the suite. */
-async function intruder (token: JoinToken): Promise<MeshqLibp2p> {
-  const host = await createIntruder(token)
+/** An intruder host, stopped after the suite; `allowPeer` picks whom it talks to. */
+async function intruder (token: JoinToken, allowPeer?: (peer: string) => boolean): Promise<MeshqLibp2p> {
+  const host = await createIntruder(token, allowPeer)
   hosts.push(host)
   return host
 }
@@ -353,5 +355,49 @@ describe('a client of the control API', () => {
       expect(JSON.parse(body).error.message).toMatch(/nests deeper than 32 levels/)
     }
     await clusterWorks()
+  })
+})
+
+describe('a key holder that is not a member', () => {
+  it('cannot keep a silent member looking alive by relaying its status gossip, which would stall every claim', async () => {
+    // a two-member cluster: a real node, and a member that stops talking to it. Alone, the node
+    // runs jobs once its only peer has been silent for the alone window (half the TTR): unless it
+    // keeps hearing that peer's status, here relayed through a key holder that is not a member.
+    const node = await startNode()
+    others.push(node)
+    const token = await tokenOf(node)
+    const nodeId = token.addrs[0].split('/p2p/')[1]
+    let shunning = false
+    const member = await intruder(token, peer => !(shunning && peer === nodeId))
+    await joinWith(member, token) // no addresses: the node cannot dial it back
+    shunning = true
+    await member.hangUp(multiaddr(token.addrs[0]))
+    const relay = await intruder(token)
+    const topic = `meshq/${token.cluster}/status/1`
+    relay.services.pubsub.subscribe(topic)
+    let relayed = 0
+    relay.services.pubsub.addEventListener('message', event => { if (event.detail.topic === topic) relayed++ })
+    await relay.dial(member.getMultiaddrs()[0])
+
+    const boot = 'replayer'
+    let seq = 0
+    let connections = 0
+    const gossip = setInterval(() => {
+      const status = { peer: member.peerId.toString(), slots: 4, running: 0, draining: false, tags: [], boot, seq: ++seq, at: Date.now() }
+      void member.services.pubsub.publish(topic, new TextEncoder().encode(JSON.stringify(status))).catch(() => {})
+      // the node hangs up on a non-member after 5 s: the relay comes straight back
+      if (relay.getConnections().every(c => c.remotePeer.toString() !== nodeId)) {
+        void relay.dial(multiaddr(token.addrs[0])).then(() => { connections++ }, () => {})
+      }
+    }, 250)
+    try {
+      const id = (await ok(node.home, ['sub', '--ttr', '20s', '--', 'true'])).trim()
+      // before the fix the relayed status kept the member live, the claim waited for its vote, and the job stayed ready
+      await waitFor(async () => (await json<JobView>(node.home, ['show', id])).state === 'done', { what: 'the job to run alone', timeout: 40_000 })
+      expect(relayed).toBeGreaterThan(0)
+      expect(connections).toBeGreaterThan(0)
+    } finally {
+      clearInterval(gossip)
+    }
   })
 })

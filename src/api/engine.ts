@@ -58,6 +58,8 @@ export interface Engine {
   revokeInvite: (id: string) => Promise<void>
   /** Removes a member: it is disconnected and refused from then on. */
   evict: (peer: string) => Promise<void>
+  /** Dials a member at this address (`meshq connect`); resolves with its peer id. */
+  connect: (addr: string) => Promise<{ peer: string }>
   /** Calls `listener` for every change until the returned function is called. */
   subscribe: (listener: (event: NodeEvent) => void) => () => void
   /** The latest job events known here, cluster-wide, oldest first (`meshq events`). */

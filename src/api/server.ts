@@ -187,6 +187,11 @@ function makeRoutes (engine: Engine): Route[] {
     route('GET', '/stats', async () => await engine.stats()),
     route('GET', '/peers', async () => ({ peers: await engine.peers() })),
     route('POST', '/peers/:id/evict', async ({ params }) => { await engine.evict(params[0]); return { ok: true } }),
+    route('POST', '/peers/connect', async ({ req }) => {
+      const { addr } = await readJson(req)
+      if (typeof addr !== 'string') throw badRequest('addr must be a string (a multiaddr)')
+      return await engine.connect(addr)
+    }),
     route('POST', '/invites', async ({ req }) => {
       const body = await readJson(req) as { ttlMs?: unknown, uses?: unknown }
       const ttlMs = body.ttlMs ?? 3_600_000

@@ -19,4 +19,6 @@ export interface NodeOptions {
   claimWindowMs?: number
   /** Drop finished history older than this (`meshq gc` every hour). */
   retainMs?: number
+  /** Memory for jobs' `--mem`, in bytes; absent: what the OS has available. */
+  memBytes?: number
 }

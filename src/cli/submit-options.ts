@@ -42,7 +42,7 @@ export const SUBMIT_OPTIONS: readonly SubmitOption[] = [
   { field: 'tmpdir', flag: 'tmpdir', kind: 'bool', help: 'run in a fresh private directory under the cwd, also TMPDIR; removed after success' },
   { field: 'keepTmpdir', flag: 'keep-tmpdir', kind: 'bool', help: 'with --tmpdir: never remove the private directory' },
   { field: 'cleanup', flag: 'cleanup', kind: 'bool', help: 'with --tmpdir: remove the private directory after a failure too' },
-  { field: 'mem', flag: 'mem', kind: 'size', arg: 'SIZE', help: 'kill the job when its processes use more memory (RSS) than SIZE, e.g. 512M, 2G' },
+  { field: 'mem', flag: 'mem', kind: 'size', arg: 'SIZE', help: 'run it only on a node with SIZE of memory free, and kill it when its processes use more (RSS), e.g. 512M, 2G' },
   { field: 'expand', flag: 'expand', kind: 'string', arg: 'GEN', help: 'first run GEN (sh -c) as a job; each JSON line it prints (as for --batch) becomes a job this one waits for' },
   { field: 'id', flag: 'id', kind: 'string', arg: 'KEY', help: 'idempotency key: a second submit with KEY returns the first job' },
   { field: 'allowMissing', flag: 'allow-missing', kind: 'bool', help: 'accept --after ids that are not known (yet)' }

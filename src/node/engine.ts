@@ -15,6 +15,7 @@ import { encodeToken } from './membership.js'
 import type { Membership } from './membership.js'
 import type { Retention } from './retention.js'
 import type { LogRequest, Mesh } from './mesh.js'
+import type { NodeLoad } from './status-gossip.js'
 import { dependsOnGroup, draftJob } from '../sched/submit.js'
 import { draftPatch } from '../sched/modify.js'
 import type { JobDraft } from '../sched/submit.js'
@@ -256,10 +257,14 @@ export class NodeEngine implements Engine {
     await this.init.membership.evict(peer)
   }
 
+  async connect (addr: string): Promise<{ peer: string }> {
+    return { peer: await this.init.mesh.connect(addr) }
+  }
+
   /** This node's load as it tells the others. */
-  load (): { slots: number, running: number, draining: boolean, tags: string[] } {
+  load (): NodeLoad {
     const { scheduler, tags } = this.init
-    return { slots: scheduler.slots, running: scheduler.running, draining: scheduler.isDraining, tags }
+    return { slots: scheduler.slots, running: scheduler.running, draining: scheduler.isDraining, tags, memFree: scheduler.freeMemory() }
   }
 
   subscribe (listener: (event: NodeEvent) => void): () => void {

@@ -1,9 +1,10 @@
+import { randomBytes } from 'node:crypto'
 import createDebug from 'debug'
 import type { Connection, IdentifyResult, PeerId, Stream } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
-import { InviteRefusedError, JoinFailedError, NotCaughtUpError, PeerUnreachableError, asError } from '../errors.js'
+import { InviteRefusedError, JoinFailedError, NotCaughtUpError, PeerNotFoundError, PeerUnreachableError, UsageError, asError } from '../errors.js'
 import type { Clock } from '../clock.js'
 import type { Ledger } from '../crdt/ledger.js'
 import { META_DOC, isJobId } from '../crdt/facts.js'
@@ -17,6 +18,10 @@ import { SyncService } from './sync.js'
 import { HeadsService } from './heads.js'
 import { parseAddrs, validAddrs } from './addrs.js'
 import { decodeBatch } from '../sched/claim-batch.js'
+import { ReplayGuard } from './replay.js'
+import type { ReplayStamp } from './replay.js'
+import { StatusStamper, parseStatus, stampOf } from './status-gossip.js'
+import type { NodeLoad, NodeStatusGossip } from './status-gossip.js'
 import type { ClaimBatch, ClaimTransport } from '../sched/claim-batch.js'
 import type { PrivateKey } from '@libp2p/interface'
 
@@ -30,6 +35,8 @@ const MAX_JOIN_MESSAGE = 16 * 1024
 /** How long a peer with the key but no membership may stay connected (to join). */
 const JOIN_GRACE_MS = 5000
 const REDIAL_MS = 2000
+/** How long `meshq connect` tries to reach the address it was given. */
+const CONNECT_TIMEOUT_MS = 10_000
 /** Also bounds how long two members stay apart after a partition heals. */
 const MAX_REDIAL_BACKOFF_MS = 10_000
 const STATUS_INTERVAL_MS = 1000
@@ -37,15 +44,6 @@ const STATUS_INTERVAL_MS = 1000
 const AWAKE_TICK_MS = 250
 /** A member not heard from for this long is shown as unreachable. */
 const STATUS_STALE_MS = 10_000
-const MAX_STATUS_BYTES = 4096
-
-export interface NodeStatusGossip {
-  peer: string
-  slots: number
-  running: number
-  draining: boolean
-  tags: string[]
-}
 
 /** What `/meshq/logs/1` asks for: the output of one attempt. */
 export interface LogRequest {
@@ -75,7 +73,7 @@ export interface MeshInit {
   membership: Membership
   clock: Clock
   /** This node's load, gossiped to the others. */
-  status: () => Omit<NodeStatusGossip, 'peer'>
+  status: () => NodeLoad
   /** This node's output of an attempt, served to members over `/meshq/logs/1`. */
   logs: (request: LogRequest, signal: AbortSignal) => AsyncIterable<Uint8Array>
 }
@@ -93,6 +91,7 @@ export class Mesh {
   /** The member this node joined through, trusted until the member list arrives. */
   private bootstrap?: string
   private readonly statuses = new Map<string, NodeStatusGossip & { seen: number }>()
+  private readonly stamper: StatusStamper
   /** Awake time (see `awake`) each member's last gossip (status or claims) arrived. */
   private readonly heard = new Map<string, number>()
   /** Time this node was awake to hear others: how silence is measured. */
@@ -110,6 +109,7 @@ export class Mesh {
   constructor (init: MeshInit) {
     this.init = init
     this.awake = new AwakeClock(init.clock, AWAKE_TICK_MS)
+    this.stamper = new StatusStamper(randomBytes(6).toString('hex'), () => init.clock.now())
   }
 
   private get statusTopic (): string {
@@ -229,6 +229,34 @@ export class Mesh {
   }
 
   /**
+   * Dials a member at an address it was given (`meshq connect`), for when neither side knows where
+   * the other is now (both restarted on new ports while the other was down). Once connected, the
+   * ledger sync brings each side the other's own record, with its new addresses, for later redials.
+   * Throws UsageError (not an address), PeerNotFoundError (what answers there is not a member) or
+   * PeerUnreachableError. Resolves with the member's peer id.
+   */
+  async connect (address: string): Promise<string> {
+    const addr = parseAddrs([address])[0]
+    if (addr == null) throw new UsageError(`not a multiaddr: '${address}' (expected e.g. /ip4/10.0.0.7/tcp/7746/p2p/12D3Koo...)`)
+    const named = addr.getComponents().find(c => c.name === 'p2p')?.value
+    if (named === this.init.self) throw new UsageError(`${address} is this node`)
+    if (named != null && !this.init.membership.isMember(named)) throw new PeerNotFoundError(`${named} is not a member of this cluster`)
+    let connection: Connection
+    try {
+      connection = await this.host.dial(addr, { signal: AbortSignal.timeout(CONNECT_TIMEOUT_MS) })
+    } catch (err) {
+      throw new PeerUnreachableError(`cannot reach ${address}: ${(err as Error).message}`)
+    }
+    const peer = connection.remotePeer.toString()
+    if (!this.init.membership.isMember(peer)) {
+      await connection.close().catch(() => {})
+      throw new PeerNotFoundError(`the node at ${address} (${peer}) is not a member of this cluster`)
+    }
+    this.backoff.delete(peer)
+    return peer
+  }
+
+  /**
    * Presents an invite to the member that issued it and waits until the member list has arrived.
    * Throws InviteRefusedError (the inviter said no) or JoinFailedError (nobody reachable).
    */
@@ -270,7 +298,7 @@ export class Mesh {
   }
 
   /** Members as this node sees them, with connection state and load. */
-  peers (self: Omit<NodeStatusGossip, 'peer'>): PeerView[] {
+  peers (self: NodeLoad): PeerView[] {
     const { membership } = this.init
     const now = this.init.clock.monotonic()
     const connected = new Set(this.host.getPeers().map(p => p.toString()))
@@ -287,7 +315,8 @@ export class Mesh {
         state: !up ? 'unreachable' : status?.draining === true ? 'draining' : 'up',
         slots: status?.slots ?? membership.node(id)?.slots ?? 0,
         running: status?.running ?? 0,
-        tags: status?.tags ?? membership.node(id)?.tags ?? []
+        tags: status?.tags ?? membership.node(id)?.tags ?? [],
+        memFree: status?.memFree
       }
     })
   }
@@ -466,20 +495,25 @@ export class Mesh {
 
   /**
    * Two topics: each node's load, and claim batches. Every message is validated before gossipsub
-   * delivers or forwards it: the schema, and that its author is a member speaking for itself.
+   * delivers or forwards it: the schema; that its author is a member speaking for itself; that the
+   * peer it came from is a member (a key holder that is not one must not relay members' recorded
+   * messages); and that it is not a replay of an earlier message of its author (`ReplayGuard`).
    */
   private setUpGossip (): void {
     const { pubsub } = this.host.services
-    const topics: Record<string, (data: Uint8Array) => { peer: string } | undefined> = {
-      [this.statusTopic]: parseStatus,
-      [this.claimTopic]: decodeBatch
+    const { membership } = this.init
+    const topics: Record<string, (data: Uint8Array) => { peer: string, stamp?: ReplayStamp } | undefined> = {
+      [this.statusTopic]: data => { const s = parseStatus(data); return s && { peer: s.peer, stamp: stampOf(s) } },
+      [this.claimTopic]: data => { const b = decodeBatch(data); return b && { peer: b.peer, stamp: b } }
     }
     for (const [topic, parse] of Object.entries(topics)) {
+      const replays = new ReplayGuard()
       pubsub.subscribe(topic)
-      pubsub.topicValidators.set(topic, (_from: PeerId, message) => {
+      pubsub.topicValidators.set(topic, (from: PeerId, message) => {
         const body = parse(message.data)
         const author = message.type === 'signed' ? message.from.toString() : undefined
-        return body != null && author === body.peer && this.init.membership.isMember(author) ? TopicValidatorResult.Accept : TopicValidatorResult.Reject
+        if (body == null || author !== body.peer || !membership.isMember(author) || !membership.isMember(from.toString())) return TopicValidatorResult.Reject
+        return replays.fresh(author, body.stamp) ? TopicValidatorResult.Accept : TopicValidatorResult.Ignore
       })
     }
     pubsub.addEventListener('message', event => {
@@ -502,22 +536,10 @@ export class Mesh {
   }
 
   private publishStatus (): void {
-    const status: NodeStatusGossip = { ...this.init.status(), peer: this.init.self }
+    const status: NodeStatusGossip = { ...this.init.status(), peer: this.init.self, ...this.stamper.next() }
     void this.host.services.pubsub.publish(this.statusTopic, new TextEncoder().encode(JSON.stringify(status))).catch(err => {
       log('status publish failed: %s', (err as Error).message)
     })
-  }
-}
-
-export function parseStatus (data: Uint8Array): NodeStatusGossip | undefined {
-  if (data.length > MAX_STATUS_BYTES) return undefined
-  try {
-    const s = JSON.parse(new TextDecoder().decode(data))
-    const valid = typeof s?.peer === 'string' && Number.isInteger(s.slots) && Number.isInteger(s.running) &&
-      typeof s.draining === 'boolean' && Array.isArray(s.tags) && s.tags.every((t: unknown) => typeof t === 'string')
-    return valid ? { peer: s.peer, slots: s.slots, running: s.running, draining: s.draining, tags: s.tags } : undefined
-  } catch {
-    return undefined
   }
 }
 

@@ -10,6 +10,7 @@ import type { SealedJob } from '../sched/table.js'
 import { Claims } from '../sched/claims.js'
 import { DEFAULT_TTR_MS } from '../sched/submit.js'
 import { Scheduler } from '../sched/scheduler.js'
+import { NodeMemory } from '../sched/placement.js'
 import { controlServer } from '../api/server.js'
 import { UsageError } from '../errors.js'
 import { JobState } from '../types.js'
@@ -118,7 +119,7 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
     groupOf: job => table.get(job)?.facts.spec.group,
     limitOf: group => table.limitOf(group)
   })
-  scheduler = new Scheduler({ self, slots, tags: options.tags, clock, table, ledger, store, executor: exec, claims })
+  scheduler = new Scheduler({ self, slots, tags: options.tags, clock, table, ledger, store, executor: exec, claims, memory: new NodeMemory(options.memBytes) })
   const recovered = await scheduler.recover()
   if (recovered > 0) log('recovered %d interrupted attempts', recovered)
   const engine: NodeEngine = new NodeEngine({

@@ -12,6 +12,8 @@ import { killLeftover } from '../exec/executor.js'
 import { runOptionsOf } from './submit.js'
 import type { JobTable, TableEntry } from './table.js'
 import type { Claims, PeerLoad } from './claims.js'
+import { MEMORY_RECHECK_MS, fitsMemory, memoryReason, reservedMemory } from './placement.js'
+import type { NodeMemory } from './placement.js'
 
 const log = createDebug('meshq:sched')
 
@@ -25,6 +27,8 @@ export interface SchedulerInit {
   store: KVStore
   executor: Executor
   claims: Claims
+  /** What this node has for jobs' `--mem` (src/sched/placement.ts); absent: memory does not place jobs. */
+  memory?: NodeMemory
 }
 
 /** How often running jobs are checked for self-fencing. */
@@ -103,6 +107,11 @@ export class Scheduler {
   get slots (): number { return this.init.slots }
   get running (): number { return this.runs.size }
   get isDraining (): boolean { return this.draining }
+
+  /** Bytes of memory free here for jobs' `--mem`; undefined when memory does not place jobs. */
+  freeMemory (): number | undefined {
+    return this.init.memory?.free(reservedMemory(this.runs.values()))
+  }
 
   /** What this node's claims have cost so far. */
   coordination (): CoordinationStats {
@@ -197,12 +206,14 @@ export class Scheduler {
     const lease = claims.leaseOf(spec.id)
     if (lease != null && lease.peer !== self && claims.bars(spec.id, this.knownEpoch(spec.id))) return `claimed by ${lease.peer}`
     if (spec.group != null && claims.atLimit(spec.id)) return `group ${spec.group} is at its limit of ${this.init.table.limitOf(spec.group) ?? '?'} running jobs`
-    const nodes: PeerLoad[] = [{ peer: self, slots, running: this.used, draining: this.draining, tags }, ...claims.livePeers()]
+    const nodes: Array<PeerLoad & { memFree?: number }> = [{ peer: self, slots, running: this.used, draining: this.draining, tags, memFree: this.freeMemory() }, ...claims.livePeers()]
     const able = nodes.filter(n => n.slots >= spec.cores && spec.tags.every(t => n.tags.includes(t)))
     if (able.length === 0) {
       return spec.tags.length > 0 ? `no live node has tag ${spec.tags.join(',')} and ${spec.cores} slots` : `needs ${spec.cores} slots; no live node has that many`
     }
     if (able.every(n => n.draining)) return 'every node that could run it is draining'
+    const memory = memoryReason(spec, able)
+    if (memory !== undefined) return memory
     const busy = able.filter(n => !n.draining).reduce((sum, n) => sum + n.running, 0)
     const total = able.filter(n => !n.draining).reduce((sum, n) => sum + n.slots, 0)
     return busy >= total ? `all slots busy (${busy}/${total})` : 'waiting to be claimed'
@@ -266,6 +277,10 @@ export class Scheduler {
     }
     table.takeReady(spec => {
       if (this.runs.has(spec.id) || !this.eligible(spec) || this.init.claims.bars(spec.id, this.knownEpoch(spec.id)) || groupFull(spec)) return false
+      if (!fitsMemory(spec, () => this.freeMemory())) {
+        retryAt = Math.min(retryAt, this.init.clock.monotonic() + MEMORY_RECHECK_MS)
+        return false
+      }
       if (spec.cores > this.init.slots - this.used) return 'stop' // strict priority: no overtaking
       const claimAt = this.claimAt(spec)
       if (claimAt > this.init.clock.monotonic()) {

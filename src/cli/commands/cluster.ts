@@ -1,5 +1,6 @@
 import { UsageError } from '../../errors.js'
 import { formatDuration } from '../../duration.js'
+import { formatMemory } from '../../size.js'
 import { JOB_STATES, type GcResult, type LimitView, type PeerView, type StatsView } from '../../types.js'
 import { parseInteger, type Args } from '../args.js'
 import { JSON_FLAG, printJson, printLines, type Command } from '../context.js'
@@ -137,7 +138,7 @@ export const stats: Command = {
 export const peers: Command = {
   name: 'peers',
   usage: 'peers [--json]',
-  summary: 'Cluster members and connected peers: state, slots in use, tags, addresses.',
+  summary: 'Cluster members and connected peers: state, slots in use, memory free for --mem, tags, addresses.',
   flags: [JSON_FLAG],
   async run (ctx, args) {
     noArguments(args)
@@ -146,11 +147,12 @@ export const peers: Command = {
       await printJson(ctx, peers)
       return 0
     }
-    await printLines(ctx, table(['ID', 'STATE', 'RUNNING', 'SLOTS', 'TAGS', 'ADDRS'], peers.map(p => [
+    await printLines(ctx, table(['ID', 'STATE', 'RUNNING', 'SLOTS', 'MEM FREE', 'TAGS', 'ADDRS'], peers.map(p => [
       p.self ? `${p.id} (self)` : p.id,
       p.state,
       String(p.running),
       String(p.slots),
+      p.memFree === undefined ? '-' : formatMemory(p.memFree),
       p.tags.join(',') || '-',
       p.addrs.join(' ') || '-'
     ])))

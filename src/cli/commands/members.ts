@@ -44,6 +44,27 @@ export const invite: Command = {
   }
 }
 
+export const connect: Command = {
+  name: 'connect',
+  usage: 'connect MULTIADDR',
+  summary: 'Tells this node where a member is: it dials the member at that address.',
+  description: [
+    'For members that lost each other: when both restarted on new addresses while the other was down,',
+    'neither knows where the other is now. Once connected, each learns the other\'s new addresses and',
+    'redials them from then on. MULTIADDR is one the member printed at start (listening on ...), or',
+    'one from its `meshq peers` row; without /p2p/PEER the node checks that whoever answers is a member.',
+    'A member this node is connected to already is not dialled again. Fails (exit 1) if nothing answers',
+    'there or it is not a member of this cluster.'
+  ].join('\n'),
+  flags: [],
+  async run (ctx, args) {
+    if (args.positionals.length !== 1) throw new UsageError("give one address, e.g. /ip4/10.0.0.7/tcp/7746/p2p/12D3Koo... (see 'meshq connect --help')")
+    const { peer } = await ctx.client.request<{ peer: string }>('POST', '/peers/connect', { addr: args.positionals[0] })
+    await printLines(ctx, [`connected to ${peer}`])
+    return 0
+  }
+}
+
 export const evict: Command = {
   name: 'evict',
   usage: 'evict PEER',

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { UsageError } from '../../errors.js'
+import { parseMemory } from '../../size.js'
 import { splitList } from '../args.js'
 import type { Command, Io } from '../context.js'
 import { runNode } from '../lazy.js'
@@ -48,9 +49,13 @@ async function firstLine (stdin: NodeJS.ReadableStream): Promise<string> {
   return ''
 }
 
+function memoryFlag (value: string | undefined): number | undefined {
+  return value === undefined ? undefined : parseMemory(value, '--mem')
+}
+
 export const node: Command = {
   name: 'node',
-  usage: 'node [--listen MULTIADDR]... [--slots N] [--tags a,b] [--join TOKEN|@FILE|-] [--api HOST:PORT] [--kill-grace DUR] [--no-cgroups] [--claim-window DUR] [--retain DUR]',
+  usage: 'node [--listen MULTIADDR]... [--slots N] [--tags a,b] [--join TOKEN|@FILE|-] [--api HOST:PORT] [--kill-grace DUR] [--no-cgroups] [--claim-window DUR] [--retain DUR] [--mem SIZE]',
   summary: 'Runs a node in the foreground.',
   description: [
     'The first start without --join creates a new cluster in the home; with --join the node joins the',
@@ -75,7 +80,8 @@ export const node: Command = {
     { name: 'kill-grace', arg: 'DUR', help: 'time between SIGTERM and SIGKILL when a job is killed' },
     { name: 'no-cgroups', help: "contain jobs by process group only: what leaves a job's group outlives it" },
     { name: 'claim-window', arg: 'DUR', help: 'how long each lower-ranked node waits before it also claims a ready job (default 100ms)' },
-    { name: 'retain', arg: 'DUR', help: 'drop finished jobs older than this from the ledger everywhere, checked hourly (see meshq gc)' }
+    { name: 'retain', arg: 'DUR', help: 'drop finished jobs older than this from the ledger everywhere, checked hourly (see meshq gc)' },
+    { name: 'mem', arg: 'SIZE', help: 'memory this node offers to jobs submitted with --mem, e.g. 8G (default: what the OS has available)' }
   ],
   async run (ctx, args) {
     if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}' (see 'meshq node --help')`)
@@ -95,7 +101,8 @@ export const node: Command = {
       killGraceMs: args.duration('kill-grace'),
       cgroups: args.bool('no-cgroups') ? false : undefined,
       claimWindowMs: args.duration('claim-window'),
-      retainMs: args.duration('retain')
+      retainMs: args.duration('retain'),
+      memBytes: memoryFlag(args.string('mem'))
     }
     for (const key of Object.keys(options) as Array<keyof NodeOptions>) {
       if (options[key] === undefined) delete options[key]

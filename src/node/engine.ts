@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ControlKind, JobState, isTerminal } from '../types.js'
-import type { AttemptView, Control, GcResult, LimitView, ModifyRequest, InviteCreated, InviteView, JobEvent, JobId, JobView, NodeEvent, NodeStatus, PeerIdString, PeerView, StatsView, SubmitRequest } from '../types.js'
+import type { AttemptView, Control, GcResult, JobStateView, LimitView, ModifyRequest, InviteCreated, InviteView, JobEvent, JobId, JobView, NodeEvent, NodeStatus, PeerIdString, PeerView, StatsView, SubmitRequest } from '../types.js'
 import type { Engine, EventQuery, ListQuery, LogStream, Selector } from '../api/engine.js'
 import { DependencyCycleError, InvalidJobError, JobNotFoundError, JobRunningError, MissingDependencyError, UsageError } from '../errors.js'
 import type { Clock } from '../clock.js'
@@ -133,6 +133,18 @@ export class NodeEngine implements Engine {
     const sealed = (await this.sealedViews([id as JobId])).get(id as JobId)
     if (sealed == null) throw new JobNotFoundError(`no job ${id}`)
     return sealed
+  }
+
+  async states (ids: string[]): Promise<JobStateView[]> {
+    await this.catchUpFor({ ids })
+    const states = ids.map(id => ({ id: id as JobId, state: this.stateOf(id) }))
+    const missing = states.filter(s => s.state == null).map(s => s.id)
+    if (missing.length > 0) throw new JobNotFoundError(`no job ${missing[0]}${missing.length > 1 ? ` (and ${missing.length - 1} more unknown ids)` : ''}`)
+    return states as JobStateView[]
+  }
+
+  private stateOf (id: string): JobState | undefined {
+    return this.init.table.get(id)?.derived.state ?? this.init.table.sealedJob(id)?.state
   }
 
   async kill (selector: Selector): Promise<JobView[]> {

@@ -1,15 +1,16 @@
 /**
- * Snakemake 7 drives a 2-node mesh through the shipped profile (contrib/snakemake): a fan-out and a
- * fan-in run once each, a failing rule fails the workflow, and SIGINT to Snakemake kills the running
- * meshq jobs. Skipped when `snakemake` (Debian's package, 7.x) is not on the PATH.
+ * The shipped Snakemake profile (contrib/snakemake) on a 2-node mesh. Its three scripts are checked on
+ * their own; then Snakemake 7 drives the mesh through the profile: a fan-out and a fan-in run once each, a
+ * failing rule fails the workflow, and SIGINT to Snakemake kills the running meshq jobs. The Snakemake
+ * part is skipped when `snakemake` (Debian's package, 7.x) is not on the PATH.
  */
-import { spawn, spawnSync } from 'node:child_process'
+import { execFile, spawn, spawnSync } from 'node:child_process'
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CLI, json, startCluster } from './cluster.js'
-import type { TestNode } from './cluster.js'
+import { CLI, json, ok, startCluster } from './cluster.js'
+import type { CliResult, TestNode } from './cluster.js'
 import { tempDir, waitFor } from './helpers.js'
 import type { JobView } from '../src/types.js'
 
@@ -21,7 +22,9 @@ const snakemake = version.status === 0 ? version.stdout.trim() : undefined
 const skip = snakemake === undefined
   ? 'snakemake is not on the PATH (apt-get install snakemake)'
   : Number(snakemake.split('.')[0]) !== 7 ? `the profile is for Snakemake 7, and this is ${snakemake}` : undefined
-if (skip !== undefined) console.warn(`e2e-snakemake: skipped: ${skip}`)
+if (skip !== undefined) console.warn(`e2e-snakemake: the Snakemake workflows are skipped: ${skip}`)
+const noPython = spawnSync('python3', ['--version']).status !== 0
+if (noPython) console.warn('e2e-snakemake: meshq-submit.py is not checked: no python3 on the PATH')
 
 /**
  * The directory of the Python that runs Snakemake (from the shebang of `snakemake`), first on the PATH
@@ -40,7 +43,6 @@ let work: { dir: string, cleanup: () => Promise<void> }
 let bin: string
 
 beforeAll(async () => {
-  if (skip !== undefined) return
   nodes = await startCluster(2, ['--slots', '4'])
   work = await tempDir('meshq-snakemake-')
   bin = join(work.dir, 'bin')
@@ -53,6 +55,73 @@ afterAll(async () => {
   await work?.cleanup()
 })
 
+/** Runs one of the profile's scripts as Snakemake would, in `cwd`, against the first node. */
+async function script (name: string, args: string[], options: { cwd: string, home?: string }): Promise<CliResult> {
+  return await new Promise(resolve => {
+    execFile(join(PROFILE, name), args, {
+      cwd: options.cwd,
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}`, MESHQ_HOME: options.home ?? nodes[0].home }
+    }, (err, stdout, stderr) => resolve({ code: err == null ? 0 : Number((err as { code?: unknown }).code ?? 1), stdout, stderr }))
+  })
+}
+
+async function newDir (name: string): Promise<string> {
+  const dir = join(work.dir, name)
+  await mkdir(dir)
+  return dir
+}
+
+async function submitIds (jobs: object[]): Promise<string[]> {
+  return (await ok(nodes[0].home, ['sub', '--batch'], { input: jobs.map(j => JSON.stringify(j)).join('\n') })).trim().split('\n')
+}
+
+describe('the profile\'s scripts', () => {
+  it.skipIf(noPython)('meshq-submit.py submits the job script with its threads and resources as flags, and prints only the id', async () => {
+    const dir = await newDir('submit')
+    const jobscript = join(dir, 'snakejob.align.7.sh')
+    const properties = { type: 'single', rule: 'align', jobid: 7, threads: 3, resources: { mem_mb: 1500.5, runtime: 2, meshq: '--pri 4 --cores 2' } }
+    await writeFile(jobscript, `#!/bin/sh\n# properties = ${JSON.stringify(properties)}\necho ran > ran.txt\n`)
+    const submitted = await script('meshq-submit.py', ['--retries', '1', jobscript], { cwd: dir })
+    expect(submitted.code, submitted.stderr).toBe(0)
+    expect(submitted.stdout).toMatch(/^[a-z2-7]+-\d+\n$/)
+    const id = submitted.stdout.trim()
+    const job = await json<JobView>(nodes[1].home, ['show', id])
+    expect(job).toMatchObject({ cmd: ['/bin/sh', jobscript], cwd: dir, group: 'align', name: 'align.7', pri: 4, retries: 1, memBytes: 1501 * 2 ** 20, timeoutMs: 2 * 60_000 })
+    expect(job.cores, 'the rule\'s meshq resource comes after threads, and wins').toBe(2)
+    await waitFor(async () => (await script('meshq-status.sh', [id], { cwd: dir })).stdout === 'success\n', { what: 'the job to succeed', timeout: 60_000 })
+    expect(await readFile(join(dir, 'ran.txt'), 'utf8')).toBe('ran\n')
+  }, 120_000)
+
+  it('meshq-status.sh answers running, success or failed, and failed for a job no member knows', async () => {
+    const dir = await newDir('status')
+    const [succeeds, fails, delayed, killed] = await submitIds([{ cmd: ['true'] }, { cmd: ['sh', '-c', 'exit 3'] }, { cmd: ['true'], delay: '1h' }, { cmd: ['sleep', '300'] }])
+    await ok(nodes[0].home, ['kill', killed])
+    const expected: Array<[string, string]> = [[succeeds, 'success'], [fails, 'failed'], [delayed, 'running'], [killed, 'failed'], ['zzzzzz-1', 'failed']]
+    await waitFor(async () => {
+      for (const [id, word] of expected) {
+        const answer = await script('meshq-status.sh', [id], { cwd: dir })
+        if (answer.code !== 0 || answer.stdout !== `${word}\n`) return false
+      }
+      return true
+    }, { what: 'the five answers', timeout: 60_000 })
+  }, 120_000)
+
+  it('meshq-status.sh says running, with the error on stderr, when the node cannot answer', async () => {
+    const answer = await script('meshq-status.sh', ['abcdef-1'], { cwd: await newDir('unreachable'), home: join(work.dir, 'no-node') })
+    expect(answer).toMatchObject({ code: 0, stdout: 'running\n' })
+    expect(answer.stderr).toMatch(/meshq-status: .*cannot reach the meshq node/)
+  })
+
+  it('meshq-cancel.sh kills the jobs it is given', async () => {
+    const ids = await submitIds([{ cmd: ['sleep', '300'] }, { cmd: ['sleep', '300'] }, { cmd: ['true'] }])
+    const states = async (): Promise<string> => (await Promise.all(ids.map(async id => (await json<JobView>(nodes[1].home, ['show', id])).state))).join(' ')
+    await waitFor(async () => await states() === 'running running done', { what: 'the sleeps to run', timeout: 60_000 })
+    const cancelled = await script('meshq-cancel.sh', ids, { cwd: work.dir })
+    expect(cancelled.code).toBe(0)
+    await waitFor(async () => await states() === 'killed killed done', { what: 'the two sleeps to be killed', timeout: 60_000 })
+  }, 120_000)
+})
+
 interface Run {
   dir: string
   /** Resolves with Snakemake's exit code (or signal name) and its output. */
@@ -62,8 +131,7 @@ interface Run {
 
 /** Runs `snakemake --profile contrib/snakemake` on the Snakefile, submitting through the first node. */
 async function runWorkflow (name: string, snakefile: string): Promise<Run> {
-  const dir = join(work.dir, name)
-  await mkdir(dir)
+  const dir = await newDir(name)
   await writeFile(join(dir, 'Snakefile'), snakefile)
   const child = spawn('snakemake', ['--profile', PROFILE, '--nocolor'], {
     cwd: dir,

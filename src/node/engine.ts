@@ -148,7 +148,8 @@ export class NodeEngine implements Engine {
   }
 
   async kill (selector: Selector): Promise<JobView[]> {
-    const targets = (await this.select(selector, () => false)).filter(e => !isTerminal(e.derived.state))
+    // every job of a sealed segment has finished: like a finished job in memory, nothing to kill
+    const targets = (await this.select(selector, () => false, 'skip')).filter(e => !isTerminal(e.derived.state))
     await this.control(targets, ControlKind.kill)
     return targets.map(e => this.view(e))
   }
@@ -339,8 +340,11 @@ export class NodeEngine implements Engine {
     return toJobView(entry, spec => this.init.scheduler.readyReason(spec))
   }
 
-  /** The jobs a selector names, loading sealed segments back where `wanted` says a sealed job is needed. */
-  private async select (selector: Selector, wanted: (job: SealedJob) => boolean): Promise<TableEntry[]> {
+  /**
+   * The jobs a selector names, loading sealed segments back where `wanted` says a sealed job is needed.
+   * A sealed job named by id that is not wanted is an error, or left out with `unwanted: 'skip'`.
+   */
+  private async select (selector: Selector, wanted: (job: SealedJob) => boolean, unwanted: 'refuse' | 'skip' = 'refuse'): Promise<TableEntry[]> {
     await this.catchUpFor(selector)
     const { table, ledger } = this.init
     const ids = selector.group != null ? table.groupJobs(selector.group) : selector.ids
@@ -353,12 +357,13 @@ export class NodeEngine implements Engine {
       if (sealed != null && wanted(sealed)) await ledger.unseal(segmentOf(id) as string)
     }
     if (selector.group != null) return ids.map(id => table.get(id)).filter(e => e != null)
-    return ids.map(id => {
+    return ids.flatMap(id => {
       const entry = table.get(id)
-      if (entry != null) return entry
-      throw table.sealedJob(id) != null
-        ? new InvalidJobError(`job ${id} is ${table.sealedJob(id)?.state}`)
-        : new JobNotFoundError(`no job ${id}`)
+      if (entry != null) return [entry]
+      const sealed = table.sealedJob(id)
+      if (sealed == null) throw new JobNotFoundError(`no job ${id}`)
+      if (unwanted === 'skip') return []
+      throw new InvalidJobError(`job ${id} is ${sealed.state}`)
     })
   }
 

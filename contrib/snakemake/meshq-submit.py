@@ -60,7 +60,10 @@ def main():
     jobscript = os.path.abspath(jobscript)
     meshq = os.environ.get('MESHQ', 'meshq')
     command = [meshq, 'sub', *resource_flags(read_properties(jobscript)), *extra, '--', '/bin/sh', jobscript]
-    sys.exit(subprocess.run(command).returncode)
+    try:
+        sys.exit(subprocess.run(command).returncode)
+    except OSError as err:
+        fail(f'cannot run {meshq} ({err.strerror}): put meshq on the PATH, or its path in MESHQ')
 
 
 if __name__ == '__main__':

@@ -193,6 +193,12 @@ export interface JobView extends JobRunOptions {
   attempts: AttemptView[]
 }
 
+/** One job's state, as `POST /v1/jobs/states` answers it (`meshq status`). */
+export interface JobStateView {
+  id: JobId
+  state: JobState
+}
+
 export interface AttemptView {
   epoch: number
   node: PeerIdString

@@ -3,7 +3,7 @@
  */
 import { JobNotFoundError, InvalidJobError } from '../src/errors.js'
 import type { Engine, ListQuery, LogStream, Selector } from '../src/api/engine.js'
-import type { JobEvent, JobId, JobView, NodeEvent, NodeStatus, PeerIdString, PeerView, StatsView, SubmitRequest, InviteCreated, InviteView, LimitView, ModifyRequest, GcResult } from '../src/types.js'
+import type { JobEvent, JobId, JobStateView, JobView, NodeEvent, NodeStatus, PeerIdString, PeerView, StatsView, SubmitRequest, InviteCreated, InviteView, LimitView, ModifyRequest, GcResult } from '../src/types.js'
 import { JOB_STATES } from '../src/types.js'
 
 const SELF = '12D3KooWFakeSelf' as PeerIdString
@@ -82,6 +82,11 @@ export class FakeEngine implements Engine {
     const job = this.jobs.get(id)
     if (job === undefined) throw new JobNotFoundError(`no such job: ${id}`)
     return job
+  }
+
+  async states (ids: string[]): Promise<JobStateView[]> {
+    this.calls.push({ method: 'states', args: [ids] })
+    return await Promise.all(ids.map(async id => ({ id: id as JobId, state: (await this.get(id)).state })))
   }
 
   private async select (selector: Selector): Promise<JobView[]> {

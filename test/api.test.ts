@@ -82,6 +82,18 @@ describe('control API', () => {
     await expect(client.request('POST', '/jobs/rm', {})).rejects.toMatchObject({ name: 'BadRequestError', status: 400 })
   })
 
+  it('answers the states of many jobs in the order asked; a body without ids is a bad request', async () => {
+    const a = await submit({ cmd: ['true'] })
+    const b = await submit({ cmd: ['true'] })
+    expect(await client.request('POST', '/jobs/states', { ids: [b.id, a.id, b.id] })).toEqual({
+      jobs: [{ id: b.id, state: 'ready' }, { id: a.id, state: 'ready' }, { id: b.id, state: 'ready' }]
+    })
+    for (const body of [{}, { ids: [] }, { ids: 'x' }, { ids: [1] }]) {
+      await expect(client.request('POST', '/jobs/states', body)).rejects.toMatchObject({ name: 'BadRequestError', status: 400 })
+    }
+    await expect(client.request('POST', '/jobs/states', { ids: ['nope'] })).rejects.toMatchObject({ name: 'JobNotFoundError', status: 404 })
+  })
+
   it('passes pause, resume and drain on', async () => {
     await client.request('POST', '/groups/a%2Fb/pause', { forMs: 5000 })
     await client.request('POST', '/groups/a%2Fb/resume', {})

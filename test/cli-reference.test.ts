@@ -78,9 +78,9 @@ describe('meshq completion', () => {
       bashComplete('meshq', 'sub', '--group', ''),
       bashComplete('meshq', 'sub', '--', 'echo', '--gr')
     ])
-    expect(s).toEqual(['sub', 'show', 'stats'])
+    expect(s).toEqual(['sub', 'show', 'status', 'stats'])
     expect(gr).toEqual(['--group'])
-    expect(homeFirst).toEqual(['stats'])
+    expect(homeFirst).toEqual(['status', 'stats'])
     expect(follow).toEqual(['--follow'])
     expect(shells).toEqual(['bash', 'zsh', 'fish'])
     // a flag's value and a job's command line are left to bash's default (file names)

@@ -36,4 +36,18 @@ describe('sealed segments', () => {
     const second = await node(dir)
     expect((await second.engine.list({})).map(j => j.id)).toEqual(jobs.map(j => j.id).reverse())
   })
+
+  it('answer states and kill without loading them back: kill leaves a finished one alone', async () => {
+    const { dir, cleanup } = await tempDir()
+    cleanups.push(cleanup)
+    const n = await node(dir)
+    const jobs = await n.engine.submit(Array.from({ length: 5 }, (_, i) => ({ cmd: ['sh', '-c', `exit ${i === 3 ? 1 : 0}`], cwd: '/' })))
+    const segment = jobs[0].id.split('-')[0]
+    await waitFor(() => n.ledger.segmentList().some(s => s.id === segment && s.sealed), { what: 'the segment to be sealed', timeout: 60_000 })
+    expect(await n.engine.states([jobs[3].id, jobs[0].id])).toEqual([{ id: jobs[3].id, state: 'failed' }, { id: jobs[0].id, state: 'done' }])
+    const [sleeper] = await n.engine.submit([{ cmd: ['sleep', '300'], cwd: '/' }])
+    expect((await n.engine.kill({ ids: [jobs[0].id, sleeper.id] })).map(j => j.id)).toEqual([sleeper.id])
+    expect(n.ledger.doc(segment)).toBeUndefined()
+    await waitFor(async () => (await n.engine.get(sleeper.id)).state === 'killed', { what: 'the sleeper to be killed', timeout: 60_000 })
+  }, 180_000)
 })

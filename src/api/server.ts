@@ -150,6 +150,7 @@ function makeRoutes (engine: Engine): Route[] {
       if (!isObject(body.change)) throw badRequest('body must be {"ids": [...] or "group": G, "change": {...}}')
       return { jobs: await engine.modify(selector(body), body.change as ModifyRequest) }
     }),
+    route('POST', '/jobs/states', async ({ req }) => ({ jobs: await engine.states(jobIds(await readJson(req))) })),
     route('GET', '/jobs/:id', async ({ params }) => await engine.get(params[0])),
     route('POST', '/catch-up', async () => await engine.catchUp()),
     route('GET', '/jobs/:id/logs', async (r) => await streamLog(engine, r)),
@@ -316,6 +317,13 @@ function selector (body: Record<string, unknown>): Selector {
   if (group !== undefined && typeof group !== 'string') throw badRequest('group must be a string')
   if (ids === undefined && group === undefined) throw badRequest('give ids or a group')
   return { ids, group }
+}
+
+/** The `{"ids": [...]}` of a request about named jobs only. */
+function jobIds (body: Record<string, unknown>): string[] {
+  const { ids } = body
+  if (!Array.isArray(ids) || ids.length === 0 || !ids.every(id => typeof id === 'string')) throw badRequest('body must be {"ids": ["ID", ...]} with at least one id')
+  return ids
 }
 
 function listQuery (url: URL): ListQuery {

@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ControlKind, JobState, isTerminal } from '../types.js'
-import type { AttemptView, Control, GcResult, LimitView, ModifyRequest, InviteCreated, InviteView, JobEvent, JobId, JobView, NodeEvent, NodeStatus, PeerIdString, PeerView, StatsView, SubmitRequest } from '../types.js'
+import type { AttemptView, Control, GcResult, JobStateView, LimitView, ModifyRequest, InviteCreated, InviteView, JobEvent, JobId, JobView, NodeEvent, NodeStatus, PeerIdString, PeerView, StatsView, SubmitRequest } from '../types.js'
 import type { Engine, EventQuery, ListQuery, LogStream, Selector } from '../api/engine.js'
 import { DependencyCycleError, InvalidJobError, JobNotFoundError, JobRunningError, MissingDependencyError, UsageError } from '../errors.js'
 import type { Clock } from '../clock.js'
@@ -136,8 +136,21 @@ export class NodeEngine implements Engine {
     return sealed
   }
 
+  async states (ids: string[]): Promise<JobStateView[]> {
+    await this.catchUpFor({ ids })
+    const states = ids.map(id => ({ id: id as JobId, state: this.stateOf(id) }))
+    const missing = states.filter(s => s.state == null).map(s => s.id)
+    if (missing.length > 0) throw new JobNotFoundError(`no job ${missing[0]}${missing.length > 1 ? ` (and ${missing.length - 1} more unknown ids)` : ''}`)
+    return states as JobStateView[]
+  }
+
+  private stateOf (id: string): JobState | undefined {
+    return this.init.table.get(id)?.derived.state ?? this.init.table.sealedJob(id)?.state
+  }
+
   async kill (selector: Selector): Promise<JobView[]> {
-    const targets = (await this.select(selector, () => false)).filter(e => !isTerminal(e.derived.state))
+    // every job of a sealed segment has finished: like a finished job in memory, nothing to kill
+    const targets = (await this.select(selector, () => false, 'skip')).filter(e => !isTerminal(e.derived.state))
     await this.control(targets, ControlKind.kill)
     return targets.map(e => this.view(e))
   }
@@ -332,8 +345,11 @@ export class NodeEngine implements Engine {
     return toJobView(entry, spec => this.init.scheduler.readyReason(spec))
   }
 
-  /** The jobs a selector names, loading sealed segments back where `wanted` says a sealed job is needed. */
-  private async select (selector: Selector, wanted: (job: SealedJob) => boolean): Promise<TableEntry[]> {
+  /**
+   * The jobs a selector names, loading sealed segments back where `wanted` says a sealed job is needed.
+   * A sealed job named by id that is not wanted is an error, or left out with `unwanted: 'skip'`.
+   */
+  private async select (selector: Selector, wanted: (job: SealedJob) => boolean, unwanted: 'refuse' | 'skip' = 'refuse'): Promise<TableEntry[]> {
     await this.catchUpFor(selector)
     const { table, ledger } = this.init
     const ids = selector.group != null ? table.groupJobs(selector.group) : selector.ids
@@ -346,12 +362,13 @@ export class NodeEngine implements Engine {
       if (sealed != null && wanted(sealed)) await ledger.unseal(segmentOf(id) as string)
     }
     if (selector.group != null) return ids.map(id => table.get(id)).filter(e => e != null)
-    return ids.map(id => {
+    return ids.flatMap(id => {
       const entry = table.get(id)
-      if (entry != null) return entry
-      throw table.sealedJob(id) != null
-        ? new InvalidJobError(`job ${id} is ${table.sealedJob(id)?.state}`)
-        : new JobNotFoundError(`no job ${id}`)
+      if (entry != null) return [entry]
+      const sealed = table.sealedJob(id)
+      if (sealed == null) throw new JobNotFoundError(`no job ${id}`)
+      if (unwanted === 'skip') return []
+      throw new InvalidJobError(`job ${id} is ${sealed.state}`)
     })
   }
 

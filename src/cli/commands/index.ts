@@ -6,10 +6,11 @@ import { mod } from './modify.js'
 import { node } from './node.js'
 import { connect, evict, invite } from './members.js'
 import { completion, version } from './meta.js'
+import { status } from './status.js'
 import { sub } from './sub.js'
 import { wait } from './wait.js'
 
 /** Every command, in the order `meshq help` lists them. */
 export const COMMANDS: ReadonlyMap<string, Command> = new Map(
-  [node, sub, ls, show, logs, events, wait, kill, retry, rm, mod, pause, resume, limit, drain, stats, peers, invite, evict, connect, gc, top, version, completion].map(c => [c.name, c])
+  [node, sub, ls, show, status, logs, events, wait, kill, retry, rm, mod, pause, resume, limit, drain, stats, peers, invite, evict, connect, gc, top, version, completion].map(c => [c.name, c])
 )

@@ -1,4 +1,4 @@
-import { FailReason, JobState } from '../types.js'
+import { FailReason, JobState, isTerminal } from '../types.js'
 import type { Attempt, Control, JobId, JobSpec } from '../types.js'
 import { ControlKind } from '../types.js'
 import { compareStamps, latest } from './facts.js'
@@ -21,9 +21,14 @@ export interface DeriveContext {
 export interface GroupProgress {
   total: number
   done: number
+  /** Jobs of the group that have ended: done, failed or killed. */
+  ended: number
   /** A job of the group that failed or was killed. */
   failed?: JobId
 }
+
+/** The reason of a job that can never run because a job it waits for failed or was killed. */
+export const DEPENDENCY_FAILED = 'dependency-failed'
 
 export interface Derived {
   state: JobState
@@ -86,6 +91,8 @@ export function deriveJob (facts: JobFacts, ctx: DeriveContext): Derived {
   if (failures.length > facts.spec.retries) {
     return { ...base, state: JobState.failed, attempt: failures.at(-1), reason: failureReason(failures.at(-1)) }
   }
+  const blocked = dependencyFailure(facts.spec, ctx)
+  if (blocked != null) return { ...base, state: JobState.failed, attempt: last, reason: blocked }
   return { ...base, attempt: last, ...waiting(facts, failures, ctx) }
 }
 
@@ -106,6 +113,22 @@ function failureReason (attempt: Attempt | undefined): string | undefined {
   return attempt.failReason ?? undefined
 }
 
+/**
+ * `after` and `after-group` wait for success: a dependency that failed or was killed fails the job.
+ * This is derived, so a `retry` of the dependency brings the job back to pending.
+ */
+function dependencyFailure (spec: JobSpec, ctx: DeriveContext): string | undefined {
+  for (const dep of spec.after) {
+    const state = ctx.jobState(dep)
+    if (state === JobState.failed || state === JobState.killed) return `${DEPENDENCY_FAILED}: job ${dep} ${state}`
+  }
+  for (const group of spec.afterGroup) {
+    const { failed } = ctx.groupState(group)
+    if (failed != null) return `${DEPENDENCY_FAILED}: job ${failed} of group ${group} ${ctx.jobState(failed) ?? JobState.failed}`
+  }
+  return undefined
+}
+
 /** A job that may run: why it is pending, or ready. */
 function waiting (facts: JobFacts, failures: Attempt[], ctx: DeriveContext): Pick<Derived, 'state' | 'reason' | 'wakeAt'> {
   const { spec } = facts
@@ -114,14 +137,22 @@ function waiting (facts: JobFacts, failures: Attempt[], ctx: DeriveContext): Pic
   for (const dep of spec.after) {
     const state = ctx.jobState(dep)
     if (state === undefined) return pending(`waiting for job ${dep} (not known here yet)`)
-    if (state === JobState.failed || state === JobState.killed) return pending(`dependency ${dep} ${state}`)
     if (state !== JobState.done) return pending(`waiting for job ${dep}`)
+  }
+  for (const dep of spec.afterAny ?? []) {
+    const state = ctx.jobState(dep)
+    if (state === undefined) return pending(`waiting for job ${dep} (not known here yet)`)
+    if (!isTerminal(state)) return pending(`waiting for job ${dep} to end`)
   }
   for (const group of spec.afterGroup) {
     const progress = ctx.groupState(group)
-    if (progress.failed != null) return pending(`dependency ${progress.failed} of group ${group} failed`)
     if (progress.total === 0) return pending(`waiting for group ${group} (no jobs yet)`)
     if (progress.done < progress.total) return pending(`waiting for group ${group} (${progress.done}/${progress.total} done)`)
+  }
+  for (const group of spec.afterGroupAny ?? []) {
+    const progress = ctx.groupState(group)
+    if (progress.total === 0) return pending(`waiting for group ${group} (no jobs yet)`)
+    if (progress.ended < progress.total) return pending(`waiting for group ${group} to end (${progress.ended}/${progress.total} ended)`)
   }
   if (spec.notBefore != null && spec.notBefore > ctx.now) {
     return pending(`delayed until ${new Date(spec.notBefore).toISOString()}`, spec.notBefore)

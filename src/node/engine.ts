@@ -15,7 +15,7 @@ import { encodeToken } from './membership.js'
 import type { Membership } from './membership.js'
 import type { Retention } from './retention.js'
 import type { LogRequest, Mesh } from './mesh.js'
-import { dependsOnGroup, draftJob } from '../sched/submit.js'
+import { dependenciesOf, dependsOnGroup, draftJob, groupDependenciesOf } from '../sched/submit.js'
 import { draftPatch } from '../sched/modify.js'
 import type { JobDraft } from '../sched/submit.js'
 import { expandOutput, linkDrafts, planSubmit } from '../sched/expand.js'
@@ -362,7 +362,7 @@ export class NodeEngine implements Engine {
   private checkDependencies (draft: JobDraft, batch: JobDraft[]): void {
     const { table } = this.init
     if (draft.allowMissing !== true) {
-      const missing = draft.after.find(dep => !dep.startsWith('#') && table.get(dep) == null && table.sealedJob(dep) == null)
+      const missing = dependenciesOf(draft).find(dep => !dep.startsWith('#') && table.get(dep) == null && table.sealedJob(dep) == null)
       if (missing != null) throw new MissingDependencyError(`dependency ${missing} does not exist (use --allow-missing to wait for it)`)
     }
     if (draft.group == null) return
@@ -374,7 +374,7 @@ export class NodeEngine implements Engine {
         for (const [i, other] of batch.entries()) if (other.group === group && other !== draft) yield `#${i}` as JobId
       }
     }
-    if (dependsOnGroup(graph, draft.group, draft.after, draft.afterGroup)) {
+    if (dependsOnGroup(graph, draft.group, dependenciesOf(draft), groupDependenciesOf(draft))) {
       throw new DependencyCycleError(`dependency cycle: the job would wait for its own group ${draft.group}`)
     }
   }

@@ -8,6 +8,7 @@ import createDebug from 'debug'
 import { MetaMap, SegmentMap, compareStamps, factSubject, segmentOf, validFact } from '../crdt/facts.js'
 import type { FactChange, GroupFact, JobFacts, LimitFact, PauseFact } from '../crdt/facts.js'
 import { Heap } from './heap.js'
+import { dependenciesOf, groupDependenciesOf } from './submit.js'
 
 const log = createDebug('meshq:table')
 
@@ -292,8 +293,8 @@ export class JobTable {
     const placeholder: Derived = { state: JobState.pending, removed: true, lamport: 0, epoch: 0 }
     this.entries.set(spec.id, { facts, derived: placeholder })
     this.count(spec, placeholder, +1)
-    for (const dep of spec.after) addTo(this.dependants, dep, spec.id)
-    for (const group of spec.afterGroup) addTo(this.groupDependants, group, spec.id)
+    for (const dep of dependenciesOf(spec)) addTo(this.dependants, dep, spec.id)
+    for (const group of groupDependenciesOf(spec)) addTo(this.groupDependants, group, spec.id)
     if (spec.group != null) addTo(this.groupMembers, spec.group, spec.id)
     if (spec.key != null) {
       const holder = this.idempotency.get(spec.key)
@@ -338,11 +339,11 @@ export class JobTable {
 
   private groupProgress (group: string): GroupProgress {
     const counts = this.groupCounts.get(group)
-    if (counts == null) return { total: 0, done: 0 }
+    if (counts == null) return { total: 0, done: 0, ended: 0 }
     // the smallest id, so that every replica names the same failed job
     let failed: JobId | undefined
     for (const id of counts.failed) if (failed == null || id < failed) failed = id
-    return { total: counts.total, done: counts.done, failed }
+    return { total: counts.total, done: counts.done, ended: counts.done + counts.failed.size, failed }
   }
 
   private recompute (ids: Set<JobId>, announce: Set<JobId> = new Set()): void {

@@ -78,10 +78,12 @@ export class NodeEngine implements Engine {
     const now = clock.now()
     const plan = planSubmit(requests, (req, i) => withIndex(i, requests.length, () => draftJob(req, now)))
     const results: Array<JobId | undefined> = plan.drafts.map(d => d.key != null ? table.byKey(d.key) : undefined)
-    const fresh = plan.drafts.map((d, i) => ({ draft: d, i })).filter(({ i }) => results[i] == null)
+    const repeats = repeatedKeys(plan.drafts, results)
+    const fresh = plan.drafts.map((d, i) => ({ draft: d, i })).filter(({ i }) => results[i] == null && !repeats.has(i))
     fresh.forEach(({ draft, i }) => withIndex(plan.origin[i], requests.length, () => this.checkDependencies(draft, plan.drafts)))
     const slots = await ledger.allocateJobIds(fresh.length)
     fresh.forEach(({ i }, k) => { results[i] = slots[k].id })
+    for (const [i, first] of repeats) results[i] = results[first]
     linkDrafts(plan, results)
     const facts: FactChange[] = fresh.map(({ i }, k) => {
       const { id, n, seq } = slots[k]
@@ -401,6 +403,19 @@ export class NodeEngine implements Engine {
 /** The attempt whose output `logs` shows: the latest that started. */
 function latestStarted (job: JobView): AttemptView | undefined {
   return job.attempts.filter(a => a.startedAt != null).at(-1)
+}
+
+/** Drafts whose idempotency key an earlier draft of the same submit has (and no known job): draft → that earlier draft. */
+function repeatedKeys (drafts: JobDraft[], known: Array<JobId | undefined>): Map<number, number> {
+  const first = new Map<string, number>()
+  const repeats = new Map<number, number>()
+  drafts.forEach(({ key }, i) => {
+    if (key == null || known[i] != null) return
+    const earlier = first.get(key)
+    if (earlier == null) first.set(key, i)
+    else repeats.set(i, earlier)
+  })
+  return repeats
 }
 
 /** Runs a per-job check, naming the job in the error when the batch has several. */

@@ -4,7 +4,7 @@ import type { JobView, SubmitRequest } from '../../types.js'
 import type { Args } from '../args.js'
 import { JSON_FLAG, printJson, printLines, write, type Command, type Context } from '../context.js'
 import { buildRequest, parseBatch, SUBMIT_FLAGS, submitOptionsFromArgs } from '../submit-options.js'
-import { JobWatch, outcome, settled } from '../watch.js'
+import { JobWatch, outcome, settled, signalStatus } from '../watch.js'
 
 /** Nobody means to pipe more than this into `--batch`; the node takes 16 MiB per submit anyway. */
 const MAX_BATCH_INPUT_BYTES = 64 * 1024 * 1024
@@ -35,8 +35,9 @@ export const sub: Command = {
     'MESHQ_STDOUT, MESHQ_STDERR (output files), MESHQ_TMPDIR and MESHQ_HOME set. It never changes the job.',
     '--tmpdir runs each attempt in a new <cwd>/.meshq-<ID>-<attempt>, also its TMPDIR (docs/jobs.md).',
     '',
-    '--wait streams the job\'s stdout and stderr and exits with its exit code (1 if it failed',
-    'without one). With --json, --wait prints the final job record instead of the output.'
+    '--wait streams the job\'s stdout and stderr and exits with its exit code: 128 + N if a signal N',
+    'ended it (as shells do: 143 for SIGTERM, which `meshq kill` sends), 1 if it failed without either.',
+    'With --json, --wait prints the final job record instead of the output.'
   ].join('\n'),
   flags: [
     ...SUBMIT_FLAGS,
@@ -106,7 +107,7 @@ async function submitAndWait (ctx: Context, body: { jobs: SubmitRequest[] }, jso
     if (ok) return 0
     if (final?.exitCode !== undefined && final.exitCode > 0 && final.exitCode < 256) return final.exitCode
     await write(ctx.stderr, `meshq: ${message ?? `job ${id} failed`}\n`)
-    return 1
+    return signalStatus(final) ?? 1
   } finally {
     controller.abort()
   }

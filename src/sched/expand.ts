@@ -118,7 +118,7 @@ async function printedJobs (spec: JobSpec, result: RunResult, stdoutPath: string
   const output = await readFile(stdoutPath)
   if (output.length !== result.stdoutBytes) throw new InvalidJobError(`the output is larger than meshq keeps (${output.length} of ${result.stdoutBytes} bytes)`)
   const text = output.toString('utf8')
-  const client = { cwd: spec.cwd, env: { ...process.env, ...spec.env } }
+  const client = { cwd: spec.cwd, env: { ...process.env, ...spec.env }, now: result.endedAt }
   const printed = text.trim() === '' || text.trim() === '[]' ? [NOTHING_PRINTED] : parseBatch(text, {}, client)
   return printed.map((job, i) => {
     if (job.group != null || job.id != null) {

@@ -3,7 +3,8 @@ import { UsageError } from '../../errors.js'
 import type { JobView, SubmitRequest } from '../../types.js'
 import type { Args } from '../args.js'
 import { JSON_FLAG, printJson, printLines, write, type Command, type Context } from '../context.js'
-import { buildRequest, parseBatch, SUBMIT_FLAGS, submitOptionsFromArgs } from '../submit-options.js'
+import { MAX_SCRIPT_BYTES, readScriptFile, scriptCommand, scriptFromInput, withScriptOptions, type Script } from '../script.js'
+import { buildRequest, parseBatch, SUBMIT_FLAGS, submitOptionsFromArgs, type ClientSide } from '../submit-options.js'
 import { JobWatch, outcome, settled, signalStatus } from '../watch.js'
 
 /** Nobody means to pipe more than this into `--batch`; the node takes 16 MiB per submit anyway. */
@@ -48,6 +49,7 @@ export const sub: Command = {
   restAfterFirstPositional: true,
   async run (ctx, args) {
     const requests = await requestsFrom(ctx, args)
+    await warnPastBegin(ctx, requests, Date.now())
     const body = { jobs: requests }
     const size = Buffer.byteLength(JSON.stringify(body))
     if (size > MAX_BODY_BYTES) {
@@ -62,24 +64,45 @@ export const sub: Command = {
 }
 
 async function requestsFrom (ctx: Context, args: Args): Promise<SubmitRequest[]> {
-  const client = { cwd: ctx.cwd, env: ctx.env }
+  const client: ClientSide = { cwd: ctx.cwd, env: ctx.env, now: Date.now(), copyEnv: true }
   const options = submitOptionsFromArgs(args, client)
-  if (!args.bool('batch')) return [buildRequest(args.positionals, options, client)]
+  if (!args.bool('batch')) {
+    const script = await scriptOf(ctx, args)
+    if (script === undefined) return [buildRequest(args.positionals, options, client)]
+    return [buildRequest(scriptCommand(script), withScriptOptions(script, options, client), client)]
+  }
   if (args.positionals.length > 0) throw new UsageError('--batch reads the jobs from stdin: give no command')
   if (args.bool('wait')) throw new UsageError('--wait cannot be combined with --batch')
-  return parseBatch(await readInput(ctx.stdin, MAX_BATCH_INPUT_BYTES), options, client)
+  return parseBatch((await readInput(ctx.stdin, MAX_BATCH_INPUT_BYTES, '--batch')).toString('utf8'), options, client)
 }
 
-async function readInput (stream: NodeJS.ReadableStream, max: number): Promise<string> {
+/**
+ * The script to submit, if any: a sole argument before any `--` that names a text file, or,
+ * without a command, stdin when it is not a terminal.
+ */
+async function scriptOf (ctx: Context, args: Args): Promise<Script | undefined> {
+  const [first, ...rest] = args.positionals
+  if (first !== undefined) return rest.length === 0 && !args.endOfFlags ? await readScriptFile(first, ctx.cwd) : undefined
+  if ((ctx.stdin as { isTTY?: boolean }).isTTY === true) return undefined
+  return scriptFromInput(await readInput(ctx.stdin, MAX_SCRIPT_BYTES + 1, 'a script'))
+}
+
+async function readInput (stream: NodeJS.ReadableStream, max: number, what: string): Promise<Buffer> {
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of stream as AsyncIterable<Buffer | string>) {
     const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
     size += buffer.length
-    if (size > max) throw new UsageError(`--batch: more than ${max / 2 ** 20} MiB on stdin`)
+    if (size > max) throw new UsageError(`${what}: more than ${(max / 2 ** 20).toFixed(max < 2 ** 20 ? 1 : 0)} MiB on stdin`)
     chunks.push(buffer)
   }
-  return Buffer.concat(chunks).toString('utf8')
+  return Buffer.concat(chunks)
+}
+
+/** `--begin` in the past is no error: the job may start at once, and the user hears why. */
+async function warnPastBegin (ctx: Context, requests: SubmitRequest[], now: number): Promise<void> {
+  const past = requests.find(r => typeof r.begin === 'string' && Date.parse(r.begin) <= now)
+  if (past !== undefined) await write(ctx.stderr, `meshq: --begin ${String(past.begin)} is in the past: the job can start now\n`)
 }
 
 /** After the job ends, followers still reading its output get this long to finish. */

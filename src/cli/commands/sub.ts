@@ -84,7 +84,7 @@ async function scriptOf (ctx: Context, args: Args): Promise<Script | undefined> 
   const [first, ...rest] = args.positionals
   if (first !== undefined) return rest.length === 0 && !args.endOfFlags ? await readScriptFile(first, ctx.cwd) : undefined
   if ((ctx.stdin as { isTTY?: boolean }).isTTY === true) return undefined
-  return scriptFromInput(await readInput(ctx.stdin, MAX_SCRIPT_BYTES + 1, 'a script'))
+  return scriptFromInput(await readInput(ctx.stdin, MAX_SCRIPT_BYTES, 'a script'))
 }
 
 async function readInput (stream: NodeJS.ReadableStream, max: number, what: string): Promise<Buffer> {
@@ -93,7 +93,7 @@ async function readInput (stream: NodeJS.ReadableStream, max: number, what: stri
   for await (const chunk of stream as AsyncIterable<Buffer | string>) {
     const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
     size += buffer.length
-    if (size > max) throw new UsageError(`${what}: more than ${(max / 2 ** 20).toFixed(max < 2 ** 20 ? 1 : 0)} MiB on stdin`)
+    if (size > max) throw new UsageError(`${what}: more than ${max < 2 ** 20 ? `${max / 1024} KiB` : `${max / 2 ** 20} MiB`} on stdin`)
     chunks.push(buffer)
   }
   return Buffer.concat(chunks)

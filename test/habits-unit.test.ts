@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest'
 import { parseBegin } from '../src/cli/begin.js'
 import { jobEnvironment, parseExport } from '../src/cli/environment.js'
 import { directives, scriptFromInput, splitWords, withScriptOptions } from '../src/cli/script.js'
-import { draftJob, MAX_ENV_BYTES } from '../src/sched/submit.js'
+import { MAX_ENV_BYTES } from '../src/env-size.js'
+import { draftJob } from '../src/sched/submit.js'
 
 const usage = (message: RegExp): unknown => expect.objectContaining({ name: 'UsageError', message: expect.stringMatching(message) })
 

@@ -2,7 +2,7 @@
  * The submitter's environment, copied into a job as Slurm (`--export=ALL`) and pueue do.
  */
 import { UsageError } from '../errors.js'
-import { MAX_ENV_BYTES, envBytes } from '../sched/submit.js'
+import { MAX_ENV_BYTES, envBytes } from '../env-size.js'
 
 /**
  * Never copied unless named with `--export` or `--env`: the shell's bookkeeping, and what belongs

@@ -3,20 +3,12 @@ import { isAbsolute } from 'node:path'
 import { InvalidJobError } from '../errors.js'
 import { parseDuration } from '../duration.js'
 import { parseMemory } from '../size.js'
+import { MAX_ENV_BYTES, envBytes } from '../env-size.js'
 import type { JobId, JobRunOptions, JobSpec, SubmitRequest } from '../types.js'
 
 export const DEFAULT_TTR_MS = 30_000
 /** Largest serialized job spec accepted: the ledger is replicated to every node. */
 export const MAX_SPEC_BYTES = 256 * 1024
-/** Largest environment of a job (names and values): it is replicated with the spec to every node. */
-export const MAX_ENV_BYTES = 64 * 1024
-
-/** An environment's size as the cap counts it: `NAME=value` and a NUL for each variable. */
-export function envBytes (env: Record<string, string>): number {
-  let bytes = 0
-  for (const [name, value] of Object.entries(env)) bytes += Buffer.byteLength(name) + Buffer.byteLength(value) + 2
-  return bytes
-}
 
 /** A validated submit, before the ledger gives it an id. */
 export type JobDraft = Omit<JobSpec, 'id' | 'n' | 'seq' | 'submitter' | 'submittedAt'>

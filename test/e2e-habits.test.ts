@@ -143,16 +143,19 @@ describe("the submitter's environment", () => {
     expect(Object.keys(latest.env).filter(k => k.startsWith('MESHQ_') || k === 'SSH_AUTH_SOCK')).toEqual([])
   })
 
-  it('--export NONE, --export K1,K2 narrow it and --env adds to it; in --batch too', async () => {
+  it('--export NONE, --export K1,K2 narrow it and --env adds to it; --batch copies only what is named', async () => {
     expect((await run(['sub', '--wait', '--export', 'NONE', '--env', 'BAR=set', '--', ...printEnv], { env })).stdout)
       .toBe('FOO= BAR=set TOKEN= OTHER= AGENT=\n')
     expect((await run(['sub', '--wait', '--export', 'FOO,MESHQ_OTHER', '--', ...printEnv], { env })).stdout)
       .toBe('FOO=from-submitter BAR= TOKEN= OTHER=x AGENT=\n')
-    const ids = (await ok(node.home, ['sub', '--batch', '--export', 'NONE'], {
+    // --batch copies only what is named: by default nothing
+    const ids = (await ok(node.home, ['sub', '--batch'], {
       env, input: JSON.stringify({ cmd: ['true'] }) + '\n' + JSON.stringify({ cmd: ['true'], export: ['BAR'], env: { K: 'v' } }) + '\n'
     })).trim().split('\n')
     expect((await show(ids[0])).env).toEqual({})
     expect((await show(ids[1])).env).toEqual({ BAR: 'bar', K: 'v' })
+    const [all] = (await ok(node.home, ['sub', '--batch', '--export', 'ALL'], { env, input: '{"cmd": ["true"]}\n' })).trim().split('\n')
+    expect((await show(all)).env).toMatchObject({ FOO: 'from-submitter', BAR: 'bar' })
   })
 
   it('refuses an environment over 64 KiB with a clear error and submits nothing', async () => {

@@ -43,7 +43,7 @@ export const SUBMIT_OPTIONS: readonly SubmitOption[] = [
   { field: 'begin', flag: 'begin', kind: 'time', arg: 'TIME', help: 'do not start before TIME: 2026-12-24T18:00 (ISO 8601), HH:MM (next), now+1h' },
   { field: 'cwd', flag: 'cwd', kind: 'dir', arg: 'DIR', help: 'working directory (default: the current directory)' },
   { field: 'env', flag: 'env', kind: 'env', arg: 'K=V', help: 'set a variable; K alone copies it from this environment (repeatable)' },
-  { field: 'export', flag: 'export', kind: 'export', arg: 'ALL|NONE|K1,K2', help: 'what to copy from this environment (default ALL, except session and MESHQ_ variables)' },
+  { field: 'export', flag: 'export', kind: 'export', arg: 'ALL|NONE|K1,K2', help: 'what to copy from this environment (default ALL but session and MESHQ_ variables; NONE with --batch)' },
   { field: 'tag', flag: 'tag', kind: 'list', arg: 'T', help: 'run only on nodes with tag T (repeatable)' },
   { field: 'cores', flag: 'cores', kind: 'int', arg: 'N', min: 1, help: 'slots the job takes (default 1)' },
   { field: 'out', flag: 'out', kind: 'string', arg: 'FILE', help: 'also write the output to FILE on the node that runs it' },

@@ -3,6 +3,7 @@ import { UsageError } from '../../errors.js'
 import type { JobView, SubmitRequest } from '../../types.js'
 import type { Args } from '../args.js'
 import { JSON_FLAG, printJson, printLines, write, type Command, type Context } from '../context.js'
+import { EXPORT_NONE } from '../environment.js'
 import { MAX_SCRIPT_BYTES, readScriptFile, scriptCommand, scriptFromInput, withScriptOptions, type Script } from '../script.js'
 import { buildRequest, parseBatch, SUBMIT_FLAGS, submitOptionsFromArgs, type ClientSide } from '../submit-options.js'
 import { JobWatch, outcome, settled, signalStatus } from '../watch.js'
@@ -26,7 +27,8 @@ export const sub: Command = {
     '',
     'The environment of meshq sub is copied into the job (except MESHQ_* and login-session variables such',
     'as SSH_AUTH_SOCK); --export NONE or --export K1,K2 narrows it, --env adds to it; at most 64 KiB.',
-    'Every member of the cluster can read it in the ledger.',
+    'With --batch only what --export (or a job\'s "export") names is copied. Every member of the',
+    'cluster can read the environment in the ledger.',
     '',
     '--after and --after-group wait for success: if a dependency fails or is killed, the job fails with',
     'reason dependency-failed (retry of the dependency revives it). --after-any and --after-group-any',
@@ -88,7 +90,8 @@ async function requestsFrom (ctx: Context, args: Args): Promise<SubmitRequest[]>
   }
   if (args.positionals.length > 0) throw new UsageError('--batch reads the jobs from stdin: give no command')
   if (args.bool('wait')) throw new UsageError('--wait cannot be combined with --batch')
-  return parseBatch((await readInput(ctx.stdin, MAX_BATCH_INPUT_BYTES, '--batch')).toString('utf8'), options, client)
+  // the copy would be repeated in every job of the batch: only what --export (or "export") names
+  return parseBatch((await readInput(ctx.stdin, MAX_BATCH_INPUT_BYTES, '--batch')).toString('utf8'), { export: [EXPORT_NONE], ...options }, client)
 }
 
 /**

@@ -67,9 +67,9 @@ export class JobWatch {
   }
 }
 
-/** 128 + N for a job whose latest attempt a signal N ended, as shells report it; undefined otherwise. */
+/** 128 + N for a job whose last counted attempt a signal N ended, as shells report it; undefined otherwise. */
 export function signalStatus (job: Known): number | undefined {
-  const signal = job?.attempts.at(-1)?.signal
+  const signal = job?.attempts.filter(a => a.lost !== true && a.failReason !== 'lost').at(-1)?.signal
   const number = signal === undefined ? undefined : (constants.signals as Record<string, number | undefined>)[signal]
   return number === undefined || job == null || !isTerminal(job.state) || job.state === 'done' ? undefined : 128 + number
 }

@@ -5,7 +5,11 @@
 import { describe, expect, it } from 'vitest'
 import { parseBegin } from '../src/cli/begin.js'
 import { jobEnvironment, parseExport } from '../src/cli/environment.js'
-import { directives, scriptFromInput, splitWords, withScriptOptions } from '../src/cli/script.js'
+import { execFileSync } from 'node:child_process'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { directives, MAX_SCRIPT_BYTES, readScriptFile, scriptFromInput, splitWords, withScriptOptions } from '../src/cli/script.js'
+import { tempDir } from './helpers.js'
 import { MAX_ENV_BYTES } from '../src/env-size.js'
 import { draftJob } from '../src/sched/submit.js'
 
@@ -52,6 +56,22 @@ describe('#MESHQ lines', () => {
     expect(() => withScriptOptions({ name: 's', text: '#MESHQ --pri 1\n#MESHQ --wait\n' }, {}, client)).toThrow(usage(/^s line 2: unknown flag --wait/))
     expect(() => withScriptOptions({ name: 's', text: '#MESHQ --ttr soon\n' }, {}, client)).toThrow(usage(/^s line 1: bad --ttr/))
     expect(() => withScriptOptions({ name: 's', text: '#MESHQ echo\n' }, {}, client)).toThrow(usage(/^s line 1: unexpected 'echo'/))
+  })
+
+  it('a script file is a readable regular text file; anything else runs as a command', async () => {
+    const dir = await tempDir()
+    try {
+      await writeFile(join(dir.dir, 'job.sh'), '#!/bin/sh\necho hi\n')
+      await writeFile(join(dir.dir, 'prog'), Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0, 1, 2]))
+      await writeFile(join(dir.dir, 'huge.sh'), 'x'.repeat(MAX_SCRIPT_BYTES + 1))
+      await mkdir(join(dir.dir, 'adir'))
+      execFileSync('mkfifo', [join(dir.dir, 'fifo')])
+      expect(await readScriptFile('job.sh', dir.dir)).toEqual({ name: 'job.sh', text: '#!/bin/sh\necho hi\n' })
+      for (const other of ['prog', 'adir', 'fifo', 'missing', 'hostname']) expect(await readScriptFile(other, dir.dir), other).toBeUndefined()
+      await expect(readScriptFile('huge.sh', dir.dir)).rejects.toEqual(usage(/^huge\.sh is over 100 KiB/))
+    } finally {
+      await dir.cleanup()
+    }
   })
 
   it('stdin: empty is no script, a NUL byte is refused', () => {

@@ -3,7 +3,7 @@
  * text is stored in the job, so it runs on any node, and `#MESHQ --flag value` lines at its top
  * give submit options as `#SBATCH` lines do (flags on the command line win).
  */
-import { open } from 'node:fs/promises'
+import { open, stat } from 'node:fs/promises'
 import { basename, resolve } from 'node:path'
 import { UsageError } from '../errors.js'
 import { parseArgs } from './args.js'
@@ -34,19 +34,21 @@ export const scriptCommand = (script: Script): string[] => ['sh', '-c', RUNNER, 
  * anything else (a program on the PATH, a binary, a file this user cannot read), which runs as a command.
  */
 export async function readScriptFile (arg: string, cwd: string): Promise<Script | undefined> {
+  const path = resolve(cwd, arg)
+  // a FIFO or a device is never a script, and opening one could block
+  if ((await stat(path).catch(() => undefined))?.isFile() !== true) return undefined
   let file
   try {
-    file = await open(resolve(cwd, arg))
+    file = await open(path)
   } catch {
     return undefined
   }
   try {
-    const stat = await file.stat()
-    if (!stat.isFile()) return undefined
-    const head = Buffer.alloc(Math.min(SNIFF_BYTES, stat.size))
+    const { size } = await file.stat()
+    const head = Buffer.alloc(Math.min(SNIFF_BYTES, size))
     await file.read(head, 0, head.length, 0)
     if (head.includes(0)) return undefined
-    if (stat.size > MAX_SCRIPT_BYTES) throw tooLarge(arg)
+    if (size > MAX_SCRIPT_BYTES) throw tooLarge(arg)
     return { name: basename(arg), text: (await file.readFile()).toString('utf8') }
   } catch (err) {
     if (err instanceof UsageError) throw err

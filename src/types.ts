@@ -65,6 +65,10 @@ export interface JobSpec extends JobRunOptions {
   group?: string
   after: JobId[]
   afterGroup: string[]
+  /** Run after these jobs end, whatever their outcome (Slurm's `afterany`). Absent in older specs. */
+  afterAny?: JobId[]
+  /** Run after every job of these groups has ended, whatever the outcome. */
+  afterGroupAny?: string[]
   pri: number
   retries: number
   ttrMs: number
@@ -173,6 +177,8 @@ export interface JobView extends JobRunOptions {
   group?: string
   after: JobId[]
   afterGroup: string[]
+  afterAny?: JobId[]
+  afterGroupAny?: string[]
   pri: number
   retries: number
   ttrMs: number
@@ -231,11 +237,16 @@ export interface SubmitRequest {
   group?: string
   after?: string[] | string
   afterGroup?: string[] | string
+  afterAny?: string[] | string
+  afterGroupAny?: string[] | string
   pri?: number
   retries?: number
   ttr?: string | number
   timeout?: string | number
   delay?: string | number
+  /** Do not start before this time: an ISO 8601 date-time, or wall-clock ms. */
+  begin?: string | number
+  /** Absent: the node's user's home directory. */
   cwd?: string
   env?: Record<string, string>
   tag?: string[] | string

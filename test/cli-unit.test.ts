@@ -14,7 +14,7 @@ import type { Io } from '../src/cli/context.js'
 import { MAX_BATCH_LINE_BYTES, buildRequest, parseBatch, submitOptionsFromArgs } from '../src/cli/submit-options.js'
 import { tempDir } from './helpers.js'
 
-const client = { cwd: '/work/here', env: { FROM_ENV: 'copied' } }
+const client = { cwd: '/work/here', env: { FROM_ENV: 'copied' }, now: Date.parse('2026-12-07T10:00:00Z') }
 
 function parseSub (argv: string[]): { cmd: string[], request: ReturnType<typeof buildRequest> } {
   const args = parseArgs('sub', argv, sub.flags, { restAfterFirstPositional: true })

@@ -66,7 +66,7 @@ describe('derived job state', () => {
     for (const job of bad) expect(t.get(job.id)).toBeUndefined()
   })
 
-  it('keeps dependants pending with a reason, and says when a dependency failed', () => {
+  it('keeps dependants pending with a reason, and fails them (dependency-failed) when a dependency failed', () => {
     const t = table()
     const first = spec(1)
     const second = spec(2, { after: [first.id] })
@@ -76,9 +76,42 @@ describe('derived job state', () => {
     expect(t.get(second.id)?.derived).toMatchObject({ state: 'pending', reason: `waiting for job ${first.id}` })
     expect(t.get(third.id)?.derived).toMatchObject({ state: 'pending', reason: 'waiting for group g (0/1 done)' })
     t.ingest([attemptFact({ job: first.id, epoch: 1, node: A, basis: 0, claimedAt: 1, startedAt: 1, endedAt: 2, exitCode: 1, failReason: 'non-zero-exit' })])
-    expect(t.get(second.id)?.derived).toMatchObject({ state: 'pending', reason: `dependency ${first.id} failed` })
+    expect(t.get(second.id)?.derived).toMatchObject({ state: 'failed', reason: `dependency-failed: job ${first.id} failed` })
     t.ingest([attemptFact({ job: member.id, epoch: 1, node: A, basis: 0, claimedAt: 1, startedAt: 1, endedAt: 2, exitCode: 0 })])
     expect(t.get(third.id)?.derived.state).toBe('ready')
+  })
+
+  it('fails dependants transitively and through groups, and a retry of the dependency brings them all back', () => {
+    const t = table()
+    const root = spec(1, { group: 'g' })
+    const child = spec(2, { after: [root.id] })
+    const grandchild = spec(3, { after: [child.id] })
+    const groupDependant = spec(4, { afterGroup: ['g'] })
+    t.ingest([root, child, grandchild, groupDependant].map(jobFact))
+    t.ingest([controlFact(root.id, { kind: 'kill', lamport: 1, by: A, at: 1 })])
+    expect(t.get(child.id)?.derived).toMatchObject({ state: 'failed', reason: `dependency-failed: job ${root.id} killed` })
+    expect(t.get(grandchild.id)?.derived).toMatchObject({ state: 'failed', reason: `dependency-failed: job ${child.id} failed` })
+    expect(t.get(groupDependant.id)?.derived).toMatchObject({ state: 'failed', reason: `dependency-failed: job ${root.id} of group g killed` })
+    t.ingest([controlFact(root.id, { kind: 'retry', lamport: 2, by: A, at: 2 })])
+    expect(t.get(root.id)?.derived.state).toBe('ready')
+    expect(t.get(child.id)?.derived).toMatchObject({ state: 'pending', reason: `waiting for job ${root.id}` })
+    expect(t.get(grandchild.id)?.derived).toMatchObject({ state: 'pending', reason: `waiting for job ${child.id}` })
+    expect(t.get(groupDependant.id)?.derived).toMatchObject({ state: 'pending', reason: 'waiting for group g (0/1 done)' })
+  })
+
+  it('runs --after-any and --after-group-any jobs once their dependencies end, whatever the outcome', () => {
+    const t = table()
+    const first = spec(1, { group: 'g' })
+    const second = spec(2, { group: 'g' })
+    const any = spec(3, { afterAny: [first.id] })
+    const groupAny = spec(4, { afterGroupAny: ['g'] })
+    t.ingest([first, second, any, groupAny].map(jobFact))
+    expect(t.get(any.id)?.derived).toMatchObject({ state: 'pending', reason: `waiting for job ${first.id} to end` })
+    t.ingest([attemptFact({ job: first.id, epoch: 1, node: A, basis: 0, claimedAt: 1, startedAt: 1, endedAt: 2, exitCode: 1, failReason: 'non-zero-exit' })])
+    expect(t.get(any.id)?.derived.state).toBe('ready')
+    expect(t.get(groupAny.id)?.derived).toMatchObject({ state: 'pending', reason: 'waiting for group g to end (1/2 ended)' })
+    t.ingest([attemptFact({ job: second.id, epoch: 1, node: A, basis: 0, claimedAt: 1, startedAt: 1, endedAt: 2, exitCode: 0 })])
+    expect(t.get(groupAny.id)?.derived.state).toBe('ready')
   })
 
   it('holds a paused group until resumed or until the pause lapses', () => {
@@ -118,7 +151,14 @@ function randomHistory (random: () => number): FactChange[] {
   const specs: JobSpec[] = []
   for (let n = 1; n <= 12; n++) {
     const earlier = specs.filter(() => random() < 0.2).map(s => s.id)
-    const s = spec(n, { after: earlier, group: pick(['a', 'b', undefined]), afterGroup: random() < 0.1 ? ['a'] : [], retries: Math.floor(random() * 3) })
+    const s = spec(n, {
+      after: earlier,
+      group: pick(['a', 'b', undefined]),
+      afterGroup: random() < 0.15 ? [pick(['a', 'b'])] : [],
+      afterAny: random() < 0.1 ? specs.filter(() => random() < 0.2).map(s => s.id) : undefined,
+      afterGroupAny: random() < 0.1 ? ['b'] : undefined,
+      retries: Math.floor(random() * 3)
+    })
     specs.push(s)
     facts.push(jobFact(s))
     let lamport = 0
@@ -186,8 +226,8 @@ describe('mod', () => {
 })
 
 describe('replicas', () => {
-  it('derive the same states from the same facts in any order (200 random histories)', () => {
-    for (let seed = 1; seed <= 200; seed++) {
+  it('derive the same states from the same facts in any order (400 random histories)', () => {
+    for (let seed = 1; seed <= 400; seed++) {
       const random = rng(seed)
       const history = randomHistory(random)
       const reference = table()

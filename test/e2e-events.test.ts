@@ -178,7 +178,7 @@ describe('meshq sub --expand', () => {
     await waitState(a, cmd, 'done')
   })
 
-  it('fails the generator on a bad line, submits nothing, and the command never runs', async () => {
+  it('fails the generator on a bad line, submits nothing, and the command fails (dependency-failed) without running', async () => {
     const good = JSON.stringify({ cmd: ['true'] })
     const cmd = (await ok(a.home, ['sub', '--cwd', work.dir, '--expand', `printf '%s\\n' '${good}' '{"cmd": "true"}'`, '--', 'true'])).trim()
     const gen = (await json<JobView>(a.home, ['show', cmd])).after[0]
@@ -186,10 +186,10 @@ describe('meshq sub --expand', () => {
     expect(failed.attempts.at(-1)).toMatchObject({ exitCode: 0, failReason: 'expand-failed' })
     expect(failed.attempts.at(-1)?.tail).toMatch(/meshq --expand: line 2: cmd must be an array of strings.*nothing was submitted/)
     expect(await json<JobView[]>(b.home, ['ls', '--group', `expand:${gen}`])).toEqual([])
-    const waiting = await waitFor(async () => {
+    const ended = await waitFor(async () => {
       const job = await json<JobView>(b.home, ['show', cmd])
-      return job.reason?.includes(gen) === true ? job : undefined
-    }, { what: 'the command to say why it waits' })
-    expect(waiting.state).toBe('pending')
+      return job.state === 'failed' ? job : undefined
+    }, { what: 'the command to fail' })
+    expect(ended).toMatchObject({ reason: `dependency-failed: job ${gen} failed`, attempts: [] })
   })
 })

@@ -62,13 +62,13 @@ describe('one node, end to end through the CLI', () => {
     expect((await show(second)).state).toBe('done')
   })
 
-  it('a failed dependency leaves its dependants pending with that reason', async () => {
+  it('a failed dependency fails its dependants with reason dependency-failed, naming it', async () => {
     const bad = await sub('--', 'false')
     const dependant = await sub('--after', bad, '--', 'true')
     await waitState(bad, 'failed')
-    const job = await waitFor(async () => { const j = await show(dependant); return /failed/.test(j.reason ?? '') ? j : undefined })
-    expect(job.state).toBe('pending')
-    expect(job.reason).toBe(`dependency ${bad} failed`)
+    const job = await waitFor(async () => { const j = await show(dependant); return j.state === 'failed' ? j : undefined })
+    expect(job.reason).toBe(`dependency-failed: job ${bad} failed`)
+    expect(job.attempts).toEqual([])
   })
 
   it('starts higher priorities first, then in submit order', async () => {
@@ -165,7 +165,8 @@ describe('one node, end to end through the CLI', () => {
   it('submits a batch of JSON lines', async () => {
     const out = await ok(node.home, ['sub', '--batch'], { input: '{"cmd":["true"],"group":"b"}\n{"cmd":["true"],"group":"b","pri":3}\n' })
     expect(out.trim().split('\n')).toHaveLength(2)
-    expect((await meshq(node.home, ['wait', '--group', 'b'])).code).toBe(0)
+    const waited = await meshq(node.home, ['wait', '--group', 'b'])
+    expect(waited.code, `${waited.stderr}${(await meshq(node.home, ['ls', '--group', 'b', '--json'])).stdout}`).toBe(0)
   })
 
   it('refuses a second node on the same home', async () => {

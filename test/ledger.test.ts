@@ -66,6 +66,33 @@ describe('ledger', () => {
     expect(seen.map(f => f.value)).toEqual([{ epoch: 1 }, { epoch: 1, endedAt: 5 }])
   })
 
+  it('covers a peer\'s heads while their write is on its way to disk; applied() waits until listeners have them', async () => {
+    const source = new Ledger({ store: memoryStore(), self: 'them' })
+    await source.open({ createMeta: true })
+    const [first, ...rest] = await jobFacts(source, 4)
+    await source.put([first], { sync: true })
+    const segment = first.doc
+    const store = slowStore()
+    const replica = new Ledger({ store, self: 'me' })
+    await replica.open({ createMeta: true })
+    const firstBlob = await source.blob(segment) as Uint8Array
+    await replica.applyRemote(segment, current => Automerge.merge(current, Automerge.load<FactDoc>(firstBlob)))
+
+    await source.put(rest, { sync: true })
+    const doc = source.frontier().open
+    const blob = await source.blob(segment) as Uint8Array
+    const seen = collect(replica)
+    store.delays.push(200)
+    const applying = replica.applyRemote(segment, current => Automerge.merge(current, Automerge.load<FactDoc>(blob)))
+    await new Promise(resolve => setTimeout(resolve, 50)) // the write has started and not finished
+    // the document has the heads already: a read barrier that stopped here would miss the jobs
+    expect(replica.covers({ open: { [segment]: doc[segment] }, sealed: [] })).toBe(true)
+    expect(seen).toHaveLength(0)
+    await replica.applied()
+    expect(seen.filter(f => f.map === SegmentMap.jobs)).toHaveLength(3)
+    await applying
+  })
+
   it('persists facts in LevelDB and loads them again, spreading jobs over segments', async () => {
     const { dir, cleanup } = await tempDir()
     cleanups.push(cleanup)

@@ -10,7 +10,7 @@ import { draftJob } from '../src/sched/submit.js'
 import { parseMemory } from '../src/size.js'
 import type { SubmitRequest } from '../src/types.js'
 
-const client = { cwd: '/work', env: {} }
+const client = { cwd: '/work', env: {}, now: 0 }
 const draft = (fields: Partial<SubmitRequest>): ReturnType<typeof draftJob> => draftJob({ cmd: ['true'], cwd: '/work', ...fields }, 0)
 const invalid = (fields: Record<string, unknown>): unknown => (() => draft(fields as Partial<SubmitRequest>))
 

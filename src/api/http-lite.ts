@@ -40,8 +40,10 @@ export async function request (endpoint: Endpoint, method: string, path: string,
   const host = 'host' in endpoint ? `${endpoint.host}:${endpoint.port}` : 'localhost'
   const lines = [`${method} ${path} HTTP/1.1`, `host: ${host}`, 'connection: close', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)]
   if (payload !== undefined) lines.push(`content-length: ${payload.length}`)
-  socket.write(lines.join('\r\n') + '\r\n\r\n')
-  if (payload !== undefined) socket.write(payload)
+  // One write: a server that answers before reading the body (connection: close) would otherwise
+  // have closed by the time a second write went out, and that write's EPIPE would hide its answer.
+  const head = Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1')
+  socket.write(payload === undefined ? head : Buffer.concat([head, payload]))
   try {
     const reader = new ByteReader(socket)
     const { status, headers: head } = parseHead(await reader.until(Buffer.from('\r\n\r\n'), MAX_HEAD_BYTES))

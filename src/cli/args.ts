@@ -22,7 +22,9 @@ export class Args {
   constructor (
     readonly command: string,
     private readonly values: Map<string, FlagValue>,
-    readonly positionals: string[]
+    readonly positionals: string[],
+    /** Whether `--` ended the flags. */
+    readonly endOfFlags = false
   ) {}
 
   has (name: string): boolean {
@@ -79,10 +81,12 @@ export function parseArgs (command: string, argv: string[], specs: FlagSpec[], o
   const values = new Map<string, FlagValue>()
   const positionals: string[] = []
   const hint = `(see 'meshq ${command} --help')`
+  let endOfFlags = false
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
     if (arg === '--') {
       positionals.push(...argv.slice(i + 1))
+      endOfFlags = true
       break
     }
     if (!arg.startsWith('-') || arg === '-') {
@@ -114,7 +118,7 @@ export function parseArgs (command: string, argv: string[], specs: FlagSpec[], o
       values.set(spec.name, value)
     }
   }
-  return new Args(command, values, positionals)
+  return new Args(command, values, positionals, endOfFlags)
 }
 
 export function parseInteger (value: string | number, what: string, min = Number.MIN_SAFE_INTEGER): number {

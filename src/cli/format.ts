@@ -105,6 +105,8 @@ export function jobDetails (job: JobView, color: boolean): string[] {
     ['group', job.group],
     ['after', job.after.join(', ') || undefined],
     ['after-group', job.afterGroup.join(', ') || undefined],
+    ['after-any', job.afterAny?.join(', ')],
+    ['after-group-any', job.afterGroupAny?.join(', ')],
     ['pri', job.pri],
     ['retries', job.retries],
     ['ttr', formatDuration(job.ttrMs)],

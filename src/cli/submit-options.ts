@@ -7,12 +7,19 @@ import { parseDuration } from '../duration.js'
 import { parseMemory } from '../size.js'
 import type { SubmitRequest } from '../types.js'
 import { parseInteger, splitList, type Args, type FlagSpec } from './args.js'
+import { parseBegin } from './begin.js'
+import { jobEnvironment, parseExport } from './environment.js'
 
-type Kind = 'string' | 'list' | 'int' | 'duration' | 'size' | 'dir' | 'env' | 'bool'
+type Kind = 'string' | 'list' | 'int' | 'duration' | 'time' | 'size' | 'dir' | 'env' | 'export' | 'bool'
+
+/** A submit as the CLI takes it: `export` says what to copy from the submitter's environment into `env`. */
+export interface ClientRequest extends SubmitRequest {
+  export?: string[]
+}
 
 interface SubmitOption {
-  /** The SubmitRequest field (and `--batch` field name). */
-  field: Exclude<keyof SubmitRequest, 'cmd'>
+  /** The request field (and `--batch` field name). */
+  field: Exclude<keyof ClientRequest, 'cmd'>
   /** The flag name; also accepted as a `--batch` field name. */
   flag: string
   kind: Kind
@@ -26,13 +33,17 @@ export const SUBMIT_OPTIONS: readonly SubmitOption[] = [
   { field: 'group', flag: 'group', kind: 'string', arg: 'G', help: 'group, for reporting, waiting, killing and pausing' },
   { field: 'after', flag: 'after', kind: 'list', arg: 'ID[,ID]', help: 'run after these jobs succeed (repeatable)' },
   { field: 'afterGroup', flag: 'after-group', kind: 'list', arg: 'G', help: 'run after every job of group G has succeeded (repeatable)' },
+  { field: 'afterAny', flag: 'after-any', kind: 'list', arg: 'ID[,ID]', help: 'run after these jobs end, whatever their outcome (repeatable)' },
+  { field: 'afterGroupAny', flag: 'after-group-any', kind: 'list', arg: 'G', help: 'run after every job of group G has ended, whatever the outcome (repeatable)' },
   { field: 'pri', flag: 'pri', kind: 'int', arg: 'N', help: 'priority: higher runs first (default 0)' },
   { field: 'retries', flag: 'retries', kind: 'int', arg: 'N', min: 0, help: 'retries after a failure (default 0)' },
   { field: 'ttr', flag: 'ttr', kind: 'duration', arg: 'DUR', help: 'lease time-to-run (default 30s)' },
   { field: 'timeout', flag: 'timeout', kind: 'duration', arg: 'DUR', help: 'kill the job after it has run this long' },
   { field: 'delay', flag: 'delay', kind: 'duration', arg: 'DUR', help: 'do not start before this long from now' },
+  { field: 'begin', flag: 'begin', kind: 'time', arg: 'TIME', help: 'do not start before TIME: 2026-12-24T18:00 (ISO 8601), HH:MM (next), now+1h' },
   { field: 'cwd', flag: 'cwd', kind: 'dir', arg: 'DIR', help: 'working directory (default: the current directory)' },
   { field: 'env', flag: 'env', kind: 'env', arg: 'K=V', help: 'set a variable; K alone copies it from this environment (repeatable)' },
+  { field: 'export', flag: 'export', kind: 'export', arg: 'ALL|NONE|K1,K2', help: 'what to copy from this environment (default ALL but session and MESHQ_ variables; NONE with --batch)' },
   { field: 'tag', flag: 'tag', kind: 'list', arg: 'T', help: 'run only on nodes with tag T (repeatable)' },
   { field: 'cores', flag: 'cores', kind: 'int', arg: 'N', min: 1, help: 'slots the job takes (default 1)' },
   { field: 'out', flag: 'out', kind: 'string', arg: 'FILE', help: 'also write the output to FILE on the node that runs it' },
@@ -54,10 +65,14 @@ export const SUBMIT_FLAGS: FlagSpec[] = SUBMIT_OPTIONS.map(o => ({
   name: o.flag, arg: o.arg, repeat: REPEATABLE.has(o.kind), help: o.help
 }))
 
-/** The client's side of a submit: relative paths and `--env K` resolve against it. */
+/** The client's side of a submit: relative paths, `--env K` and `--begin` resolve against it. */
 export interface ClientSide {
   cwd: string
   env: NodeJS.ProcessEnv
+  /** Wall-clock ms now. */
+  now: number
+  /** Copy `env` into every job, as `export` says (the CLI does; jobs printed by `--expand` do not). */
+  copyEnv?: boolean
 }
 
 /** Checks and normalizes one option's value, given as flag strings or as a JSON value. */
@@ -77,6 +92,11 @@ function normalize (option: SubmitOption, value: unknown, what: string, client: 
       return typeof value === 'string' || typeof value === 'number' ? parseInteger(value, what, option.min) : fail('an integer')
     case 'duration':
       return typeof value === 'string' || typeof value === 'number' ? parseDuration(value, what) : fail('a duration such as 30s')
+    case 'time':
+      if (typeof value === 'number') return value
+      return typeof value === 'string' ? new Date(parseBegin(value, client.now, what)).toISOString() : fail('a time such as 2026-12-24T18:00')
+    case 'export':
+      return parseExport(splitList(strings(value)), what)
     case 'size':
       return typeof value === 'string' || typeof value === 'number' ? parseMemory(value, what) : fail('a size such as 512M')
     case 'dir':
@@ -104,7 +124,7 @@ function normalize (option: SubmitOption, value: unknown, what: string, client: 
 }
 
 /** The submit options given as flags (only those given). */
-export function submitOptionsFromArgs (args: Args, client: ClientSide): Partial<SubmitRequest> {
+export function submitOptionsFromArgs (args: Args, client: ClientSide): Partial<ClientRequest> {
   const request: Record<string, unknown> = {}
   for (const option of SUBMIT_OPTIONS) {
     if (!args.has(option.flag)) continue
@@ -114,16 +134,21 @@ export function submitOptionsFromArgs (args: Args, client: ClientSide): Partial<
   return request
 }
 
-/** A whole request: defaults (flags) overridden by the job's own fields; `cwd` defaults to the client's. */
-export function buildRequest (cmd: string[], options: Partial<SubmitRequest>, client: ClientSide): SubmitRequest {
+/**
+ * A whole request: defaults (flags) overridden by the job's own fields; `cwd` defaults to the
+ * client's, and the client's environment is copied in if it says so.
+ */
+export function buildRequest (cmd: string[], options: Partial<ClientRequest>, client: ClientSide): SubmitRequest {
   if (cmd.length === 0) throw new UsageError('missing command: meshq sub [opts] -- CMD [ARGS...]')
-  return { ...options, cmd, cwd: options.cwd ?? client.cwd }
+  const { export: names, ...request } = options
+  const env = client.copyEnv === true ? jobEnvironment(client.env, names, request.env) : request.env
+  return { ...request, cmd, cwd: request.cwd ?? client.cwd, env }
 }
 
 const OPTION_BY_NAME = new Map<string, SubmitOption>(SUBMIT_OPTIONS.flatMap(o => [[o.field, o], [o.flag, o]]))
 
 /** One `--batch` job object (field names: SubmitRequest's or the flags'). */
-function jobFromJson (value: unknown, defaults: Partial<SubmitRequest>, client: ClientSide): SubmitRequest {
+function jobFromJson (value: unknown, defaults: Partial<ClientRequest>, client: ClientSide): SubmitRequest {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new UsageError('expected a JSON object')
   const { cmd, ...rest } = value as Record<string, unknown>
   if (typeof cmd === 'string') throw new UsageError('cmd must be an array of strings (e.g. ["sh", "-c", "..."]), not a string')
@@ -146,7 +171,7 @@ export const MAX_BATCH_LINE_BYTES = 1024 * 1024
  * Parses `--batch` input: JSON lines, or one JSON array, of job objects. Any error names the line
  * (or the array item) and nothing is returned. `defaults` are the flags given with `--batch`.
  */
-export function parseBatch (input: string, defaults: Partial<SubmitRequest>, client: ClientSide): SubmitRequest[] {
+export function parseBatch (input: string, defaults: Partial<ClientRequest>, client: ClientSide): SubmitRequest[] {
   const jobs = input.trimStart().startsWith('[') ? parseArray(input, defaults, client) : parseLines(input, defaults, client)
   if (jobs.length === 0) throw new UsageError('--batch: no jobs on stdin')
   return jobs
@@ -155,7 +180,7 @@ export function parseBatch (input: string, defaults: Partial<SubmitRequest>, cli
 const located = (where: string, err: unknown): UsageError =>
   new UsageError(`${where}: ${err instanceof Error ? err.message : String(err)}`)
 
-function parseArray (input: string, defaults: Partial<SubmitRequest>, client: ClientSide): SubmitRequest[] {
+function parseArray (input: string, defaults: Partial<ClientRequest>, client: ClientSide): SubmitRequest[] {
   let items: unknown
   try {
     items = JSON.parse(input)
@@ -172,7 +197,7 @@ function parseArray (input: string, defaults: Partial<SubmitRequest>, client: Cl
   })
 }
 
-function parseLines (input: string, defaults: Partial<SubmitRequest>, client: ClientSide): SubmitRequest[] {
+function parseLines (input: string, defaults: Partial<ClientRequest>, client: ClientSide): SubmitRequest[] {
   const jobs: SubmitRequest[] = []
   input.split('\n').forEach((line, i) => {
     const where = `line ${i + 1}`

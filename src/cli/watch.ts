@@ -1,6 +1,7 @@
 /**
  * Follows jobs through the node's event stream, for `wait` and `sub --wait`.
  */
+import { constants } from 'node:os'
 import type { ApiClient } from '../api/client.js'
 import { NodeUnreachableError } from '../errors.js'
 import { isTerminal, type JobView, type NodeEvent } from '../types.js'
@@ -64,6 +65,13 @@ export class JobWatch {
     this.waiters = []
     for (const resolve of waiters) resolve()
   }
+}
+
+/** 128 + N for a job whose last counted attempt a signal N ended, as shells report it; undefined otherwise. */
+export function signalStatus (job: Known): number | undefined {
+  const signal = job?.attempts.filter(a => a.lost !== true && a.failReason !== 'lost').at(-1)?.signal
+  const number = signal === undefined ? undefined : (constants.signals as Record<string, number | undefined>)[signal]
+  return number === undefined || job == null || !isTerminal(job.state) || job.state === 'done' ? undefined : 128 + number
 }
 
 /** Exit status and, for failures, a one-line explanation. */

@@ -1,4 +1,4 @@
-import { FailReason, JobState } from '../types.js'
+import { FailReason, JobState, isTerminal } from '../types.js'
 import type { Attempt, Control, JobId, JobSpec } from '../types.js'
 import { ControlKind } from '../types.js'
 import { compareStamps, latest } from './facts.js'
@@ -10,6 +10,10 @@ export interface DeriveContext {
   now: number
   /** State of another job; undefined when this replica does not know it (yet). */
   jobState: (id: JobId) => JobState | undefined
+  /** Whether a failed job failed only because a job it waits for did (`dependency-failed`). */
+  inheritedFailure: (id: JobId) => boolean
+  /** Whether job `a` was submitted before job `b`, in the order every replica agrees on (submit time, sequence, id). */
+  submittedBefore: (a: JobId, b: JobId) => boolean
   /** Whether every job of the group succeeded, or which one failed. */
   groupState: (group: string) => GroupProgress
   /** The active pause of a group, if any. */
@@ -21,9 +25,16 @@ export interface DeriveContext {
 export interface GroupProgress {
   total: number
   done: number
-  /** A job of the group that failed or was killed. */
+  /** Jobs of the group that have ended: done, failed or killed. */
+  ended: number
+  /** A job of the group that failed or was killed (by its own attempts or a kill). */
   failed?: JobId
+  /** The earliest submitted job of the group that failed only because of a dependency. */
+  inherited?: JobId
 }
+
+/** The reason of a job that can never run because a job it waits for failed or was killed. */
+export const DEPENDENCY_FAILED = 'dependency-failed'
 
 export interface Derived {
   state: JobState
@@ -39,6 +50,8 @@ export interface Derived {
   epoch: number
   /** A running job whose kill was requested: its holder must stop it. */
   killRequested?: boolean
+  /** Failed only because a job it waits for failed or was killed (`dependency-failed`). */
+  inheritedFailure?: true
 }
 
 export const RETRY_BACKOFF_BASE_MS = 1000
@@ -86,6 +99,8 @@ export function deriveJob (facts: JobFacts, ctx: DeriveContext): Derived {
   if (failures.length > facts.spec.retries) {
     return { ...base, state: JobState.failed, attempt: failures.at(-1), reason: failureReason(failures.at(-1)) }
   }
+  const blocked = dependencyFailure(facts.spec, ctx)
+  if (blocked != null) return { ...base, state: JobState.failed, attempt: last, reason: blocked, inheritedFailure: true }
   return { ...base, attempt: last, ...waiting(facts, failures, ctx) }
 }
 
@@ -106,6 +121,29 @@ function failureReason (attempt: Attempt | undefined): string | undefined {
   return attempt.failReason ?? undefined
 }
 
+/**
+ * `after` and `after-group` wait for success: a dependency that failed or was killed fails the job.
+ * This is derived, so a `retry` of the dependency brings the job back to pending.
+ *
+ * A dependency that itself failed only because of its own dependencies passes that on only to jobs
+ * submitted after it. Submit order has no cycles, so every failure traces back to a real one and
+ * replicas agree whatever order facts arrive in; jobs of a dependency cycle (which submit refuses,
+ * but concurrent submits on two nodes could make) stay pending rather than fail each other.
+ */
+function dependencyFailure (spec: JobSpec, ctx: DeriveContext): string | undefined {
+  const passesOn = (dep: JobId): boolean => !ctx.inheritedFailure(dep) || ctx.submittedBefore(dep, spec.id)
+  for (const dep of spec.after) {
+    const state = ctx.jobState(dep)
+    if ((state === JobState.failed || state === JobState.killed) && passesOn(dep)) return `${DEPENDENCY_FAILED}: job ${dep} ${state}`
+  }
+  for (const group of spec.afterGroup) {
+    const { failed, inherited } = ctx.groupState(group)
+    const culprit = failed ?? (inherited != null && passesOn(inherited) ? inherited : undefined)
+    if (culprit != null) return `${DEPENDENCY_FAILED}: job ${culprit} of group ${group} ${ctx.jobState(culprit) ?? JobState.failed}`
+  }
+  return undefined
+}
+
 /** A job that may run: why it is pending, or ready. */
 function waiting (facts: JobFacts, failures: Attempt[], ctx: DeriveContext): Pick<Derived, 'state' | 'reason' | 'wakeAt'> {
   const { spec } = facts
@@ -114,14 +152,22 @@ function waiting (facts: JobFacts, failures: Attempt[], ctx: DeriveContext): Pic
   for (const dep of spec.after) {
     const state = ctx.jobState(dep)
     if (state === undefined) return pending(`waiting for job ${dep} (not known here yet)`)
-    if (state === JobState.failed || state === JobState.killed) return pending(`dependency ${dep} ${state}`)
     if (state !== JobState.done) return pending(`waiting for job ${dep}`)
+  }
+  for (const dep of spec.afterAny ?? []) {
+    const state = ctx.jobState(dep)
+    if (state === undefined) return pending(`waiting for job ${dep} (not known here yet)`)
+    if (!isTerminal(state)) return pending(`waiting for job ${dep} to end`)
   }
   for (const group of spec.afterGroup) {
     const progress = ctx.groupState(group)
-    if (progress.failed != null) return pending(`dependency ${progress.failed} of group ${group} failed`)
     if (progress.total === 0) return pending(`waiting for group ${group} (no jobs yet)`)
     if (progress.done < progress.total) return pending(`waiting for group ${group} (${progress.done}/${progress.total} done)`)
+  }
+  for (const group of spec.afterGroupAny ?? []) {
+    const progress = ctx.groupState(group)
+    if (progress.total === 0) return pending(`waiting for group ${group} (no jobs yet)`)
+    if (progress.ended < progress.total) return pending(`waiting for group ${group} to end (${progress.ended}/${progress.total} ended)`)
   }
   if (spec.notBefore != null && spec.notBefore > ctx.now) {
     return pending(`delayed until ${new Date(spec.notBefore).toISOString()}`, spec.notBefore)

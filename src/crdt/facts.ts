@@ -144,7 +144,8 @@ export function validFact (change: FactChange): boolean {
     case SegmentMap.jobs:
       return v.id === change.key && isJobId(v.id) && isCommand(v.cmd) && isOsString(v.cwd) && isEnv(v.env) &&
         isStringArray(v.after) && isStringArray(v.afterGroup) && isStringArray(v.tags) && isInt(v.pri) && isInt(v.retries) && isInt(v.cores) && isInt(v.ttrMs) && isTime(v.submittedAt) && isInt(v.seq) &&
-        optional(v.group, g => typeof g === 'string') && optional(v.notBefore, isTime) && optional(v.timeoutMs, isInt)
+        optional(v.group, g => typeof g === 'string') && optional(v.notBefore, isTime) && optional(v.timeoutMs, isInt) &&
+        optional(v.afterAny, isStringArray) && optional(v.afterGroupAny, isStringArray)
     case SegmentMap.attempts:
       return typeof v.job === 'string' && change.key.startsWith(`${v.job}|`) && isInt(v.epoch) && typeof v.node === 'string' &&
         isInt(v.basis) && isTime(v.claimedAt) && optional(v.endedAt, isTime) && optional(v.startedAt, isTime)

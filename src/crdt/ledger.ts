@@ -176,6 +176,14 @@ export class Ledger {
     return await turn
   }
 
+  /**
+   * Resolves once every peer change being applied now has reached the listeners. A document holds
+   * a change (and `covers` counts it) while it is still being persisted, before listeners hear of it.
+   */
+  async applied (): Promise<void> {
+    await Promise.all(this.applying.values())
+  }
+
   private async applyRemoteNow (docId: string, fn: (doc: A.Doc<FactDoc>) => A.Doc<FactDoc>): Promise<FactChange[]> {
     if (this.segments.get(docId)?.dropped === true) return []
     let handle = this.docs.get(docId) ?? (this.segments.has(docId) ? await this.loadSegment(docId) : undefined)

@@ -16,7 +16,7 @@ import type { Membership } from './membership.js'
 import type { Retention } from './retention.js'
 import type { LogRequest, Mesh } from './mesh.js'
 import type { NodeLoad } from './status-gossip.js'
-import { dependsOnGroup, draftJob } from '../sched/submit.js'
+import { dependenciesOf, dependsOnGroup, draftJob, groupDependenciesOf } from '../sched/submit.js'
 import { draftPatch } from '../sched/modify.js'
 import type { JobDraft } from '../sched/submit.js'
 import { expandOutput, linkDrafts, planSubmit } from '../sched/expand.js'
@@ -79,10 +79,12 @@ export class NodeEngine implements Engine {
     const now = clock.now()
     const plan = planSubmit(requests, (req, i) => withIndex(i, requests.length, () => draftJob(req, now)))
     const results: Array<JobId | undefined> = plan.drafts.map(d => d.key != null ? table.byKey(d.key) : undefined)
-    const fresh = plan.drafts.map((d, i) => ({ draft: d, i })).filter(({ i }) => results[i] == null)
+    const repeats = repeatedKeys(plan.drafts, results)
+    const fresh = plan.drafts.map((d, i) => ({ draft: d, i })).filter(({ i }) => results[i] == null && !repeats.has(i))
     fresh.forEach(({ draft, i }) => withIndex(plan.origin[i], requests.length, () => this.checkDependencies(draft, plan.drafts)))
     const slots = await ledger.allocateJobIds(fresh.length)
     fresh.forEach(({ i }, k) => { results[i] = slots[k].id })
+    for (const [i, first] of repeats) results[i] = results[first]
     linkDrafts(plan, results)
     const facts: FactChange[] = fresh.map(({ i }, k) => {
       const { id, n, seq } = slots[k]
@@ -384,7 +386,7 @@ export class NodeEngine implements Engine {
   private checkDependencies (draft: JobDraft, batch: JobDraft[]): void {
     const { table } = this.init
     if (draft.allowMissing !== true) {
-      const missing = draft.after.find(dep => !dep.startsWith('#') && table.get(dep) == null && table.sealedJob(dep) == null)
+      const missing = dependenciesOf(draft).find(dep => !dep.startsWith('#') && table.get(dep) == null && table.sealedJob(dep) == null)
       if (missing != null) throw new MissingDependencyError(`dependency ${missing} does not exist (use --allow-missing to wait for it)`)
     }
     if (draft.group == null) return
@@ -396,7 +398,7 @@ export class NodeEngine implements Engine {
         for (const [i, other] of batch.entries()) if (other.group === group && other !== draft) yield `#${i}` as JobId
       }
     }
-    if (dependsOnGroup(graph, draft.group, draft.after, draft.afterGroup)) {
+    if (dependsOnGroup(graph, draft.group, dependenciesOf(draft), groupDependenciesOf(draft))) {
       throw new DependencyCycleError(`dependency cycle: the job would wait for its own group ${draft.group}`)
     }
   }
@@ -423,6 +425,19 @@ export class NodeEngine implements Engine {
 /** The attempt whose output `logs` shows: the latest that started. */
 function latestStarted (job: JobView): AttemptView | undefined {
   return job.attempts.filter(a => a.startedAt != null).at(-1)
+}
+
+/** Drafts whose idempotency key an earlier draft of the same submit has (and no known job): draft → that earlier draft. */
+function repeatedKeys (drafts: JobDraft[], known: Array<JobId | undefined>): Map<number, number> {
+  const first = new Map<string, number>()
+  const repeats = new Map<number, number>()
+  drafts.forEach(({ key }, i) => {
+    if (key == null || known[i] != null) return
+    const earlier = first.get(key)
+    if (earlier == null) first.set(key, i)
+    else repeats.set(i, earlier)
+  })
+  return repeats
 }
 
 /** Runs a per-job check, naming the job in the error when the batch has several. */

@@ -216,6 +216,8 @@ export class Mesh {
         await new Promise(resolve => setTimeout(resolve, 20))
       }
     }
+    // covered in the documents, but perhaps not yet in the job table: a read would miss the job
+    await this.init.ledger.applied()
     return { unreachable }
   }
 

@@ -46,7 +46,8 @@ const BATCH_REF = /^#(\d+)$/
 export function planSubmit (requests: SubmitRequest[], draft: (req: SubmitRequest, index: number) => JobDraft): SubmitPlan {
   const plan: SubmitPlan = { drafts: [], origin: [], generators: new Map(), answers: [] }
   const add = (d: JobDraft, i: number): void => {
-    plan.drafts.push({ ...d, after: d.after.map(dep => batchRef(dep, i, plan.answers)) })
+    const ref = (dep: JobId): JobId => batchRef(dep, i, plan.answers)
+    plan.drafts.push({ ...d, after: d.after.map(ref), afterAny: d.afterAny?.map(ref) })
     plan.origin.push(i)
   }
   requests.forEach((req, i) => {
@@ -70,7 +71,8 @@ function batchRef (dep: JobId, request: number, answers: number[]): JobId {
 
 /** Once ids are known: references within the submit become ids, and each job with `expand` waits for its generator and its group. */
 export function linkDrafts (plan: SubmitPlan, ids: Array<JobId | undefined>): void {
-  plan.drafts = plan.drafts.map(d => ({ ...d, after: d.after.map(dep => dep.startsWith('#') ? ids[Number(dep.slice(1))] as JobId : dep) }))
+  const link = (dep: JobId): JobId => dep.startsWith('#') ? ids[Number(dep.slice(1))] as JobId : dep
+  plan.drafts = plan.drafts.map(d => ({ ...d, after: d.after.map(link), afterAny: d.afterAny?.map(link) }))
   for (const [job, gen] of plan.generators) {
     const genId = ids[gen] as JobId
     const draft = plan.drafts[job]
@@ -81,11 +83,11 @@ export function linkDrafts (plan: SubmitPlan, ids: Array<JobId | undefined>): vo
 /** The generator of a request with `expand`: it waits for what the request waits for, and runs where it may run. */
 function generatorRequest (req: SubmitRequest): SubmitRequest {
   if (typeof req.expand !== 'string' || req.expand.trim() === '') throw new InvalidJobError('expand must be a non-empty shell command')
-  const { name, group, after, afterGroup, pri, retries, ttr, delay, cwd, env, tag, id, allowMissing } = req
+  const { name, group, after, afterGroup, afterAny, afterGroupAny, pri, retries, ttr, delay, begin, cwd, env, tag, id, allowMissing } = req
   return {
     cmd: ['sh', '-c', req.expand],
     name: `expand${name != null ? ` ${name}` : ''}`,
-    group, after, afterGroup, pri, retries, ttr, delay, cwd, env, tag, allowMissing,
+    group, after, afterGroup, afterAny, afterGroupAny, pri, retries, ttr, delay, begin, cwd, env, tag, allowMissing,
     id: id != null ? `${id}:expand` : undefined
   }
 }
@@ -116,7 +118,7 @@ async function printedJobs (spec: JobSpec, result: RunResult, stdoutPath: string
   const output = await readFile(stdoutPath)
   if (output.length !== result.stdoutBytes) throw new InvalidJobError(`the output is larger than meshq keeps (${output.length} of ${result.stdoutBytes} bytes)`)
   const text = output.toString('utf8')
-  const client = { cwd: spec.cwd, env: { ...process.env, ...spec.env } }
+  const client = { cwd: spec.cwd, env: { ...process.env, ...spec.env }, now: result.endedAt }
   const printed = text.trim() === '' || text.trim() === '[]' ? [NOTHING_PRINTED] : parseBatch(text, {}, client)
   return printed.map((job, i) => {
     if (job.group != null || job.id != null) {

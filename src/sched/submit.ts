@@ -1,7 +1,9 @@
+import { homedir } from 'node:os'
 import { isAbsolute } from 'node:path'
 import { InvalidJobError } from '../errors.js'
 import { parseDuration } from '../duration.js'
 import { parseMemory } from '../size.js'
+import { MAX_ENV_BYTES, envBytes } from '../env-size.js'
 import type { JobId, JobRunOptions, JobSpec, SubmitRequest } from '../types.js'
 
 export const DEFAULT_TTR_MS = 30_000
@@ -51,6 +53,33 @@ function parsed<T> (value: T | undefined, parse: (value: T) => number): number |
 const duration = (value: string | number | undefined, field: string): number | undefined =>
   parsed(value, v => parseDuration(v, field))
 
+/** `begin`: wall-clock ms, or an ISO 8601 date-time (clients resolve `HH:MM` and `now+1h` first). */
+function instant (value: string | number | undefined, field: string): number | undefined {
+  if (value == null) return undefined
+  const ms = typeof value === 'number' ? value : Date.parse(value)
+  if (!Number.isSafeInteger(ms) || ms < 0) throw new InvalidJobError(`${field} must be an ISO 8601 date-time or wall-clock milliseconds, got ${JSON.stringify(value)}`)
+  return ms
+}
+
+/** The later of `delay` from now and `begin`, if that is in the future. */
+function notBefore (req: SubmitRequest, now: number): number | undefined {
+  const start = Math.max(now + (duration(req.delay, 'delay') ?? 0), instant(req.begin, 'begin') ?? 0)
+  return start > now ? start : undefined
+}
+
+function checkEnv (env: unknown): Record<string, string> {
+  if (typeof env !== 'object' || env === null || Array.isArray(env) || Object.values(env).some(v => typeof v !== 'string')) {
+    throw new InvalidJobError('env must be an object of strings')
+  }
+  const vars = env as Record<string, string>
+  for (const [name, value] of Object.entries(vars)) {
+    refuseNul(name, `the name of env ${JSON.stringify(name)}`)
+    refuseNul(value, `env ${name}`)
+  }
+  if (envBytes(vars) > MAX_ENV_BYTES) throw new InvalidJobError(`env is ${Math.ceil(envBytes(vars) / 1024)} KiB: at most ${MAX_ENV_BYTES / 1024} KiB`)
+  return vars
+}
+
 /** The run options of a spec or view, and nothing else. */
 export function runOptionsOf ({ onSuccess, onFailure, onExit, tmpdir, keepTmpdir, cleanup, memBytes }: JobRunOptions): JobRunOptions {
   return { onSuccess, onFailure, onExit, tmpdir, keepTmpdir, cleanup, memBytes }
@@ -82,37 +111,33 @@ function refuseNul (value: string, field: string): void {
   if (value.includes('\0')) throw new InvalidJobError(`${field} contains a NUL byte: a command, its environment and its cwd cannot hold one`)
 }
 
-/** Checks a submit request field by field and turns it into a job draft; throws InvalidJobError. */
-export function draftJob (req: SubmitRequest, now: number): JobDraft {
+/**
+ * Checks a submit request field by field and turns it into a job draft; throws InvalidJobError.
+ * A request without `cwd` runs in `defaultCwd`: the node's user's home directory.
+ */
+export function draftJob (req: SubmitRequest, now: number, defaultCwd = homedir()): JobDraft {
   if (req == null || typeof req !== 'object') throw new InvalidJobError('a job must be a JSON object')
   if (!Array.isArray(req.cmd) || req.cmd.length === 0 || !req.cmd.every(a => typeof a === 'string') || req.cmd[0] === '') {
     throw new InvalidJobError('cmd must be a non-empty array of strings, e.g. ["echo", "hi"]')
   }
   req.cmd.forEach((arg, i) => { refuseNul(arg, `cmd[${i}]`) })
-  if (typeof req.cwd !== 'string' || !isAbsolute(req.cwd)) throw new InvalidJobError('cwd must be an absolute path')
-  refuseNul(req.cwd, 'cwd')
-  const env = req.env ?? {}
-  if (typeof env !== 'object' || Object.values(env).some(v => typeof v !== 'string')) {
-    throw new InvalidJobError('env must be an object of strings')
-  }
-  for (const [name, value] of Object.entries(env)) {
-    refuseNul(name, `the name of env ${JSON.stringify(name)}`)
-    refuseNul(value, `env ${name}`)
-  }
-  const delayMs = duration(req.delay, 'delay')
+  const cwd = req.cwd ?? defaultCwd
+  if (typeof cwd !== 'string' || !isAbsolute(cwd)) throw new InvalidJobError('cwd must be an absolute path (or left out: the home directory of the node\'s user)')
+  refuseNul(cwd, 'cwd')
   const draft: JobDraft = {
     name: optionalString(req.name, 'name'),
     cmd: req.cmd,
-    cwd: req.cwd,
-    env,
+    cwd,
+    env: checkEnv(req.env ?? {}),
     group: optionalString(req.group, 'group'),
     after: list(req.after, 'after') as JobId[],
     afterGroup: list(req.afterGroup, 'afterGroup'),
+    ...anyDependencies(req),
     pri: integer(req.pri, 'pri', Number.MIN_SAFE_INTEGER, 0),
     retries: integer(req.retries, 'retries', 0, 0),
     ttrMs: duration(req.ttr, 'ttr') ?? DEFAULT_TTR_MS,
     timeoutMs: duration(req.timeout, 'timeout'),
-    notBefore: delayMs != null && delayMs > 0 ? now + delayMs : undefined,
+    notBefore: notBefore(req, now),
     tags: list(req.tag, 'tag'),
     cores: integer(req.cores, 'cores', 1, 1),
     out: optionalString(req.out, 'out'),
@@ -125,9 +150,20 @@ export function draftJob (req: SubmitRequest, now: number): JobDraft {
   return draft
 }
 
+/** `afterAny` and `afterGroupAny`, left out of the spec when empty (as older specs have them). */
+function anyDependencies (req: SubmitRequest): Pick<JobDraft, 'afterAny' | 'afterGroupAny'> {
+  const afterAny = list(req.afterAny, 'afterAny') as JobId[]
+  const afterGroupAny = list(req.afterGroupAny, 'afterGroupAny')
+  return { afterAny: afterAny.length > 0 ? afterAny : undefined, afterGroupAny: afterGroupAny.length > 0 ? afterGroupAny : undefined }
+}
+
+/** Every job a spec waits for, and every group, whatever the outcome it waits for. */
+export const dependenciesOf = (spec: Pick<JobSpec, 'after' | 'afterAny'>): JobId[] => [...spec.after, ...spec.afterAny ?? []]
+export const groupDependenciesOf = (spec: Pick<JobSpec, 'afterGroup' | 'afterGroupAny'>): string[] => [...spec.afterGroup, ...spec.afterGroupAny ?? []]
+
 /** The dependency graph as far as cycle checks need it. */
 export interface DependencyGraph {
-  spec: (id: JobId) => Pick<JobSpec, 'after' | 'afterGroup'> | undefined
+  spec: (id: JobId) => Pick<JobSpec, 'after' | 'afterGroup' | 'afterAny' | 'afterGroupAny'> | undefined
   members: (group: string) => Iterable<JobId>
 }
 
@@ -155,8 +191,8 @@ export function dependsOnGroup (graph: DependencyGraph, group: string, after: Jo
     seenJobs.add(id)
     const spec = graph.spec(id)
     if (spec != null) {
-      jobs.push(...spec.after)
-      groups.push(...spec.afterGroup)
+      jobs.push(...dependenciesOf(spec))
+      groups.push(...groupDependenciesOf(spec))
     }
   }
   return false

@@ -8,6 +8,7 @@ import createDebug from 'debug'
 import { MetaMap, SegmentMap, compareStamps, factSubject, segmentOf, validFact } from '../crdt/facts.js'
 import type { FactChange, GroupFact, JobFacts, LimitFact, PauseFact } from '../crdt/facts.js'
 import { Heap } from './heap.js'
+import { dependenciesOf, groupDependenciesOf } from './submit.js'
 
 const log = createDebug('meshq:table')
 
@@ -27,7 +28,14 @@ export interface JobTableInit {
   leaseAlive: (attempt: Attempt) => boolean
 }
 
-interface GroupCounts { total: number, done: number, failed: Set<JobId> }
+interface GroupCounts {
+  total: number
+  done: number
+  /** Failed or killed by their own attempts or a kill. */
+  failed: Set<JobId>
+  /** Failed only because of a dependency. */
+  inherited: Set<JobId>
+}
 
 export interface SealedJob {
   id: JobId
@@ -106,6 +114,8 @@ export class JobTable {
         if (entry == null) return this.sealed.get(id)?.state
         return entry.derived.removed ? undefined : entry.derived.state
       },
+      inheritedFailure: id => this.entries.get(id)?.derived.inheritedFailure === true,
+      submittedBefore: (a, b) => this.submittedBefore(a, b),
       groupState: group => this.groupProgress(group),
       pause: group => this.activePause(group),
       leaseAlive: init.leaseAlive
@@ -292,8 +302,8 @@ export class JobTable {
     const placeholder: Derived = { state: JobState.pending, removed: true, lamport: 0, epoch: 0 }
     this.entries.set(spec.id, { facts, derived: placeholder })
     this.count(spec, placeholder, +1)
-    for (const dep of spec.after) addTo(this.dependants, dep, spec.id)
-    for (const group of spec.afterGroup) addTo(this.groupDependants, group, spec.id)
+    for (const dep of dependenciesOf(spec)) addTo(this.dependants, dep, spec.id)
+    for (const group of groupDependenciesOf(spec)) addTo(this.groupDependants, group, spec.id)
     if (spec.group != null) addTo(this.groupMembers, spec.group, spec.id)
     if (spec.key != null) {
       const holder = this.idempotency.get(spec.key)
@@ -338,11 +348,21 @@ export class JobTable {
 
   private groupProgress (group: string): GroupProgress {
     const counts = this.groupCounts.get(group)
-    if (counts == null) return { total: 0, done: 0 }
+    if (counts == null) return { total: 0, done: 0, ended: 0 }
     // the smallest id, so that every replica names the same failed job
     let failed: JobId | undefined
     for (const id of counts.failed) if (failed == null || id < failed) failed = id
-    return { total: counts.total, done: counts.done, failed }
+    let inherited: JobId | undefined
+    for (const id of counts.inherited) if (inherited == null || this.submittedBefore(id, inherited)) inherited = id
+    return { total: counts.total, done: counts.done, ended: counts.done + counts.failed.size + counts.inherited.size, failed, inherited }
+  }
+
+  /** Submit order (time, the submitter's sequence, id): the same on every replica, and without cycles. */
+  private submittedBefore (a: JobId, b: JobId): boolean {
+    const first = this.entries.get(a)?.facts.spec ?? this.sealed.get(a)
+    const second = this.entries.get(b)?.facts.spec ?? this.sealed.get(b)
+    if (first == null || second == null) return false
+    return runsBefore({ ...first, pri: 0 } as JobSpec, { ...second, pri: 0 } as JobSpec)
   }
 
   private recompute (ids: Set<JobId>, announce: Set<JobId> = new Set()): void {
@@ -356,7 +376,7 @@ export class JobTable {
       const before = entry.derived
       const after = deriveJob(entry.facts, this.ctx)
       entry.derived = after
-      const stateChanged = before.state !== after.state || before.removed !== after.removed
+      const stateChanged = before.state !== after.state || before.removed !== after.removed || before.inheritedFailure !== after.inheritedFailure
       if (stateChanged) {
         this.count(entry.facts.spec, before, -1)
         this.count(entry.facts.spec, after, +1)
@@ -383,12 +403,13 @@ export class JobTable {
     if (!derived.removed && !isTerminal(derived.state)) segCounts.unsettled += sign
     if (derived.removed || spec.group == null) return
     let counts = this.groupCounts.get(spec.group)
-    if (counts == null) this.groupCounts.set(spec.group, counts = { total: 0, done: 0, failed: new Set() })
+    if (counts == null) this.groupCounts.set(spec.group, counts = { total: 0, done: 0, failed: new Set(), inherited: new Set() })
     counts.total += sign
     if (derived.state === JobState.done) counts.done += sign
     if (derived.state === JobState.failed || derived.state === JobState.killed) {
-      if (sign > 0) counts.failed.add(spec.id)
-      else counts.failed.delete(spec.id)
+      const failures = derived.inheritedFailure === true ? counts.inherited : counts.failed
+      if (sign > 0) failures.add(spec.id)
+      else failures.delete(spec.id)
     }
   }
 }

@@ -44,6 +44,8 @@ export function toJobView (entry: TableEntry, readyReason: (spec: JobSpec) => st
     group: spec.group,
     after: spec.after,
     afterGroup: spec.afterGroup,
+    afterAny: spec.afterAny,
+    afterGroupAny: spec.afterGroupAny,
     pri: spec.pri,
     retries: spec.retries,
     ttrMs: spec.ttrMs,

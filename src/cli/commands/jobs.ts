@@ -140,7 +140,7 @@ function dependencyOrder (jobs: JobView[]): JobView[] {
   const visit = (job: JobView): void => {
     if (seen.has(job.id)) return
     seen.add(job.id)
-    for (const dep of job.after) {
+    for (const dep of [...job.after, ...job.afterAny ?? []]) {
       const other = byId.get(dep)
       if (other !== undefined) visit(other)
     }
@@ -162,6 +162,8 @@ function submitFields (job: JobView, dependency: (id: JobId) => string, now: num
     group: job.group,
     after: job.after.map(dependency),
     afterGroup: job.afterGroup,
+    afterAny: job.afterAny?.map(dependency),
+    afterGroupAny: job.afterGroupAny,
     pri: job.pri,
     retries: job.retries,
     ttr: job.ttrMs,

@@ -16,7 +16,7 @@ export const mod: Command = {
     'With --group, the group\'s running and finished jobs are left as they are.',
   flags: [GROUP_FLAG, ...SUBMIT_FLAGS.filter(f => MODIFIABLE.has(f.name)), JSON_FLAG],
   async run (ctx, args) {
-    const change = submitOptionsFromArgs(args, ctx) as ModifyRequest
+    const change = submitOptionsFromArgs(args, { ...ctx, now: Date.now() }) as ModifyRequest
     if (Object.keys(change).length === 0) throw new UsageError(`nothing to change (see 'meshq mod --help')`)
     const { jobs } = await ctx.client.request<{ jobs: JobView[] }>('POST', '/jobs/mod', { ...selectorOf(args), change })
     if (args.bool('json')) await printJson(ctx, jobs)

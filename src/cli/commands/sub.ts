@@ -3,19 +3,37 @@ import { UsageError } from '../../errors.js'
 import type { JobView, SubmitRequest } from '../../types.js'
 import type { Args } from '../args.js'
 import { JSON_FLAG, printJson, printLines, write, type Command, type Context } from '../context.js'
-import { buildRequest, parseBatch, SUBMIT_FLAGS, submitOptionsFromArgs } from '../submit-options.js'
-import { JobWatch, outcome, settled } from '../watch.js'
+import { EXPORT_NONE } from '../environment.js'
+import { MAX_SCRIPT_BYTES, readScriptFile, scriptCommand, scriptFromInput, withScriptOptions, type Script } from '../script.js'
+import { buildRequest, parseBatch, SUBMIT_FLAGS, submitOptionsFromArgs, type ClientSide } from '../submit-options.js'
+import { JobWatch, outcome, settled, signalStatus } from '../watch.js'
 
 /** Nobody means to pipe more than this into `--batch`; the node takes 16 MiB per submit anyway. */
 const MAX_BATCH_INPUT_BYTES = 64 * 1024 * 1024
 
 export const sub: Command = {
   name: 'sub',
-  usage: 'sub [opts] [--] CMD [ARGS...]\n       meshq sub --batch [opts] < FILE',
+  usage: 'sub [opts] [--] CMD [ARGS...]\n       meshq sub [opts] SCRIPT\n       meshq sub [opts] < SCRIPT\n       meshq sub --batch [opts] < FILE',
   summary: 'Submits a job and prints its id.',
   description: [
     'The first argument that is not a flag starts the command: it and everything after it are the job\'s',
     'command line (or put the command after --).',
+    '',
+    'A sole argument before any -- that names a text file is a script, as for sbatch: its text is stored',
+    'in the job (it runs on any node), and "#MESHQ --flag value" lines in the comment block at its top',
+    'give options (flags on the command line win; --env variables are merged). Without a command, a',
+    'script is read from stdin if stdin is not a terminal. An unknown flag in a #MESHQ line is a usage',
+    'error naming the line (docs/jobs.md).',
+    '',
+    'The environment of meshq sub is copied into the job (except MESHQ_* and login-session variables such',
+    'as SSH_AUTH_SOCK); --export NONE or --export K1,K2 narrows it, --env adds to it; at most 64 KiB.',
+    'With --batch only what --export (or a job\'s "export") names is copied. Every member of the',
+    'cluster can read the environment in the ledger.',
+    '',
+    '--after and --after-group wait for success: if a dependency fails or is killed, the job fails with',
+    'reason dependency-failed (retry of the dependency revives it). --after-any and --after-group-any',
+    'wait for the end, whatever the outcome. --begin takes 2026-12-24T18:00 (ISO 8601), HH:MM (the next',
+    'such time) or now+1h; a time in the past runs the job now (and says so).',
     '',
     '--batch reads jobs from stdin: JSON lines, or one JSON array, of objects such as',
     '{"cmd": ["ls", "-l"], "group": "g", "after": ["ID"], "ttr": "5m"} with the flags below as fields',
@@ -35,8 +53,9 @@ export const sub: Command = {
     'MESHQ_STDOUT, MESHQ_STDERR (output files), MESHQ_TMPDIR and MESHQ_HOME set. It never changes the job.',
     '--tmpdir runs each attempt in a new <cwd>/.meshq-<ID>-<attempt>-<random>, also its TMPDIR (docs/jobs.md).',
     '',
-    '--wait streams the job\'s stdout and stderr and exits with its exit code (1 if it failed',
-    'without one). With --json, --wait prints the final job record instead of the output.'
+    '--wait streams the job\'s stdout and stderr and exits with its exit code: 128 + N if a signal N',
+    'ended it (as shells do: 143 for SIGTERM, which `meshq kill` sends), 1 if it failed without either.',
+    'With --json, --wait prints the final job record instead of the output.'
   ].join('\n'),
   flags: [
     ...SUBMIT_FLAGS,
@@ -47,6 +66,7 @@ export const sub: Command = {
   restAfterFirstPositional: true,
   async run (ctx, args) {
     const requests = await requestsFrom(ctx, args)
+    await warnPastBegin(ctx, requests, Date.now())
     const body = { jobs: requests }
     const size = Buffer.byteLength(JSON.stringify(body))
     if (size > MAX_BODY_BYTES) {
@@ -61,24 +81,46 @@ export const sub: Command = {
 }
 
 async function requestsFrom (ctx: Context, args: Args): Promise<SubmitRequest[]> {
-  const client = { cwd: ctx.cwd, env: ctx.env }
+  const client: ClientSide = { cwd: ctx.cwd, env: ctx.env, now: Date.now(), copyEnv: true }
   const options = submitOptionsFromArgs(args, client)
-  if (!args.bool('batch')) return [buildRequest(args.positionals, options, client)]
+  if (!args.bool('batch')) {
+    const script = await scriptOf(ctx, args)
+    if (script === undefined) return [buildRequest(args.positionals, options, client)]
+    return [buildRequest(scriptCommand(script), withScriptOptions(script, options, client), client)]
+  }
   if (args.positionals.length > 0) throw new UsageError('--batch reads the jobs from stdin: give no command')
   if (args.bool('wait')) throw new UsageError('--wait cannot be combined with --batch')
-  return parseBatch(await readInput(ctx.stdin, MAX_BATCH_INPUT_BYTES), options, client)
+  // the copy would be repeated in every job of the batch: only what --export (or "export") names
+  return parseBatch((await readInput(ctx.stdin, MAX_BATCH_INPUT_BYTES, '--batch')).toString('utf8'), { export: [EXPORT_NONE], ...options }, client)
 }
 
-async function readInput (stream: NodeJS.ReadableStream, max: number): Promise<string> {
+/**
+ * The script to submit, if any: a sole argument before any `--` that names a text file, or,
+ * without a command, stdin when it is not a terminal.
+ */
+async function scriptOf (ctx: Context, args: Args): Promise<Script | undefined> {
+  const [first, ...rest] = args.positionals
+  if (first !== undefined) return rest.length === 0 && !args.endOfFlags ? await readScriptFile(first, ctx.cwd) : undefined
+  if ((ctx.stdin as { isTTY?: boolean }).isTTY === true) return undefined
+  return scriptFromInput(await readInput(ctx.stdin, MAX_SCRIPT_BYTES, 'a script'))
+}
+
+async function readInput (stream: NodeJS.ReadableStream, max: number, what: string): Promise<Buffer> {
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of stream as AsyncIterable<Buffer | string>) {
     const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
     size += buffer.length
-    if (size > max) throw new UsageError(`--batch: more than ${max / 2 ** 20} MiB on stdin`)
+    if (size > max) throw new UsageError(`${what}: more than ${max < 2 ** 20 ? `${max / 1024} KiB` : `${max / 2 ** 20} MiB`} on stdin`)
     chunks.push(buffer)
   }
-  return Buffer.concat(chunks).toString('utf8')
+  return Buffer.concat(chunks)
+}
+
+/** `--begin` in the past is no error: the job may start at once, and the user hears why. */
+async function warnPastBegin (ctx: Context, requests: SubmitRequest[], now: number): Promise<void> {
+  const past = requests.find(r => typeof r.begin === 'string' && Date.parse(r.begin) <= now)
+  if (past !== undefined) await write(ctx.stderr, `meshq: --begin ${String(past.begin)} is in the past: the job can start now\n`)
 }
 
 /** After the job ends, followers still reading its output get this long to finish. */
@@ -106,7 +148,7 @@ async function submitAndWait (ctx: Context, body: { jobs: SubmitRequest[] }, jso
     if (ok) return 0
     if (final?.exitCode !== undefined && final.exitCode > 0 && final.exitCode < 256) return final.exitCode
     await write(ctx.stderr, `meshq: ${message ?? `job ${id} failed`}\n`)
-    return 1
+    return signalStatus(final) ?? 1
   } finally {
     controller.abort()
   }

@@ -1,7 +1,7 @@
 import { JobNotFoundError, UsageError } from '../../errors.js'
 import type { JobView } from '../../types.js'
 import { JSON_FLAG, printJson, write, type Command, type Context } from '../context.js'
-import { JobWatch, outcome, settled } from '../watch.js'
+import { JobWatch, outcome, settled, signalStatus } from '../watch.js'
 
 export const wait: Command = {
   name: 'wait',
@@ -12,7 +12,8 @@ export const wait: Command = {
     'the node first catches up with every member it can reach, so jobs submitted elsewhere count; a',
     'group with no job is an error. A job not known here is looked for on the other members first.',
     'A job that is removed, or not found, counts as failed. Failures are listed on stderr; --json',
-    'prints the final job records.'
+    'prints the final job records. Exit status: 0 if all succeeded; else 128 + N if a signal N ended the',
+    'first job that did not succeed (as shells do: 143 for SIGTERM, which `meshq kill` sends), else 1.'
   ].join('\n'),
   flags: [{ name: 'group', arg: 'G', help: 'every job of group G' }, JSON_FLAG],
   async run (ctx, args) {
@@ -52,13 +53,13 @@ export const wait: Command = {
 }
 
 async function report (ctx: Context, results: Array<{ id: string, job: JobView | null | undefined }>, json: boolean): Promise<number> {
-  let ok = true
+  let status = 0
   for (const { id, job } of results) {
     const result = outcome(id, job)
     if (result.ok) continue
-    ok = false
+    if (status === 0) status = signalStatus(job) ?? 1
     await write(ctx.stderr, `meshq: ${result.message ?? `job ${id} failed`}\n`)
   }
   if (json) await printJson(ctx, results.flatMap(({ job }) => job == null ? [] : [job]))
-  return ok ? 0 : 1
+  return status
 }

@@ -3,8 +3,8 @@
  * the node's checks of `cwd`, `env`, `begin` and `afterAny`.
  */
 import { describe, expect, it } from 'vitest'
-import { parseBegin } from '../src/cli/begin.js'
-import { jobEnvironment, parseExport } from '../src/cli/environment.js'
+import { parseBegin } from '../src/jobs/begin.js'
+import { jobEnvironment, parseExport } from '../src/jobs/environment.js'
 import { execFileSync } from 'node:child_process'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'

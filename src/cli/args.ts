@@ -3,6 +3,7 @@
  */
 import { UsageError } from '../errors.js'
 import { parseDuration } from '../duration.js'
+import { parseInteger } from '../values.js'
 
 export interface FlagSpec {
   /** Long name without the dashes: `after-group`. */
@@ -119,18 +120,6 @@ export function parseArgs (command: string, argv: string[], specs: FlagSpec[], o
     }
   }
   return new Args(command, values, positionals, endOfFlags)
-}
-
-export function parseInteger (value: string | number, what: string, min = Number.MIN_SAFE_INTEGER): number {
-  const n = typeof value === 'number' ? value : /^[+-]?\d+$/.test(value.trim()) ? Number(value) : NaN
-  if (!Number.isSafeInteger(n)) throw new UsageError(`bad ${what}: '${value}' (expected an integer)`)
-  if (n < min) throw new UsageError(`bad ${what}: ${n} (must be at least ${min})`)
-  return n
-}
-
-/** Splits `a,b` lists (of repeated flags too), dropping empty items. */
-export function splitList (values: string[]): string[] {
-  return values.flatMap(v => v.split(',')).map(v => v.trim()).filter(v => v !== '')
 }
 
 export interface HelpSpec {

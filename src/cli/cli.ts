@@ -5,7 +5,8 @@ import { UsageError, asError } from '../errors.js'
 import { helpText, parseArgs } from './args.js'
 import { COMMANDS } from './commands/index.js'
 import { parserFlags, VERSION_FLAG } from './commands/meta.js'
-import { HOME_FLAG, makeContext, resolveHome, write, type Io } from './context.js'
+import { write } from '../stream-write.js'
+import { HOME_FLAG, makeContext, resolveHome, type Io } from './context.js'
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const
 

@@ -5,6 +5,7 @@ import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { ApiClient } from '../api/client.js'
 import { SOCKET_NAME } from '../api/protocol.js'
+import { write } from '../stream-write.js'
 import type { Args, FlagSpec } from './args.js'
 
 /** The process's side of a command: tests may substitute these. */
@@ -56,22 +57,6 @@ export function makeContext (io: Io, home: string): Context {
     client: new ApiClient(socketPath),
     color: io.stdout.isTTY === true && io.env.NO_COLOR === undefined
   }
-}
-
-/** Writes and waits when the stream asks to (backpressure). */
-export async function write (stream: NodeJS.WritableStream, data: string | Uint8Array): Promise<void> {
-  if (stream.write(data)) return
-  await new Promise<void>((resolve, reject) => {
-    const done = (err?: Error): void => {
-      stream.off('drain', done)
-      stream.off('error', done)
-      stream.off('close', done)
-      if (err instanceof Error) reject(err); else resolve()
-    }
-    stream.on('drain', done)
-    stream.on('error', done)
-    stream.on('close', done)
-  })
 }
 
 export async function printJson (ctx: Context, value: unknown): Promise<void> {

@@ -2,6 +2,7 @@
  * Human output: tables, times, state colours, one job in full.
  */
 import { formatDuration } from '../duration.js'
+import { shellQuote } from '../shell-quote.js'
 import { isTerminal, type AttemptView, type JobState, type JobView } from '../types.js'
 
 const STATE_COLOURS: Record<JobState, number> = {
@@ -30,11 +31,6 @@ export function table (header: string[], rows: string[][]): string[] {
 export function truncate (s: string, max: number): string {
   const flat = s.replace(/\s+/g, ' ')
   return flat.length <= max ? flat : flat.slice(0, max - 1) + '…'
-}
-
-/** A command line as a shell would read it back. */
-export function shellQuote (args: string[]): string {
-  return args.map(a => /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`).join(' ')
 }
 
 const ms = (iso: string | undefined): number | undefined => iso === undefined ? undefined : Date.parse(iso)

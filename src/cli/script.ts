@@ -7,7 +7,8 @@ import { open, stat } from 'node:fs/promises'
 import { basename, resolve } from 'node:path'
 import { UsageError } from '../errors.js'
 import { parseArgs } from './args.js'
-import { SUBMIT_FLAGS, submitOptionsFromArgs, type ClientRequest, type ClientSide } from './submit-options.js'
+import type { ClientRequest, ClientSide } from '../jobs/submit-options.js'
+import { SUBMIT_FLAGS, submitOptionsFromArgs } from './submit-options.js'
 
 /** Linux takes at most 128 KiB in one argument, and the script travels as one (see RUNNER). */
 export const MAX_SCRIPT_BYTES = 100 * 1024

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os'
 import createDebug from 'debug'
-import type { NodeOptions } from '../cli/node-options.js'
+import type { NodeOptions } from './options.js'
 import { clockFromEnv } from '../clock.js'
 import type { Clock } from '../clock.js'
 import { Ledger } from '../crdt/ledger.js'

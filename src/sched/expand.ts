@@ -6,7 +6,7 @@
  * G done with the group still empty. A line that is not a valid job fails G and submits nothing.
  */
 import { readFile } from 'node:fs/promises'
-import { parseBatch } from '../cli/submit-options.js'
+import { parseBatch } from '../jobs/batch.js'
 import { InvalidJobError } from '../errors.js'
 import { FailReason } from '../types.js'
 import type { JobId, JobSpec, SubmitRequest } from '../types.js'

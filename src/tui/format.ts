@@ -2,7 +2,7 @@
  * The dashboard's text, as pure functions: table columns that fit a width, the header's segments,
  * sparklines, short ids. The components add colour; the plain snapshot joins the same text.
  */
-import { shellQuote } from '../cli/format.js'
+import { shellQuote } from '../shell-quote.js'
 import { formatDuration } from '../duration.js'
 import { isTerminal, JOB_STATES, type AttemptView, type JobState, type JobView, type NodeStatus, type PeerView, type StatsView } from '../types.js'
 import type { JobFilter, JobRow } from './store.js'

@@ -2,8 +2,8 @@
  * `meshq top`: the dashboard in a terminal, or one snapshot when asked (`--once`, `--json`) or when
  * there is no terminal to draw in.
  */
-import { write } from '../cli/context.js'
-import type { RunTop } from '../cli/lazy.js'
+import type { ApiClient } from '../api/client.js'
+import { write } from '../stream-write.js'
 import { FrameLog } from './frames.js'
 import { boundHeap } from './heap.js'
 import { JobsFeed } from './live.js'
@@ -11,6 +11,16 @@ import { DEFAULT_WIDTH, snapshot, snapshotText } from './snapshot.js'
 
 /** Frames per second at most: events are batched anyway, this bounds the terminal's work. */
 const MAX_FPS = 15
+
+export interface RunTopOptions {
+  client: ApiClient
+  /** Print one snapshot and exit instead of the interactive dashboard. */
+  once: boolean
+  json: boolean
+}
+
+/** The dashboard; resolves (optionally to an exit code) when the user quits. */
+export type RunTop = (options: RunTopOptions) => Promise<number | undefined | void>
 
 export const runTop: RunTop = async ({ client, once, json }) => {
   const { stdin, stdout } = process

@@ -5,7 +5,7 @@
  * full jobs would take three times the memory. The detail view asks the node for the full job.
  * Pure: no I/O, no timers.
  */
-import { shellQuote } from '../cli/format.js'
+import { shellQuote } from '../shell-quote.js'
 import { JOB_STATES, type JobState, type JobView, type NodeEvent } from '../types.js'
 
 /** What the dashboard keeps of a job. Times are in ms since the epoch. */

@@ -1,6 +1,6 @@
 import { UsageError } from '../../errors.js'
 import { FailReason, JOB_EVENT_KINDS, type JobEvent, type JobEventKind } from '../../types.js'
-import { splitList } from '../args.js'
+import { splitList } from '../../values.js'
 import { JSON_FLAG, printLines, type Command } from '../context.js'
 
 const DEFAULT_LIMIT = 100

@@ -1,8 +1,9 @@
 import type { Selector } from '../../api/engine.js'
 import { UsageError } from '../../errors.js'
 import { JOB_STATES, type JobId, type JobState, type JobView, type SubmitRequest } from '../../types.js'
+import { write } from '../../stream-write.js'
 import type { Args, FlagSpec } from '../args.js'
-import { JSON_FLAG, printJson, printLines, write, type Command } from '../context.js'
+import { JSON_FLAG, printJson, printLines, type Command } from '../context.js'
 import { jobDetails, jobTable } from '../format.js'
 
 const path = (id: string): string => `/jobs/${encodeURIComponent(id)}`

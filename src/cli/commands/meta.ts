@@ -5,8 +5,9 @@
  */
 import { UsageError } from '../../errors.js'
 import { PROTOCOL_VERSION, VERSION } from '../../version.js'
+import { write } from '../../stream-write.js'
 import type { Args, FlagSpec } from '../args.js'
-import { HELP_FLAG, HOME_FLAG, JSON_FLAG, printJson, printLines, write, type Command } from '../context.js'
+import { HELP_FLAG, HOME_FLAG, JSON_FLAG, printJson, printLines, type Command } from '../context.js'
 
 /** `meshq --version` (or `-V`) is `meshq version`. */
 export const VERSION_FLAG: FlagSpec = { name: 'version', short: 'V', help: 'print the version' }

@@ -3,10 +3,10 @@ import { resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { UsageError } from '../../errors.js'
 import { parseMemory } from '../../size.js'
-import { splitList } from '../args.js'
+import { splitList } from '../../values.js'
 import type { Command, Io } from '../context.js'
 import { runNode } from '../lazy.js'
-import type { NodeOptions } from '../node-options.js'
+import type { NodeOptions } from '../../node/options.js'
 
 const HOST_PORT = /^(\[[^\]]+\]|[^\s:[\]]+):(\d{1,5})$/
 export const JOIN_TOKEN_ENV = 'MESHQ_JOIN_TOKEN'

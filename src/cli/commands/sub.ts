@@ -1,11 +1,14 @@
 import { MAX_BODY_BYTES } from '../../api/protocol.js'
 import { UsageError } from '../../errors.js'
 import type { JobView, SubmitRequest } from '../../types.js'
+import { write } from '../../stream-write.js'
+import { parseBatch } from '../../jobs/batch.js'
+import { EXPORT_NONE } from '../../jobs/environment.js'
+import { buildRequest, type ClientSide } from '../../jobs/submit-options.js'
 import type { Args } from '../args.js'
-import { JSON_FLAG, printJson, printLines, write, type Command, type Context } from '../context.js'
-import { EXPORT_NONE } from '../environment.js'
+import { JSON_FLAG, printJson, printLines, type Command, type Context } from '../context.js'
 import { MAX_SCRIPT_BYTES, readScriptFile, scriptCommand, scriptFromInput, withScriptOptions, type Script } from '../script.js'
-import { buildRequest, parseBatch, SUBMIT_FLAGS, submitOptionsFromArgs, type ClientSide } from '../submit-options.js'
+import { SUBMIT_FLAGS, submitOptionsFromArgs } from '../submit-options.js'
 import { JobWatch, outcome, settled, signalStatus } from '../watch.js'
 
 /** Nobody means to pipe more than this into `--batch`; the node takes 16 MiB per submit anyway. */

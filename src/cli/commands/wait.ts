@@ -1,6 +1,7 @@
 import { JobNotFoundError, UsageError } from '../../errors.js'
 import type { JobView } from '../../types.js'
-import { JSON_FLAG, printJson, write, type Command, type Context } from '../context.js'
+import { write } from '../../stream-write.js'
+import { JSON_FLAG, printJson, type Command, type Context } from '../context.js'
 import { JobWatch, outcome, settled, signalStatus } from '../watch.js'
 
 export const wait: Command = {

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { SOCKET_NAME } from '../api/protocol.js'
 import type { PeerIdString } from '../types.js'
 import { decodeJson, encodeJson, openLevelStore } from '../crdt/store.js'
 import type { KVStore } from '../crdt/store.js'
@@ -34,7 +35,7 @@ export interface Home {
 /** Where a node keeps things, under its home directory. */
 export const homePaths = (dir: string): { ledger: string, socket: string, apiToken: string } => ({
   ledger: join(dir, 'ledger'),
-  socket: join(dir, 'meshq.sock'),
+  socket: join(dir, SOCKET_NAME),
   apiToken: join(dir, 'api-token')
 })
 

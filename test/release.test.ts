@@ -122,12 +122,14 @@ describe.skipIf(!SLOW)('release (MESHQ_SLOW_TESTS=1)', () => {
     expect(second).toBe('npm test')
     const home = join(temp.dir, 'readme-home')
     const env = userEnv({ MESHQ_HOME: home })
-    const npxMeshq = async (args: string[]): Promise<RunResult> => await runIn(clone, 'npx', ['--no-install', 'meshq', ...args], env)
+    // bin/meshq, which the first command puts on the PATH, from another directory; and npx, which also works
+    const meshqOnPath = async (args: string[]): Promise<RunResult> => await runIn(temp.dir, join(clone, 'bin', 'meshq'), args, env)
     const node = startBackground(clone, 'sh', ['-c', `${first} ${LOOPBACK.join(' ')}`], env)
     stops.push(node.stop)
-    await waitReady(node, async () => await npxMeshq(['ls']), 240_000)
+    await waitReady(node, async () => await meshqOnPath(['ls']), 240_000)
     dependenciesInstalled = true
-    expect(await npxMeshq(['sub', '--wait', '--', 'echo', 'from the README'])).toMatchObject({ code: 0, stdout: 'from the README\n' })
+    expect(await meshqOnPath(['sub', '--wait', '--', 'echo', 'from the README'])).toMatchObject({ code: 0, stdout: 'from the README\n' })
+    expect(await runIn(clone, 'npx', ['--no-install', 'meshq', 'ls'], env)).toMatchObject({ code: 0 })
     expect(await node.stop(), 'the node stops on SIGTERM').toBe(true)
   }, 360_000)
 

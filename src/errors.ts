@@ -52,6 +52,11 @@ export class StorageError extends MeshqError {
   override readonly status = 507
 }
 
+/** A node cannot listen on an address it was given (in use, not this host's, no permission). */
+export class ListenError extends MeshqError {
+  override name = 'ListenError'
+}
+
 export class NodeUnreachableError extends MeshqError {
   override name = 'NodeUnreachableError'
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { groupAlive, json, meshq, ok, startNode } from './cluster.js'
 import type { TestNode } from './cluster.js'
 import { tempDir, waitFor } from './helpers.js'
-import type { JobView } from '../src/types.js'
+import type { JobView, PeerView } from '../src/types.js'
 
 let node: TestNode
 let work: { dir: string, cleanup: () => Promise<void> }
@@ -167,6 +167,20 @@ describe('one node, end to end through the CLI', () => {
     expect(out.trim().split('\n')).toHaveLength(2)
     const waited = await meshq(node.home, ['wait', '--group', 'b'])
     expect(waited.code, `${waited.stderr}${(await meshq(node.home, ['ls', '--group', 'b', '--json'])).stdout}`).toBe(0)
+  })
+
+  it('says in one line that a --listen address is in use, and exits 1', async () => {
+    const self = (await json<PeerView[]>(node.home, ['peers'])).find(p => p.self)
+    const taken = self?.addrs.find(a => a.startsWith('/ip4/127.0.0.1/tcp/'))?.split('/p2p/')[0] as string
+    const other = await tempDir()
+    try {
+      const second = await meshq(other.dir, ['node', '--listen', taken])
+      expect(second.code).toBe(1)
+      // before: libp2p's multi-line error with its stack trace and its own option names
+      expect(second.stderr).toBe(`meshq: cannot listen on ${taken}: the address is in use (another meshq node, or another program, listens there); choose other addresses with --listen, e.g. --listen /ip4/0.0.0.0/tcp/7747\n`)
+    } finally {
+      await other.cleanup()
+    }
   })
 
   it('refuses a second node on the same home', async () => {

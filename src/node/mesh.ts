@@ -4,7 +4,7 @@ import type { Connection, IdentifyResult, PeerId, Stream } from '@libp2p/interfa
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
-import { InviteRefusedError, JoinFailedError, NotCaughtUpError, PeerNotFoundError, PeerUnreachableError, UsageError, asError } from '../errors.js'
+import { InviteRefusedError, JoinFailedError, ListenError, NotCaughtUpError, PeerNotFoundError, PeerUnreachableError, UsageError, asError } from '../errors.js'
 import type { Clock } from '../clock.js'
 import type { Ledger } from '../crdt/ledger.js'
 import { META_DOC, isJobId } from '../crdt/facts.js'
@@ -154,7 +154,7 @@ export class Mesh {
       listen: this.init.listen,
       allowPeer: peer => !membership.isEvicted(peer.toString()) && !this.incompatible.has(peer.toString()),
       userAgent: agentString(this.protocol)
-    })
+    }).catch((err: unknown) => { throw listenError(asError(err)) })
     this.sync = new SyncService({ host: this.host, ledger: this.init.ledger, self: this.init.self, allowed: peer => this.allowed(peer) })
     this.heads = new HeadsService({ host: this.host, frontier: () => this.init.ledger.frontier(), allowed: peer => this.allowed(peer) })
     await this.heads.start()
@@ -578,4 +578,20 @@ export class AwakeClock {
     this.elapsed += Math.min(at - this.last, 2 * this.tickMs)
     this.last = at
   }
+}
+
+/**
+ * libp2p's error for addresses it could not listen on spans lines and names its own options; a
+ * user needs the address, the reason and what to do.
+ */
+export function listenError (err: Error): Error {
+  const failures = [...err.message.matchAll(/^\s*(\/\S+): \w*Error: (?:listen )?(\w+)/gm)].map(([, addr, code]) => ({ addr, code }))
+  if (failures.length === 0) return err
+  const reasons: Record<string, string> = {
+    EADDRINUSE: 'the address is in use (another meshq node, or another program, listens there)',
+    EADDRNOTAVAIL: 'this host has no such address',
+    EACCES: 'no permission (ports below 1024 need root)'
+  }
+  const what = failures.map(({ addr, code }) => `${addr}: ${reasons[code] ?? code}`).join('; ')
+  return new ListenError(`cannot listen on ${what}; choose other addresses with --listen, e.g. --listen /ip4/0.0.0.0/tcp/7747`)
 }

@@ -21,7 +21,12 @@ export default tseslint.config(
   },
   {
     files: ['src/tui/**/*.{ts,tsx}', 'test/tui*.{ts,tsx}'],
-    ...reactHooks.configs.flat.recommended
+    plugins: reactHooks.configs.flat.recommended.plugins,
+    rules: {
+      ...reactHooks.configs.flat.recommended.rules,
+      // an error, not the plugin's warning, so that CI stops on it
+      'react-hooks/exhaustive-deps': 'error'
+    }
   },
   {
     files: ['test/**'],

@@ -52,7 +52,7 @@ describe.skipIf(unsupported != null)('the ledger store on a full disk', () => {
     let store = await openLevelStore(location)
     for (let i = 0; i < 10; i++) await put(store, `before${i}`, 1000)
     const filler = join(disk, 'filler')
-    try { execFileSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=64k'], { stdio: 'ignore' }) } catch {} // ends with ENOSPC
+    try { execFileSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=64k'], { stdio: 'ignore' }) } catch { /* ends with ENOSPC */ }
     await expect(put(store, 'refused', 200_000)).rejects.toBeInstanceOf(StorageError)
     await expect(put(store, 'refused-too', 1000)).rejects.toThrow(/space/)
     await truncate(filler, 0)

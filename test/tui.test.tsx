@@ -65,7 +65,7 @@ describe('meshq top', () => {
     expect(rows[0]).toMatch(/^> seg-3\s+running\s+build\s+make -j4\s+AAAAAA\s+1\s+\S+\s+-$/)
     expect(rows[1]).toMatch(/^ {2}seg-2\s+failed\s+test\s+npm test\s+-\s+0\s+-\s+2$/)
     expect(rows[2]).toMatch(/^ {2}seg-1\s+done\s+-\s+echo hello/)
-    expect(lines.at(-1)).toMatch(/^\s+\? help  q quit$/)
+    expect(lines.at(-1)).toMatch(/^\s+\? help {2}q quit$/)
   })
 
   it('moves the selection with the arrows', async () => {

@@ -105,7 +105,7 @@ function apiError (status: number, text: string): ApiError {
     if (typeof error?.name === 'string' && typeof error.message === 'string') {
       return new ApiError(error.name, error.message, status)
     }
-  } catch {}
+  } catch { /* not our JSON error body: reported as text below */ }
   return new ApiError('ApiError', `the node answered ${status}: ${text.slice(0, 200)}`, status)
 }
 

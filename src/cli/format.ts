@@ -14,7 +14,7 @@ export function paintState (state: JobState, color: boolean): string {
   return color ? `\x1b[${STATE_COLOURS[state] ?? 39}m${state}\x1b[39m` : state
 }
 
-// eslint-disable-next-line no-control-regex
+// eslint-disable-next-line no-control-regex -- matching escape sequences is this pattern's job
 const ANSI = /\x1b\[[0-9;]*m/g
 const visibleLength = (s: string): number => s.replace(ANSI, '').length
 

@@ -20,7 +20,7 @@ export function parseAddrs (list: unknown): Multiaddr[] {
       const addr = multiaddr(text)
       addr.getComponents()
       addrs.push(addr)
-    } catch {}
+    } catch { /* not a valid multiaddr: skipped */ }
   }
   return addrs
 }

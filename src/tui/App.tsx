@@ -51,7 +51,10 @@ export function App ({ client, cwd, frames, feed }: AppProps): React.JSX.Element
   const body = Math.max(TABLE_CHROME + 1, rows - 1 - HEADER_LINES - 1)
   const page = body - TABLE_CHROME
   // Rendered from the store as of `version`: events in between show at the next batch.
+  // The store changes in place, so `version` (which the lists do not read) is what says they changed.
+  // eslint-disable-next-line react-hooks/exhaustive-deps -- see above
   const list = useMemo(() => jobs.store.list(ui.filter), [jobs.store, jobs.version, ui.filter])
+  // eslint-disable-next-line react-hooks/exhaustive-deps -- see above
   const runningJobs = useMemo(() => ui.view === 'peers' ? jobs.store.list(RUNNING) : [], [jobs.store, jobs.version, ui.view])
   const peers = peerRows(info.peers ?? [], runningJobs)
   const detailId = ui.view === 'detail' ? ui.detail?.id : undefined
@@ -107,7 +110,7 @@ function problem (error: Error | undefined, version: number): string | undefined
 
 /** The time, updated every `ms` (for ages and run times). */
 function useNow (ms: number): number {
-  const [now, setNow] = useState(Date.now())
+  const [now, setNow] = useState(() => Date.now())
   useEffect(() => {
     const timer = setInterval(() => setNow(Date.now()), ms)
     return () => clearInterval(timer)

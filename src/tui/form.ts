@@ -31,7 +31,7 @@ export function edit (value: string, input: string, key: Key): string {
   if (key.backspace || key.delete) return value.slice(0, -1)
   if (key.ctrl && input === 'u') return ''
   if (key.ctrl || key.meta || key.escape || key.return || key.tab) return value
-  // eslint-disable-next-line no-control-regex
+  // eslint-disable-next-line no-control-regex -- control characters are what it removes
   return value + input.replace(/[\x00-\x1f\x7f]/g, '')
 }
 

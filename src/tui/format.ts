@@ -18,7 +18,7 @@ export const STATE_COLORS: Record<JobState, string> = {
   pending: 'gray', ready: 'yellow', running: 'cyan', done: 'green', failed: 'red', killed: 'magenta'
 }
 
-// eslint-disable-next-line no-control-regex
+// eslint-disable-next-line no-control-regex -- matching control characters is this pattern's job
 const CONTROL = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f]/g
 
 /** One line of untrusted text made safe to print: escape sequences and control characters removed, tabs expanded. */

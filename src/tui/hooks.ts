@@ -19,6 +19,7 @@ function useLoop (loop: (signal: AbortSignal) => Promise<void>, deps: unknown[])
     const abort = new AbortController()
     void loop(abort.signal)
     return () => abort.abort()
+  // eslint-disable-next-line react-hooks/exhaustive-deps -- the caller's deps, passed on as useEffect's
   }, deps)
 }
 

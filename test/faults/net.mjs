@@ -28,7 +28,7 @@ function run (...args) {
   }
 }
 
-const quietly = (...args) => { try { run(...args) } catch {} }
+const quietly = (...args) => { try { run(...args) } catch { /* best effort: it may already be gone */ } }
 
 /** Why this machine cannot run the suite, or undefined if it can. */
 export function unsupportedReason () {

@@ -261,7 +261,7 @@ export const scenarios = [
       await ctx.waitFor(async () => (await Promise.all(elsewhere.map(async id => (await victim.cli(['show', id])).code === 0))).every(Boolean),
         { what: `${victim.name} to know the delayed jobs`, timeout: 30_000, interval: 250 })
       const filler = join(victim.home, 'filler')
-      try { execFileSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=1M'], { stdio: 'ignore' }) } catch {} // ends with ENOSPC
+      try { execFileSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=1M'], { stdio: 'ignore' }) } catch { /* ends with ENOSPC */ }
       ctx.say(`  ${victim.name}'s home is full`)
       const refusals = []
       for (let k = 0; k < 5; k++) {

@@ -63,8 +63,10 @@ const BASH_SCRIPT = [
   ...REGISTER,
   '    esac',
   '  elif [ $? -le 128 ]; then break; fi',
+  // the fence stays armed after a reap: the node sends a fence only when it changes, and one that
+  // starts a job before it has seen its fenced jobs end sends none
   '  if [ "$fence" -gt 0 ] && [ $(( ${EPOCHREALTIME/./} - last )) -gt "$fence" ]; then',
-  '    reap; fence=0',
+  '    reap; last=${EPOCHREALTIME/./}',
   '  fi',
   'done',
   ...LAST_RITES

@@ -1,0 +1,57 @@
+/**
+ * The watchdog's fence, driven by this test's own event loop: a synchronous busy wait stops the
+ * heartbeats exactly as a stalled node's would.
+ */
+import { spawn } from 'node:child_process'
+import { describe, expect, it } from 'vitest'
+import { Watchdog } from '../src/exec/watchdog.js'
+
+const FENCE_MS = 300
+
+/** A process group of its own (`sleep` as leader), and whether it has exited. */
+function group (): { pid: number, exited: () => boolean } {
+  const child = spawn('sleep', ['120'], { detached: true, stdio: 'ignore' })
+  let exited = false
+  child.on('exit', () => { exited = true })
+  return { pid: child.pid as number, exited: () => exited }
+}
+
+/** Blocks this event loop for `ms`: no heartbeat goes out meanwhile. */
+function stall (ms: number): void {
+  const end = performance.now() + ms
+  while (performance.now() < end) { /* busy */ }
+}
+
+/** Stalls past the fence, lets the loop run, again, until `done` (or fails after `timeoutMs`). */
+async function stallUntil (what: string, done: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const end = performance.now() + timeoutMs
+  while (!done()) {
+    if (performance.now() > end) throw new Error(`the watchdog did not fence ${what}`)
+    stall(FENCE_MS + 400)
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+}
+
+describe.runIf(process.platform === 'linux')('the watchdog\'s fence', () => {
+  it('holds after a first fence, also when a job starts before the fenced ones are removed', async () => {
+    const watchdog = new Watchdog()
+    const groups = [group(), group(), group()]
+    try {
+      const [a, b, c] = groups
+      watchdog.add(a.pid, FENCE_MS)
+      watchdog.add(b.pid, FENCE_MS)
+      await stallUntil('the first two jobs', () => a.exited() && b.exited())
+      // the node wakes and starts a job before it has handled the fenced jobs' ends: the tightest
+      // fence never changes, so the node sends no new one; before the fix the watchdog had dropped
+      // its fence after the first and never fenced again
+      watchdog.add(c.pid, FENCE_MS)
+      watchdog.remove(a.pid)
+      watchdog.remove(b.pid)
+      await stallUntil('the job started after the first fence', () => c.exited())
+      expect(groups.every(g => g.exited())).toBe(true)
+    } finally {
+      for (const g of groups) if (!g.exited()) process.kill(-g.pid, 'SIGKILL')
+      await watchdog.close()
+    }
+  }, 60_000)
+})

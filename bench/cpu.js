@@ -9,10 +9,9 @@
  * own CPU excluded (it is charged to the children). With `--prof DIR` the nodes run with
  * `--cpu-prof` and write their profiles to DIR when they exit.
  */
-import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { cleanupAll, startCluster, submit, stop, watchEvents, untilAllDone } from './lib/nodes.js'
-import { now } from './lib/util.js'
+import { cpuMs, now } from './lib/util.js'
 
 const { values } = parseArgs({
   options: {
@@ -26,13 +25,6 @@ const size = Number(values.nodes)
 const n = Number(values.jobs)
 if (values.prof != null) process.env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${values.prof}`
 
-const TICKS = 100 // USER_HZ
-/** utime + stime of a process in ms (fields 14 and 15 of /proc/PID/stat). */
-async function cpuMs (pid) {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) * 1000 / TICKS
-}
 
 let nodes = []
 try {

@@ -6,10 +6,13 @@
  * 10 s, then samples each node's CPU (user + system, from /proc/PID/stat) and RSS over S seconds.
  * Prints % of one core and MiB per node. With `--prof DIR` the nodes write CPU profiles to DIR.
  */
-import { readFile } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { cleanupAll, startCluster, stop } from './lib/nodes.js'
+import { cpuMs, rssMiB } from './lib/util.js'
+
+/** CPU ms so far and RSS MiB of a process. */
+const usage = async pid => ({ cpuMs: await cpuMs(pid), rssMiB: await rssMiB(pid) })
 
 const { values } = parseArgs({
   options: {
@@ -22,14 +25,6 @@ const size = Number(values.nodes)
 const seconds = Number(values.seconds)
 if (values.prof != null) process.env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${values.prof}`
 
-const TICKS = 100 // USER_HZ
-
-/** utime + stime in ms and RSS in MiB of a process (/proc/PID/stat fields 14, 15 and 24). */
-async function usage (pid) {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return { cpuMs: (Number(fields[11]) + Number(fields[12])) * 1000 / TICKS, rssMiB: Number(fields[21]) * 4096 / 2 ** 20 }
-}
 
 let nodes = []
 try {

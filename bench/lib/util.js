@@ -69,6 +69,13 @@ export function latencySummary (values) {
   return { n: values.length, p50: r(percentile(values, 50)), p99: r(percentile(values, 99)), max: r(Math.max(...values)), mean: r(mean(values)) }
 }
 
+/** user + system CPU of a process so far, in ms (/proc/PID/stat fields 14 and 15, in USER_HZ ticks). */
+export async function cpuMs (pid) {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 1000 / 100
+}
+
 /** Resident set size of a process in MiB, from /proc (undefined if it is gone). */
 export const rssMiB = async pid => await procStatusMiB(pid, 'VmRSS')
 

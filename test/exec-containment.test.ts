@@ -9,32 +9,15 @@ import { chown, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterEach, describe, expect, test } from 'vitest'
-import { executor, type Executor, type ExecutorInit, type RunRequest } from '../src/exec/executor.js'
-import { alive, ESCAPING_JOB, escapedPid, killIfAlive, startFixtureNode, waitForGone } from './exec-fixture.js'
-import { tempDir, waitFor } from './helpers.js'
+import type { RunRequest } from '../src/exec/executor.js'
+import { alive, ESCAPING_JOB, executorScratch, escapedPid, killIfAlive, startFixtureNode, waitForGone } from './exec-fixture.js'
+import { waitFor } from './helpers.js'
 
 const isRoot = process.getuid?.() === 0
 const NOBODY = 65534
 const execFileAsync = promisify(execFile)
-const cleanups: Array<() => Promise<void>> = []
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
-
-async function scratch (): Promise<string> {
-  const { dir, cleanup } = await tempDir('meshq-contain-')
-  cleanups.push(cleanup)
-  return dir
-}
-
-async function started (options: Partial<ExecutorInit> = {}): Promise<{ exec: Executor, dir: string }> {
-  const dir = await scratch()
-  const exec = executor({ home: dir, killGraceMs: 1000, ...options })
-  await exec.start()
-  cleanups.push(async () => { await exec.stop() })
-  return { exec, dir }
-}
+const { scratch, started, later, cleanUp } = executorScratch('meshq-contain-', 1000)
+afterEach(cleanUp)
 
 function request (dir: string, extra: Partial<RunRequest> = {}): RunRequest {
   return { jobId: 'job1', epoch: 1, cmd: ESCAPING_JOB, cwd: dir, env: {}, ...extra }
@@ -42,7 +25,7 @@ function request (dir: string, extra: Partial<RunRequest> = {}): RunRequest {
 
 /** The escaped process the job wrote to `dir/pidfile` (see `escapedPid`), killed after the test whatever happens. */
 async function escapedFrom (dir: string): Promise<number> {
-  const pid = await escapedPid(join(dir, 'pidfile'), pid => { cleanups.push(async () => { await killIfAlive(pid) }) })
+  const pid = await escapedPid(join(dir, 'pidfile'), pid => { later(async () => { await killIfAlive(pid) }) })
   return pid
 }
 
@@ -68,7 +51,7 @@ console.log(JSON.stringify({ containment: exec.containment(), uncontained: handl
 
 describe.runIf(isRoot)('a job\'s whole tree, in its cgroup', () => {
   test('a kill kills what left the job\'s process group, as killed by SIGTERM as before', async () => {
-    const { exec, dir } = await started()
+    const { exec, home: dir } = await started()
     const handle = await exec.run(request(dir))
     const escaped = await escapedFrom(dir)
     handle.kill('killed')
@@ -77,7 +60,7 @@ describe.runIf(isRoot)('a job\'s whole tree, in its cgroup', () => {
   })
 
   test('a fence (lease lost) kills what left the group', async () => {
-    const { exec, dir } = await started()
+    const { exec, home: dir } = await started()
     const handle = await exec.run(request(dir))
     const escaped = await escapedFrom(dir)
     handle.kill('lost')
@@ -86,7 +69,7 @@ describe.runIf(isRoot)('a job\'s whole tree, in its cgroup', () => {
   })
 
   test('a timeout kills what left the group', async () => {
-    const { exec, dir } = await started()
+    const { exec, home: dir } = await started()
     const handle = await exec.run(request(dir, { timeoutMs: 3000 }))
     const escaped = await escapedFrom(dir)
     expect(await handle.result).toMatchObject({ failReason: 'timed-out', signal: 'SIGTERM' })
@@ -94,19 +77,19 @@ describe.runIf(isRoot)('a job\'s whole tree, in its cgroup', () => {
   })
 
   test('what a job leaves behind when it exits is killed, and its exit code stands', async () => {
-    const { exec, dir } = await started()
+    const { exec, home: dir } = await started()
     // the pidfile is written from the new session: the leader exits only once its child has left the group
     const script = 'setsid sh -c \'echo $$ > pidfile; exec sleep 300\' & until [ -s pidfile ]; do sleep 0.01; done; exit 3'
     const handle = await exec.run(request(dir, { cmd: ['sh', '-c', script] }))
     expect(await handle.result).toMatchObject({ exitCode: 3, failReason: 'non-zero-exit', signal: undefined })
     const pid = Number((await readFile(join(dir, 'pidfile'), 'utf8')).trim())
-    cleanups.push(async () => { await killIfAlive(pid) })
+    later(async () => { await killIfAlive(pid) })
     await waitForGone(pid)
   })
 
   test('the job is born in its own cgroup under the node\'s, which the node leaves again; both go when done', async () => {
     const before = await cgroupOf(process.pid)
-    const { exec, dir } = await started()
+    const { exec, home: dir } = await started()
     const containment = exec.containment()
     expect(containment).toEqual({ cgroup: expect.stringMatching(/\/meshq-\d+-[0-9a-f]+$/) })
     const nodeDir = 'cgroup' in containment ? containment.cgroup : ''
@@ -125,7 +108,7 @@ describe.runIf(isRoot)('a job\'s whole tree, in its cgroup', () => {
   })
 
   test('the job sees the same environment, cwd, MESHQ_* variables and process group as without a cgroup', async () => {
-    const { exec, dir } = await started()
+    const { exec, home: dir } = await started()
     const script = 'echo "$MESHQ_JOB_ID $MESHQ_ATTEMPT $CUSTOM"; pwd; ps -o pgid= -p $$; echo $$'
     const handle = await exec.run(request(dir, { cmd: ['sh', '-c', script], jobId: 'j-env', epoch: 7, env: { CUSTOM: 'x y' } }))
     expect(await handle.result).toMatchObject({ exitCode: 0, failReason: undefined })
@@ -138,7 +121,7 @@ describe.runIf(isRoot)('the watchdog kills a job\'s whole tree', () => {
   async function fixture (fenceMs?: number): Promise<{ node: Awaited<ReturnType<typeof startFixtureNode>>, escaped: number }> {
     const dir = await scratch()
     const node = await startFixtureNode(dir, { cmd: ESCAPING_JOB, fenceMs })
-    cleanups.push(async () => {
+    later(async () => {
       node.node.kill('SIGKILL')
       await node.exited
     })
@@ -157,7 +140,7 @@ describe.runIf(isRoot)('the watchdog kills a job\'s whole tree', () => {
   test('when the node is stalled past the fence (SIGSTOP)', async () => {
     const { node, escaped } = await fixture(1000)
     node.node.kill('SIGSTOP')
-    cleanups.push(async () => { node.node.kill('SIGCONT') })
+    later(async () => { node.node.kill('SIGCONT') })
     await waitForGone(escaped)
   })
 })
@@ -175,7 +158,7 @@ describe('without a cgroup', () => {
   })
 
   test('the executor says why, marks each run uncontained and still kills the process group', async () => {
-    const { exec, dir } = await started({ cgroups: false })
+    const { exec, home: dir } = await started({ cgroups: false })
     expect(exec.containment()).toEqual({ uncontained: 'cgroups are turned off' })
     const handle = await exec.run(request(dir))
     expect(handle.uncontained).toBe(true)

@@ -9,7 +9,8 @@ import { once } from 'node:events'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { waitFor } from './helpers.js'
+import { executor, type Executor, type ExecutorInit } from '../src/exec/executor.js'
+import { tempDir, waitFor } from './helpers.js'
 
 /** A job that leaves a process in a session of its own (out of its process group), its pid in `pidfile`, and waits. */
 export const ESCAPING_JOB = ['sh', '-c', 'setsid sleep 300 & echo $! > pidfile; sleep 300']
@@ -125,4 +126,28 @@ if (mode === 'kill-watchdog-first') {
 console.log(JSON.stringify({ pgid: handle.pid, cgroup: exec.containment().cgroup }))
 setInterval(() => {}, 60_000)
 `
+}
+
+/**
+ * The temp directories and started executors of one test file, all cleaned up by `cleanUp` (call it
+ * in `afterEach`), newest first. `later` adds a cleanup of the test's own.
+ */
+export function executorScratch (prefix: string, killGraceMs: number) {
+  const cleanups: Array<() => Promise<void>> = []
+  const later = (cleanup: () => Promise<void>): void => { cleanups.push(cleanup) }
+  const scratch = async (): Promise<string> => {
+    const { dir, cleanup } = await tempDir(prefix)
+    later(cleanup)
+    return dir
+  }
+  /** A started executor with a fresh home, stopped after the test. */
+  const started = async (options: Partial<ExecutorInit> = {}): Promise<{ exec: Executor, home: string }> => {
+    const home = await scratch()
+    const exec = executor({ home, killGraceMs, ...options })
+    await exec.start()
+    later(async () => { await exec.stop() })
+    return { exec, home }
+  }
+  const cleanUp = async (): Promise<void> => { for (const cleanup of cleanups.splice(0).reverse()) await cleanup() }
+  return { scratch, started, later, cleanUp }
 }

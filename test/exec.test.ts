@@ -1,31 +1,13 @@
 import { chmod, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, test } from 'vitest'
-import { executor, killLeftover, type Executor, type ExecutorInit, type RunRequest } from '../src/exec/executor.js'
+import { executor, killLeftover, type RunRequest } from '../src/exec/executor.js'
 import { ExecutorNotRunningError } from '../src/exec/errors.js'
-import { startFixtureNode, type FixtureMode } from './exec-fixture.js'
-import { tempDir, waitFor } from './helpers.js'
+import { executorScratch, startFixtureNode, type FixtureMode } from './exec-fixture.js'
+import { waitFor } from './helpers.js'
 
-const cleanups: Array<() => Promise<void>> = []
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
-
-async function scratch (): Promise<string> {
-  const { dir, cleanup } = await tempDir('meshq-exec-')
-  cleanups.push(cleanup)
-  return dir
-}
-
-/** A started executor with a fresh home, stopped after the test. */
-async function started (options: Partial<ExecutorInit> = {}): Promise<{ exec: Executor, home: string }> {
-  const home = await scratch()
-  const exec = executor({ home, killGraceMs: 2000, ...options })
-  await exec.start()
-  cleanups.push(async () => { await exec.stop() })
-  return { exec, home }
-}
+const { scratch, started, later, cleanUp } = executorScratch('meshq-exec-', 2000)
+afterEach(cleanUp)
 
 function request (cmd: string[], extra: Partial<RunRequest> = {}): RunRequest {
   return { jobId: 'job1', epoch: 1, cmd, cwd: '/', env: {}, ...extra }
@@ -455,8 +437,8 @@ describe('orphan guard', () => {
   async function killNodeAndCheckJobDies (mode: FixtureMode): Promise<void> {
     const dir = await scratch()
     const { node, exited, pgid } = await startFixtureNode(dir, { cmd: ['sh', '-c', 'sleep 300 & sleep 300'] }, mode)
-    cleanups.push(async () => { node.kill('SIGKILL') })
-    cleanups.push(async () => { await groupMembers(pgid).then(members => members.length > 0 && process.kill(-pgid, 'SIGKILL')) })
+    later(async () => { node.kill('SIGKILL') })
+    later(async () => { await groupMembers(pgid).then(members => members.length > 0 && process.kill(-pgid, 'SIGKILL')) })
     await waitForGroupSize(pgid, 3)
 
     node.kill('SIGKILL')

@@ -11,6 +11,8 @@ import type { FactChange, GroupFact, LimitFact, PauseFact } from '../crdt/facts.
 import type { JobTable, SealedJob, TableEntry } from '../sched/table.js'
 import type { Scheduler } from '../sched/scheduler.js'
 import { toJobView } from '../sched/view.js'
+import { arrayTaskIds, arrayView } from '../sched/array-view.js'
+import { splitTaskId } from '../array-task.js'
 import { encodeToken } from './membership.js'
 import type { Membership } from './membership.js'
 import type { Retention } from './retention.js'
@@ -99,17 +101,31 @@ export class NodeEngine implements Engine {
     const matches = (state: JobState, group: string | undefined): boolean =>
       (query.state == null || state === query.state) && (query.group == null || group === query.group)
     const rows: Array<{ id: JobId, submittedAt: number, seq: number, entry?: TableEntry }> = []
+    // each array is one row unless its tasks are asked for
+    const shown = (id: JobId): boolean => {
+      const task = splitTaskId(id)
+      return query.array != null ? task?.array === query.array : task == null || query.tasks === true
+    }
+    const arrays: JobView[] = []
     for (const [id, entry] of table.all()) {
       const { group, submittedAt, seq } = entry.facts.spec
-      if (matches(entry.derived.state, group)) rows.push({ id, submittedAt, seq, entry })
+      if (shown(id) && matches(entry.derived.state, group)) rows.push({ id, submittedAt, seq, entry })
     }
     for (const [id, job] of table.sealedJobs()) {
-      if (matches(job.state, job.group)) rows.push({ id, submittedAt: job.submittedAt, seq: job.seq })
+      if (shown(id) && matches(job.state, job.group)) rows.push({ id, submittedAt: job.submittedAt, seq: job.seq })
     }
+    if (query.array == null && query.tasks !== true) {
+      for (const [id] of table.allArrays()) {
+        const view = arrayView(table, id, spec => this.init.scheduler.readyReason(spec))
+        if (view != null && matches(view.state, view.group)) arrays.push(view)
+      }
+    }
+    for (const view of arrays) rows.push({ id: view.id, submittedAt: Date.parse(view.submittedAt), seq: 0 })
     rows.sort((a, b) => b.submittedAt - a.submittedAt || b.seq - a.seq || (b.id < a.id ? -1 : 1))
     const page = rows.slice(0, query.limit ?? rows.length)
-    const sealed = await this.sealedViews(page.filter(r => r.entry == null).map(r => r.id))
-    return page.map(r => r.entry != null ? this.view(r.entry) : sealed.get(r.id) as JobView)
+    const sealed = await this.sealedViews(page.filter(r => r.entry == null && table.array(r.id) == null).map(r => r.id))
+    const arrayRows = new Map(arrays.map(view => [view.id, view]))
+    return page.map(r => r.entry != null ? this.view(r.entry) : arrayRows.get(r.id) ?? sealed.get(r.id) as JobView)
   }
 
   /**
@@ -121,7 +137,7 @@ export class NodeEngine implements Engine {
   }
 
   private known (id: string): boolean {
-    return this.init.table.get(id) != null || this.init.table.sealedJob(id) != null
+    return this.init.table.get(id) != null || this.init.table.sealedJob(id) != null || this.init.table.array(id) != null
   }
 
   /** Before a job is reported missing, or a group's jobs are counted: catch up with the other members. */
@@ -133,6 +149,8 @@ export class NodeEngine implements Engine {
     await this.catchUpFor({ ids: [id] })
     const entry = this.init.table.get(id)
     if (entry != null) return this.view(entry)
+    const array = arrayView(this.init.table, id, spec => this.init.scheduler.readyReason(spec))
+    if (array != null) return array
     const sealed = (await this.sealedViews([id as JobId])).get(id as JobId)
     if (sealed == null) throw new JobNotFoundError(`no job ${id}`)
     return sealed
@@ -147,7 +165,8 @@ export class NodeEngine implements Engine {
   }
 
   private stateOf (id: string): JobState | undefined {
-    return this.init.table.get(id)?.derived.state ?? this.init.table.sealedJob(id)?.state
+    const { table } = this.init
+    return table.get(id)?.derived.state ?? table.sealedJob(id)?.state ?? table.arrayState(id)
   }
 
   async kill (selector: Selector): Promise<JobView[]> {
@@ -160,10 +179,8 @@ export class NodeEngine implements Engine {
   async retry (selector: Selector): Promise<JobView[]> {
     const selected = await this.select(selector, job => job.state === JobState.failed || job.state === JobState.killed)
     const retriable = (e: TableEntry): boolean => e.derived.state === JobState.failed || e.derived.state === JobState.killed
-    if (selector.ids != null) {
-      const bad = selected.find(e => !retriable(e))
-      if (bad != null) throw new InvalidJobError(`job ${bad.facts.spec.id} is ${bad.derived.state}: only failed or killed jobs can be retried`)
-    }
+    const bad = this.named(selector, selected).find(e => !retriable(e))
+    if (bad != null) throw new InvalidJobError(`job ${bad.facts.spec.id} is ${bad.derived.state}: only failed or killed jobs can be retried`)
     const targets = selected.filter(retriable)
     await this.control(targets, ControlKind.retry)
     return targets.map(e => this.view(e))
@@ -173,7 +190,7 @@ export class NodeEngine implements Engine {
   async remove (selector: Selector): Promise<JobView[]> {
     const selected = await this.select(selector, () => true)
     const isRunning = (e: TableEntry): boolean => e.derived.state === JobState.running
-    const running = selector.ids != null ? selected.find(isRunning) : undefined
+    const running = this.named(selector, selected).find(isRunning)
     if (running != null) throw new JobRunningError(`job ${running.facts.spec.id} is running: kill it first`)
     const targets = selected.filter(e => !isRunning(e))
     const views = targets.map(e => this.view(e))
@@ -185,7 +202,7 @@ export class NodeEngine implements Engine {
     const patch = draftPatch(request, this.init.clock.now())
     const selected = await this.select(selector, () => false)
     const modifiable = (e: TableEntry): boolean => e.derived.state !== JobState.running && e.derived.state !== JobState.done
-    const refused = selector.ids != null ? selected.find(e => !modifiable(e)) : undefined
+    const refused = this.named(selector, selected).find(e => !modifiable(e))
     if (refused != null) {
       const message = `job ${refused.facts.spec.id} is ${refused.derived.state}: only jobs that are not running or done can be changed`
       throw refused.derived.state === JobState.running ? new JobRunningError(message) : new InvalidJobError(message)
@@ -354,7 +371,8 @@ export class NodeEngine implements Engine {
   private async select (selector: Selector, wanted: (job: SealedJob) => boolean, unwanted: 'refuse' | 'skip' = 'refuse'): Promise<TableEntry[]> {
     await this.catchUpFor(selector)
     const { table, ledger } = this.init
-    const ids = selector.group != null ? table.groupJobs(selector.group) : selector.ids
+    // an array's id stands for its tasks, taken like a group's jobs
+    const ids = selector.group != null ? table.groupJobs(selector.group) : selector.ids?.flatMap(id => arrayTaskIds(table, id) ?? [id])
     if (ids == null || ids.length === 0) {
       if (selector.group != null) return []
       throw new UsageError('give job ids or a group')
@@ -364,14 +382,21 @@ export class NodeEngine implements Engine {
       if (sealed != null && wanted(sealed)) await ledger.unseal(segmentOf(id) as string)
     }
     if (selector.group != null) return ids.map(id => table.get(id)).filter(e => e != null)
+    const named = new Set(selector.ids)
     return ids.flatMap(id => {
       const entry = table.get(id)
       if (entry != null) return [entry]
       const sealed = table.sealedJob(id)
       if (sealed == null) throw new JobNotFoundError(`no job ${id}`)
-      if (unwanted === 'skip') return []
+      if (unwanted === 'skip' || !named.has(id)) return []
       throw new InvalidJobError(`job ${id} is ${sealed.state}`)
     })
+  }
+
+  /** The entries a selector names one by one: a request about them that cannot apply is an error (for a group's or an array's, they are left out). */
+  private named (selector: Selector, entries: TableEntry[]): TableEntry[] {
+    const ids = new Set(selector.ids ?? [])
+    return entries.filter(e => ids.has(e.facts.spec.id))
   }
 
   /** Final records of jobs in sealed segments, read from the store. */
@@ -386,7 +411,7 @@ export class NodeEngine implements Engine {
   private checkDependencies (draft: JobDraft, batch: JobDraft[]): void {
     const { table } = this.init
     if (draft.allowMissing !== true) {
-      const missing = dependenciesOf(draft).find(dep => !dep.startsWith('#') && table.get(dep) == null && table.sealedJob(dep) == null)
+      const missing = dependenciesOf(draft).find(dep => !dep.startsWith('#') && !this.known(dep))
       if (missing != null) throw new MissingDependencyError(`dependency ${missing} does not exist (use --allow-missing to wait for it)`)
     }
     if (draft.group == null) return

@@ -116,8 +116,10 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
       if (entry == null) return table.sealedJob(job) != null
       return entry.derived.state === JobState.done || [...entry.facts.attempts.values()].some(a => a.epoch === epoch && a.endedAt != null)
     },
-    groupOf: job => table.get(job)?.facts.spec.group,
-    limitOf: group => table.limitOf(group)
+    capsOf: job => {
+      const spec = table.get(job)?.facts.spec
+      return spec == null ? [] : table.capsOf(spec)
+    }
   })
   scheduler = new Scheduler({ self, slots, tags: options.tags, clock, table, ledger, store, executor: exec, claims, memory: new NodeMemory(options.memBytes) })
   const recovered = await scheduler.recover()

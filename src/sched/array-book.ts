@@ -19,7 +19,7 @@ const noStates = (): Record<JobState, number> => ({ pending: 0, ready: 0, runnin
  */
 export function * tasksOf (array: JobSpec): Generator<JobSpec> {
   if (array.array == null) return
-  const { key, ...common } = array
+  const { key: _key, ...common } = array
   for (const index of arrayIndices(array.array)) {
     yield { ...common, id: taskId(array.id, index), arrayId: array.id, arrayIndex: index }
   }

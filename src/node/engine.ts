@@ -299,9 +299,15 @@ export class NodeEngine implements Engine {
     return { slots: scheduler.slots, running: scheduler.running, draining: scheduler.isDraining, tags, memFree: scheduler.freeMemory() }
   }
 
+  /** Events of every change of a job; a change of an array's task also tells the array's new record. */
   subscribe (listener: (event: NodeEvent) => void): () => void {
-    return this.init.table.onChange((_, entry) => {
-      listener(entry.derived.removed ? { type: 'removed', id: entry.facts.spec.id } : { type: 'job', job: this.view(entry) })
+    const { table, scheduler } = this.init
+    return table.onChange((_, entry) => {
+      const { id, arrayId } = entry.facts.spec
+      listener(entry.derived.removed ? { type: 'removed', id } : { type: 'job', job: this.view(entry) })
+      if (arrayId == null) return
+      const array = arrayView(table, arrayId, spec => scheduler.readyReason(spec))
+      listener(array == null ? { type: 'removed', id: arrayId } : { type: 'job', job: array })
     })
   }
 

@@ -12,7 +12,7 @@ import type { JobTable, SealedJob, TableEntry } from '../sched/table.js'
 import type { Scheduler } from '../sched/scheduler.js'
 import { toJobView } from '../sched/view.js'
 import { arrayTaskIds, arrayView } from '../sched/array-view.js'
-import { splitTaskId } from '../array-task.js'
+import { splitTaskId, taskId } from '../array-task.js'
 import { encodeToken } from './membership.js'
 import type { Membership } from './membership.js'
 import type { Retention } from './retention.js'
@@ -113,6 +113,14 @@ export class NodeEngine implements Engine {
     }
     for (const [id, job] of table.sealedJobs()) {
       if (shown(id) && matches(job.state, job.group)) rows.push({ id, submittedAt: job.submittedAt, seq: job.seq })
+    }
+    for (const lazy of table.untouchedTasks()) {
+      const { id: array, group, submittedAt, seq } = lazy.array
+      if ((query.array !== array && query.tasks !== true) || !matches(lazy.derived.state, group)) continue
+      for (const index of lazy.indices()) {
+        const id = taskId(array, index)
+        rows.push({ id, submittedAt, seq, entry: table.get(id) })
+      }
     }
     if (query.array == null && query.tasks !== true) {
       for (const [id] of table.allArrays()) {
@@ -250,13 +258,14 @@ export class NodeEngine implements Engine {
   async stats (): Promise<StatsView> {
     const states = Object.fromEntries(Object.values(JobState).map(s => [s, 0])) as Record<JobState, number>
     const groups: StatsView['groups'] = {}
-    const add = (state: JobState, group: string | undefined): void => {
-      states[state]++
+    const add = (state: JobState, group: string | undefined, n = 1): void => {
+      states[state] += n
       if (group == null) return
       const counts = groups[group] ??= {}
-      counts[state] = (counts[state] ?? 0) + 1
+      counts[state] = (counts[state] ?? 0) + n
     }
     for (const [, entry] of this.init.table.all()) add(entry.derived.state, entry.facts.spec.group)
+    for (const lazy of this.init.table.untouchedTasks()) if (!lazy.derived.removed) add(lazy.derived.state, lazy.array.group, lazy.count)
     for (const [, job] of this.init.table.sealedJobs()) add(job.state, job.group)
     const since = this.init.clock.now() - THROUGHPUT_WINDOW_MS
     while (this.finishedAt.length > 0 && this.finishedAt[0] < since) this.finishedAt.shift()
@@ -302,13 +311,19 @@ export class NodeEngine implements Engine {
   /** Events of every change of a job; a change of an array's task also tells the array's new record. */
   subscribe (listener: (event: NodeEvent) => void): () => void {
     const { table, scheduler } = this.init
-    return table.onChange((_, entry) => {
-      const { id, arrayId } = entry.facts.spec
-      listener(entry.derived.removed ? { type: 'removed', id } : { type: 'job', job: this.view(entry) })
-      if (arrayId == null) return
-      const array = arrayView(table, arrayId, spec => scheduler.readyReason(spec))
-      listener(array == null ? { type: 'removed', id: arrayId } : { type: 'job', job: array })
-    })
+    const tellArray = (id: JobId): void => {
+      const array = arrayView(table, id, spec => scheduler.readyReason(spec))
+      listener(array == null ? { type: 'removed', id } : { type: 'job', job: array })
+    }
+    const stops = [
+      table.onChange((_, entry) => {
+        const { id, arrayId } = entry.facts.spec
+        listener(entry.derived.removed ? { type: 'removed', id } : { type: 'job', job: this.view(entry) })
+        if (arrayId != null) tellArray(arrayId)
+      }),
+      table.onUntouchedChange(tellArray)
+    ]
+    return () => { for (const stop of stops) stop() }
   }
 
   jobEvents (query: EventQuery): JobEvent[] {

@@ -1,6 +1,6 @@
 import { JobState } from '../types.js'
 import type { JobId, JobSpec } from '../types.js'
-import { arrayIndices, splitTaskId, taskId } from '../array-task.js'
+import { splitTaskId } from '../array-task.js'
 import type { Derived } from '../crdt/derive.js'
 
 /** What a replica knows of one job array: its spec (absent once its segment is sealed) and how many of its tasks are in each state. */
@@ -12,18 +12,6 @@ export interface ArrayRecord {
 }
 
 const noStates = (): Record<JobState, number> => ({ pending: 0, ready: 0, running: 0, done: 0, failed: 0, killed: 0 })
-
-/**
- * The tasks of an array spec. Each is a job spec of its own: the array's with the task's id and
- * index, and without the idempotency key, which names the array.
- */
-export function * tasksOf (array: JobSpec): Generator<JobSpec> {
-  if (array.array == null) return
-  const { key: _key, ...common } = array
-  for (const index of arrayIndices(array.array)) {
-    yield { ...common, id: taskId(array.id, index), arrayId: array.id, arrayIndex: index }
-  }
-}
 
 /**
  * The state of a whole array, as `--after ARRAY` and `wait ARRAY` see it: ended only when every
@@ -60,16 +48,16 @@ export class ArrayBook {
   }
 
   /**
-   * Counts a job's state in or out (`sign`) of its array, if it is a task. Returns how much it
-   * weighs as a spec of its segment: 1 for a job, 0 for a task (its array's spec counts once).
+   * Counts `delta` tasks in a state in or out of their array, if `id` is a task. Returns how much
+   * it weighs as a spec of its segment: 1 for a job, 0 for a task (its array's spec counts once).
    */
-  count (id: JobId, derived: Pick<Derived, 'state' | 'removed'>, sign: 1 | -1): 0 | 1 {
+  count (id: JobId, derived: Pick<Derived, 'state' | 'removed'>, delta: number): 0 | 1 {
     const task = splitTaskId(id)
     if (task == null) return 1
     const record = this.record(task.array)
     if (!derived.removed) {
-      record.total += sign
-      record.states[derived.state] += sign
+      record.total += delta
+      record.states[derived.state] += delta
     }
     return 0
   }

@@ -146,7 +146,12 @@ export class Scheduler {
   }
 
   start (): void {
-    this.unsubscribe = this.init.table.onChange((id, entry) => this.onJobChange(id, entry))
+    const unsubscribe = [
+      this.init.table.onChange((id, entry) => this.onJobChange(id, entry)),
+      // an array's untouched tasks became ready, or wait for a time: a pass takes them or re-arms the timer
+      this.init.table.onUntouchedChange(() => this.schedulePass())
+    ]
+    this.unsubscribe = () => { for (const stop of unsubscribe) stop() }
     this.fenceTimer = setInterval(() => { this.fence() }, FENCE_CHECK_MS)
     this.fenceTimer.unref()
     this.schedulePass()

@@ -8,7 +8,9 @@ import createDebug from 'debug'
 import { MetaMap, SegmentMap, compareStamps, factSubject, segmentOf, validFact } from '../crdt/facts.js'
 import type { FactChange, GroupFact, JobFacts, LimitFact, PauseFact } from '../crdt/facts.js'
 import { Heap } from './heap.js'
-import { ArrayBook, tasksOf } from './array-book.js'
+import { ArrayBook } from './array-book.js'
+import { UntouchedTasks } from './untouched-tasks.js'
+import { splitTaskId, taskId } from '../array-task.js'
 import type { ArrayRecord } from './array-book.js'
 import type { Cap } from './claims/group-limits.js'
 import { dependenciesOf, groupDependenciesOf } from './submit.js'
@@ -100,6 +102,8 @@ export class JobTable {
   private readonly limits = new GroupSettings<LimitFact>()
   private readonly idempotency = new Map<string, JobId>()
   private readonly arrays = new ArrayBook()
+  /** Each array's tasks that no fact touched yet: one record per array, not an entry per task. */
+  private readonly untouched = new Map<JobId, UntouchedTasks>()
   /** Jobs of sealed segments: their final state, enough for dependants, groups and listings. */
   private readonly sealed = new Map<JobId, SealedJob>()
   private readonly segmentCounts = new Map<string, { total: number, unsettled: number }>()
@@ -108,6 +112,7 @@ export class JobTable {
   private readonly ready = new Heap<JobSpec>(runsBefore)
   private readonly wakeups = new Heap<{ at: number, id: JobId }>((a, b) => a.at < b.at)
   private readonly listeners = new Set<JobChangeListener>()
+  private readonly arrayListeners = new Set<(array: JobId) => void>()
   private readonly ctx: DeriveContext
 
   constructor (init: JobTableInit) {
@@ -132,9 +137,25 @@ export class JobTable {
     return () => this.listeners.delete(listener)
   }
 
+  /** Called when the untouched tasks of an array change state or wait for another time (see UntouchedTasks). */
+  onUntouchedChange (listener: (array: JobId) => void): () => void {
+    this.arrayListeners.add(listener)
+    return () => this.arrayListeners.delete(listener)
+  }
+
+  /** A job, or a task of an array (an untouched task's entry is made for the caller, who may only read it). */
   get (id: string): TableEntry | undefined {
     const entry = this.entries.get(id as JobId)
-    return entry?.derived.removed === true ? undefined : entry
+    if (entry != null) return entry.derived.removed ? undefined : entry
+    const task = splitTaskId(id)
+    const lazy = task == null ? undefined : this.untouched.get(task.array as JobId)
+    if (task == null || lazy == null || !lazy.has(task.index) || lazy.derived.removed) return undefined
+    return { facts: { spec: lazy.spec(task.index), attempts: new Map(), controls: new Map() }, derived: lazy.derived }
+  }
+
+  /** The untouched tasks of every array (see UntouchedTasks). */
+  untouchedTasks (): Iterable<UntouchedTasks> {
+    return this.untouched.values()
   }
 
   /** Every job not removed. */
@@ -188,7 +209,8 @@ export class JobTable {
   awaited (job: Pick<SealedJob, 'id' | 'group'>): boolean {
     const unsettled = (id: JobId): boolean => {
       const entry = this.entries.get(id)
-      return entry != null && !entry.derived.removed && !isTerminal(entry.derived.state)
+      const state = entry == null ? this.arrays.state(id) : entry.derived.removed ? undefined : entry.derived.state
+      return state != null && !isTerminal(state)
     }
     return [...this.dependants.get(job.id) ?? []].some(unsettled) ||
       (job.group != null && [...this.groupDependants.get(job.group) ?? []].some(unsettled))
@@ -223,8 +245,15 @@ export class JobTable {
     return this.idempotency.get(key)
   }
 
+  /** Every job of the group; an array of the group stands for all its tasks. */
   groupJobs (group: string): JobId[] {
-    return [...this.groupMembers.get(group) ?? []]
+    const ids = new Set<JobId>()
+    for (const id of this.groupMembers.get(group) ?? []) {
+      const lazy = this.untouched.get(id)
+      if (lazy == null) ids.add(id)
+      else for (const index of lazy.indices()) ids.add(taskId(id, index))
+    }
+    return [...ids]
   }
 
   /** The pause in force for a group, if any. */
@@ -308,6 +337,15 @@ export class JobTable {
   takeReady (visit: (spec: JobSpec) => boolean | 'stop'): void {
     const skipped: JobSpec[] = []
     for (let spec = this.ready.pop(); spec != null; spec = this.ready.pop()) {
+      const lazy = this.untouched.get(spec.id)
+      if (lazy != null) {
+        // an array's spec stands for its untouched tasks: the first of them is offered
+        const verdict = this.offerUntouched(lazy, spec, visit)
+        if (verdict === true || verdict === 'stale') continue
+        skipped.push(spec)
+        if (verdict === 'stop') break
+        continue
+      }
       const entry = this.entries.get(spec.id)
       if (entry?.derived.state !== JobState.ready || entry.facts.spec !== spec) continue // stale heap entry
       const verdict = visit(spec)
@@ -316,6 +354,20 @@ export class JobTable {
       if (verdict === 'stop') break
     }
     for (const spec of skipped) this.ready.push(spec)
+  }
+
+  /** The first untouched task of an array, offered to `visit`; a task taken gets an entry of its own. */
+  private offerUntouched (lazy: UntouchedTasks, spec: JobSpec, visit: (spec: JobSpec) => boolean | 'stop'): boolean | 'stop' | 'stale' {
+    const index = lazy.next()
+    if (lazy.array !== spec || lazy.derived.state !== JobState.ready || lazy.derived.removed || index == null) return 'stale'
+    const task = lazy.spec(index)
+    const verdict = visit(task)
+    if (verdict !== true) return verdict
+    const touched = new Set<JobId>()
+    this.materialize(lazy, index, touched, task)
+    this.recompute(touched)
+    if (lazy.count > 0) this.ready.push(spec)
+    return true
   }
 
   /** A spec from the ledger: a job, or an array that stands for one task per index. */
@@ -328,8 +380,35 @@ export class JobTable {
     this.arrays.add(spec)
     this.countSpec(spec.id)
     this.claimKey(spec)
-    for (const task of tasksOf(spec)) this.addSpec(task, touched)
+    const lazy = new UntouchedTasks(spec)
+    this.untouched.set(spec.id, lazy)
+    this.countUntouched(lazy, lazy.derived, +1) // as removed: its first derivation moves it to its real counts
+    for (const dep of dependenciesOf(spec)) addTo(this.dependants, dep, spec.id)
+    for (const group of groupDependenciesOf(spec)) addTo(this.groupDependants, group, spec.id)
+    if (spec.group != null) addTo(this.groupMembers, spec.group, spec.id)
+    touched.add(spec.id)
     for (const id of this.dependants.get(spec.id) ?? []) touched.add(id)
+    // facts about tasks that came before the array's spec
+    for (const [id, facts] of this.orphans) {
+      const task = splitTaskId(id)
+      if (task?.array !== spec.id || !lazy.has(task.index)) continue
+      this.materialize(lazy, task.index, touched)
+      for (const fact of facts) this.addJobFact(fact, touched)
+      this.orphans.delete(id)
+    }
+  }
+
+  /** Gives an untouched task an entry of its own (it leaves the array's untouched tasks for good). */
+  private materialize (lazy: UntouchedTasks, index: number, touched: Set<JobId>, spec = lazy.spec(index)): void {
+    this.countUntouched(lazy, lazy.derived, -1, 1)
+    lazy.touch(index)
+    this.addSpec(spec, touched)
+  }
+
+  /** Untouched tasks in the group, array and segment counts: `weight` of them (all by default). */
+  private countUntouched (lazy: UntouchedTasks, derived: Derived, sign: 1 | -1, weight = lazy.count): void {
+    const { id, group, array } = lazy.array
+    if (weight > 0 && array != null) this.count({ id: taskId(id, array.first), group }, derived, sign, weight)
   }
 
   /** The idempotency key goes to the first submitted of the specs that carry it. */
@@ -367,6 +446,9 @@ export class JobTable {
   /** Records an attempt or control; facts that arrive before their job's spec wait for it. */
   private addJobFact (change: FactChange, touched: Set<JobId>): void {
     const id = factSubject(change.key) as JobId
+    const task = this.entries.has(id) ? undefined : splitTaskId(id)
+    const lazy = task == null ? undefined : this.untouched.get(task.array)
+    if (task != null && lazy?.has(task.index) === true) this.materialize(lazy, task.index, touched)
     const entry = this.entries.get(id)
     if (entry == null) {
       addTo(this.orphans, id, change)
@@ -416,9 +498,12 @@ export class JobTable {
     this.ctx.now = this.clock.now()
     const work = [...ids]
     const changed = new Set<JobId>()
+    const changedArrays = new Set<JobId>()
     while (work.length > 0) {
       const id = work.pop() as JobId
       const entry = this.entries.get(id)
+      const lazy = entry == null ? this.untouched.get(id) : undefined
+      if (lazy != null && this.recomputeUntouched(lazy, work)) changedArrays.add(id)
       if (entry == null) continue
       const before = entry.derived
       const after = deriveJob(entry.facts, this.ctx)
@@ -440,6 +525,34 @@ export class JobTable {
       const entry = this.entries.get(id) as TableEntry
       for (const listener of this.listeners) listener(id, entry)
     }
+    for (const id of changedArrays) for (const listener of this.arrayListeners) listener(id)
+  }
+
+  /**
+   * Re-derives an array's untouched tasks, all at once. A terminal state (a dependency failed)
+   * is never theirs: they all get entries then, so that each task's end is derived and reported.
+   * Returns whether their state or its reason changed.
+   */
+  private recomputeUntouched (lazy: UntouchedTasks, work: JobId[]): boolean {
+    const before = lazy.derived
+    const after = deriveJob({ spec: lazy.array, attempts: new Map(), controls: new Map() }, this.ctx)
+    if (isTerminal(after.state)) {
+      const touched = new Set<JobId>()
+      for (const index of [...lazy.indices()]) this.materialize(lazy, index, touched)
+      work.push(...touched)
+      return false
+    }
+    lazy.derived = after
+    if (before.state !== after.state || before.removed !== after.removed) {
+      this.countUntouched(lazy, before, -1)
+      this.countUntouched(lazy, after, +1)
+      const { id, group } = lazy.array
+      for (const dep of this.dependants.get(id) ?? []) work.push(dep)
+      if (group != null) for (const dep of this.groupDependants.get(group) ?? []) work.push(dep)
+      if (after.state === JobState.ready && lazy.count > 0) this.ready.push(lazy.array)
+    }
+    if (after.wakeAt != null && after.wakeAt !== before.wakeAt) this.wakeups.push({ at: after.wakeAt, id: lazy.array.id })
+    return before.state !== after.state || before.removed !== after.removed || before.reason !== after.reason
   }
 
   /** An array's spec in its segment's count: its tasks count only as unsettled work. */
@@ -455,17 +568,17 @@ export class JobTable {
   }
 
   /** Group and segment counts, kept by state transitions so that checks on them cost O(1). */
-  private count (spec: Pick<JobSpec, 'id' | 'group'>, derived: Derived, sign: 1 | -1): void {
+  private count (spec: Pick<JobSpec, 'id' | 'group'>, derived: Derived, sign: 1 | -1, weight = 1): void {
     const segCounts = this.segmentCountsOf(spec.id)
     // a removed job counts in its segment as settled, so that the segment can still be sealed;
     // an array's tasks count as the one spec they come from
-    segCounts.total += sign * this.arrays.count(spec.id, derived, sign)
-    if (!derived.removed && !isTerminal(derived.state)) segCounts.unsettled += sign
+    segCounts.total += sign * this.arrays.count(spec.id, derived, sign * weight)
+    if (!derived.removed && !isTerminal(derived.state)) segCounts.unsettled += sign * weight
     if (derived.removed || spec.group == null) return
     let counts = this.groupCounts.get(spec.group)
     if (counts == null) this.groupCounts.set(spec.group, counts = { total: 0, done: 0, failed: new Set(), inherited: new Set() })
-    counts.total += sign
-    if (derived.state === JobState.done) counts.done += sign
+    counts.total += sign * weight
+    if (derived.state === JobState.done) counts.done += sign * weight
     if (derived.state === JobState.failed || derived.state === JobState.killed) {
       const failures = derived.inheritedFailure === true ? counts.inherited : counts.failed
       if (sign > 0) failures.add(spec.id)

@@ -148,12 +148,14 @@ describe('job arrays on a mesh', () => {
     const nodes = await startCluster(3, ['--slots', '2'])
     cleanups.push(async () => { for (const n of nodes) await n.cleanup() })
     const file = await workFile('mesh')
-    const id = await submitArray(nodes[1].home, ['--array', '1-60'], ['sh', '-c', `echo $MESHQ_ARRAY_INDEX $MESHQ_NODE >> ${file}`])
+    const id = await submitArray(nodes[1].home, ['--array', '1-60'], ['sh', '-c', `echo $MESHQ_ARRAY_INDEX >> ${file}`])
     // waited for on another node than the submitter
     await ok(nodes[2].home, ['wait', id], { timeout: 120_000 })
-    const runs = (await lines(file)).map(l => l.split(' '))
-    expect(runs.map(r => Number(r[0])).sort((a, b) => a - b)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1))
-    console.log(`array of 60 on 3 nodes: tasks per node ${JSON.stringify(Object.values(Object.groupBy(runs, r => r[1])).map(r => r?.length))}`)
+    expect((await lines(file)).map(Number).sort((a, b) => a - b)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1))
+    const tasks = await json<JobView[]>(nodes[0].home, ['ls', '--array', id])
+    expect(tasks.map(t => t.attempts.length)).toEqual(Array(60).fill(1))
+    const perNode = Object.values(Object.groupBy(tasks, t => t.node ?? '?')).map(t => t?.length)
+    console.log(`array of 60 on 3 nodes: tasks per node ${JSON.stringify(perNode)}`)
   }, 180_000)
 
   it('survives a SIGKILL of the node that ran its tasks: the rest run on the other node', async () => {

@@ -115,6 +115,28 @@ describe('job arrays in the job table', () => {
     expect(t.segmentSettled('segaaa', 2)).toBe(true)
   })
 
+  it('keeps a sealed array\'s state and record summary, and takes its segment back when it is loaded again', () => {
+    const t = table()
+    const facts = [jobFact(array(1, 1, 2, { group: 'g' })), ended('segaaa-1[1]', 0), ended('segaaa-1[2]', 3)]
+    t.ingest(facts)
+    expect(t.segmentSettled('segaaa', 1)).toBe(true)
+    const summaries = t.evict('segaaa')
+    expect(summaries.map(j => j.id).sort()).toEqual(['segaaa-1[1]', 'segaaa-1[2]'])
+    expect(t.sealedJob('segaaa-1')).toMatchObject({ state: 'failed', array: true, group: 'g' })
+    expect(t.array('segaaa-1')?.spec).toBeUndefined()
+    expect(t.arrayState('segaaa-1')).toBe('failed')
+    // a restart: the summaries alone, the array's not counted as a job of its group
+    const restarted = table()
+    restarted.addSealed([...summaries, t.sealedJob('segaaa-1') as NonNullable<ReturnType<JobTable['sealedJob']>>])
+    expect(restarted.arrayState('segaaa-1')).toBe('failed')
+    restarted.ingest([jobFact(spec(9, { afterGroupAny: ['g'] }))])
+    expect(restarted.get('segaaa-9')?.derived.state).toBe('ready')
+    // loaded again (unsealed): the same states, counted once
+    t.ingest(facts)
+    expect(t.sealedJob('segaaa-1')).toBeUndefined()
+    expect(t.array('segaaa-1')).toMatchObject({ total: 2, states: { done: 1, failed: 1 } })
+  })
+
   it('caps an array with --array-limit as a cap of its own', () => {
     const t = table()
     t.ingest([jobFact(array(1, 1, 3, { arrayLimit: 2, group: 'g' }))])

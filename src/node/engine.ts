@@ -131,8 +131,8 @@ export class NodeEngine implements Engine {
     for (const view of arrays) rows.push({ id: view.id, submittedAt: Date.parse(view.submittedAt), seq: 0 })
     rows.sort((a, b) => b.submittedAt - a.submittedAt || b.seq - a.seq || (b.id < a.id ? -1 : 1))
     const page = rows.slice(0, query.limit ?? rows.length)
-    const sealed = await this.sealedViews(page.filter(r => r.entry == null && table.array(r.id) == null).map(r => r.id))
     const arrayRows = new Map(arrays.map(view => [view.id, view]))
+    const sealed = await this.sealedViews(page.filter(r => r.entry == null && !arrayRows.has(r.id)).map(r => r.id))
     return page.map(r => r.entry != null ? this.view(r.entry) : arrayRows.get(r.id) ?? sealed.get(r.id) as JobView)
   }
 
@@ -378,6 +378,11 @@ export class NodeEngine implements Engine {
       controls: controls.values(),
       basis: (epoch, node) => attempts.get(attemptKey(spec.id, epoch, node))?.basis ?? 0
     })
+  }
+
+  /** An array's record as clients see it, while its spec is in memory. */
+  arrayView (id: JobId): JobView | undefined {
+    return arrayView(this.init.table, id, spec => this.init.scheduler.readyReason(spec))
   }
 
   /** A job's record as clients see it. */

@@ -175,7 +175,7 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
   await server.start()
   claims.start()
   scheduler.start()
-  const seals = sealer({ ledger, table, render: entry => engine.view(entry), delayMs: tuning.sealDelayMs })
+  const seals = sealer({ ledger, table, render: entry => engine.view(entry), renderArray: id => engine.arrayView(id), delayMs: tuning.sealDelayMs })
   retention.start()
   return {
     engine,

@@ -1,6 +1,6 @@
 import createDebug from 'debug'
 import { isTerminal } from '../types.js'
-import type { JobView } from '../types.js'
+import type { JobId, JobView } from '../types.js'
 import type { Ledger } from '../crdt/ledger.js'
 import { segmentOf } from '../crdt/facts.js'
 import { summarize } from '../sched/table.js'
@@ -12,6 +12,8 @@ export interface SealerInit {
   ledger: Ledger
   table: JobTable
   render: (entry: TableEntry) => JobView
+  /** An array's record (see arrayView). */
+  renderArray: (id: JobId) => JobView | undefined
   /** How long a settled segment waits before it is sealed (late facts often follow a job's end). */
   delayMs?: number
 }
@@ -32,8 +34,12 @@ export function sealer (init: SealerInit): { stop: () => void } {
       candidates.delete(seg)
       if (ledger.doc(seg) == null || !table.segmentSettled(seg, ledger.capacity)) continue
       const entries = [...table.all()].filter(([id]) => segmentOf(id) === seg).map(([, entry]) => entry)
+      // an array's record is kept beside its tasks', so that it is still shown, listed and waited for
+      const arrays = table.segmentArrays(seg)
+      const records = [...entries.map(init.render), ...arrays.flatMap(id => init.renderArray(id) ?? [])]
+      const summaries = [...entries.map(summarize), ...arrays.flatMap(id => table.summarizeArray(id) ?? [])]
       try {
-        await ledger.seal(seg, entries.map(init.render), entries.map(summarize))
+        await ledger.seal(seg, records, summaries)
         if (ledger.doc(seg) == null) table.evict(seg)
       } catch (err) {
         log('sealing %s failed: %s', seg, (err as Error).message)

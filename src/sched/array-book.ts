@@ -42,6 +42,12 @@ export class ArrayBook {
     this.record(spec.id).spec = spec
   }
 
+  /** Drops an array's spec (its segment was sealed); its tasks stay counted. */
+  forget (id: JobId): void {
+    const record = this.arrays.get(id)
+    if (record != null) record.spec = undefined
+  }
+
   state (id: JobId): JobState | undefined {
     const record = this.arrays.get(id)
     return record == null ? undefined : arrayState(record)

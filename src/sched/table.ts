@@ -49,6 +49,8 @@ export interface SealedJob {
   key?: string
   submittedAt: number
   seq: number
+  /** The record of a whole array: its tasks have records of their own, which are what is counted. */
+  array?: true
 }
 
 /** The latest setting of each group: a fact replaces the current one only with a higher stamp. */
@@ -178,9 +180,29 @@ export class JobTable {
     return counts != null && counts.total >= capacity && counts.unsettled === 0
   }
 
+  /** The arrays of a segment whose spec is in memory: sealing keeps a record of each. */
+  segmentArrays (seg: string): JobId[] {
+    return [...this.untouched.keys()].filter(id => segmentOf(id) === seg)
+  }
+
+  /** What stays in memory of a sealed array (see SealedJob.array). */
+  summarizeArray (id: JobId): SealedJob | undefined {
+    const lazy = this.untouched.get(id)
+    const state = this.arrays.state(id)
+    if (lazy == null || state == null) return undefined
+    const { group, key, submittedAt, seq } = lazy.array
+    return { id, state, group, key, submittedAt, seq, array: true }
+  }
+
   /** Drops a settled segment's jobs from memory; returns the summaries that stay. */
   evict (seg: string): SealedJob[] {
     const summaries: SealedJob[] = []
+    for (const id of this.segmentArrays(seg)) {
+      const summary = this.summarizeArray(id)
+      if (summary != null) this.sealed.set(id, summary)
+      this.untouched.delete(id)
+      this.arrays.forget(id)
+    }
     for (const [id, entry] of this.entries) {
       if (segmentOf(id) !== seg) continue
       this.entries.delete(id)
@@ -220,6 +242,7 @@ export class JobTable {
   addSealed (summaries: SealedJob[]): void {
     for (const job of summaries) {
       this.sealed.set(job.id, job)
+      if (job.array === true) continue // its tasks are counted
       if (job.group != null) addTo(this.groupMembers, job.group, job.id)
       if (job.key != null && !this.idempotency.has(job.key)) this.idempotency.set(job.key, job.id)
       this.count(job, { state: job.state, removed: false, lamport: 0, epoch: 0 }, +1)
@@ -377,6 +400,7 @@ export class JobTable {
       return
     }
     if (this.arrays.get(spec.id)?.spec != null) return // specs are written once
+    this.sealed.delete(spec.id) // its segment is loaded again
     this.arrays.add(spec)
     this.countSpec(spec.id)
     this.claimKey(spec)

@@ -14,6 +14,7 @@ import { toJobView } from '../sched/view.js'
 import { encodeToken } from './membership.js'
 import type { Membership } from './membership.js'
 import type { Retention } from './retention.js'
+import type { Throughput } from './throughput.js'
 import type { LogRequest, Mesh } from './mesh.js'
 import type { NodeLoad } from './status-gossip.js'
 import { dependenciesOf, dependsOnGroup, draftJob, groupDependenciesOf } from '../sched/submit.js'
@@ -38,6 +39,7 @@ export interface EngineInit {
   membership: Membership
   mesh: Mesh
   retention: Retention
+  throughput: Throughput
   /** Called when `drain` of this node has finished its running jobs. */
   onDrained: () => void
 }
@@ -46,26 +48,20 @@ export interface EngineInit {
 const CATCH_UP_TIMEOUT_MS = 15_000
 /** How often a followed log is checked for new output. */
 const LOG_POLL_MS = 100
-/** Window for the throughput figure of `stats`. */
-const THROUGHPUT_WINDOW_MS = 60_000
 
 /** The node as the control API serves it: reads from the job table, writes facts to the ledger. */
 export class NodeEngine implements Engine {
   private readonly init: EngineInit
-  private readonly finishedAt: number[] = []
   private readonly events: JobEventLog
 
   constructor (init: EngineInit) {
     this.init = init
     this.events = new JobEventLog(() => init.clock.now())
-    for (const [, entry] of init.table.all()) this.events.seed(entry, this.eventFacts(entry))
+    // made before the ledger loads: the table takes in the ledger's changes first (run.ts subscribed
+    // it earlier), and history loaded from disk is no news
     init.table.onChange((_, entry) => this.events.touch(entry, () => this.eventFacts(entry)))
-    // the table takes in the ledger's changes first (run.ts subscribed it earlier): history loaded from disk is no news
     init.ledger.onChange((_, origin) => this.events.settle(origin !== 'load'))
     init.scheduler.settleWith(async (spec, result, stdoutPath) => await expandOutput(spec, result, stdoutPath, { submit: async jobs => await this.submit(jobs) }))
-    init.table.onChange((_, entry) => {
-      if (isTerminal(entry.derived.state) && entry.derived.attempt?.endedAt != null) this.finishedAt.push(init.clock.now())
-    })
   }
 
   status (): NodeStatus {
@@ -241,10 +237,8 @@ export class NodeEngine implements Engine {
     }
     for (const [, entry] of this.init.table.all()) add(entry.derived.state, entry.facts.spec.group)
     for (const [, job] of this.init.table.sealedJobs()) add(job.state, job.group)
-    const since = this.init.clock.now() - THROUGHPUT_WINDOW_MS
-    while (this.finishedAt.length > 0 && this.finishedAt[0] < since) this.finishedAt.shift()
     const nodes = (await this.peers()).filter(p => p.state !== 'unreachable').map(p => ({ id: p.id, slots: p.slots, running: p.running }))
-    return { states, groups, throughput: this.finishedAt.length / (THROUGHPUT_WINDOW_MS / 1000), nodes, coordination: this.init.scheduler.coordination() }
+    return { states, groups, throughput: this.init.throughput.perSecond(), nodes, coordination: this.init.scheduler.coordination() }
   }
 
   async peers (): Promise<PeerView[]> {

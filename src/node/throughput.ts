@@ -1,0 +1,34 @@
+import type { Clock } from '../clock.js'
+import type { Startable } from '../lifecycle.js'
+import type { JobTable } from '../sched/table.js'
+import { isTerminal } from '../types.js'
+
+/** Window for the throughput figure of `stats`. */
+const THROUGHPUT_WINDOW_MS = 60_000
+
+/**
+ * The throughput of `meshq stats`: jobs that ended in the last minute, per second, as this node saw
+ * them end. It counts from its start, after the ledger has loaded: history on disk is not throughput.
+ */
+export class Throughput implements Startable {
+  private readonly finishedAt: number[] = []
+  private unsubscribe = (): void => {}
+
+  constructor (private readonly table: JobTable, private readonly clock: Clock) {}
+
+  start (): void {
+    this.unsubscribe = this.table.onChange((_, entry) => {
+      if (isTerminal(entry.derived.state) && entry.derived.attempt?.endedAt != null) this.finishedAt.push(this.clock.now())
+    })
+  }
+
+  stop (): void {
+    this.unsubscribe()
+  }
+
+  perSecond (): number {
+    const since = this.clock.now() - THROUGHPUT_WINDOW_MS
+    while (this.finishedAt.length > 0 && this.finishedAt[0] < since) this.finishedAt.shift()
+    return this.finishedAt.length / (THROUGHPUT_WINDOW_MS / 1000)
+  }
+}

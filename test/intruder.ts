@@ -13,7 +13,7 @@ import { createHost } from '../src/net/p2p.js'
 import type { MeshqLibp2p } from '../src/net/p2p.js'
 import { decodeToken } from '../src/net/membership.js'
 import type { JoinToken } from '../src/net/membership.js'
-import { JOIN_PROTOCOL } from '../src/net/mesh.js'
+import { JOIN_PROTOCOL } from '../src/net/join.js'
 
 /** A started libp2p host holding the cluster key of `token`, talking only to peers `allowPeer` lets in; the caller stops it. */
 export async function createIntruder (token: JoinToken, allowPeer: (peer: string) => boolean = () => true): Promise<MeshqLibp2p> {

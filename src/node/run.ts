@@ -21,7 +21,7 @@ import { Mesh } from '../net/mesh.js'
 import { Retention } from './retention.js'
 import { sealer } from './sealer.js'
 import { Throughput } from './throughput.js'
-import { scheduling } from './scheduling.js'
+import { CLAIMS_TOPIC, claimBatchCodec, scheduling } from './scheduling.js'
 import { VERSION } from '../version.js'
 
 const log = createDebug('meshq:node')
@@ -78,7 +78,7 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
   const exec = executor({ home: home.dir, killGraceMs: options.killGraceMs, cgroups: options.cgroups })
   const { table, claims, scheduler } = scheduling({
     self, clock, ledger, store, executor: exec, slots, tags: options.tags, memBytes: options.memBytes, claimWindowMs: options.claimWindowMs,
-    transport: mesh.claimTransport(),
+    transport: mesh.channel(CLAIMS_TOPIC, claimBatchCodec),
     peers: () => mesh.liveStatuses(),
     members: () => membership.activeIds().length,
     othersSilentFor: windowMs => mesh.othersSilentFor(windowMs)

@@ -9,6 +9,9 @@ import type { Clock } from '../clock.js'
 import type { Ledger } from '../crdt/ledger.js'
 import type { KVStore } from '../crdt/store.js'
 import type { Executor } from '../exec/executor.js'
+import type { GossipCodec } from '../net/topics.js'
+import { decodeBatch } from '../sched/claim-batch.js'
+import type { ClaimBatch } from '../sched/claim-batch.js'
 import { Claims } from '../sched/claims.js'
 import type { ClaimsInit } from '../sched/claims.js'
 import { NodeMemory } from '../sched/placement.js'
@@ -35,6 +38,10 @@ export interface Scheduling {
   claims: Claims
   scheduler: Scheduler
 }
+
+/** How claim batches are read and checked on their gossip topic (`meshq/<cluster>/claims/2`). */
+export const CLAIMS_TOPIC = 'claims/2'
+export const claimBatchCodec: GossipCodec<ClaimBatch> = { decode: decodeBatch, author: batch => batch.peer, stamp: batch => batch }
 
 export function scheduling (init: SchedulingInit): Scheduling {
   const { self, clock } = init

@@ -9,7 +9,7 @@ import { lpStream } from '@libp2p/utils'
 import { createHost } from '../../dist/net/p2p.js'
 import { agentString, localProtocol } from '../../dist/net/handshake.js'
 import { decodeToken } from '../../dist/net/membership.js'
-import { JOIN_PROTOCOL } from '../../dist/net/mesh.js'
+import { JOIN_PROTOCOL } from '../../dist/net/join.js'
 import { FrameType, SYNC_PROTOCOL, encodeFrame } from '../../dist/net/sync.js'
 
 const text = value => new TextEncoder().encode(typeof value === 'string' ? value : JSON.stringify(value))

@@ -1,27 +1,26 @@
-import { open } from 'node:fs/promises'
-import { join } from 'node:path'
 import { ControlKind, JobState, isTerminal } from '../types.js'
-import type { AttemptView, Control, GcResult, JobStateView, LimitView, ModifyRequest, InviteCreated, InviteView, JobEvent, JobId, JobView, NodeEvent, NodeStatus, PeerIdString, PeerView, StatsView, SubmitRequest } from '../types.js'
+import type { Control, GcResult, JobStateView, LimitView, ModifyRequest, InviteCreated, InviteView, JobEvent, JobId, JobView, NodeEvent, NodeStatus, PeerIdString, PeerView, StatsView, SubmitRequest } from '../types.js'
 import type { Engine, EventQuery, ListQuery, LogStream, Selector } from '../api/engine.js'
-import { DependencyCycleError, InvalidJobError, JobNotFoundError, JobRunningError, MissingDependencyError, UsageError } from '../errors.js'
+import { InvalidJobError, JobNotFoundError, JobRunningError, UsageError } from '../errors.js'
 import type { Clock } from '../clock.js'
 import type { Ledger } from '../crdt/ledger.js'
-import { META_DOC, MetaMap, SegmentMap, attemptKey, controlKey, groupFactKey, isJobId, segmentOf } from '../crdt/facts.js'
-import type { FactChange, GroupFact, LimitFact, PauseFact } from '../crdt/facts.js'
+import { META_DOC, MetaMap, SegmentMap, attemptKey, controlKey, groupFactKey, segmentOf } from '../crdt/facts.js'
+import type { GroupFact, LimitFact, PauseFact } from '../crdt/facts.js'
 import type { JobTable, SealedJob, TableEntry } from '../sched/table.js'
 import type { Scheduler } from '../sched/scheduler.js'
 import { toJobView } from '../sched/view.js'
 import { encodeToken } from '../net/membership.js'
 import type { Membership } from '../net/membership.js'
 import type { Retention } from './retention.js'
-import type { Throughput } from './throughput.js'
-import type { LogRequest } from '../net/logs.js'
+import { jobCounts } from './stats.js'
+import type { Throughput } from './stats.js'
+import { sealedViews, selectJobs } from './selection.js'
+import type { JobLogs } from './job-logs.js'
+import { submitJobs } from './submission.js'
 import type { Mesh } from '../net/mesh.js'
 import type { NodeLoad } from '../net/status-gossip.js'
-import { dependenciesOf, dependsOnGroup, draftJob, groupDependenciesOf } from '../sched/submit.js'
 import { draftPatch } from '../sched/modify.js'
-import type { JobDraft } from '../sched/submit.js'
-import { expandOutput, linkDrafts, planSubmit } from '../sched/expand.js'
+import { expandOutput } from '../sched/expand.js'
 import { JobEventLog, eventFacts } from './job-events.js'
 import type { EventFacts } from './job-events.js'
 
@@ -41,14 +40,13 @@ export interface EngineInit {
   mesh: Mesh
   retention: Retention
   throughput: Throughput
+  logs: JobLogs
   /** Called when `drain` of this node has finished its running jobs. */
   onDrained: () => void
 }
 
 /** How long a read waits to catch up with the other members before it gives up (see `catchUp`). */
 const CATCH_UP_TIMEOUT_MS = 15_000
-/** How often a followed log is checked for new output. */
-const LOG_POLL_MS = 100
 
 /** The node as the control API serves it: reads from the job table, writes facts to the ledger. */
 export class NodeEngine implements Engine {
@@ -71,24 +69,8 @@ export class NodeEngine implements Engine {
   }
 
   async submit (requests: SubmitRequest[]): Promise<JobView[]> {
-    if (!Array.isArray(requests) || requests.length === 0) throw new InvalidJobError('nothing to submit: expected {"jobs": [...]}')
-    const { clock, ledger, table, self } = this.init
-    const now = clock.now()
-    const plan = planSubmit(requests, (req, i) => withIndex(i, requests.length, () => draftJob(req, now)))
-    const results: Array<JobId | undefined> = plan.drafts.map(d => d.key != null ? table.byKey(d.key) : undefined)
-    const repeats = repeatedKeys(plan.drafts, results)
-    const fresh = plan.drafts.map((d, i) => ({ draft: d, i })).filter(({ i }) => results[i] == null && !repeats.has(i))
-    fresh.forEach(({ draft, i }) => withIndex(plan.origin[i], requests.length, () => this.checkDependencies(draft, plan.drafts)))
-    const slots = await ledger.allocateJobIds(fresh.length)
-    fresh.forEach(({ i }, k) => { results[i] = slots[k].id })
-    for (const [i, first] of repeats) results[i] = results[first]
-    linkDrafts(plan, results)
-    const facts: FactChange[] = fresh.map(({ i }, k) => {
-      const { id, n, seq } = slots[k]
-      return { doc: segmentOf(id) as string, map: SegmentMap.jobs, key: id, value: { ...plan.drafts[i], id, n, seq, submitter: self, submittedAt: now } }
-    })
-    await ledger.put(facts, { sync: true })
-    return await Promise.all(plan.answers.map(async i => await this.get(results[i] as JobId)))
+    const ids = await submitJobs(this.init, requests)
+    return await Promise.all(ids.map(async id => await this.get(id)))
   }
 
   async list (query: ListQuery): Promise<JobView[]> {
@@ -105,7 +87,7 @@ export class NodeEngine implements Engine {
     }
     rows.sort((a, b) => b.submittedAt - a.submittedAt || b.seq - a.seq || (b.id < a.id ? -1 : 1))
     const page = rows.slice(0, query.limit ?? rows.length)
-    const sealed = await this.sealedViews(page.filter(r => r.entry == null).map(r => r.id))
+    const sealed = await sealedViews(this.init.ledger, page.filter(r => r.entry == null).map(r => r.id))
     return page.map(r => r.entry != null ? this.view(r.entry) : sealed.get(r.id) as JobView)
   }
 
@@ -130,7 +112,7 @@ export class NodeEngine implements Engine {
     await this.catchUpFor({ ids: [id] })
     const entry = this.init.table.get(id)
     if (entry != null) return this.view(entry)
-    const sealed = (await this.sealedViews([id as JobId])).get(id as JobId)
+    const sealed = (await sealedViews(this.init.ledger, [id as JobId])).get(id as JobId)
     if (sealed == null) throw new JobNotFoundError(`no job ${id}`)
     return sealed
   }
@@ -228,18 +210,8 @@ export class NodeEngine implements Engine {
   }
 
   async stats (): Promise<StatsView> {
-    const states = Object.fromEntries(Object.values(JobState).map(s => [s, 0])) as Record<JobState, number>
-    const groups: StatsView['groups'] = {}
-    const add = (state: JobState, group: string | undefined): void => {
-      states[state]++
-      if (group == null) return
-      const counts = groups[group] ??= {}
-      counts[state] = (counts[state] ?? 0) + 1
-    }
-    for (const [, entry] of this.init.table.all()) add(entry.derived.state, entry.facts.spec.group)
-    for (const [, job] of this.init.table.sealedJobs()) add(job.state, job.group)
     const nodes = (await this.peers()).filter(p => p.state !== 'unreachable').map(p => ({ id: p.id, slots: p.slots, running: p.running }))
-    return { states, groups, throughput: this.init.throughput.perSecond(), nodes, coordination: this.init.scheduler.coordination() }
+    return { ...jobCounts(this.init.table), throughput: this.init.throughput.perSecond(), nodes, coordination: this.init.scheduler.coordination() }
   }
 
   async peers (): Promise<PeerView[]> {
@@ -291,41 +263,8 @@ export class NodeEngine implements Engine {
     return this.events.subscribe(listener)
   }
 
-  async * readLog (id: string, stream: LogStream, options: { follow: boolean, signal: AbortSignal }): AsyncIterable<Uint8Array> {
-    const attempt = latestStarted(await this.get(id))
-    if (attempt == null) return
-    const request: LogRequest = { job: id, epoch: attempt.epoch, stream, follow: options.follow }
-    if (attempt.node === this.init.self) yield * this.localLog(request, options.signal)
-    else yield * this.init.mesh.remoteLog(attempt.node, request, options.signal)
-  }
-
-  /** The output of one of this node's attempts; peers read it over `/meshq/logs/1`. */
-  async * localLog (request: LogRequest, signal: AbortSignal): AsyncIterable<Uint8Array> {
-    const { job, epoch, stream, follow } = request
-    // the job id names a directory: a peer's request is checked on receipt, and here again
-    if (!isJobId(job)) throw new UsageError(`not a job id: ${JSON.stringify(job)}`)
-    const file = await open(join(this.init.home, 'output', job, `${epoch}.${stream}`), 'r').catch(() => undefined)
-    if (file == null) return
-    const ended = async (): Promise<boolean> =>
-      (await this.get(job)).attempts.find(a => a.epoch === epoch && a.node === this.init.self)?.endedAt != null
-    try {
-      const buffer = Buffer.alloc(64 * 1024)
-      let position = 0
-      while (!signal.aborted) {
-        // checked before reading, so that output written before the end is never missed
-        const over = !follow || await ended()
-        const { bytesRead } = await file.read(buffer, 0, buffer.length, position)
-        if (bytesRead > 0) {
-          position += bytesRead
-          yield Uint8Array.prototype.slice.call(buffer, 0, bytesRead)
-          continue
-        }
-        if (over) return
-        await new Promise(resolve => setTimeout(resolve, LOG_POLL_MS))
-      }
-    } finally {
-      await file.close()
-    }
+  readLog (id: string, stream: LogStream, options: { follow: boolean, signal: AbortSignal }): AsyncIterable<Uint8Array> {
+    return this.init.logs.read(id, stream, options)
   }
 
   private eventFacts (entry: TableEntry): EventFacts {
@@ -342,60 +281,10 @@ export class NodeEngine implements Engine {
     return toJobView(entry, spec => this.init.scheduler.readyReason(spec))
   }
 
-  /**
-   * The jobs a selector names, loading sealed segments back where `wanted` says a sealed job is needed.
-   * A sealed job named by id that is not wanted is an error, or left out with `unwanted: 'skip'`.
-   */
+  /** The jobs a selector names, once this node has caught up with the other members (see `selectJobs`). */
   private async select (selector: Selector, wanted: (job: SealedJob) => boolean, unwanted: 'refuse' | 'skip' = 'refuse'): Promise<TableEntry[]> {
     await this.catchUpFor(selector)
-    const { table, ledger } = this.init
-    const ids = selector.group != null ? table.groupJobs(selector.group) : selector.ids
-    if (ids == null || ids.length === 0) {
-      if (selector.group != null) return []
-      throw new UsageError('give job ids or a group')
-    }
-    for (const id of ids) {
-      const sealed = table.sealedJob(id)
-      if (sealed != null && wanted(sealed)) await ledger.unseal(segmentOf(id) as string)
-    }
-    if (selector.group != null) return ids.map(id => table.get(id)).filter(e => e != null)
-    return ids.flatMap(id => {
-      const entry = table.get(id)
-      if (entry != null) return [entry]
-      const sealed = table.sealedJob(id)
-      if (sealed == null) throw new JobNotFoundError(`no job ${id}`)
-      if (unwanted === 'skip') return []
-      throw new InvalidJobError(`job ${id} is ${sealed.state}`)
-    })
-  }
-
-  /** Final records of jobs in sealed segments, read from the store. */
-  private async sealedViews (ids: JobId[]): Promise<Map<JobId, JobView>> {
-    const out = new Map<JobId, JobView>()
-    for (const seg of new Set(ids.map(id => segmentOf(id) as string))) {
-      for (const view of await this.init.ledger.sealedRecords<JobView>(seg)) out.set(view.id, view)
-    }
-    return out
-  }
-
-  private checkDependencies (draft: JobDraft, batch: JobDraft[]): void {
-    const { table } = this.init
-    if (draft.allowMissing !== true) {
-      const missing = dependenciesOf(draft).find(dep => !dep.startsWith('#') && table.get(dep) == null && table.sealedJob(dep) == null)
-      if (missing != null) throw new MissingDependencyError(`dependency ${missing} does not exist (use --allow-missing to wait for it)`)
-    }
-    if (draft.group == null) return
-    // the other jobs of the batch take part under stand-in ids `#i`
-    const graph = {
-      spec: (id: JobId) => id.startsWith('#') ? batch[Number(id.slice(1))] : table.get(id)?.facts.spec,
-      members: function * (group: string) {
-        yield * table.groupJobs(group)
-        for (const [i, other] of batch.entries()) if (other.group === group && other !== draft) yield `#${i}` as JobId
-      }
-    }
-    if (dependsOnGroup(graph, draft.group, dependenciesOf(draft), groupDependenciesOf(draft))) {
-      throw new DependencyCycleError(`dependency cycle: the job would wait for its own group ${draft.group}`)
-    }
+    return await selectJobs(this.init, selector, wanted, unwanted)
   }
 
   private async control (targets: TableEntry[], kind: ControlKind, extra: Pick<Control, 'patch'> = {}): Promise<void> {
@@ -414,33 +303,5 @@ export class NodeEngine implements Engine {
     const { ledger, self } = this.init
     const lamport = stamp + 1
     await ledger.put([{ doc: META_DOC, map, key: groupFactKey(group, lamport, self), value: { ...fact, lamport, by: self } }], { sync: true })
-  }
-}
-
-/** The attempt whose output `logs` shows: the latest that started. */
-function latestStarted (job: JobView): AttemptView | undefined {
-  return job.attempts.filter(a => a.startedAt != null).at(-1)
-}
-
-/** Drafts whose idempotency key an earlier draft of the same submit has (and no known job): draft → that earlier draft. */
-function repeatedKeys (drafts: JobDraft[], known: Array<JobId | undefined>): Map<number, number> {
-  const first = new Map<string, number>()
-  const repeats = new Map<number, number>()
-  drafts.forEach(({ key }, i) => {
-    if (key == null || known[i] != null) return
-    const earlier = first.get(key)
-    if (earlier == null) first.set(key, i)
-    else repeats.set(i, earlier)
-  })
-  return repeats
-}
-
-/** Runs a per-job check, naming the job in the error when the batch has several. */
-function withIndex<T> (i: number, total: number, check: () => T): T {
-  try {
-    return check()
-  } catch (err) {
-    if (total > 1 && err instanceof Error) err.message = `job ${i + 1}: ${err.message}`
-    throw err
   }
 }

@@ -5,6 +5,7 @@ import { clockFromEnv } from '../clock.js'
 import type { Clock } from '../clock.js'
 import { Ledger } from '../crdt/ledger.js'
 import { executor, type Containment, type Executor } from '../exec/executor.js'
+import { OutputFiles } from '../exec/output-files.js'
 import type { SealedJob, JobTable } from '../sched/table.js'
 import type { Scheduler } from '../sched/scheduler.js'
 import { controlServer } from '../api/server.js'
@@ -20,7 +21,8 @@ import type { JoinToken } from '../net/membership.js'
 import { Mesh } from '../net/mesh.js'
 import { Retention } from './retention.js'
 import { sealer } from './sealer.js'
-import { Throughput } from './throughput.js'
+import { Throughput } from './stats.js'
+import { JobLogs } from './job-logs.js'
 import { CLAIMS_TOPIC, claimBatchCodec, scheduling } from './scheduling.js'
 import { VERSION } from '../version.js'
 
@@ -73,7 +75,7 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
   const ledger = new Ledger({ store, self, segmentCapacity: tuning.segmentCapacity })
   const membership = new Membership({ self, ledger, clock })
   const mesh: Mesh = new Mesh({
-    self, privateKey: home.key, clusterId: home.cluster.id, psk: Buffer.from(home.cluster.psk, 'base64'), listen: options.listen, ledger, membership, clock, status: () => engine.load(), logs: (request, signal) => engine.localLog(request, signal)
+    self, privateKey: home.key, clusterId: home.cluster.id, psk: Buffer.from(home.cluster.psk, 'base64'), listen: options.listen, ledger, membership, clock, status: () => engine.load(), logs: (request, signal) => logs.local(request, signal)
   })
   const exec = executor({ home: home.dir, killGraceMs: options.killGraceMs, cgroups: options.cgroups })
   const { table, claims, scheduler } = scheduling({
@@ -83,15 +85,17 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
     members: () => membership.activeIds().length,
     othersSilentFor: windowMs => mesh.othersSilentFor(windowMs)
   })
-  const retention = new Retention({ self, clock, ledger, table, home: home.dir, retainMs: options.retainMs })
+  const outputs = new OutputFiles(home.dir)
+  const retention = new Retention({ self, clock, ledger, table, outputs, retainMs: options.retainMs })
   ledger.onChange(changes => {
     table.ingest(changes)
     membership.ingest(changes)
     retention.ingest(changes)
   })
   const throughput = new Throughput(table, clock)
+  const logs = new JobLogs({ self, outputs, mesh, job: async id => await engine.get(id) })
   const engine: NodeEngine = new NodeEngine({
-    self, clusterId: home.cluster.id, psk: home.cluster.psk, home: home.dir, version: VERSION, tags: options.tags, clock, ledger, table, scheduler, membership, mesh, retention, throughput,
+    self, clusterId: home.cluster.id, psk: home.cluster.psk, home: home.dir, version: VERSION, tags: options.tags, clock, ledger, table, scheduler, membership, mesh, retention, throughput, logs,
     onDrained: () => { void leave().finally(stopQuietly) }
   })
   membership.onDrainRequest(() => { void engine.drain() })

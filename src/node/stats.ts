@@ -1,7 +1,9 @@
+/** `meshq stats`: counts of jobs per state and per group, and the throughput. */
 import type { Clock } from '../clock.js'
 import type { Startable } from '../lifecycle.js'
 import type { JobTable } from '../sched/table.js'
-import { isTerminal } from '../types.js'
+import { JobState, isTerminal } from '../types.js'
+import type { StatsView } from '../types.js'
 
 /** Window for the throughput figure of `stats`. */
 const THROUGHPUT_WINDOW_MS = 60_000
@@ -31,4 +33,19 @@ export class Throughput implements Startable {
     while (this.finishedAt.length > 0 && this.finishedAt[0] < since) this.finishedAt.shift()
     return this.finishedAt.length / (THROUGHPUT_WINDOW_MS / 1000)
   }
+}
+
+/** Jobs per state, and per state within each group, over every job this node knows. */
+export function jobCounts (table: JobTable): Pick<StatsView, 'states' | 'groups'> {
+  const states = Object.fromEntries(Object.values(JobState).map(s => [s, 0])) as Record<JobState, number>
+  const groups: StatsView['groups'] = {}
+  const add = (state: JobState, group: string | undefined): void => {
+    states[state]++
+    if (group == null) return
+    const counts = groups[group] ??= {}
+    counts[state] = (counts[state] ?? 0) + 1
+  }
+  for (const [, entry] of table.all()) add(entry.derived.state, entry.facts.spec.group)
+  for (const [, job] of table.sealedJobs()) add(job.state, job.group)
+  return { states, groups }
 }

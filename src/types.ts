@@ -3,6 +3,8 @@
  * This module must stay dependency-free: client commands import it and must start fast.
  */
 
+import type { ArrayRange } from './array-task.js'
+
 export type JobId = string & { readonly __brand: 'JobId' }
 /** A libp2p peer id in its string form. */
 export type PeerIdString = string & { readonly __brand: 'PeerIdString' }
@@ -90,6 +92,14 @@ export interface JobSpec extends JobRunOptions {
   n: number
   /** The submitter's running count of jobs: with submittedAt, the FIFO order. */
   seq: number
+  /** A job array's indices (`--array`): this spec stands for one task per index (src/array-task.ts). */
+  array?: ArrayRange
+  /** The most tasks of this array running at once across the mesh (`--array-limit`, Slurm's `%N`). */
+  arrayLimit?: number
+  /** A task of an array: the array's id. Tasks are never in the ledger; each node derives them from the array's spec. */
+  arrayId?: JobId
+  /** A task of an array: its index, which the job sees as MESHQ_ARRAY_INDEX. */
+  arrayIndex?: number
 }
 
 /** One run of a job by one peer. Key `<epoch>:<peer>`; only that peer writes it. */
@@ -197,6 +207,20 @@ export interface JobView extends JobRunOptions {
   endedAt?: string
   notBefore?: string
   attempts: AttemptView[]
+  /** A job array (`sub --array`): its range, cap and how many tasks are in each state. */
+  array?: ArrayView
+  /** A task of an array: the array's id and the task's index. */
+  arrayId?: JobId
+  arrayIndex?: number
+}
+
+export interface ArrayView {
+  first: number
+  last: number
+  step: number
+  limit?: number
+  tasks: number
+  states: Record<JobState, number>
 }
 
 /** One job's state, as `POST /v1/jobs/states` answers it (`meshq status`). */
@@ -264,6 +288,10 @@ export interface SubmitRequest {
   allowMissing?: boolean
   /** A shell command run first as its own job; the jobs it prints run before this one (`sub --expand`). */
   expand?: string
+  /** A job array: `1-1000`, `1-1000:2`, `0-99%10` (Slurm's syntax), or the range itself. */
+  array?: string | ArrayRange
+  /** The most tasks of the array running at once across the mesh. */
+  arrayLimit?: number
 }
 
 export interface PeerView {

@@ -149,7 +149,7 @@ describe('GroupLimits', () => {
     const clock = new FakeClock()
     const leases = new LeaseBook({ clock })
     const pending = new Set<JobId>()
-    const limits = new GroupLimits({ leases, pending: () => pending, groupOf: () => 'g', limitOf: () => 1 })
+    const limits = new GroupLimits({ leases, pending: () => pending, capsOf: () => [{ key: 'group g', limit: 1 }] })
     expect(limits.atLimit(job)).toBe(false)
     leases.observe(other, { peer: 'b', epoch: 1, expiresAt: 1000 }, true, false)
     expect(limits.atLimit(job)).toBe(true)

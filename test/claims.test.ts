@@ -134,7 +134,7 @@ describe('claims', () => {
   it('a group at its limit gets no votes until a job of it ends', async () => {
     const [first, second] = ['render-1', 'render-2'] as JobId[]
     const clock = new FakeClock()
-    const { bus, nodes: [a, b, c] } = mesh(['a', 'b', 'c'], clock, { groupOf: () => 'render', limitOf: g => g === 'render' ? 1 : undefined })
+    const { bus, nodes: [a, b, c] } = mesh(['a', 'b', 'c'], clock, { capsOf: () => [{ key: 'group render', limit: 1 }] })
     const won = a.claim(first, 1, 30_000)
     await bus.settle([a, b, c])
     expect(await won).toBe(true)
@@ -154,7 +154,7 @@ describe('claims', () => {
 
   it('of two jobs of a group limited to one, crossing in flight: exactly one wins', async () => {
     for (const names of [['a', 'b'], ['a', 'b', 'c'], ['a', 'b', 'c', 'd', 'e']]) {
-      const { bus, nodes } = mesh(names, new FakeClock(), { groupOf: () => 'render', limitOf: () => 1 })
+      const { bus, nodes } = mesh(names, new FakeClock(), { capsOf: () => [{ key: 'group render', limit: 1 }] })
       const results = [nodes[0].claim('render-1' as JobId, 1, 30_000), nodes[1].claim('render-2' as JobId, 1, 30_000)]
       await bus.settle(nodes)
       expect((await Promise.all(results)).filter(Boolean), `${names.length} nodes`).toHaveLength(1)
@@ -162,7 +162,7 @@ describe('claims', () => {
   })
 
   it('a node that votes for an earlier job of a full group withdraws its own claim of a later one', async () => {
-    const { bus, nodes: [a, b, c] } = mesh(['a', 'b', 'c'], new FakeClock(), { groupOf: () => 'render', limitOf: () => 1 })
+    const { bus, nodes: [a, b, c] } = mesh(['a', 'b', 'c'], new FakeClock(), { capsOf: () => [{ key: 'group render', limit: 1 }] })
     const first = a.claim('render-1' as JobId, 1, 30_000)
     const second = b.claim('render-2' as JobId, 1, 30_000)
     // c hears only b's claim and backs it; b hears a's claim of the earlier job and backs that

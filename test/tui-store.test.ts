@@ -37,6 +37,17 @@ describe('jobs store', () => {
     expect(store.size).toBe(3)
   })
 
+  it('shows an array as one row: events about its tasks are left out, the array\'s own events update its counts', () => {
+    const store = new JobsStore()
+    const states = { pending: 0, ready: 1, running: 1, done: 1, failed: 0, killed: 0 }
+    const array = job(7, { state: 'running', array: { first: 1, last: 3, step: 1, tasks: 3, states } })
+    store.load(rows([job(1), array]))
+    store.apply({ type: 'job', job: running(8, { id: 'seg-7[2]' as JobId, arrayId: 'seg-7' as JobId, arrayIndex: 2 }) })
+    expect(ids(store.list(NO_FILTER))).toEqual(['seg-7', 'seg-1'])
+    store.apply({ type: 'job', job: { ...array, array: { ...array.array!, states: { ...states, running: 0, done: 2 } } } })
+    expect(store.get('seg-7')?.exit).toBe('2/3 done')
+  })
+
   it('filters by text (id, command, group, node; any case), state and group', () => {
     const store = new JobsStore()
     store.load(rows([

@@ -10,6 +10,10 @@ export interface ListQuery {
   state?: JobState
   group?: string
   limit?: number
+  /** The tasks of this array; without it, each array is one row (its tasks are left out). */
+  array?: string
+  /** Every task of every array, each as its own row. */
+  tasks?: boolean
 }
 
 export type LogStream = 'stdout' | 'stderr'

@@ -340,6 +340,9 @@ function listQuery (url: URL): ListQuery {
     if (!/^\d+$/.test(limit) || Number(limit) < 1) throw badRequest(`limit must be a positive integer, not '${limit}'`)
     query.limit = Number(limit)
   }
+  const array = url.searchParams.get('array')
+  if (array !== null && array !== '') query.array = array
+  if (url.searchParams.get('tasks') === 'true') query.tasks = true
   return query
 }
 

@@ -3,7 +3,7 @@
  */
 import { formatDuration } from '../duration.js'
 import { shellQuote } from '../shell-quote.js'
-import { isTerminal, type AttemptView, type JobState, type JobView } from '../types.js'
+import { JOB_STATES, isTerminal, type ArrayView, type AttemptView, type JobState, type JobView } from '../types.js'
 
 const STATE_COLOURS: Record<JobState, number> = {
   pending: 90, ready: 33, running: 36, done: 32, failed: 31, killed: 35
@@ -47,8 +47,15 @@ export function jobTime (job: JobView, now = Date.now()): string {
   return formatDuration(Math.max(0, now - (ms(job.submittedAt) ?? now)))
 }
 
-/** `exit N` once the job has an exit code, else why it is where it is. */
+/** An array's tasks by state, the states that have any: `10 tasks: 7 done, 3 running`. */
+export function arraySummary ({ tasks, states }: ArrayView): string {
+  const counts = JOB_STATES.filter(state => states[state] > 0).map(state => `${states[state]} ${state}`)
+  return `${tasks} tasks${counts.length > 0 ? `: ${counts.join(', ')}` : ''}`
+}
+
+/** `exit N` once the job has an exit code, else why it is where it is; for an array, its tasks by state. */
 export function jobOutcome (job: JobView): string {
+  if (job.array !== undefined) return arraySummary(job.array)
   if (job.exitCode !== undefined) return `exit ${job.exitCode}`
   return job.reason ?? ''
 }
@@ -98,6 +105,9 @@ export function jobDetails (job: JobView, color: boolean): string[] {
     ['exit', job.exitCode],
     ['cmd', shellQuote(job.cmd)],
     ['cwd', job.cwd],
+    ['array', job.array === undefined ? undefined : `${arrayRange(job.array)} (${arraySummary(job.array)})`],
+    ['array-limit', job.array?.limit],
+    ['array-task', job.arrayId === undefined ? undefined : `index ${job.arrayIndex ?? '?'} of array ${job.arrayId}`],
     ['group', job.group],
     ['after', job.after.join(', ') || undefined],
     ['after-group', job.afterGroup.join(', ') || undefined],
@@ -145,6 +155,8 @@ export function jobDetails (job: JobView, color: boolean): string[] {
   }
   return lines
 }
+
+const arrayRange = ({ first, last, step }: ArrayView): string => `${first}-${last}${step > 1 ? `:${step}` : ''}`
 
 const UNCONTAINED_NOTE = "  uncontained: the node had no cgroup for the attempt; processes that left its process group (setsid) were not killed with it"
 

@@ -1,4 +1,6 @@
 import { ControlKind } from '../types.js'
+import { checkRange, splitTaskId } from '../array-task.js'
+import type { ArrayRange } from '../array-task.js'
 import type { Attempt, Control, JobId, JobSpec, PeerIdString, SpecPatch } from '../types.js'
 
 /**
@@ -82,8 +84,11 @@ export function factSubject (key: string): string {
   return bar < 0 ? key : key.slice(0, bar)
 }
 
-/** A job id: `<segment>-<n>`, the segment six base32 characters (see ledger.ts), n from 1. */
-const JOB_ID = /^[a-z2-7]{6}-[1-9][0-9]*$/
+/**
+ * A job id: `<segment>-<n>`, the segment six base32 characters (see ledger.ts), n from 1; a task
+ * of an array adds its index in brackets (src/array-task.ts).
+ */
+const JOB_ID = /^[a-z2-7]{6}-[1-9][0-9]*(\[(0|[1-9][0-9]{0,9})\])?$/
 
 /** Whether `id` has the form of a job id: also a safe file name, as job ids name output directories. */
 export const isJobId = (id: unknown): id is JobId => typeof id === 'string' && JOB_ID.test(id)
@@ -129,6 +134,17 @@ const PATCH_CHECKS: Record<keyof SpecPatch, (v: unknown) => boolean> = {
   notBefore: isTime
 }
 
+/** An array's range as submit checks it: a bad one would make every node derive nonsense tasks. */
+function isRange (v: unknown): boolean {
+  if (!isObject(v)) return false
+  try {
+    checkRange(v as unknown as ArrayRange)
+    return true
+  } catch {
+    return false
+  }
+}
+
 function validPatch (patch: unknown): boolean {
   return isObject(patch) && Object.entries(patch).every(([field, v]) => PATCH_CHECKS[field as keyof SpecPatch]?.(v) === true)
 }
@@ -145,7 +161,9 @@ export function validFact (change: FactChange): boolean {
       return v.id === change.key && isJobId(v.id) && isCommand(v.cmd) && isOsString(v.cwd) && isEnv(v.env) &&
         isStringArray(v.after) && isStringArray(v.afterGroup) && isStringArray(v.tags) && isInt(v.pri) && isInt(v.retries) && isInt(v.cores) && isInt(v.ttrMs) && isTime(v.submittedAt) && isInt(v.seq) &&
         optional(v.group, g => typeof g === 'string') && optional(v.notBefore, isTime) && optional(v.timeoutMs, isInt) &&
-        optional(v.afterAny, isStringArray) && optional(v.afterGroupAny, isStringArray)
+        optional(v.afterAny, isStringArray) && optional(v.afterGroupAny, isStringArray) &&
+        splitTaskId(v.id) == null && optional(v.array, isRange) && optional(v.arrayLimit, n => isInt(n) && (n as number) >= 1) &&
+        v.arrayId === undefined && v.arrayIndex === undefined
     case SegmentMap.attempts:
       return typeof v.job === 'string' && change.key.startsWith(`${v.job}|`) && isInt(v.epoch) && typeof v.node === 'string' &&
         isInt(v.basis) && isTime(v.claimedAt) && optional(v.endedAt, isTime) && optional(v.startedAt, isTime)

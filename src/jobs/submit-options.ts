@@ -9,9 +9,10 @@ import { parseMemory } from '../size.js'
 import type { SubmitRequest } from '../types.js'
 import { parseInteger, splitList } from '../values.js'
 import { parseBegin } from './begin.js'
+import { parseArraySpec } from '../array-task.js'
 import { jobEnvironment, parseExport } from './environment.js'
 
-type Kind = 'string' | 'list' | 'int' | 'duration' | 'time' | 'size' | 'dir' | 'env' | 'export' | 'bool'
+type Kind = 'string' | 'list' | 'int' | 'duration' | 'time' | 'size' | 'dir' | 'env' | 'export' | 'bool' | 'array'
 
 /** A submit as the CLI takes it: `export` says what to copy from the submitter's environment into `env`. */
 export interface ClientRequest extends SubmitRequest {
@@ -56,6 +57,8 @@ export const SUBMIT_OPTIONS: readonly SubmitOption[] = [
   { field: 'cleanup', flag: 'cleanup', kind: 'bool', help: 'with --tmpdir: remove the private directory after a failure too' },
   { field: 'mem', flag: 'mem', kind: 'size', arg: 'SIZE', help: 'run it only on a node with SIZE of memory free, and kill it when its processes use more (RSS), e.g. 512M, 2G' },
   { field: 'expand', flag: 'expand', kind: 'string', arg: 'GEN', help: 'first run GEN (sh -c) as a job; each JSON line it prints (as for --batch) becomes a job this one waits for' },
+  { field: 'array', flag: 'array', kind: 'array', arg: 'A-B[:STEP][%N]', help: 'a job array: one task per index, which it sees as MESHQ_ARRAY_INDEX; %N caps its tasks running at once' },
+  { field: 'arrayLimit', flag: 'array-limit', kind: 'int', arg: 'N', min: 1, help: 'with --array: at most N of its tasks running at once across the mesh' },
   { field: 'id', flag: 'id', kind: 'string', arg: 'KEY', help: 'idempotency key: a second submit with KEY returns the first job' },
   { field: 'allowMissing', flag: 'allow-missing', kind: 'bool', help: 'accept --after ids that are not known (yet)' }
 ]
@@ -103,6 +106,14 @@ export function normalize (option: SubmitOption, value: unknown, what: string, c
       return typeof value === 'string' && value !== '' ? resolve(client.cwd, value) : fail('a directory')
     case 'bool':
       return typeof value === 'boolean' ? value : fail('true or false')
+    case 'array':
+      if (typeof value !== 'string') return fail('a range such as 1-1000 or 1-1000:2%10')
+      try {
+        parseArraySpec(value)
+      } catch (err) {
+        throw new UsageError((err as Error).message)
+      }
+      return value
     case 'env': {
       if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
         const entries = Object.entries(value)
@@ -130,6 +141,7 @@ export function normalize (option: SubmitOption, value: unknown, what: string, c
 export function buildRequest (cmd: string[], options: Partial<ClientRequest>, client: ClientSide): SubmitRequest {
   if (cmd.length === 0) throw new UsageError('missing command: meshq sub [opts] -- CMD [ARGS...]')
   const { export: names, ...request } = options
+  if (request.arrayLimit != null && request.array == null) throw new UsageError('--array-limit needs --array: it caps the tasks of an array')
   const env = client.copyEnv === true ? jobEnvironment(client.env, names, request.env) : request.env
   return { ...request, cmd, cwd: request.cwd ?? client.cwd, env }
 }

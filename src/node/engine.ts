@@ -9,12 +9,13 @@ import type { GroupFact, LimitFact, PauseFact } from '../crdt/facts.js'
 import type { JobTable, SealedJob, TableEntry } from '../sched/table.js'
 import type { Scheduler } from '../sched/scheduler.js'
 import { toJobView } from '../sched/view.js'
+import { arrayView } from '../sched/array-view.js'
 import { encodeToken } from '../net/membership.js'
 import type { Membership } from '../net/membership.js'
 import type { Retention } from './retention.js'
 import { jobCounts } from './stats.js'
 import type { Throughput } from './stats.js'
-import { sealedViews, selectJobs } from './selection.js'
+import { isKnown, listJobs, sealedViews, selectJobs } from './selection.js'
 import type { JobLogs } from './job-logs.js'
 import { submitJobs } from './submission.js'
 import type { Mesh } from '../net/mesh.js'
@@ -74,21 +75,7 @@ export class NodeEngine implements Engine {
   }
 
   async list (query: ListQuery): Promise<JobView[]> {
-    const { table } = this.init
-    const matches = (state: JobState, group: string | undefined): boolean =>
-      (query.state == null || state === query.state) && (query.group == null || group === query.group)
-    const rows: Array<{ id: JobId, submittedAt: number, seq: number, entry?: TableEntry }> = []
-    for (const [id, entry] of table.all()) {
-      const { group, submittedAt, seq } = entry.facts.spec
-      if (matches(entry.derived.state, group)) rows.push({ id, submittedAt, seq, entry })
-    }
-    for (const [id, job] of table.sealedJobs()) {
-      if (matches(job.state, job.group)) rows.push({ id, submittedAt: job.submittedAt, seq: job.seq })
-    }
-    rows.sort((a, b) => b.submittedAt - a.submittedAt || b.seq - a.seq || (b.id < a.id ? -1 : 1))
-    const page = rows.slice(0, query.limit ?? rows.length)
-    const sealed = await sealedViews(this.init.ledger, page.filter(r => r.entry == null).map(r => r.id))
-    return page.map(r => r.entry != null ? this.view(r.entry) : sealed.get(r.id) as JobView)
+    return await listJobs(this.init, query, entry => this.view(entry), spec => this.init.scheduler.readyReason(spec))
   }
 
   /**
@@ -100,7 +87,7 @@ export class NodeEngine implements Engine {
   }
 
   private known (id: string): boolean {
-    return this.init.table.get(id) != null || this.init.table.sealedJob(id) != null
+    return isKnown(this.init.table, id)
   }
 
   /** Before a job is reported missing, or a group's jobs are counted: catch up with the other members. */
@@ -112,6 +99,8 @@ export class NodeEngine implements Engine {
     await this.catchUpFor({ ids: [id] })
     const entry = this.init.table.get(id)
     if (entry != null) return this.view(entry)
+    const array = arrayView(this.init.table, id, spec => this.init.scheduler.readyReason(spec))
+    if (array != null) return array
     const sealed = (await sealedViews(this.init.ledger, [id as JobId])).get(id as JobId)
     if (sealed == null) throw new JobNotFoundError(`no job ${id}`)
     return sealed
@@ -126,7 +115,8 @@ export class NodeEngine implements Engine {
   }
 
   private stateOf (id: string): JobState | undefined {
-    return this.init.table.get(id)?.derived.state ?? this.init.table.sealedJob(id)?.state
+    const { table } = this.init
+    return table.get(id)?.derived.state ?? table.sealedJob(id)?.state ?? table.arrayState(id)
   }
 
   async kill (selector: Selector): Promise<JobView[]> {
@@ -139,10 +129,8 @@ export class NodeEngine implements Engine {
   async retry (selector: Selector): Promise<JobView[]> {
     const selected = await this.select(selector, job => job.state === JobState.failed || job.state === JobState.killed)
     const retriable = (e: TableEntry): boolean => e.derived.state === JobState.failed || e.derived.state === JobState.killed
-    if (selector.ids != null) {
-      const bad = selected.find(e => !retriable(e))
-      if (bad != null) throw new InvalidJobError(`job ${bad.facts.spec.id} is ${bad.derived.state}: only failed or killed jobs can be retried`)
-    }
+    const bad = this.named(selector, selected).find(e => !retriable(e))
+    if (bad != null) throw new InvalidJobError(`job ${bad.facts.spec.id} is ${bad.derived.state}: only failed or killed jobs can be retried`)
     const targets = selected.filter(retriable)
     await this.control(targets, ControlKind.retry)
     return targets.map(e => this.view(e))
@@ -152,7 +140,7 @@ export class NodeEngine implements Engine {
   async remove (selector: Selector): Promise<JobView[]> {
     const selected = await this.select(selector, () => true)
     const isRunning = (e: TableEntry): boolean => e.derived.state === JobState.running
-    const running = selector.ids != null ? selected.find(isRunning) : undefined
+    const running = this.named(selector, selected).find(isRunning)
     if (running != null) throw new JobRunningError(`job ${running.facts.spec.id} is running: kill it first`)
     const targets = selected.filter(e => !isRunning(e))
     const views = targets.map(e => this.view(e))
@@ -164,7 +152,7 @@ export class NodeEngine implements Engine {
     const patch = draftPatch(request, this.init.clock.now())
     const selected = await this.select(selector, () => false)
     const modifiable = (e: TableEntry): boolean => e.derived.state !== JobState.running && e.derived.state !== JobState.done
-    const refused = selector.ids != null ? selected.find(e => !modifiable(e)) : undefined
+    const refused = this.named(selector, selected).find(e => !modifiable(e))
     if (refused != null) {
       const message = `job ${refused.facts.spec.id} is ${refused.derived.state}: only jobs that are not running or done can be changed`
       throw refused.derived.state === JobState.running ? new JobRunningError(message) : new InvalidJobError(message)
@@ -249,9 +237,15 @@ export class NodeEngine implements Engine {
     return { slots: scheduler.slots, running: scheduler.running, draining: scheduler.isDraining, tags, memFree: scheduler.freeMemory() }
   }
 
+  /** Events of every change of a job; a change of an array's task also tells the array's new record. */
   subscribe (listener: (event: NodeEvent) => void): () => void {
-    return this.init.table.onChange((_, entry) => {
-      listener(entry.derived.removed ? { type: 'removed', id: entry.facts.spec.id } : { type: 'job', job: this.view(entry) })
+    const { table, scheduler } = this.init
+    return table.onChange((_, entry) => {
+      const { id, arrayId } = entry.facts.spec
+      listener(entry.derived.removed ? { type: 'removed', id } : { type: 'job', job: this.view(entry) })
+      if (arrayId == null) return
+      const array = arrayView(table, arrayId, spec => scheduler.readyReason(spec))
+      listener(array == null ? { type: 'removed', id: arrayId } : { type: 'job', job: array })
     })
   }
 
@@ -285,6 +279,12 @@ export class NodeEngine implements Engine {
   private async select (selector: Selector, wanted: (job: SealedJob) => boolean, unwanted: 'refuse' | 'skip' = 'refuse'): Promise<TableEntry[]> {
     await this.catchUpFor(selector)
     return await selectJobs(this.init, selector, wanted, unwanted)
+  }
+
+  /** The entries a selector names one by one: a request about them that cannot apply is an error (for a group's or an array's, they are left out). */
+  private named (selector: Selector, entries: TableEntry[]): TableEntry[] {
+    const ids = new Set(selector.ids ?? [])
+    return entries.filter(e => ids.has(e.facts.spec.id))
   }
 
   private async control (targets: TableEntry[], kind: ControlKind, extra: Pick<Control, 'patch'> = {}): Promise<void> {

@@ -75,8 +75,10 @@ export function scheduling (init: SchedulingInit): Scheduling {
       if (entry == null) return table.sealedJob(job) != null
       return entry.derived.state === JobState.done || [...entry.facts.attempts.values()].some(a => a.epoch === epoch && a.endedAt != null)
     },
-    groupOf: job => table.get(job)?.facts.spec.group,
-    limitOf: group => table.limitOf(group)
+    capsOf: job => {
+      const spec = table.get(job)?.facts.spec
+      return spec == null ? [] : table.capsOf(spec)
+    }
   })
   const scheduler = new Scheduler({
     self, slots: init.slots, tags: init.tags, clock, table, ledger: init.ledger, store: init.store, executor: init.executor, claims, memory: new NodeMemory(init.memBytes)

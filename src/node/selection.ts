@@ -1,10 +1,17 @@
-/** Which jobs a request names, in memory or in sealed segments. */
-import type { JobId, JobView } from '../types.js'
-import type { Selector } from '../api/engine.js'
+/** Which jobs a request names or lists, in memory, in sealed segments or as an array's tasks. */
+import type { JobId, JobSpec, JobState, JobView } from '../types.js'
+import { splitTaskId } from '../array-task.js'
+import type { ListQuery, Selector } from '../api/engine.js'
 import { InvalidJobError, JobNotFoundError, UsageError } from '../errors.js'
 import type { Ledger } from '../crdt/ledger.js'
 import { segmentOf } from '../crdt/facts.js'
 import type { JobTable, SealedJob, TableEntry } from '../sched/table.js'
+import { arrayTaskIds, arrayView } from '../sched/array-view.js'
+
+/** Whether this node knows a job (in memory or sealed) or an array of that id. */
+export function isKnown (table: JobTable, id: string): boolean {
+  return table.get(id) != null || table.sealedJob(id) != null || table.array(id) != null
+}
 
 /**
  * The jobs a selector names, loading sealed segments back where `wanted` says a sealed job is needed.
@@ -13,7 +20,8 @@ import type { JobTable, SealedJob, TableEntry } from '../sched/table.js'
 export async function selectJobs (
   { table, ledger }: { table: JobTable, ledger: Ledger }, selector: Selector, wanted: (job: SealedJob) => boolean, unwanted: 'refuse' | 'skip'
 ): Promise<TableEntry[]> {
-  const ids = selector.group != null ? table.groupJobs(selector.group) : selector.ids
+  // an array's id stands for its tasks, taken like a group's jobs
+  const ids = selector.group != null ? table.groupJobs(selector.group) : selector.ids?.flatMap(id => arrayTaskIds(table, id) ?? [id])
   if (ids == null || ids.length === 0) {
     if (selector.group != null) return []
     throw new UsageError('give job ids or a group')
@@ -23,12 +31,13 @@ export async function selectJobs (
     if (sealed != null && wanted(sealed)) await ledger.unseal(segmentOf(id) as string)
   }
   if (selector.group != null) return ids.map(id => table.get(id)).filter(e => e != null)
+  const named = new Set(selector.ids)
   return ids.flatMap(id => {
     const entry = table.get(id)
     if (entry != null) return [entry]
     const sealed = table.sealedJob(id)
     if (sealed == null) throw new JobNotFoundError(`no job ${id}`)
-    if (unwanted === 'skip') return []
+    if (unwanted === 'skip' || !named.has(id)) return []
     throw new InvalidJobError(`job ${id} is ${sealed.state}`)
   })
 }
@@ -40,4 +49,37 @@ export async function sealedViews (ledger: Ledger, ids: JobId[]): Promise<Map<Jo
     for (const view of await ledger.sealedRecords<JobView>(seg)) out.set(view.id, view)
   }
   return out
+}
+
+/** `meshq ls`: the jobs that match, newest first; each array is one row unless its tasks are asked for. */
+export async function listJobs (
+  { table, ledger }: { table: JobTable, ledger: Ledger }, query: ListQuery, view: (entry: TableEntry) => JobView, readyReason: (spec: JobSpec) => string
+): Promise<JobView[]> {
+  const matches = (state: JobState, group: string | undefined): boolean =>
+    (query.state == null || state === query.state) && (query.group == null || group === query.group)
+  const rows: Array<{ id: JobId, submittedAt: number, seq: number, entry?: TableEntry }> = []
+  const shown = (id: JobId): boolean => {
+    const task = splitTaskId(id)
+    return query.array != null ? task?.array === query.array : task == null || query.tasks === true
+  }
+  const arrays: JobView[] = []
+  for (const [id, entry] of table.all()) {
+    const { group, submittedAt, seq } = entry.facts.spec
+    if (shown(id) && matches(entry.derived.state, group)) rows.push({ id, submittedAt, seq, entry })
+  }
+  for (const [id, job] of table.sealedJobs()) {
+    if (shown(id) && matches(job.state, job.group)) rows.push({ id, submittedAt: job.submittedAt, seq: job.seq })
+  }
+  if (query.array == null && query.tasks !== true) {
+    for (const [id] of table.allArrays()) {
+      const array = arrayView(table, id, readyReason)
+      if (array != null && matches(array.state, array.group)) arrays.push(array)
+    }
+  }
+  for (const array of arrays) rows.push({ id: array.id, submittedAt: Date.parse(array.submittedAt), seq: 0 })
+  rows.sort((a, b) => b.submittedAt - a.submittedAt || b.seq - a.seq || (b.id < a.id ? -1 : 1))
+  const page = rows.slice(0, query.limit ?? rows.length)
+  const sealed = await sealedViews(ledger, page.filter(r => r.entry == null && table.array(r.id) == null).map(r => r.id))
+  const arrayRows = new Map(arrays.map(array => [array.id, array]))
+  return page.map(r => r.entry != null ? view(r.entry) : arrayRows.get(r.id) ?? sealed.get(r.id) as JobView)
 }

@@ -13,6 +13,7 @@ import type { JobTable } from '../sched/table.js'
 import { dependenciesOf, dependsOnGroup, draftJob, groupDependenciesOf } from '../sched/submit.js'
 import type { JobDraft } from '../sched/submit.js'
 import { linkDrafts, planSubmit } from '../sched/expand.js'
+import { isKnown } from './selection.js'
 
 export interface SubmissionInit {
   self: PeerIdString
@@ -45,7 +46,7 @@ export async function submitJobs (init: SubmissionInit, requests: SubmitRequest[
 
 function checkDependencies (table: JobTable, draft: JobDraft, batch: JobDraft[]): void {
   if (draft.allowMissing !== true) {
-    const missing = dependenciesOf(draft).find(dep => !dep.startsWith('#') && table.get(dep) == null && table.sealedJob(dep) == null)
+    const missing = dependenciesOf(draft).find(dep => !dep.startsWith('#') && !isKnown(table, dep))
     if (missing != null) throw new MissingDependencyError(`dependency ${missing} does not exist (use --allow-missing to wait for it)`)
   }
   if (draft.group == null) return

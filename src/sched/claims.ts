@@ -7,6 +7,7 @@ import { ClaimBackoff } from './claims/backoff.js'
 import { BallotBox } from './claims/ballot-box.js'
 import type { Ballot } from './claims/ballot-box.js'
 import { GroupLimits } from './claims/group-limits.js'
+import type { Cap } from './claims/group-limits.js'
 import { HeldLeases } from './claims/held-leases.js'
 import { LeaseBook } from './claims/lease-book.js'
 import type { Lease } from './claims/lease-book.js'
@@ -61,12 +62,10 @@ export interface ClaimsInit {
   knownEpoch?: (job: JobId) => number
   /** Whether this replica's ledger has the attempt of that epoch ended (or the job finished). */
   ended?: (job: JobId, epoch: number) => boolean
-  /** The job's group, for group limits. */
-  groupOf?: (job: JobId) => string | undefined
+  /** The caps the job is under: its group's limit, its array's limit. */
+  capsOf?: (job: JobId) => readonly Cap[]
   /** Random numbers in [0, 1) for backoffs (default Math.random; a seeded one makes a simulation repeatable). */
   random?: () => number
-  /** The cap on a group's jobs running at once across the mesh (`meshq limit`), if any. */
-  limitOf?: (group: string) => number | undefined
   /**
    * How long after its start this node neither votes nor claims (default CLAIM_DEADLINE_MS): votes
    * live in memory, so a node restarted while a claim it voted for was in flight must not vote
@@ -300,9 +299,13 @@ export class Claims {
       (lease.released === true && this.init.claimable?.(job, lease.epoch + 1) !== false && this.leases.recorded(job, lease.epoch))
   }
 
-  /** Whether the job's group already has as many jobs running or being claimed as its limit allows (see `GroupLimits`). */
+  /** The job's first cap (group or array limit) that already has as many jobs running or being claimed as it allows (see `GroupLimits`). */
+  fullCap (job: JobId): Cap | undefined {
+    return this.limits.fullCap(job)
+  }
+
   atLimit (job: JobId): boolean {
-    return this.limits.atLimit(job)
+    return this.fullCap(job) != null
   }
 
   private castBallots (): void {

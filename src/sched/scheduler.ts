@@ -205,7 +205,8 @@ export class Scheduler {
     const { claims, self, slots, tags } = this.init
     const lease = claims.leaseOf(spec.id)
     if (lease != null && lease.peer !== self && claims.bars(spec.id, this.knownEpoch(spec.id))) return `claimed by ${lease.peer}`
-    if (spec.group != null && claims.atLimit(spec.id)) return `group ${spec.group} is at its limit of ${this.init.table.limitOf(spec.group) ?? '?'} running jobs`
+    const cap = claims.fullCap(spec.id)
+    if (cap != null) return `${cap.key} is at its limit of ${cap.limit} running jobs`
     const nodes: Array<PeerLoad & { memFree?: number }> = [{ peer: self, slots, running: this.used, draining: this.draining, tags, memFree: this.freeMemory() }, ...claims.livePeers()]
     const able = nodes.filter(n => n.slots >= spec.cores && spec.tags.every(t => n.tags.includes(t)))
     if (able.length === 0) {
@@ -238,9 +239,8 @@ export class Scheduler {
     if (entry.derived.state !== JobState.ready) this.readySince.delete(id)
     else if (!this.readySince.has(id)) this.readySince.set(id, this.init.clock.monotonic())
     // a pass also re-arms the wake-up timer for delays, backoffs and timed pauses; a job of a
-    // limited group that changed state may have made room for another
-    const { group } = entry.facts.spec
-    if (entry.derived.state === JobState.ready || entry.derived.wakeAt != null || (group != null && this.init.table.limitOf(group) != null)) this.schedulePass()
+    // limited group or array that changed state may have made room for another
+    if (entry.derived.state === JobState.ready || entry.derived.wakeAt != null || this.init.table.capsOf(entry.facts.spec).length > 0) this.schedulePass()
   }
 
   /** Asks for a scheduling pass soon (e.g. when a lease lapsed); passes asked for together run once. */
@@ -269,14 +269,17 @@ export class Scheduler {
       return
     }
     let retryAt = Infinity
-    const fullGroups = new Set<string>()
-    const groupFull = (spec: JobSpec): boolean => {
-      if (spec.group == null || table.limitOf(spec.group) == null) return false
-      if (!fullGroups.has(spec.group) && this.init.claims.atLimit(spec.id)) fullGroups.add(spec.group)
-      return fullGroups.has(spec.group)
+    const fullCaps = new Set<string>()
+    const capped = (spec: JobSpec): boolean => {
+      const caps = table.capsOf(spec)
+      if (caps.length === 0) return false
+      if (caps.some(cap => fullCaps.has(cap.key))) return true
+      const full = this.init.claims.fullCap(spec.id)
+      if (full != null) fullCaps.add(full.key)
+      return full != null
     }
     table.takeReady(spec => {
-      if (this.runs.has(spec.id) || !this.eligible(spec) || this.init.claims.bars(spec.id, this.knownEpoch(spec.id)) || groupFull(spec)) return false
+      if (this.runs.has(spec.id) || !this.eligible(spec) || this.init.claims.bars(spec.id, this.knownEpoch(spec.id)) || capped(spec)) return false
       if (!fitsMemory(spec, () => this.freeMemory())) {
         retryAt = Math.min(retryAt, this.init.clock.monotonic() + MEMORY_RECHECK_MS)
         return false
@@ -326,7 +329,7 @@ export class Scheduler {
       const alone = this.init.claims.heldAlone(spec.id)
       const fenceMs = alone ? undefined : Math.floor(spec.ttrMs * FENCE_AT_TTR_FRACTION)
       run.handle = await executor.run({
-        jobId: spec.id, epoch: attempt.epoch, cmd: spec.cmd, cwd: spec.cwd, env: spec.env, timeoutMs: spec.timeoutMs, out: spec.out, fenceMs, node: self, ...runOptionsOf(spec)
+        jobId: spec.id, epoch: attempt.epoch, cmd: spec.cmd, cwd: spec.cwd, env: jobEnv(spec), timeoutMs: spec.timeoutMs, out: spec.out, fenceMs, node: self, ...runOptionsOf(spec)
       })
       const intent: Intent = { job: spec.id, epoch: attempt.epoch, pid: run.handle.pid, startTime: run.handle.startTime }
       // recorded only for a node cut off from the other member (the sole member of a cluster is not)
@@ -392,4 +395,10 @@ export class Scheduler {
       doc: segmentOf(attempt.job) as string, map: SegmentMap.attempts, key: attemptKey(attempt.job, attempt.epoch, attempt.node), value: attempt
     }], { sync })
   }
+}
+
+/** The job's environment; a task of an array also sees its array's id and its index. */
+function jobEnv (spec: JobSpec): Record<string, string> {
+  if (spec.arrayId == null) return spec.env
+  return { ...spec.env, MESHQ_ARRAY_ID: spec.arrayId, MESHQ_ARRAY_INDEX: String(spec.arrayIndex) }
 }

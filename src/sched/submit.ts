@@ -5,6 +5,8 @@ import { parseDuration } from '../duration.js'
 import { parseMemory } from '../size.js'
 import { MAX_ENV_BYTES, envBytes } from '../env-size.js'
 import type { JobId, JobRunOptions, JobSpec, SubmitRequest } from '../types.js'
+import { ArraySpecError, checkRange, parseArraySpec } from '../array-task.js'
+import type { ArrayRange } from '../array-task.js'
 
 export const DEFAULT_TTR_MS = 30_000
 /** Largest serialized job spec accepted: the ledger is replicated to every node. */
@@ -143,11 +145,30 @@ export function draftJob (req: SubmitRequest, now: number, defaultCwd = homedir(
     out: optionalString(req.out, 'out'),
     ...runOptions(req),
     key: optionalString(req.id, 'id'),
-    allowMissing: req.allowMissing === true ? true : undefined
+    allowMissing: req.allowMissing === true ? true : undefined,
+    ...arrayOptions(req)
   }
   if (draft.ttrMs < 1000) throw new InvalidJobError('ttr must be at least 1s')
   if (JSON.stringify(draft).length > MAX_SPEC_BYTES) throw new InvalidJobError(`job spec is larger than ${MAX_SPEC_BYTES / 1024} KiB`)
   return draft
+}
+
+/** `array` (a range, or Slurm's `A-B:STEP%LIMIT`) and `arrayLimit`, checked together. */
+function arrayOptions (req: SubmitRequest): Pick<JobDraft, 'array' | 'arrayLimit'> {
+  if (req.array == null) {
+    if (req.arrayLimit != null) throw new InvalidJobError('arrayLimit needs array: it caps the tasks of an array')
+    return {}
+  }
+  try {
+    const { range, limit } = typeof req.array === 'string'
+      ? parseArraySpec(req.array)
+      : { range: checkRange(typeof req.array === 'object' ? req.array : ({} as ArrayRange)), limit: undefined }
+    if (req.expand != null) throw new InvalidJobError('expand and array do not go together: an array runs one command per index')
+    return { array: range, arrayLimit: integer(req.arrayLimit, 'arrayLimit', 1, limit ?? 0) || undefined }
+  } catch (err) {
+    if (err instanceof ArraySpecError) throw new InvalidJobError(err.message)
+    throw err
+  }
 }
 
 /** `afterAny` and `afterGroupAny`, left out of the spec when empty (as older specs have them). */

@@ -8,6 +8,9 @@ import createDebug from 'debug'
 import { MetaMap, SegmentMap, compareStamps, factSubject, segmentOf, validFact } from '../crdt/facts.js'
 import type { FactChange, GroupFact, JobFacts, LimitFact, PauseFact } from '../crdt/facts.js'
 import { Heap } from './heap.js'
+import { ArrayBook, tasksOf } from './array-book.js'
+import type { ArrayRecord } from './array-book.js'
+import type { Cap } from './claims/group-limits.js'
 import { dependenciesOf, groupDependenciesOf } from './submit.js'
 
 const log = createDebug('meshq:table')
@@ -77,6 +80,7 @@ export function runsBefore (a: JobSpec, b: JobSpec): boolean {
   if (a.pri !== b.pri) return a.pri > b.pri
   if (a.submittedAt !== b.submittedAt) return a.submittedAt < b.submittedAt
   if (a.seq !== b.seq) return a.seq < b.seq
+  if (a.arrayIndex !== b.arrayIndex) return (a.arrayIndex ?? -1) < (b.arrayIndex ?? -1)
   return a.id < b.id
 }
 
@@ -95,6 +99,7 @@ export class JobTable {
   private readonly pauses = new GroupSettings<PauseFact>()
   private readonly limits = new GroupSettings<LimitFact>()
   private readonly idempotency = new Map<string, JobId>()
+  private readonly arrays = new ArrayBook()
   /** Jobs of sealed segments: their final state, enough for dependants, groups and listings. */
   private readonly sealed = new Map<JobId, SealedJob>()
   private readonly segmentCounts = new Map<string, { total: number, unsettled: number }>()
@@ -111,7 +116,7 @@ export class JobTable {
       now: 0,
       jobState: id => {
         const entry = this.entries.get(id)
-        if (entry == null) return this.sealed.get(id)?.state
+        if (entry == null) return this.sealed.get(id)?.state ?? this.arrays.state(id)
         return entry.derived.removed ? undefined : entry.derived.state
       },
       inheritedFailure: id => this.entries.get(id)?.derived.inheritedFailure === true,
@@ -199,6 +204,21 @@ export class JobTable {
     }
   }
 
+  /** A job array as far as this replica knows it: its spec (absent once sealed) and its tasks' states. */
+  array (id: string): ArrayRecord | undefined {
+    return this.arrays.get(id as JobId)
+  }
+
+  /** The state of a whole array (see arrayState), if this replica knows it. */
+  arrayState (id: string): JobState | undefined {
+    return this.arrays.state(id as JobId)
+  }
+
+  /** Every job array known here, sealed or not. */
+  allArrays (): Iterable<[JobId, ArrayRecord]> {
+    return this.arrays.entries()
+  }
+
   byKey (key: string): JobId | undefined {
     return this.idempotency.get(key)
   }
@@ -229,6 +249,15 @@ export class JobTable {
     return this.limits.stamp(group)
   }
 
+  /** The caps a job runs under: its group's limit and its array's limit. */
+  capsOf (spec: JobSpec): Cap[] {
+    const caps: Cap[] = []
+    const groupLimit = spec.group == null ? undefined : this.limitOf(spec.group)
+    if (groupLimit != null) caps.push({ key: `group ${spec.group as string}`, limit: groupLimit })
+    if (spec.arrayId != null && spec.arrayLimit != null) caps.push({ key: `array ${spec.arrayId}`, limit: spec.arrayLimit })
+    return caps
+  }
+
   /** Every group with a limit in force. */
   * limited (): Iterable<[string, number]> {
     for (const [group, fact] of this.limits.entries()) if (fact.limit != null) yield [group, fact.limit]
@@ -243,7 +272,7 @@ export class JobTable {
         log('ignoring malformed fact %s/%s', change.doc, change.key)
         continue
       }
-      if (change.map === SegmentMap.jobs) this.addSpec(change.value as JobSpec, touched)
+      if (change.map === SegmentMap.jobs) this.addSubmitted(change.value as JobSpec, touched)
       else if (change.map === SegmentMap.attempts || change.map === SegmentMap.controls) this.addJobFact(change, touched)
       else if (change.map === MetaMap.pauses) this.addPause(change.value as PauseFact, factSubject(change.key), changedGroups)
       else if (change.map === MetaMap.limits && this.limits.offer(factSubject(change.key), change.value as LimitFact)) changedGroups.add(factSubject(change.key))
@@ -289,6 +318,28 @@ export class JobTable {
     for (const spec of skipped) this.ready.push(spec)
   }
 
+  /** A spec from the ledger: a job, or an array that stands for one task per index. */
+  private addSubmitted (spec: JobSpec, touched: Set<JobId>): void {
+    if (spec.array == null) {
+      this.addSpec(spec, touched)
+      return
+    }
+    if (this.arrays.get(spec.id)?.spec != null) return // specs are written once
+    this.arrays.add(spec)
+    this.countSpec(spec.id)
+    this.claimKey(spec)
+    for (const task of tasksOf(spec)) this.addSpec(task, touched)
+    for (const id of this.dependants.get(spec.id) ?? []) touched.add(id)
+  }
+
+  /** The idempotency key goes to the first submitted of the specs that carry it. */
+  private claimKey (spec: JobSpec): void {
+    if (spec.key == null) return
+    const holder = this.idempotency.get(spec.key)
+    const holderSpec = holder != null ? this.entries.get(holder)?.facts.spec ?? this.arrays.get(holder)?.spec : undefined
+    if (holderSpec == null || runsBefore({ ...spec, pri: 0 }, { ...holderSpec, pri: 0 })) this.idempotency.set(spec.key, spec.id)
+  }
+
   private addSpec (spec: JobSpec, touched: Set<JobId>): void {
     if (this.entries.has(spec.id)) return // specs are written once
     const sealed = this.sealed.get(spec.id)
@@ -305,11 +356,7 @@ export class JobTable {
     for (const dep of dependenciesOf(spec)) addTo(this.dependants, dep, spec.id)
     for (const group of groupDependenciesOf(spec)) addTo(this.groupDependants, group, spec.id)
     if (spec.group != null) addTo(this.groupMembers, spec.group, spec.id)
-    if (spec.key != null) {
-      const holder = this.idempotency.get(spec.key)
-      const holderSpec = holder != null ? this.entries.get(holder)?.facts.spec : undefined
-      if (holderSpec == null || runsBefore({ ...spec, pri: 0 }, { ...holderSpec, pri: 0 })) this.idempotency.set(spec.key, spec.id)
-    }
+    this.claimKey(spec)
     touched.add(spec.id)
     for (const fact of this.orphans.get(spec.id) ?? []) this.addJobFact(fact, touched)
     this.orphans.delete(spec.id)
@@ -359,8 +406,8 @@ export class JobTable {
 
   /** Submit order (time, the submitter's sequence, id): the same on every replica, and without cycles. */
   private submittedBefore (a: JobId, b: JobId): boolean {
-    const first = this.entries.get(a)?.facts.spec ?? this.sealed.get(a)
-    const second = this.entries.get(b)?.facts.spec ?? this.sealed.get(b)
+    const first = this.entries.get(a)?.facts.spec ?? this.sealed.get(a) ?? this.arrays.get(a)?.spec
+    const second = this.entries.get(b)?.facts.spec ?? this.sealed.get(b) ?? this.arrays.get(b)?.spec
     if (first == null || second == null) return false
     return runsBefore({ ...first, pri: 0 } as JobSpec, { ...second, pri: 0 } as JobSpec)
   }
@@ -381,6 +428,8 @@ export class JobTable {
         this.count(entry.facts.spec, before, -1)
         this.count(entry.facts.spec, after, +1)
         for (const dep of this.dependants.get(id) ?? []) work.push(dep)
+        const { arrayId } = entry.facts.spec
+        if (arrayId != null) for (const dep of this.dependants.get(arrayId) ?? []) work.push(dep)
         if (entry.facts.spec.group != null) for (const dep of this.groupDependants.get(entry.facts.spec.group) ?? []) work.push(dep)
         if (after.state === JobState.ready && !after.removed) this.ready.push(entry.facts.spec)
       }
@@ -393,13 +442,24 @@ export class JobTable {
     }
   }
 
+  /** An array's spec in its segment's count: its tasks count only as unsettled work. */
+  private countSpec (id: JobId): void {
+    this.segmentCountsOf(id).total++
+  }
+
+  private segmentCountsOf (id: JobId): { total: number, unsettled: number } {
+    const seg = segmentOf(id) as string
+    let counts = this.segmentCounts.get(seg)
+    if (counts == null) this.segmentCounts.set(seg, counts = { total: 0, unsettled: 0 })
+    return counts
+  }
+
   /** Group and segment counts, kept by state transitions so that checks on them cost O(1). */
   private count (spec: Pick<JobSpec, 'id' | 'group'>, derived: Derived, sign: 1 | -1): void {
-    const seg = segmentOf(spec.id) as string
-    const segCounts = this.segmentCounts.get(seg) ?? { total: 0, unsettled: 0 }
-    this.segmentCounts.set(seg, segCounts)
-    // a removed job counts in its segment as settled, so that the segment can still be sealed
-    segCounts.total += sign
+    const segCounts = this.segmentCountsOf(spec.id)
+    // a removed job counts in its segment as settled, so that the segment can still be sealed;
+    // an array's tasks count as the one spec they come from
+    segCounts.total += sign * this.arrays.count(spec.id, derived, sign)
     if (!derived.removed && !isTerminal(derived.state)) segCounts.unsettled += sign
     if (derived.removed || spec.group == null) return
     let counts = this.groupCounts.get(spec.group)

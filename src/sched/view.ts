@@ -64,6 +64,8 @@ export function toJobView (entry: TableEntry, readyReason: (spec: JobSpec) => st
     startedAt: iso(current?.startedAt),
     endedAt: derived.state === JobState.running ? undefined : iso(current?.endedAt),
     notBefore: iso(spec.notBefore),
-    attempts: attempts.map(a => attemptView(a, a.endedAt == null && a !== current && derived.state !== JobState.running))
+    attempts: attempts.map(a => attemptView(a, a.endedAt == null && a !== current && derived.state !== JobState.running)),
+    arrayId: spec.arrayId,
+    arrayIndex: spec.arrayIndex
   }
 }

@@ -80,7 +80,7 @@ export function toRow (job: JobView): JobRow {
     submittedAt: Date.parse(job.submittedAt),
     startedAt: time(job.startedAt),
     endedAt: time(job.endedAt),
-    exit: exitText(job),
+    exit: job.array === undefined ? exitText(job) : `${job.array.states.done}/${job.array.tasks} done`,
     groupPaused: group !== undefined && job.reason?.startsWith(`group ${group} paused`) === true
   }
 }
@@ -131,9 +131,10 @@ export class JobsStore {
     this.changes++
   }
 
-  /** Applies one event of `GET /v1/events`; other event types are ignored. */
+  /** Applies one event of `GET /v1/events`; other event types, and tasks of arrays, are ignored. */
   apply (event: NodeEvent): void {
-    if (event.type === 'job') this.put(toRow(event.job))
+    // an array is one row, which the node's events about the array keep up to date
+    if (event.type === 'job' && event.job.arrayId === undefined) this.put(toRow(event.job))
     else if (event.type === 'removed') this.remove(event.id)
   }
 

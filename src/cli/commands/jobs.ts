@@ -10,12 +10,18 @@ const path = (id: string): string => `/jobs/${encodeURIComponent(id)}`
 
 export const ls: Command = {
   name: 'ls',
-  usage: 'ls [--state S] [--group G] [--limit N] [--json]',
+  usage: 'ls [--state S] [--group G] [--array ID | --tasks] [--limit N] [--json]',
   summary: 'Lists jobs, newest first.',
-  description: 'TIME is how long a started job has run (so far), or how long an unstarted one has waited.\nREASON is the exit code of a finished job, or why a job is not running.',
+  description: [
+    'TIME is how long a started job has run (so far), or how long an unstarted one has waited.',
+    'REASON is the exit code of a finished job, or why a job is not running.',
+    'A job array is one row, its REASON its tasks by state, unless --array or --tasks asks for its tasks.'
+  ].join('\n'),
   flags: [
     { name: 'state', arg: 'S', help: `only jobs in state S (${JOB_STATES.join(', ')})` },
     { name: 'group', arg: 'G', help: 'only jobs of group G' },
+    { name: 'array', arg: 'ID', help: 'the tasks of array ID, one row each' },
+    { name: 'tasks', help: 'the tasks of every array, one row each, instead of a row per array' },
     { name: 'limit', arg: 'N', help: 'at most N jobs' },
     JSON_FLAG
   ],
@@ -28,6 +34,9 @@ export const ls: Command = {
     }
     const group = args.string('group')
     if (group !== undefined) query.set('group', group)
+    const array = args.string('array')
+    if (array !== undefined) query.set('array', array)
+    if (args.bool('tasks')) query.set('tasks', 'true')
     const limit = args.int('limit', 1)
     if (limit !== undefined) query.set('limit', String(limit))
     const { jobs } = await ctx.client.request<{ jobs: JobView[] }>('GET', `/jobs${query.size > 0 ? `?${query}` : ''}`)

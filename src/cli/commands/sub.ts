@@ -75,6 +75,7 @@ export const sub: Command = {
     if (size > MAX_BODY_BYTES) {
       throw new UsageError(`the batch is ${(size / 2 ** 20).toFixed(1)} MiB; a node takes at most ${MAX_BODY_BYTES / 2 ** 20} MiB per submit: split it`)
     }
+    if (args.bool('wait') && requests.some(r => r.array != null)) throw new UsageError('--wait streams one job\'s output: for an array, submit it, then meshq wait ARRAYID')
     if (args.bool('wait')) return await submitAndWait(ctx, body, args.bool('json'))
     const { jobs } = await ctx.client.request<{ jobs: JobView[] }>('POST', '/jobs', body)
     if (!args.bool('json')) await printLines(ctx, jobs.map(job => job.id))

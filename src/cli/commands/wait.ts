@@ -12,7 +12,7 @@ export const wait: Command = {
     'With --group, waits for every job that is in the group when the command starts, on any host:',
     'the node first catches up with every member it can reach, so jobs submitted elsewhere count; a',
     'group with no job is an error. A job not known here is looked for on the other members first.',
-    'A job that is removed, or not found, counts as failed. Failures are listed on stderr; --json',
+    'An array\'s id waits for every task of the array. A job that is removed, or not found, counts as failed. Failures are listed on stderr; --json',
     'prints the final job records. Exit status: 0 if all succeeded; else 128 + N if a signal N ended the',
     'first job that did not succeed (as shells do: 143 for SIGTERM, which `meshq kill` sends), else 1.'
   ].join('\n'),
@@ -38,7 +38,18 @@ export const wait: Command = {
       const missing = new Set<string>()
       await Promise.all(args.positionals.map(async id => {
         try {
-          watch.seed(await ctx.client.request<JobView>('GET', `/jobs/${encodeURIComponent(id)}`))
+          const job = await ctx.client.request<JobView>('GET', `/jobs/${encodeURIComponent(id)}`)
+          if (job.array === undefined) {
+            watch.seed(job)
+            return
+          }
+          // an array is waited for task by task: events name tasks, and a failure is reported by task
+          const { jobs: tasks } = await ctx.client.request<{ jobs: JobView[] }>('GET', `/jobs?array=${encodeURIComponent(id)}`)
+          ids.delete(id)
+          for (const task of tasks) {
+            ids.add(task.id)
+            watch.seed(task)
+          }
         } catch (err) {
           if ((err as Error).name !== 'JobNotFoundError') throw err
           missing.add(id)

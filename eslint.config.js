@@ -15,8 +15,6 @@ export default tseslint.config(
     rules: {
       // `_` names a value left unused on purpose, as tsc's noUnusedParameters allows
       '@typescript-eslint/no-unused-vars': ['error', { varsIgnorePattern: '^_', argsIgnorePattern: '^_' }],
-      // startNode declares the scheduler and claims before the closures that read them, to break a cycle
-      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
       // conventions the code already keeps everywhere: `== null` for null or undefined, type-only imports marked
       eqeqeq: ['error', 'always', { null: 'ignore' }],
       '@typescript-eslint/consistent-type-imports': 'error'

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { json, meshq, ok, startNode } from './cluster.js'
 import type { TestNode } from './cluster.js'
 import { tempDir, waitFor } from './helpers.js'
-import { agentString, incompatibility, parseAgent } from '../src/node/handshake.js'
+import { agentString, incompatibility, parseAgent } from '../src/net/handshake.js'
 import type { JobView, PeerView } from '../src/types.js'
 
 // MESHQ_TEST_PROTOCOL makes a node announce another protocol version: it stands for another build

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { json, meshq, ok, startCluster, startNode } from './cluster.js'
 import type { TestNode } from './cluster.js'
 import { waitFor } from './helpers.js'
-import { decodeToken, encodeToken } from '../src/node/membership.js'
+import { decodeToken, encodeToken } from '../src/net/membership.js'
 import type { JobView, PeerView } from '../src/types.js'
 
 let nodes: TestNode[] = []

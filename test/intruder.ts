@@ -8,12 +8,12 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { lpStream } from '@libp2p/utils'
 import { ok } from './cluster.js'
 import type { TestNode } from './cluster.js'
-import { agentString, localProtocol } from '../src/node/handshake.js'
-import { createHost } from '../src/node/p2p.js'
-import type { MeshqLibp2p } from '../src/node/p2p.js'
-import { decodeToken } from '../src/node/membership.js'
-import type { JoinToken } from '../src/node/membership.js'
-import { JOIN_PROTOCOL } from '../src/node/mesh.js'
+import { agentString, localProtocol } from '../src/net/handshake.js'
+import { createHost } from '../src/net/p2p.js'
+import type { MeshqLibp2p } from '../src/net/p2p.js'
+import { decodeToken } from '../src/net/membership.js'
+import type { JoinToken } from '../src/net/membership.js'
+import { JOIN_PROTOCOL } from '../src/net/join.js'
 
 /** A started libp2p host holding the cluster key of `token`, talking only to peers `allowPeer` lets in; the caller stops it. */
 export async function createIntruder (token: JoinToken, allowPeer: (peer: string) => boolean = () => true): Promise<MeshqLibp2p> {

@@ -4,7 +4,7 @@ import { FakeClock } from '../src/clock.js'
 import { META_DOC, MetaMap } from '../src/crdt/facts.js'
 import type { FactChange } from '../src/crdt/facts.js'
 import type { Ledger } from '../src/crdt/ledger.js'
-import { Membership } from '../src/node/membership.js'
+import { Membership } from '../src/net/membership.js'
 import { MAX_INVITE_TTL_MS } from '../src/types.js'
 
 /** A membership whose ledger only records what it is asked to write, and hands it back as the ledger would. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { ReplayGuard } from '../src/node/replay.js'
-import { StatusStamper, parseStatus, stampOf } from '../src/node/status-gossip.js'
+import { ReplayGuard } from '../src/net/replay.js'
+import { StatusStamper, parseStatus, stampOf } from '../src/net/status-gossip.js'
 
 const encode = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value))
 const load = { peer: 'p', slots: 2, running: 0, draining: false, tags: [] }

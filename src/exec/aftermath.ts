@@ -9,7 +9,7 @@ import createDebug from 'debug'
 import { execa } from 'execa'
 import { JobState, type JobRunOptions } from '../types.js'
 import type { RunRequest, RunResult } from './executor.js'
-import type { OutputPaths } from './output.js'
+import type { OutputPaths } from './output-files.js'
 import { signalGroup } from './proc.js'
 import type { Watchdog } from './watchdog.js'
 

@@ -4,7 +4,7 @@
  * ended. See `watchdog.ts` for how jobs die with the node.
  */
 import { mkdtemp, stat } from 'node:fs/promises'
-import { basename, join, resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 import { InvalidJobError } from '../errors.js'
 import { FailReason, type JobRunOptions, type JobState } from '../types.js'
 import { HOOK_TIMEOUT_MS, wrapUp, type AftermathInit } from './aftermath.js'
@@ -12,7 +12,8 @@ import { NodeCgroup, type JobCgroup } from './cgroup.js'
 import { ContainmentError, ExecutorNotRunningError } from './errors.js'
 import { RunningJob, spawnJob, type JobContext, type JobProcess } from './job.js'
 import { log } from './log.js'
-import { JobOutputs, type OutputPaths } from './output.js'
+import { JobOutputs } from './output.js'
+import { OutputFiles, type OutputPaths } from './output-files.js'
 import { UsageSampler } from './sampler.js'
 import { Watchdog } from './watchdog.js'
 
@@ -126,6 +127,7 @@ export function executor (init: ExecutorInit): Executor {
 
 class ProcessExecutor implements Executor {
   readonly #home: string
+  readonly #outputs: OutputFiles
   readonly #maxStreamBytes: number
   readonly #killGraceMs: number
   readonly #hookTimeoutMs: number
@@ -141,6 +143,7 @@ class ProcessExecutor implements Executor {
 
   constructor (init: ExecutorInit) {
     this.#home = init.home
+    this.#outputs = new OutputFiles(init.home)
     this.#maxStreamBytes = init.maxStreamBytes ?? 64 * 1024 * 1024
     this.#killGraceMs = init.killGraceMs ?? 10_000
     if (!Number.isSafeInteger(this.#killGraceMs) || this.#killGraceMs < 0) throw new RangeError(`bad killGraceMs: ${this.#killGraceMs}`)
@@ -189,8 +192,8 @@ class ProcessExecutor implements Executor {
     this.#jobContext() // throws unless running
     validate(req)
     const startedAt = Date.now()
-    const outputPaths = outputPathsOf(this.#home, req)
-    const aftermath: AftermathInit = { home: this.#home, req, outputPaths, hookLog: hookLogOf(this.#home, req) }
+    const outputPaths = this.#outputs.paths(req.jobId, req.epoch) // throws for a job id that is not a safe file name
+    const aftermath: AftermathInit = { home: this.#home, req, outputPaths, hookLog: this.#outputs.hookLog(req.jobId, req.epoch) }
     const finish: WrapUp = async (result, jobState) => { await this.#wrapUp(aftermath, result, jobState) }
     const fail = (reason: FailReason, message: string): RunHandle => failedRun(outputPaths, startedAt, reason, message, finish)
     if (!await isDirectory(req.cwd)) return fail(FailReason.cwdMissing, `no such directory: ${req.cwd}`)
@@ -290,17 +293,7 @@ function inPrivateDir (req: RunRequest, privateDir: string): RunRequest {
 
 function validate (req: RunRequest): void {
   if (req.cmd.length === 0) throw new InvalidJobError('empty command')
-  if (basename(req.jobId) !== req.jobId || ['', '.', '..'].includes(req.jobId)) throw new InvalidJobError(`unsafe job id: ${req.jobId}`)
 }
-
-const outputBase = (home: string, { jobId, epoch }: RunRequest): string => join(home, 'output', jobId, String(epoch))
-
-function outputPathsOf (home: string, req: RunRequest): OutputPaths {
-  const base = outputBase(home, req)
-  return { stdout: `${base}.stdout`, stderr: `${base}.stderr` }
-}
-
-const hookLogOf = (home: string, req: RunRequest): string => `${outputBase(home, req)}.hooks`
 
 async function isDirectory (path: string): Promise<boolean> {
   return await stat(path).then(stats => stats.isDirectory(), () => false)

@@ -6,6 +6,7 @@ import { mkdir, open, rm, type FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import type { Readable } from 'node:stream'
 import { log } from './log.js'
+import type { OutputPaths, OutputStream } from './output-files.js'
 
 const TAIL_BYTES = 2048
 const TAIL_LINES = 10
@@ -169,11 +170,6 @@ function decodeSuffix (bytes: Buffer): string {
   return bytes.subarray(-TAIL_BYTES).toString('utf8').replace(/^\uFFFD+/, '')
 }
 
-export interface OutputPaths {
-  stdout: string
-  stderr: string
-}
-
 interface OutputSummary {
   stdoutBytes: number
   stderrBytes: number
@@ -210,7 +206,7 @@ export class JobOutputs {
   }
 
   /** Copies `source` to its file, to `out` and to the tail until it ends. Never rejects. */
-  async consume (source: Readable, stream: keyof OutputPaths): Promise<void> {
+  async consume (source: Readable, stream: OutputStream): Promise<void> {
     const file = stream === 'stdout' ? this.#stdout : this.#stderr
     try {
       for await (const chunk of source) {

@@ -1,27 +1,27 @@
-import { open } from 'node:fs/promises'
-import { join } from 'node:path'
 import { ControlKind, JobState, isTerminal } from '../types.js'
-import type { AttemptView, Control, GcResult, JobStateView, LimitView, ModifyRequest, InviteCreated, InviteView, JobEvent, JobId, JobView, NodeEvent, NodeStatus, PeerIdString, PeerView, StatsView, SubmitRequest } from '../types.js'
+import type { Control, GcResult, JobStateView, LimitView, ModifyRequest, InviteCreated, InviteView, JobEvent, JobId, JobView, NodeEvent, NodeStatus, PeerIdString, PeerView, StatsView, SubmitRequest } from '../types.js'
 import type { Engine, EventQuery, ListQuery, LogStream, Selector } from '../api/engine.js'
-import { DependencyCycleError, InvalidJobError, JobNotFoundError, JobRunningError, MissingDependencyError, UsageError } from '../errors.js'
+import { InvalidJobError, JobNotFoundError, JobRunningError, UsageError } from '../errors.js'
 import type { Clock } from '../clock.js'
 import type { Ledger } from '../crdt/ledger.js'
-import { META_DOC, MetaMap, SegmentMap, attemptKey, controlKey, groupFactKey, isJobId, segmentOf } from '../crdt/facts.js'
-import type { FactChange, GroupFact, LimitFact, PauseFact } from '../crdt/facts.js'
+import { META_DOC, MetaMap, SegmentMap, attemptKey, controlKey, groupFactKey, segmentOf } from '../crdt/facts.js'
+import type { GroupFact, LimitFact, PauseFact } from '../crdt/facts.js'
 import type { JobTable, SealedJob, TableEntry } from '../sched/table.js'
 import type { Scheduler } from '../sched/scheduler.js'
 import { toJobView } from '../sched/view.js'
-import { arrayTaskIds, arrayView } from '../sched/array-view.js'
-import { splitTaskId, taskId } from '../array-task.js'
-import { encodeToken } from './membership.js'
-import type { Membership } from './membership.js'
+import { arrayView } from '../sched/array-view.js'
+import { encodeToken } from '../net/membership.js'
+import type { Membership } from '../net/membership.js'
 import type { Retention } from './retention.js'
-import type { LogRequest, Mesh } from './mesh.js'
-import type { NodeLoad } from './status-gossip.js'
-import { dependenciesOf, dependsOnGroup, draftJob, groupDependenciesOf } from '../sched/submit.js'
+import { jobCounts } from './stats.js'
+import type { Throughput } from './stats.js'
+import { isKnown, listJobs, sealedViews, selectJobs } from './selection.js'
+import type { JobLogs } from './job-logs.js'
+import { submitJobs } from './submission.js'
+import type { Mesh } from '../net/mesh.js'
+import type { NodeLoad } from '../net/status-gossip.js'
 import { draftPatch } from '../sched/modify.js'
-import type { JobDraft } from '../sched/submit.js'
-import { expandOutput, linkDrafts, planSubmit } from '../sched/expand.js'
+import { expandOutput } from '../sched/expand.js'
 import { JobEventLog, eventFacts } from './job-events.js'
 import type { EventFacts } from './job-events.js'
 
@@ -40,34 +40,28 @@ export interface EngineInit {
   membership: Membership
   mesh: Mesh
   retention: Retention
+  throughput: Throughput
+  logs: JobLogs
   /** Called when `drain` of this node has finished its running jobs. */
   onDrained: () => void
 }
 
 /** How long a read waits to catch up with the other members before it gives up (see `catchUp`). */
 const CATCH_UP_TIMEOUT_MS = 15_000
-/** How often a followed log is checked for new output. */
-const LOG_POLL_MS = 100
-/** Window for the throughput figure of `stats`. */
-const THROUGHPUT_WINDOW_MS = 60_000
 
 /** The node as the control API serves it: reads from the job table, writes facts to the ledger. */
 export class NodeEngine implements Engine {
   private readonly init: EngineInit
-  private readonly finishedAt: number[] = []
   private readonly events: JobEventLog
 
   constructor (init: EngineInit) {
     this.init = init
     this.events = new JobEventLog(() => init.clock.now())
-    for (const [, entry] of init.table.all()) this.events.seed(entry, this.eventFacts(entry))
+    // made before the ledger loads: the table takes in the ledger's changes first (run.ts subscribed
+    // it earlier), and history loaded from disk is no news
     init.table.onChange((_, entry) => this.events.touch(entry, () => this.eventFacts(entry)))
-    // the table takes in the ledger's changes first (run.ts subscribed it earlier): history loaded from disk is no news
     init.ledger.onChange((_, origin) => this.events.settle(origin !== 'load'))
     init.scheduler.settleWith(async (spec, result, stdoutPath) => await expandOutput(spec, result, stdoutPath, { submit: async jobs => await this.submit(jobs) }))
-    init.table.onChange((_, entry) => {
-      if (isTerminal(entry.derived.state) && entry.derived.attempt?.endedAt != null) this.finishedAt.push(init.clock.now())
-    })
   }
 
   status (): NodeStatus {
@@ -76,64 +70,12 @@ export class NodeEngine implements Engine {
   }
 
   async submit (requests: SubmitRequest[]): Promise<JobView[]> {
-    if (!Array.isArray(requests) || requests.length === 0) throw new InvalidJobError('nothing to submit: expected {"jobs": [...]}')
-    const { clock, ledger, table, self } = this.init
-    const now = clock.now()
-    const plan = planSubmit(requests, (req, i) => withIndex(i, requests.length, () => draftJob(req, now)))
-    const results: Array<JobId | undefined> = plan.drafts.map(d => d.key != null ? table.byKey(d.key) : undefined)
-    const repeats = repeatedKeys(plan.drafts, results)
-    const fresh = plan.drafts.map((d, i) => ({ draft: d, i })).filter(({ i }) => results[i] == null && !repeats.has(i))
-    fresh.forEach(({ draft, i }) => withIndex(plan.origin[i], requests.length, () => this.checkDependencies(draft, plan.drafts)))
-    const slots = await ledger.allocateJobIds(fresh.length)
-    fresh.forEach(({ i }, k) => { results[i] = slots[k].id })
-    for (const [i, first] of repeats) results[i] = results[first]
-    linkDrafts(plan, results)
-    const facts: FactChange[] = fresh.map(({ i }, k) => {
-      const { id, n, seq } = slots[k]
-      return { doc: segmentOf(id) as string, map: SegmentMap.jobs, key: id, value: { ...plan.drafts[i], id, n, seq, submitter: self, submittedAt: now } }
-    })
-    await ledger.put(facts, { sync: true })
-    return await Promise.all(plan.answers.map(async i => await this.get(results[i] as JobId)))
+    const ids = await submitJobs(this.init, requests)
+    return await Promise.all(ids.map(async id => await this.get(id)))
   }
 
   async list (query: ListQuery): Promise<JobView[]> {
-    const { table } = this.init
-    const matches = (state: JobState, group: string | undefined): boolean =>
-      (query.state == null || state === query.state) && (query.group == null || group === query.group)
-    const rows: Array<{ id: JobId, submittedAt: number, seq: number, entry?: TableEntry }> = []
-    // each array is one row unless its tasks are asked for
-    const shown = (id: JobId): boolean => {
-      const task = splitTaskId(id)
-      return query.array != null ? task?.array === query.array : task == null || query.tasks === true
-    }
-    const arrays: JobView[] = []
-    for (const [id, entry] of table.all()) {
-      const { group, submittedAt, seq } = entry.facts.spec
-      if (shown(id) && matches(entry.derived.state, group)) rows.push({ id, submittedAt, seq, entry })
-    }
-    for (const [id, job] of table.sealedJobs()) {
-      if (shown(id) && matches(job.state, job.group)) rows.push({ id, submittedAt: job.submittedAt, seq: job.seq })
-    }
-    for (const lazy of table.untouchedTasks()) {
-      const { id: array, group, submittedAt, seq } = lazy.array
-      if ((query.array !== array && query.tasks !== true) || !matches(lazy.derived.state, group)) continue
-      for (const index of lazy.indices()) {
-        const id = taskId(array, index)
-        rows.push({ id, submittedAt, seq, entry: table.get(id) })
-      }
-    }
-    if (query.array == null && query.tasks !== true) {
-      for (const [id] of table.allArrays()) {
-        const view = arrayView(table, id, spec => this.init.scheduler.readyReason(spec))
-        if (view != null && matches(view.state, view.group)) arrays.push(view)
-      }
-    }
-    for (const view of arrays) rows.push({ id: view.id, submittedAt: Date.parse(view.submittedAt), seq: 0 })
-    rows.sort((a, b) => b.submittedAt - a.submittedAt || b.seq - a.seq || (b.id < a.id ? -1 : 1))
-    const page = rows.slice(0, query.limit ?? rows.length)
-    const arrayRows = new Map(arrays.map(view => [view.id, view]))
-    const sealed = await this.sealedViews(page.filter(r => r.entry == null && !arrayRows.has(r.id)).map(r => r.id))
-    return page.map(r => r.entry != null ? this.view(r.entry) : arrayRows.get(r.id) ?? sealed.get(r.id) as JobView)
+    return await listJobs(this.init, query, entry => this.view(entry), spec => this.init.scheduler.readyReason(spec))
   }
 
   /**
@@ -145,7 +87,7 @@ export class NodeEngine implements Engine {
   }
 
   private known (id: string): boolean {
-    return this.init.table.get(id) != null || this.init.table.sealedJob(id) != null || this.init.table.array(id) != null
+    return isKnown(this.init.table, id)
   }
 
   /** Before a job is reported missing, or a group's jobs are counted: catch up with the other members. */
@@ -159,7 +101,7 @@ export class NodeEngine implements Engine {
     if (entry != null) return this.view(entry)
     const array = arrayView(this.init.table, id, spec => this.init.scheduler.readyReason(spec))
     if (array != null) return array
-    const sealed = (await this.sealedViews([id as JobId])).get(id as JobId)
+    const sealed = (await sealedViews(this.init.ledger, [id as JobId])).get(id as JobId)
     if (sealed == null) throw new JobNotFoundError(`no job ${id}`)
     return sealed
   }
@@ -256,21 +198,8 @@ export class NodeEngine implements Engine {
   }
 
   async stats (): Promise<StatsView> {
-    const states = Object.fromEntries(Object.values(JobState).map(s => [s, 0])) as Record<JobState, number>
-    const groups: StatsView['groups'] = {}
-    const add = (state: JobState, group: string | undefined, n = 1): void => {
-      states[state] += n
-      if (group == null) return
-      const counts = groups[group] ??= {}
-      counts[state] = (counts[state] ?? 0) + n
-    }
-    for (const [, entry] of this.init.table.all()) add(entry.derived.state, entry.facts.spec.group)
-    for (const lazy of this.init.table.untouchedTasks()) if (!lazy.derived.removed) add(lazy.derived.state, lazy.array.group, lazy.count)
-    for (const [, job] of this.init.table.sealedJobs()) add(job.state, job.group)
-    const since = this.init.clock.now() - THROUGHPUT_WINDOW_MS
-    while (this.finishedAt.length > 0 && this.finishedAt[0] < since) this.finishedAt.shift()
     const nodes = (await this.peers()).filter(p => p.state !== 'unreachable').map(p => ({ id: p.id, slots: p.slots, running: p.running }))
-    return { states, groups, throughput: this.finishedAt.length / (THROUGHPUT_WINDOW_MS / 1000), nodes, coordination: this.init.scheduler.coordination() }
+    return { ...jobCounts(this.init.table), throughput: this.init.throughput.perSecond(), nodes, coordination: this.init.scheduler.coordination() }
   }
 
   async peers (): Promise<PeerView[]> {
@@ -310,18 +239,17 @@ export class NodeEngine implements Engine {
 
   /** Events of every change of a job; a change of an array's task also tells the array's new record. */
   subscribe (listener: (event: NodeEvent) => void): () => void {
-    const { table, scheduler } = this.init
     const tellArray = (id: JobId): void => {
-      const array = arrayView(table, id, spec => scheduler.readyReason(spec))
+      const array = this.arrayView(id)
       listener(array == null ? { type: 'removed', id } : { type: 'job', job: array })
     }
     const stops = [
-      table.onChange((_, entry) => {
+      this.init.table.onChange((_, entry) => {
         const { id, arrayId } = entry.facts.spec
         listener(entry.derived.removed ? { type: 'removed', id } : { type: 'job', job: this.view(entry) })
         if (arrayId != null) tellArray(arrayId)
       }),
-      table.onUntouchedChange(tellArray)
+      this.init.table.onUntouchedChange(tellArray)
     ]
     return () => { for (const stop of stops) stop() }
   }
@@ -334,41 +262,8 @@ export class NodeEngine implements Engine {
     return this.events.subscribe(listener)
   }
 
-  async * readLog (id: string, stream: LogStream, options: { follow: boolean, signal: AbortSignal }): AsyncIterable<Uint8Array> {
-    const attempt = latestStarted(await this.get(id))
-    if (attempt == null) return
-    const request: LogRequest = { job: id, epoch: attempt.epoch, stream, follow: options.follow }
-    if (attempt.node === this.init.self) yield * this.localLog(request, options.signal)
-    else yield * this.init.mesh.remoteLog(attempt.node, request, options.signal)
-  }
-
-  /** The output of one of this node's attempts; peers read it over `/meshq/logs/1`. */
-  async * localLog (request: LogRequest, signal: AbortSignal): AsyncIterable<Uint8Array> {
-    const { job, epoch, stream, follow } = request
-    // the job id names a directory: a peer's request is checked on receipt, and here again
-    if (!isJobId(job)) throw new UsageError(`not a job id: ${JSON.stringify(job)}`)
-    const file = await open(join(this.init.home, 'output', job, `${epoch}.${stream}`), 'r').catch(() => undefined)
-    if (file == null) return
-    const ended = async (): Promise<boolean> =>
-      (await this.get(job)).attempts.find(a => a.epoch === epoch && a.node === this.init.self)?.endedAt != null
-    try {
-      const buffer = Buffer.alloc(64 * 1024)
-      let position = 0
-      while (!signal.aborted) {
-        // checked before reading, so that output written before the end is never missed
-        const over = !follow || await ended()
-        const { bytesRead } = await file.read(buffer, 0, buffer.length, position)
-        if (bytesRead > 0) {
-          position += bytesRead
-          yield Uint8Array.prototype.slice.call(buffer, 0, bytesRead)
-          continue
-        }
-        if (over) return
-        await new Promise(resolve => setTimeout(resolve, LOG_POLL_MS))
-      }
-    } finally {
-      await file.close()
-    }
+  readLog (id: string, stream: LogStream, options: { follow: boolean, signal: AbortSignal }): AsyncIterable<Uint8Array> {
+    return this.init.logs.read(id, stream, options)
   }
 
   private eventFacts (entry: TableEntry): EventFacts {
@@ -390,68 +285,16 @@ export class NodeEngine implements Engine {
     return toJobView(entry, spec => this.init.scheduler.readyReason(spec))
   }
 
-  /**
-   * The jobs a selector names, loading sealed segments back where `wanted` says a sealed job is needed.
-   * A sealed job named by id that is not wanted is an error, or left out with `unwanted: 'skip'`.
-   */
+  /** The jobs a selector names, once this node has caught up with the other members (see `selectJobs`). */
   private async select (selector: Selector, wanted: (job: SealedJob) => boolean, unwanted: 'refuse' | 'skip' = 'refuse'): Promise<TableEntry[]> {
     await this.catchUpFor(selector)
-    const { table, ledger } = this.init
-    // an array's id stands for its tasks, taken like a group's jobs
-    const ids = selector.group != null ? table.groupJobs(selector.group) : selector.ids?.flatMap(id => arrayTaskIds(table, id) ?? [id])
-    if (ids == null || ids.length === 0) {
-      if (selector.group != null) return []
-      throw new UsageError('give job ids or a group')
-    }
-    for (const id of ids) {
-      const sealed = table.sealedJob(id)
-      if (sealed != null && wanted(sealed)) await ledger.unseal(segmentOf(id) as string)
-    }
-    if (selector.group != null) return ids.map(id => table.get(id)).filter(e => e != null)
-    const named = new Set(selector.ids)
-    return ids.flatMap(id => {
-      const entry = table.get(id)
-      if (entry != null) return [entry]
-      const sealed = table.sealedJob(id)
-      if (sealed == null) throw new JobNotFoundError(`no job ${id}`)
-      if (unwanted === 'skip' || !named.has(id)) return []
-      throw new InvalidJobError(`job ${id} is ${sealed.state}`)
-    })
+    return await selectJobs(this.init, selector, wanted, unwanted)
   }
 
   /** The entries a selector names one by one: a request about them that cannot apply is an error (for a group's or an array's, they are left out). */
   private named (selector: Selector, entries: TableEntry[]): TableEntry[] {
     const ids = new Set(selector.ids ?? [])
     return entries.filter(e => ids.has(e.facts.spec.id))
-  }
-
-  /** Final records of jobs in sealed segments, read from the store. */
-  private async sealedViews (ids: JobId[]): Promise<Map<JobId, JobView>> {
-    const out = new Map<JobId, JobView>()
-    for (const seg of new Set(ids.map(id => segmentOf(id) as string))) {
-      for (const view of await this.init.ledger.sealedRecords<JobView>(seg)) out.set(view.id, view)
-    }
-    return out
-  }
-
-  private checkDependencies (draft: JobDraft, batch: JobDraft[]): void {
-    const { table } = this.init
-    if (draft.allowMissing !== true) {
-      const missing = dependenciesOf(draft).find(dep => !dep.startsWith('#') && !this.known(dep))
-      if (missing != null) throw new MissingDependencyError(`dependency ${missing} does not exist (use --allow-missing to wait for it)`)
-    }
-    if (draft.group == null) return
-    // the other jobs of the batch take part under stand-in ids `#i`
-    const graph = {
-      spec: (id: JobId) => id.startsWith('#') ? batch[Number(id.slice(1))] : table.get(id)?.facts.spec,
-      members: function * (group: string) {
-        yield * table.groupJobs(group)
-        for (const [i, other] of batch.entries()) if (other.group === group && other !== draft) yield `#${i}` as JobId
-      }
-    }
-    if (dependsOnGroup(graph, draft.group, dependenciesOf(draft), groupDependenciesOf(draft))) {
-      throw new DependencyCycleError(`dependency cycle: the job would wait for its own group ${draft.group}`)
-    }
   }
 
   private async control (targets: TableEntry[], kind: ControlKind, extra: Pick<Control, 'patch'> = {}): Promise<void> {
@@ -470,33 +313,5 @@ export class NodeEngine implements Engine {
     const { ledger, self } = this.init
     const lamport = stamp + 1
     await ledger.put([{ doc: META_DOC, map, key: groupFactKey(group, lamport, self), value: { ...fact, lamport, by: self } }], { sync: true })
-  }
-}
-
-/** The attempt whose output `logs` shows: the latest that started. */
-function latestStarted (job: JobView): AttemptView | undefined {
-  return job.attempts.filter(a => a.startedAt != null).at(-1)
-}
-
-/** Drafts whose idempotency key an earlier draft of the same submit has (and no known job): draft → that earlier draft. */
-function repeatedKeys (drafts: JobDraft[], known: Array<JobId | undefined>): Map<number, number> {
-  const first = new Map<string, number>()
-  const repeats = new Map<number, number>()
-  drafts.forEach(({ key }, i) => {
-    if (key == null || known[i] != null) return
-    const earlier = first.get(key)
-    if (earlier == null) first.set(key, i)
-    else repeats.set(i, earlier)
-  })
-  return repeats
-}
-
-/** Runs a per-job check, naming the job in the error when the batch has several. */
-function withIndex<T> (i: number, total: number, check: () => T): T {
-  try {
-    return check()
-  } catch (err) {
-    if (total > 1 && err instanceof Error) err.message = `job ${i + 1}: ${err.message}`
-    throw err
   }
 }

@@ -9,7 +9,7 @@ import type { PeerIdString } from '../types.js'
 import { decodeJson, encodeJson, openLevelStore } from '../crdt/store.js'
 import type { KVStore } from '../crdt/store.js'
 import { UsageError } from '../errors.js'
-import type { JoinToken } from './membership.js'
+import type { JoinToken } from '../net/membership.js'
 
 /** The cluster this node belongs to: its id and its pre-shared key (for libp2p's private network). */
 export interface ClusterConfig {

@@ -137,11 +137,6 @@ export class JobEventLog {
     this.now = now
   }
 
-  /** Takes in a job's history without reporting it. */
-  seed (entry: object, facts: EventFacts): void {
-    this.diff(entry, facts)
-  }
-
   /** Notes that a job changed; its new events are reported when `settle` runs (at the latest in a microtask). */
   touch (entry: object, facts: () => EventFacts): void {
     this.changed.set(entry, facts)

@@ -1,10 +1,9 @@
-import { readdir, rm } from 'node:fs/promises'
-import { join } from 'node:path'
 import createDebug from 'debug'
 import type { Clock } from '../clock.js'
 import type { Ledger } from '../crdt/ledger.js'
-import { META_DOC, MetaMap, dropKey, factSubject } from '../crdt/facts.js'
+import { META_DOC, MetaMap, dropKey, factSubject, segmentOf } from '../crdt/facts.js'
 import type { DropFact, FactChange } from '../crdt/facts.js'
+import type { OutputFiles } from '../exec/output-files.js'
 import type { JobTable } from '../sched/table.js'
 import { isTerminal } from '../types.js'
 import type { GcResult, JobView, PeerIdString } from '../types.js'
@@ -18,7 +17,7 @@ export interface RetentionInit {
   clock: Clock
   ledger: Ledger
   table: JobTable
-  home: string
+  outputs: OutputFiles
   /** `meshq node --retain`: drop history older than this by itself, every hour. */
   retainMs?: number
 }
@@ -91,13 +90,11 @@ export class Retention {
   }
 
   private async apply (segments: Set<string>): Promise<void> {
-    const { ledger, table, home } = this.init
+    const { ledger, table, outputs } = this.init
     try {
       for (const seg of segments) await ledger.drop(seg)
       table.drop(segments)
-      const outputs = await readdir(join(home, 'output')).catch(() => [] as string[])
-      const ofDropped = outputs.filter(dir => segments.has(dir.slice(0, dir.lastIndexOf('-'))))
-      await Promise.all(ofDropped.map(async dir => await rm(join(home, 'output', dir), { recursive: true, force: true })))
+      await outputs.remove(job => segments.has(segmentOf(job) as string)) // a name that is no job id has no segment
       log('dropped %d segments', segments.size)
     } catch (err) {
       log('dropping %s failed: %s', [...segments].join(','), (err as Error).message)

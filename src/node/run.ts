@@ -4,22 +4,26 @@ import type { NodeOptions } from './options.js'
 import { clockFromEnv } from '../clock.js'
 import type { Clock } from '../clock.js'
 import { Ledger } from '../crdt/ledger.js'
-import { executor, type Containment } from '../exec/executor.js'
-import { JobTable } from '../sched/table.js'
-import type { SealedJob } from '../sched/table.js'
-import { Claims } from '../sched/claims.js'
-import { DEFAULT_TTR_MS } from '../sched/submit.js'
-import { Scheduler } from '../sched/scheduler.js'
-import { NodeMemory } from '../sched/placement.js'
+import { executor, type Containment, type Executor } from '../exec/executor.js'
+import { OutputFiles } from '../exec/output-files.js'
+import type { SealedJob, JobTable } from '../sched/table.js'
+import type { Scheduler } from '../sched/scheduler.js'
 import { controlServer } from '../api/server.js'
+import type { ControlServer } from '../api/server.js'
 import { UsageError } from '../errors.js'
-import { JobState } from '../types.js'
+import { Lifecycle, startupStep } from '../lifecycle.js'
+import type { Startable } from '../lifecycle.js'
 import { NodeEngine } from './engine.js'
 import { apiToken, openHome, saveCluster } from './home.js'
-import { Membership, decodeToken } from './membership.js'
-import { Mesh } from './mesh.js'
+import type { Home } from './home.js'
+import { Membership, decodeToken } from '../net/membership.js'
+import type { JoinToken } from '../net/membership.js'
+import { Mesh } from '../net/mesh.js'
 import { Retention } from './retention.js'
 import { sealer } from './sealer.js'
+import { Throughput } from './stats.js'
+import { JobLogs } from './job-logs.js'
+import { CLAIMS_TOPIC, claimBatchCodec, scheduling } from './scheduling.js'
 import { VERSION } from '../version.js'
 
 const log = createDebug('meshq:node')
@@ -31,7 +35,7 @@ const LEAVE_SYNC_TIMEOUT_MS = 3000
 export interface RunningNode {
   engine: NodeEngine
   ledger: Ledger
-  /** Resolves when the node has stopped. */
+  /** Settles when the node has stopped: rejects if a part of it failed to stop. */
   stopped: Promise<void>
   /** Stop claiming; exit once running jobs have finished. */
   drain: () => Promise<void>
@@ -66,117 +70,67 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
   const tcp = options.api != null ? parseHostPort(options.api) : undefined
   const token = options.join != null ? decodeToken(options.join) : undefined
   const home = await openHome(options.home, token)
-  const { store, self } = home
   const slots = options.slots ?? availableParallelism()
+  const { store, self } = home
   const ledger = new Ledger({ store, self, segmentCapacity: tuning.segmentCapacity })
-  let scheduler: Scheduler | undefined
-  let claims: Claims | undefined
-  const table: JobTable = new JobTable({
-    clock,
-    leaseAlive: attempt => attempt.node === self
-      ? scheduler?.holds(attempt) ?? false
-      : claims?.alive(attempt, table.get(attempt.job)?.facts.spec.ttrMs ?? DEFAULT_TTR_MS) ?? true
-  })
   const membership = new Membership({ self, ledger, clock })
-  const retention = new Retention({ self, clock, ledger, table, home: home.dir, retainMs: options.retainMs })
+  const mesh: Mesh = new Mesh({
+    self, privateKey: home.key, clusterId: home.cluster.id, psk: Buffer.from(home.cluster.psk, 'base64'), listen: options.listen, ledger, membership, clock, status: () => engine.load(), logs: (request, signal) => logs.local(request, signal)
+  })
+  const exec = executor({ home: home.dir, killGraceMs: options.killGraceMs, cgroups: options.cgroups })
+  const { table, claims, scheduler } = scheduling({
+    self, clock, ledger, store, executor: exec, slots, tags: options.tags, memBytes: options.memBytes, claimWindowMs: options.claimWindowMs,
+    transport: mesh.channel(CLAIMS_TOPIC, claimBatchCodec),
+    peers: () => mesh.liveStatuses(),
+    members: () => membership.activeIds().length,
+    othersSilentFor: windowMs => mesh.othersSilentFor(windowMs)
+  })
+  const outputs = new OutputFiles(home.dir)
+  const retention = new Retention({ self, clock, ledger, table, outputs, retainMs: options.retainMs })
   ledger.onChange(changes => {
     table.ingest(changes)
     membership.ingest(changes)
     retention.ingest(changes)
   })
-  await ledger.open({ createMeta: home.founded })
-  for await (const summaries of ledger.sealedSummaries<SealedJob[]>()) table.addSealed(summaries)
-  const exec = executor({ home: home.dir, killGraceMs: options.killGraceMs, cgroups: options.cgroups })
-  await exec.start()
-  warnIfUncontained(exec.containment())
-  const mesh: Mesh = new Mesh({
-    self, privateKey: home.key, clusterId: home.cluster.id, psk: Buffer.from(home.cluster.psk, 'base64'), listen: options.listen, ledger, membership, clock, status: () => engine.load(), logs: (request, signal) => engine.localLog(request, signal)
-  })
-  claims = new Claims({
-    self,
-    clock,
-    transport: mesh.claimTransport(),
-    windowMs: options.claimWindowMs,
-    peers: () => mesh.liveStatuses(),
-    members: () => membership.activeIds().length,
-    othersSilentFor: windowMs => mesh.othersSilentFor(windowMs),
-    onExpired: jobs => {
-      table.refresh(jobs)
-      scheduler?.schedulePass() // a job whose claim lease lapsed is still "ready": nothing else would wake the scheduler
-    },
-    onPreempted: job => { scheduler?.preempted(job) },
-    onReleased: () => { scheduler?.schedulePass() },
-    claimable: (job, epoch) => {
-      const derived = table.get(job)?.derived
-      return derived == null || (derived.state !== JobState.done && derived.epoch < epoch)
-    },
-    knownEpoch: job => table.get(job)?.derived.epoch ?? 0,
-    ended: (job, epoch) => {
-      const entry = table.get(job)
-      if (entry == null) return table.sealedJob(job) != null
-      return entry.derived.state === JobState.done || [...entry.facts.attempts.values()].some(a => a.epoch === epoch && a.endedAt != null)
-    },
-    capsOf: job => {
-      const spec = table.get(job)?.facts.spec
-      return spec == null ? [] : table.capsOf(spec)
-    }
-  })
-  scheduler = new Scheduler({ self, slots, tags: options.tags, clock, table, ledger, store, executor: exec, claims, memory: new NodeMemory(options.memBytes) })
-  const recovered = await scheduler.recover()
-  if (recovered > 0) log('recovered %d interrupted attempts', recovered)
+  const throughput = new Throughput(table, clock)
+  const logs = new JobLogs({ self, outputs, mesh, job: async id => await engine.get(id) })
   const engine: NodeEngine = new NodeEngine({
-    self, clusterId: home.cluster.id, psk: home.cluster.psk, home: home.dir, version: VERSION, tags: options.tags, clock, ledger, table, scheduler, membership, mesh, retention,
-    onDrained: () => { void leave().finally(stop) }
+    self, clusterId: home.cluster.id, psk: home.cluster.psk, home: home.dir, version: VERSION, tags: options.tags, clock, ledger, table, scheduler, membership, mesh, retention, throughput, logs,
+    onDrained: () => { void leave().finally(stopQuietly) }
   })
   membership.onDrainRequest(() => { void engine.drain() })
-  try {
-    await mesh.start()
-    if (token != null && home.joining) {
-      await mesh.join(token, AbortSignal.timeout(JOIN_TIMEOUT_MS))
-      await saveCluster(store, home.cluster)
-    }
-    if (home.founded) await membership.found(mesh.addresses())
-    await membership.announce({ addrs: mesh.addresses(), slots, tags: options.tags })
-  } catch (err) {
-    await mesh.stop()
-    await exec.stop()
-    await store.close()
-    throw err
-  }
+  // in start order; they stop in reverse (the scheduler's runs end before the claims publish their releases)
+  const components = new Lifecycle({
+    store: { start: () => {}, stop: async () => { await store.close() } },
+    ledger: ledgerOf(ledger, table, home.founded),
+    executor: executorOf(exec),
+    recovery: startupStep(async () => { await recover(scheduler) }),
+    throughput,
+    mesh,
+    cluster: startupStep(async () => { await enterCluster(home, token, mesh, membership, { slots, tags: options.tags }) }),
+    control: controlApi(engine, home, tcp),
+    claims,
+    scheduler,
+    sealer: sealer({ ledger, table, render: entry => engine.view(entry), renderArray: id => engine.arrayView(id), delayMs: tuning.sealDelayMs }),
+    retention
+  })
 
   /** After a drain: says so in the ledger, and gives the fact a moment to reach the peers. */
   const leave = async (): Promise<void> => {
     await membership.leave().catch(err => { log('could not record the leave: %s', (err as Error).message) })
     await mesh.flushSync(AbortSignal.timeout(LEAVE_SYNC_TIMEOUT_MS))
   }
-  let resolveStopped = (): void => {}
-  const stopped = new Promise<void>(resolve => { resolveStopped = resolve })
-  let stopping: Promise<void> | undefined
+  let markStopped = (_stopping: Promise<void>): void => {}
+  const stopped = new Promise<void>(resolve => { markStopped = resolve })
   const stop = async (): Promise<void> => {
-    stopping ??= (async () => {
-      seals.stop()
-      retention.stop()
-      await (scheduler as Scheduler).stop()
-      claims?.stop()
-      await server.stop()
-      await mesh.stop()
-      await exec.stop()
-      await ledger.close()
-      await store.close()
-      resolveStopped()
-    })()
+    const stopping = components.stop()
+    markStopped(stopping)
     await stopping
   }
-  const server = controlServer({
-    engine,
-    socketPath: home.socketPath,
-    tcp: tcp != null ? { ...tcp, token: await apiToken(home.dir) } : undefined
-  })
-  await server.start()
-  claims.start()
-  scheduler.start()
-  const seals = sealer({ ledger, table, render: entry => engine.view(entry), renderArray: id => engine.arrayView(id), delayMs: tuning.sealDelayMs })
-  retention.start()
+  /** For callers that do not wait: a failure to stop is reported through `stopped`. */
+  const stopQuietly = (): void => { stop().catch(() => {}) }
+
+  await components.start()
   return {
     engine,
     ledger,
@@ -184,6 +138,55 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
     drain: async () => { await engine.drain() },
     addresses: () => mesh.addresses(),
     stop
+  }
+}
+
+/** The ledger: opened from the store, with the summaries of sealed segments put in the job table. */
+function ledgerOf (ledger: Ledger, table: JobTable, founded: boolean): Startable {
+  return {
+    start: async () => {
+      await ledger.open({ createMeta: founded })
+      for await (const summaries of ledger.sealedSummaries<SealedJob[]>()) table.addSealed(summaries)
+    },
+    stop: async () => { await ledger.close() }
+  }
+}
+
+function executorOf (exec: Executor): Startable {
+  return {
+    start: async () => {
+      await exec.start()
+      warnIfUncontained(exec.containment())
+    },
+    stop: async () => { await exec.stop() }
+  }
+}
+
+/** Kills and records as lost what a previous run of this node left running (before claims start). */
+async function recover (scheduler: Scheduler): Promise<void> {
+  const recovered = await scheduler.recover()
+  if (recovered > 0) log('recovered %d interrupted attempts', recovered)
+}
+
+/** Joins with `--join` (or founds the cluster), then announces this node's addresses, slots and tags. */
+async function enterCluster (home: Home, token: JoinToken | undefined, mesh: Mesh, membership: Membership, offer: { slots: number, tags: string[] }): Promise<void> {
+  if (token != null && home.joining) {
+    await mesh.join(token, AbortSignal.timeout(JOIN_TIMEOUT_MS))
+    await saveCluster(home.store, home.cluster)
+  }
+  if (home.founded) await membership.found(mesh.addresses())
+  await membership.announce({ addrs: mesh.addresses(), ...offer })
+}
+
+/** The control API on the socket (and on TCP with `--api`, whose token is read or made at start). */
+function controlApi (engine: NodeEngine, home: Home, tcp: { host: string, port: number } | undefined): Startable {
+  let server: ControlServer | undefined
+  return {
+    start: async () => {
+      server = controlServer({ engine, socketPath: home.socketPath, tcp: tcp != null ? { ...tcp, token: await apiToken(home.dir) } : undefined })
+      await server.start()
+    },
+    stop: async () => { await server?.stop() }
   }
 }
 
@@ -209,15 +212,17 @@ export async function runNode (options: NodeOptions): Promise<void> {
   const status = node.engine.status()
   process.stdout.write(`meshq node ${status.id} ready (cluster ${status.clusterId}, ${status.slots} slots, home ${status.home})\n`)
   for (const addr of node.addresses()) process.stdout.write(`listening on ${addr}\n`)
+  // a failure to stop is reported by `node.stopped`
+  const stopQuietly = (): void => { node.stop().catch(() => {}) }
   let interrupts = 0
   process.on('SIGINT', () => {
     if (++interrupts === 1) {
       process.stderr.write('draining: running jobs finish, no new ones start (Ctrl-C again to stop now)\n')
       void node.drain()
     } else {
-      void node.stop()
+      stopQuietly()
     }
   })
-  process.on('SIGTERM', () => { void node.stop() })
+  process.on('SIGTERM', stopQuietly)
   await node.stopped
 }

@@ -5,6 +5,7 @@ import type { Ledger } from '../crdt/ledger.js'
 import { segmentOf } from '../crdt/facts.js'
 import { summarize } from '../sched/table.js'
 import type { JobTable, TableEntry } from '../sched/table.js'
+import type { Startable } from '../lifecycle.js'
 
 const log = createDebug('meshq:sealer')
 
@@ -23,10 +24,11 @@ export interface SealerInit {
  * however long the history grows. Sealing is a local cache policy, not a fact: every replica
  * decides it alone, and a fact that arrives for a sealed segment loads it again.
  */
-export function sealer (init: SealerInit): { stop: () => void } {
+export function sealer (init: SealerInit): Startable {
   const { ledger, table } = init
   const candidates = new Set<string>()
   let timer: NodeJS.Timeout | undefined
+  let unsubscribe = (): void => {}
 
   const sealSettled = async (): Promise<void> => {
     timer = undefined
@@ -51,12 +53,14 @@ export function sealer (init: SealerInit): { stop: () => void } {
     candidates.add(seg)
     timer ??= setTimeout(() => { void sealSettled() }, init.delayMs ?? 2000)
   }
-  const unsubscribe = table.onChange((id, entry) => {
-    if (isTerminal(entry.derived.state)) consider(segmentOf(id) as string)
-  })
-  // segments that settled before this start (loaded, or received while joining) get no change event
-  for (const info of ledger.segmentList()) if (!info.sealed) consider(info.id)
   return {
+    start: () => {
+      unsubscribe = table.onChange((id, entry) => {
+        if (isTerminal(entry.derived.state)) consider(segmentOf(id) as string)
+      })
+      // segments that settled before this start (loaded, or received while joining) get no change event
+      for (const info of ledger.segmentList()) if (!info.sealed) consider(info.id)
+    },
     stop: () => {
       unsubscribe()
       clearTimeout(timer)

@@ -6,11 +6,11 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import { lpStream } from '@libp2p/utils'
-import { createHost } from '../../dist/node/p2p.js'
-import { agentString, localProtocol } from '../../dist/node/handshake.js'
-import { decodeToken } from '../../dist/node/membership.js'
-import { JOIN_PROTOCOL } from '../../dist/node/mesh.js'
-import { FrameType, SYNC_PROTOCOL, encodeFrame } from '../../dist/node/sync.js'
+import { createHost } from '../../dist/net/p2p.js'
+import { agentString, localProtocol } from '../../dist/net/handshake.js'
+import { decodeToken } from '../../dist/net/membership.js'
+import { JOIN_PROTOCOL } from '../../dist/net/join.js'
+import { FrameType, SYNC_PROTOCOL, encodeFrame } from '../../dist/net/sync.js'
 
 const text = value => new TextEncoder().encode(typeof value === 'string' ? value : JSON.stringify(value))
 

@@ -4,7 +4,7 @@
  * back is a change of this import.
  */
 import { gossipsub } from '@libp2p/gossipsub'
-export type { GossipSub } from '@libp2p/gossipsub'
+export type { GossipSub, Message as GossipMessage } from '@libp2p/gossipsub'
 export { TopicValidatorResult } from '@libp2p/gossipsub'
 
 export function pubsub (): ReturnType<typeof gossipsub> {

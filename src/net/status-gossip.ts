@@ -2,7 +2,9 @@
  * The status gossip (`meshq/<cluster>/status/1`): each node's load, published every second, and
  * how a received message is read.
  */
+import { randomBytes } from 'node:crypto'
 import type { ReplayStamp } from './replay.js'
+import type { GossipChannel, GossipCodec } from './topics.js'
 
 export const MAX_STATUS_BYTES = 4096
 
@@ -57,5 +59,29 @@ export class StatusStamper {
 
   next (): Stamp {
     return { boot: this.boot, seq: ++this.seq, at: this.now() }
+  }
+}
+
+/** How status messages are read and checked on their topic. */
+export const statusCodec: GossipCodec<NodeStatusGossip> = { decode: parseStatus, author: s => s.peer, stamp: stampOf }
+
+const STATUS_INTERVAL_MS = 1000
+
+/** Publishes this node's load every `STATUS_INTERVAL_MS`, stamped (see `ReplayGuard`). */
+export class StatusBeacon {
+  private readonly stamper: StatusStamper
+  private timer?: NodeJS.Timeout
+
+  constructor (private readonly self: string, private readonly load: () => NodeLoad, private readonly channel: GossipChannel<NodeStatusGossip>, now: () => number) {
+    this.stamper = new StatusStamper(randomBytes(6).toString('hex'), now)
+  }
+
+  start (): void {
+    this.timer = setInterval(() => { this.channel.publish({ ...this.load(), peer: this.self, ...this.stamper.next() }) }, STATUS_INTERVAL_MS)
+    this.timer.unref()
+  }
+
+  stop (): void {
+    clearInterval(this.timer)
   }
 }

@@ -8,6 +8,7 @@ import { ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
 import type { GossipSub } from './gossip.js'
 import { pubsub } from './gossip.js'
+import { ListenError } from '../errors.js'
 
 export type MeshqLibp2p = Libp2p<{ pubsub: GossipSub, identify: unknown, ping: unknown }>
 
@@ -66,4 +67,20 @@ export async function createHost (init: HostInit): Promise<MeshqLibp2p> {
       pubsub: pubsub()
     }
   }) as unknown as MeshqLibp2p
+}
+
+/**
+ * libp2p's error for addresses it could not listen on spans lines and names its own options; a
+ * user needs the address, the reason and what to do.
+ */
+export function listenError (err: Error): Error {
+  const failures = [...err.message.matchAll(/^\s*(\/\S+): \w*Error: (?:listen )?(\w+)/gm)].map(([, addr, code]) => ({ addr, code }))
+  if (failures.length === 0) return err
+  const reasons: Record<string, string> = {
+    EADDRINUSE: 'the address is in use (another meshq node, or another program, listens there)',
+    EADDRNOTAVAIL: 'this host has no such address',
+    EACCES: 'no permission (ports below 1024 need root)'
+  }
+  const what = failures.map(({ addr, code }) => `${addr}: ${reasons[code] ?? code}`).join('; ')
+  return new ListenError(`cannot listen on ${what}; choose other addresses with --listen, e.g. --listen /ip4/0.0.0.0/tcp/7747`)
 }

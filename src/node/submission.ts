@@ -1,0 +1,87 @@
+/**
+ * `meshq sub` on this node: a request's jobs are validated, matched against known idempotency keys,
+ * checked for missing dependencies and group cycles, given ids in this node's open segment, and
+ * written in one synced batch: only then is the submit acknowledged.
+ */
+import type { JobId, PeerIdString, SubmitRequest } from '../types.js'
+import { DependencyCycleError, InvalidJobError, MissingDependencyError } from '../errors.js'
+import type { Clock } from '../clock.js'
+import type { Ledger } from '../crdt/ledger.js'
+import { SegmentMap, segmentOf } from '../crdt/facts.js'
+import type { FactChange } from '../crdt/facts.js'
+import type { JobTable } from '../sched/table.js'
+import { dependenciesOf, dependsOnGroup, draftJob, groupDependenciesOf } from '../sched/submit.js'
+import type { JobDraft } from '../sched/submit.js'
+import { linkDrafts, planSubmit } from '../sched/expand.js'
+import { isKnown } from './selection.js'
+
+export interface SubmissionInit {
+  self: PeerIdString
+  clock: Clock
+  ledger: Ledger
+  table: JobTable
+}
+
+/** Submits the jobs of a request; resolves with the ids the request is answered with, in order. */
+export async function submitJobs (init: SubmissionInit, requests: SubmitRequest[]): Promise<JobId[]> {
+  if (!Array.isArray(requests) || requests.length === 0) throw new InvalidJobError('nothing to submit: expected {"jobs": [...]}')
+  const { clock, ledger, table, self } = init
+  const now = clock.now()
+  const plan = planSubmit(requests, (req, i) => withIndex(i, requests.length, () => draftJob(req, now)))
+  const results: Array<JobId | undefined> = plan.drafts.map(d => d.key != null ? table.byKey(d.key) : undefined)
+  const repeats = repeatedKeys(plan.drafts, results)
+  const fresh = plan.drafts.map((d, i) => ({ draft: d, i })).filter(({ i }) => results[i] == null && !repeats.has(i))
+  fresh.forEach(({ draft, i }) => withIndex(plan.origin[i], requests.length, () => { checkDependencies(table, draft, plan.drafts) }))
+  const slots = await ledger.allocateJobIds(fresh.length)
+  fresh.forEach(({ i }, k) => { results[i] = slots[k].id })
+  for (const [i, first] of repeats) results[i] = results[first]
+  linkDrafts(plan, results)
+  const facts: FactChange[] = fresh.map(({ i }, k) => {
+    const { id, n, seq } = slots[k]
+    return { doc: segmentOf(id) as string, map: SegmentMap.jobs, key: id, value: { ...plan.drafts[i], id, n, seq, submitter: self, submittedAt: now } }
+  })
+  await ledger.put(facts, { sync: true })
+  return plan.answers.map(i => results[i] as JobId)
+}
+
+function checkDependencies (table: JobTable, draft: JobDraft, batch: JobDraft[]): void {
+  if (draft.allowMissing !== true) {
+    const missing = dependenciesOf(draft).find(dep => !dep.startsWith('#') && !isKnown(table, dep))
+    if (missing != null) throw new MissingDependencyError(`dependency ${missing} does not exist (use --allow-missing to wait for it)`)
+  }
+  if (draft.group == null) return
+  // the other jobs of the batch take part under stand-in ids `#i`
+  const graph = {
+    spec: (id: JobId) => id.startsWith('#') ? batch[Number(id.slice(1))] : table.get(id)?.facts.spec,
+    members: function * (group: string) {
+      yield * table.groupJobs(group)
+      for (const [i, other] of batch.entries()) if (other.group === group && other !== draft) yield `#${i}` as JobId
+    }
+  }
+  if (dependsOnGroup(graph, draft.group, dependenciesOf(draft), groupDependenciesOf(draft))) {
+    throw new DependencyCycleError(`dependency cycle: the job would wait for its own group ${draft.group}`)
+  }
+}
+
+/** Drafts whose idempotency key an earlier draft of the same submit has (and no known job): draft → that earlier draft. */
+function repeatedKeys (drafts: JobDraft[], known: Array<JobId | undefined>): Map<number, number> {
+  const first = new Map<string, number>()
+  const repeats = new Map<number, number>()
+  drafts.forEach(({ key }, i) => {
+    if (key == null || known[i] != null) return
+    const earlier = first.get(key)
+    if (earlier == null) first.set(key, i)
+    else repeats.set(i, earlier)
+  })
+  return repeats
+}
+
+/** Runs a per-job check, naming the job in the error when the batch has several. */
+function withIndex<T> (i: number, total: number, check: () => T): T {
+  try {
+    return check()
+  } catch (err) {
+    if (total > 1 && err instanceof Error) err.message = `job ${i + 1}: ${err.message}`
+    throw err
+  }
+}

@@ -6,8 +6,6 @@ import type { Args, FlagSpec } from '../args.js'
 import { JSON_FLAG, printJson, printLines, type Command } from '../context.js'
 import { jobDetails, jobTable } from '../format.js'
 
-const path = (id: string): string => `/jobs/${encodeURIComponent(id)}`
-
 export const ls: Command = {
   name: 'ls',
   usage: 'ls [--state S] [--group G] [--limit N] [--json]',
@@ -20,17 +18,11 @@ export const ls: Command = {
     JSON_FLAG
   ],
   async run (ctx, args) {
-    const query = new URLSearchParams()
     const state = args.string('state')
-    if (state !== undefined) {
-      if (!JOB_STATES.includes(state as JobState)) throw new UsageError(`bad --state: '${state}' (one of ${JOB_STATES.join(', ')})`)
-      query.set('state', state)
+    if (state !== undefined && !JOB_STATES.includes(state as JobState)) {
+      throw new UsageError(`bad --state: '${state}' (one of ${JOB_STATES.join(', ')})`)
     }
-    const group = args.string('group')
-    if (group !== undefined) query.set('group', group)
-    const limit = args.int('limit', 1)
-    if (limit !== undefined) query.set('limit', String(limit))
-    const { jobs } = await ctx.client.request<{ jobs: JobView[] }>('GET', `/jobs${query.size > 0 ? `?${query}` : ''}`)
+    const jobs = await ctx.client.list({ state: state as JobState | undefined, group: args.string('group'), limit: args.int('limit', 1) })
     if (args.bool('json')) await printJson(ctx, jobs)
     else await printLines(ctx, jobTable(jobs, ctx.color))
     return 0
@@ -43,7 +35,7 @@ export const show: Command = {
   summary: 'Shows one job: its spec, its state and why (reason), and every attempt.',
   flags: [JSON_FLAG],
   async run (ctx, args) {
-    const job = await ctx.client.request<JobView>('GET', path(onlyId(args)))
+    const job = await ctx.client.get(onlyId(args))
     if (args.bool('json')) await printJson(ctx, job)
     else await printLines(ctx, jobDetails(job, ctx.color))
     return 0
@@ -60,8 +52,7 @@ export const logs: Command = {
   ],
   async run (ctx, args) {
     const stream = args.bool('stderr') ? 'stderr' : 'stdout'
-    const follow = args.bool('follow') ? '&follow=1' : ''
-    for await (const chunk of ctx.client.stream(`${path(onlyId(args))}/logs?stream=${stream}${follow}`)) {
+    for await (const chunk of ctx.client.readLog(onlyId(args), stream, { follow: args.bool('follow') })) {
       await write(ctx.stdout, chunk)
     }
     return 0
@@ -91,7 +82,7 @@ function action (name: 'kill' | 'retry', summary: string): Command {
     description: 'Prints the ids of the jobs it applied to (the job records with --json).',
     flags: [GROUP_FLAG, JSON_FLAG],
     async run (ctx, args) {
-      const { jobs } = await ctx.client.request<{ jobs: JobView[] }>('POST', `/jobs/${name}`, selectorOf(args))
+      const jobs = await ctx.client[name](selectorOf(args))
       if (args.bool('json')) await printJson(ctx, jobs)
       else await printLines(ctx, jobs.map(job => job.id))
       return 0
@@ -116,9 +107,8 @@ export const rm: Command = {
   flags: [GROUP_FLAG, { ...JSON_FLAG, help: 'print the removed jobs as `sub --batch` lines' }],
   async run (ctx, args) {
     const json = args.bool('json')
-    const { ids, jobs } = await ctx.client.request<{ ids: JobId[], jobs?: JobView[] }>('POST', '/jobs/rm', { ...selectorOf(args), records: json })
-    if (json) await printLines(ctx, requeueLines(jobs ?? [], Date.now()))
-    else await printLines(ctx, ids)
+    if (json) await printLines(ctx, requeueLines(await ctx.client.removeRecords(selectorOf(args)), Date.now()))
+    else await printLines(ctx, await ctx.client.remove(selectorOf(args)))
     return 0
   }
 }

@@ -28,9 +28,9 @@ export const wait: Command = {
       const watch = await JobWatch.open(ctx.client, controller.signal)
       const ids = new Set(args.positionals)
       if (group !== undefined) {
-        const { unreachable } = await ctx.client.request<{ unreachable: string[] }>('POST', '/catch-up', {})
+        const { unreachable } = await ctx.client.catchUp()
         for (const peer of unreachable) await write(ctx.stderr, `meshq: member ${peer} is unreachable: jobs of group ${group} submitted there may be missing\n`)
-        const { jobs } = await ctx.client.request<{ jobs: JobView[] }>('GET', `/jobs?group=${encodeURIComponent(group)}`)
+        const jobs = await ctx.client.list({ group })
         if (jobs.length === 0) throw new JobNotFoundError(`no job of group ${group} is known, here or on the members this node reached`)
         for (const job of jobs) ids.add(job.id)
         jobs.forEach(job => watch.seed(job))
@@ -38,7 +38,7 @@ export const wait: Command = {
       const missing = new Set<string>()
       await Promise.all(args.positionals.map(async id => {
         try {
-          watch.seed(await ctx.client.request<JobView>('GET', `/jobs/${encodeURIComponent(id)}`))
+          watch.seed(await ctx.client.get(id))
         } catch (err) {
           if ((err as Error).name !== 'JobNotFoundError') throw err
           missing.add(id)

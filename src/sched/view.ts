@@ -1,6 +1,6 @@
 import { JobState } from '../types.js'
 import type { Attempt, AttemptView, JobSpec, JobView } from '../types.js'
-import { runOptionsOf } from './submit.js'
+import { specView } from '../jobs/fields.js'
 import type { TableEntry } from './table.js'
 
 const iso = (ms: number | undefined): string | undefined => ms == null ? undefined : new Date(ms).toISOString()
@@ -37,33 +37,13 @@ export function toJobView (entry: TableEntry, readyReason: (spec: JobSpec) => st
   const attempts = [...entry.facts.attempts.values()].filter(a => a.withdrawn !== true).sort((a, b) => a.epoch - b.epoch)
   const current = derived.attempt
   return {
-    id: spec.id,
-    name: spec.name,
-    cmd: spec.cmd,
-    cwd: spec.cwd,
-    group: spec.group,
-    after: spec.after,
-    afterGroup: spec.afterGroup,
-    afterAny: spec.afterAny,
-    afterGroupAny: spec.afterGroupAny,
-    pri: spec.pri,
-    retries: spec.retries,
-    ttrMs: spec.ttrMs,
-    timeoutMs: spec.timeoutMs,
-    tags: spec.tags,
-    cores: spec.cores,
-    env: spec.env,
-    key: spec.key,
-    out: spec.out,
-    ...runOptionsOf(spec),
+    ...specView(spec),
     state: derived.state,
     reason: derived.state === JobState.ready ? readyReason(spec) : derived.reason,
     exitCode: derived.state === JobState.running ? undefined : current?.exitCode,
     node: current?.node,
-    submittedAt: iso(spec.submittedAt) as string,
     startedAt: iso(current?.startedAt),
     endedAt: derived.state === JobState.running ? undefined : iso(current?.endedAt),
-    notBefore: iso(spec.notBefore),
     attempts: attempts.map(a => attemptView(a, a.endedAt == null && a !== current && derived.state !== JobState.running))
   }
 }

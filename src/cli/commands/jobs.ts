@@ -1,6 +1,7 @@
 import type { Selector } from '../../api/engine.js'
 import { UsageError } from '../../errors.js'
-import { JOB_STATES, type JobId, type JobState, type JobView, type SubmitRequest } from '../../types.js'
+import { requeueRequest } from '../../jobs/fields.js'
+import { JOB_STATES, type JobId, type JobState, type JobView } from '../../types.js'
 import { write } from '../../stream-write.js'
 import type { Args, FlagSpec } from '../args.js'
 import { JSON_FLAG, printJson, printLines, type Command } from '../context.js'
@@ -117,7 +118,7 @@ export const rm: Command = {
 function requeueLines (jobs: JobView[], now: number): string[] {
   const ordered = dependencyOrder(jobs)
   const lineOf = new Map(ordered.map((job, i) => [job.id, i + 1]))
-  return ordered.map((job, i) => JSON.stringify(submitFields(job, dep => {
+  return ordered.map((job, i) => JSON.stringify(requeueRequest(job, dep => {
     const n = lineOf.get(dep)
     return n !== undefined && n <= i ? `#${n}` : dep
   }, now)))
@@ -140,37 +141,4 @@ function dependencyOrder (jobs: JobView[]): JobView[] {
   const bySubmit = (a: JobView, b: JobView): number => Date.parse(a.submittedAt) - Date.parse(b.submittedAt) || (a.id < b.id ? -1 : 1)
   for (const job of [...jobs].sort(bySubmit)) visit(job)
   return ordered
-}
-
-/** The `sub --batch` fields that submit this job again; empty ones are left out. */
-function submitFields (job: JobView, dependency: (id: JobId) => string, now: number): Partial<SubmitRequest> {
-  const delay = job.notBefore === undefined ? 0 : Date.parse(job.notBefore) - now
-  const fields: Partial<SubmitRequest> = {
-    cmd: job.cmd,
-    cwd: job.cwd,
-    env: job.env,
-    name: job.name,
-    group: job.group,
-    after: job.after.map(dependency),
-    afterGroup: job.afterGroup,
-    afterAny: job.afterAny?.map(dependency),
-    afterGroupAny: job.afterGroupAny,
-    pri: job.pri,
-    retries: job.retries,
-    ttr: job.ttrMs,
-    timeout: job.timeoutMs,
-    delay: delay > 0 ? delay : undefined,
-    tag: job.tags,
-    cores: job.cores,
-    out: job.out,
-    onSuccess: job.onSuccess,
-    onFailure: job.onFailure,
-    onExit: job.onExit,
-    tmpdir: job.tmpdir,
-    keepTmpdir: job.keepTmpdir,
-    cleanup: job.cleanup,
-    mem: job.memBytes
-  }
-  const empty = (value: unknown): boolean => value === undefined || (typeof value === 'object' && value !== null && Object.keys(value).length === 0)
-  return Object.fromEntries(Object.entries(fields).filter(([, value]) => !empty(value)))
 }

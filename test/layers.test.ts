@@ -21,7 +21,7 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   exec: [''],
   jobs: [''],
   sched: ['', 'crdt', 'exec', 'jobs'],
-  node: ['', 'api', 'crdt', 'exec', 'sched'],
+  node: ['', 'api', 'crdt', 'exec', 'jobs', 'sched'],
   tui: ['', 'api'],
   cli: ['', 'api', 'jobs', 'node', 'tui']
 }

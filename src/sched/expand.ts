@@ -12,7 +12,7 @@ import { InvalidJobError } from '../errors.js'
 import { FailReason } from '../types.js'
 import type { JobId, JobSpec, SubmitRequest } from '../types.js'
 import type { RunResult } from '../exec/executor.js'
-import type { JobDraft } from './submit.js'
+import type { JobDraft } from '../jobs/draft.js'
 
 /** The group of the jobs generator `gen` printed. */
 export const expansionGroup = (gen: JobId): string => `expand:${gen}`

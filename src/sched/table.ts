@@ -8,7 +8,7 @@ import createDebug from 'debug'
 import { MetaMap, SegmentMap, compareStamps, factSubject, segmentOf, validFact } from '../crdt/facts.js'
 import type { FactChange, GroupFact, JobFacts, LimitFact, PauseFact } from '../crdt/facts.js'
 import { Heap } from './heap.js'
-import { dependenciesOf, groupDependenciesOf } from './submit.js'
+import { dependenciesOf, groupDependenciesOf } from '../jobs/dependencies.js'
 
 const log = createDebug('meshq:table')
 

@@ -1,7 +1,13 @@
+/** The record of a job that clients see (cli.md's JSON shape), from its facts and derived state. */
 import { JobState } from '../types.js'
 import type { Attempt, AttemptView, JobSpec, JobView } from '../types.js'
-import { specView } from '../jobs/fields.js'
-import type { TableEntry } from './table.js'
+import { specView } from './fields.js'
+
+/** What a record is made of: a job's facts and its derived state, as the job table holds them. */
+export interface JobViewSource {
+  facts: { spec: JobSpec, attempts: Map<string, Attempt> }
+  derived: { state: JobState, reason?: string, attempt?: Attempt }
+}
 
 const iso = (ms: number | undefined): string | undefined => ms == null ? undefined : new Date(ms).toISOString()
 
@@ -31,7 +37,7 @@ function attemptView (a: Attempt, lost: boolean): AttemptView {
  * The JSON shape of a job (cli.md) from its facts and derived state. `readyReason` says why a
  * ready job is not running yet (slots, tags, draining), which only the scheduler knows.
  */
-export function toJobView (entry: TableEntry, readyReason: (spec: JobSpec) => string): JobView {
+export function toJobView (entry: JobViewSource, readyReason: (spec: JobSpec) => string): JobView {
   const { spec } = entry.facts
   const { derived } = entry
   const attempts = [...entry.facts.attempts.values()].filter(a => a.withdrawn !== true).sort((a, b) => a.epoch - b.epoch)

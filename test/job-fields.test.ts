@@ -1,6 +1,8 @@
 /** The one table of job fields, and the record, the requeue lines and the generator derived from it. */
 import { describe, expect, it } from 'vitest'
-import { generatorFields, requeueRequest, specView } from '../src/jobs/fields.js'
+import { runOptionsOf } from '../src/jobs/draft.js'
+import { generatorFields, requeueRequest, specView, SUBMIT_FIELDS } from '../src/jobs/fields.js'
+import { SUBMIT_OPTIONS } from '../src/jobs/submit-options.js'
 import type { JobId, JobSpec, JobView, PeerIdString, SubmitRequest } from '../src/types.js'
 
 const NOW = Date.parse('2026-12-07T10:00:00Z')
@@ -33,6 +35,19 @@ const SPEC: JobSpec = {
   n: 2,
   seq: 2
 }
+
+describe('the submit fields', () => {
+  it('are the fields of the submit options (flags and --batch names), with the command and less the CLI\'s export', () => {
+    const options = SUBMIT_OPTIONS.map(option => option.field).filter(field => field !== 'export')
+    expect(new Set(options)).toEqual(new Set(Object.keys(SUBMIT_FIELDS).filter(field => field !== 'cmd')))
+  })
+})
+
+describe('the run options of a spec', () => {
+  it('are its hooks, private directory and memory limit, and nothing else', () => {
+    expect(runOptionsOf(SPEC)).toEqual({ onExit: 'echo bye', tmpdir: true, memBytes: 1024 })
+  })
+})
 
 describe('the job record of a spec', () => {
   it('shows the spec fields as they are, times as ISO 8601, and nothing internal', () => {

@@ -84,9 +84,14 @@ function checkEnv (env: unknown): Record<string, string> {
   return vars
 }
 
+/** The fields of the run options (one missing here does not compile). */
+const RUN_OPTION_FIELDS = Object.keys({
+  onSuccess: true, onFailure: true, onExit: true, tmpdir: true, keepTmpdir: true, cleanup: true, memBytes: true
+} satisfies Record<keyof Required<JobRunOptions>, true>) as Array<keyof JobRunOptions>
+
 /** The run options of a spec or view, and nothing else. */
-export function runOptionsOf ({ onSuccess, onFailure, onExit, tmpdir, keepTmpdir, cleanup, memBytes }: JobRunOptions): JobRunOptions {
-  return { onSuccess, onFailure, onExit, tmpdir, keepTmpdir, cleanup, memBytes }
+export function runOptionsOf (options: JobRunOptions): JobRunOptions {
+  return Object.fromEntries(RUN_OPTION_FIELDS.map(field => [field, options[field]]))
 }
 
 /** Hooks, private directory and memory limit: checked, and the directory flags checked together. */

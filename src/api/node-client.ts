@@ -13,7 +13,10 @@ export type ApiTransport = Pick<ApiClient, 'request' | 'stream' | 'openLines' | 
 /** An engine method called over HTTP: asynchronous, with an optional signal to abandon it. */
 type Remote<F> = F extends (...args: infer A) => infer R ? (...args: [...A, signal?: AbortSignal]) => Promise<Awaited<R>> : never
 
-/** The engine methods that the client mirrors one to one; the others are streams (below). */
+/**
+ * The engine methods that the client mirrors one to one. The others: `remove` answers ids (and
+ * `removeRecords` the records), and the streams (events, job events, output) are iterables.
+ */
 type Mirrored = Exclude<keyof Engine, 'remove' | 'subscribe' | 'jobEvents' | 'subscribeJobEvents' | 'readLog'>
 
 /** The compiler checks that the client keeps the engine's names, arguments and answers. */
@@ -31,7 +34,7 @@ export interface JobEventsQuery {
 }
 
 export class NodeClient implements RemoteEngine {
-  readonly transport: ApiTransport
+  private readonly transport: ApiTransport
 
   constructor (transport: ApiTransport) {
     this.transport = transport

@@ -96,9 +96,14 @@ type FieldsShown<S extends Shown> = { [K in keyof typeof SPEC_FIELDS]: (typeof S
 /** The spec's part of a job record: the spec's fields as they are, and its times as ISO 8601. */
 type SpecView = Pick<JobSpec, FieldsShown<'same'>> & { [K in FieldsShown<'time'>]: JobSpec[K] extends number ? string : string | undefined }
 
-const iso = (ms: number | undefined): string | undefined => ms == null ? undefined : new Date(ms).toISOString()
+/** Wall-clock ms as the job record shows times. */
+export const isoTime = (ms: number | undefined): string | undefined => ms == null ? undefined : new Date(ms).toISOString()
 
 const entries = <T extends object>(table: T): Array<[keyof T, T[keyof T]]> => Object.entries(table) as Array<[keyof T, T[keyof T]]>
+
+// listed once: every job record of `ls` goes through them
+const SAME_FIELDS = entries(SPEC_FIELDS).filter(([, shown]) => shown === 'same').map(([field]) => field)
+const TIME_FIELDS = entries(SPEC_FIELDS).filter(([, shown]) => shown === 'time').map(([field]) => field)
 
 /**
  * The spec's fields as the job record shows them. (The return type makes the compiler check that
@@ -106,10 +111,8 @@ const entries = <T extends object>(table: T): Array<[keyof T, T[keyof T]]> => Ob
  */
 export function specView (spec: JobSpec): Pick<JobView, keyof SpecView> {
   const view: Record<string, unknown> = {}
-  for (const [field, shown] of entries(SPEC_FIELDS)) {
-    if (shown === 'same') view[field] = spec[field]
-    else if (shown === 'time') view[field] = iso(spec[field] as number | undefined)
-  }
+  for (const field of SAME_FIELDS) view[field] = spec[field]
+  for (const field of TIME_FIELDS) view[field] = isoTime(spec[field] as number | undefined)
   const shown = view as SpecView
   return shown
 }

@@ -1,7 +1,7 @@
 /** The record of a job that clients see (cli.md's JSON shape), from its facts and derived state. */
 import { JobState } from '../types.js'
 import type { Attempt, AttemptView, JobSpec, JobView } from '../types.js'
-import { specView } from './fields.js'
+import { isoTime, specView } from './fields.js'
 
 /** What a record is made of: a job's facts and its derived state, as the job table holds them. */
 export interface JobViewSource {
@@ -9,15 +9,13 @@ export interface JobViewSource {
   derived: { state: JobState, reason?: string, attempt?: Attempt }
 }
 
-const iso = (ms: number | undefined): string | undefined => ms == null ? undefined : new Date(ms).toISOString()
-
 function attemptView (a: Attempt, lost: boolean): AttemptView {
   return {
     epoch: a.epoch,
     node: a.node,
-    claimedAt: iso(a.claimedAt) as string,
-    startedAt: iso(a.startedAt),
-    endedAt: iso(a.endedAt),
+    claimedAt: isoTime(a.claimedAt) as string,
+    startedAt: isoTime(a.startedAt),
+    endedAt: isoTime(a.endedAt),
     exitCode: a.exitCode,
     signal: a.signal,
     failReason: a.failReason ?? (lost ? 'lost' : undefined),
@@ -48,8 +46,8 @@ export function toJobView (entry: JobViewSource, readyReason: (spec: JobSpec) =>
     reason: derived.state === JobState.ready ? readyReason(spec) : derived.reason,
     exitCode: derived.state === JobState.running ? undefined : current?.exitCode,
     node: current?.node,
-    startedAt: iso(current?.startedAt),
-    endedAt: derived.state === JobState.running ? undefined : iso(current?.endedAt),
+    startedAt: isoTime(current?.startedAt),
+    endedAt: derived.state === JobState.running ? undefined : isoTime(current?.endedAt),
     attempts: attempts.map(a => attemptView(a, a.endedAt == null && a !== current && derived.state !== JobState.running))
   }
 }

@@ -24,7 +24,7 @@ import { decodeBatch, validBatch } from '../src/sched/claim-batch.js'
 import type { ClaimBatch } from '../src/sched/claim-batch.js'
 import { Claims } from '../src/sched/claims.js'
 import { JobTable } from '../src/sched/table.js'
-import { toJobView } from '../src/sched/view.js'
+import { toJobView } from '../src/jobs/view.js'
 
 const RUNS = 2000
 const encode = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value))

@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { directives, MAX_SCRIPT_BYTES, readScriptFile, scriptFromInput, splitWords, withScriptOptions } from '../src/cli/script.js'
 import { tempDir } from './helpers.js'
 import { MAX_ENV_BYTES } from '../src/env-size.js'
-import { draftJob } from '../src/sched/submit.js'
+import { draftJob } from '../src/jobs/draft.js'
 
 const usage = (message: RegExp): unknown => expect.objectContaining({ name: 'UsageError', message: expect.stringMatching(message) })
 

@@ -22,7 +22,7 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   jobs: [''],
   sched: ['', 'crdt', 'exec', 'jobs'],
   net: ['', 'crdt'],
-  node: ['', 'api', 'crdt', 'exec', 'net', 'sched'],
+  node: ['', 'api', 'crdt', 'exec', 'jobs', 'net', 'sched'],
   tui: ['', 'api'],
   cli: ['', 'api', 'jobs', 'node', 'tui']
 }

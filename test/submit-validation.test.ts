@@ -8,7 +8,7 @@ import { sub } from '../src/cli/commands/sub.js'
 import { submitOptionsFromArgs } from '../src/cli/submit-options.js'
 import { parseBatch } from '../src/jobs/batch.js'
 import { buildRequest } from '../src/jobs/submit-options.js'
-import { draftJob } from '../src/sched/submit.js'
+import { draftJob } from '../src/jobs/draft.js'
 import { parseMemory } from '../src/size.js'
 import type { SubmitRequest } from '../src/types.js'
 

@@ -1,7 +1,7 @@
 /** Jobs, peers and a fake API client for the dashboard's tests. */
 import { ApiError } from '../src/api/client.js'
+import { NodeClient, type ApiTransport } from '../src/api/node-client.js'
 import type { JobId, JobState, JobView, NodeEvent, NodeStatus, PeerIdString, PeerView, StatsView } from '../src/types.js'
-import type { TopClient } from '../src/tui/live.js'
 
 export const SELF = '12D3KooWSelfSelfSelfSelfSelfSelfSelfSelfSelfSelfAAAAAA' as PeerIdString
 export const OTHER = '12D3KooWOtherOtherOtherOtherOtherOtherOtherOtherBBBBBB' as PeerIdString
@@ -95,10 +95,11 @@ export interface Call {
 }
 
 /**
- * A fake node: canned answers, an event stream the test pushes into, log streams per job, and
- * every request recorded. `down` makes every call fail as if the node were gone.
+ * A fake node behind the API transport: canned answers, an event stream the test pushes into, log
+ * streams per job, and every request recorded (its real path, as the typed client `api` built it).
+ * `down` makes every call fail as if the node were gone.
  */
-export class FakeClient implements TopClient {
+export class FakeClient implements ApiTransport {
   jobs: JobView[]
   calls: Call[] = []
   events = new Channel<NodeEvent>()
@@ -111,6 +112,15 @@ export class FakeClient implements TopClient {
 
   constructor (jobs: JobView[]) {
     this.jobs = jobs
+  }
+
+  /** The typed client the dashboard is given, speaking through this fake. */
+  get api (): NodeClient {
+    return new NodeClient(this)
+  }
+
+  describe (): string {
+    return 'a fake node'
   }
 
   log (id: string): Channel<Uint8Array> {
@@ -176,5 +186,9 @@ export class FakeClient implements TopClient {
     this.check()
     this.calls.push({ method: 'GET', path: '/events' })
     return this.events
+  }
+
+  async openLines<T> (path: string): Promise<AsyncIterable<T>> {
+    throw new Error(`the dashboard reads no other NDJSON stream (asked for ${path})`)
   }
 }

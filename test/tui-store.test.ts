@@ -6,7 +6,8 @@ import type { JobId, JobView, NodeEvent } from '../src/types.js'
 import { formRequest, splitCommand } from '../src/tui/form.js'
 import { fit, layout, JOB_COLUMNS, sparkline } from '../src/tui/format.js'
 import { handleKey, INITIAL_UI, keyPresses, selectedIndex, type KeyContext, type UiState } from '../src/tui/keys.js'
-import { ArrayItems, followJobs, LineTail, type TopClient } from '../src/tui/live.js'
+import { NodeClient } from '../src/api/node-client.js'
+import { ArrayItems, followJobs, LineTail } from '../src/tui/live.js'
 import { JobsStore, LABEL_MAX, locate, nextState, NO_FILTER, scrollTop, toRow, type JobRow } from '../src/tui/store.js'
 import { job, PEERS, running, SELF } from './tui-fixtures.js'
 
@@ -271,14 +272,16 @@ describe('form and text', () => {
 describe('followJobs', () => {
   it('closes the event stream of a try whose load failed before it tries again', async () => {
     const streams: AbortSignal[] = []
-    const client: TopClient = {
+    const client = new NodeClient({
       openEvents: async signal => {
         streams.push(signal as AbortSignal)
         return { async * [Symbol.asyncIterator] () {} }
       },
       request: async () => { throw new Error('the node went away') },
-      stream: async function * () {}
-    }
+      stream: async function * () {},
+      openLines: async () => { throw new Error('not used') },
+      describe: () => 'a fake node'
+    })
     const stop = new AbortController()
     const errors: Array<Error | undefined> = []
     const following = followJobs(client, new JobsStore(), { changed: () => {}, report: e => { errors.push(e) } }, stop.signal)

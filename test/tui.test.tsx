@@ -22,7 +22,7 @@ function jobs (): ReturnType<typeof job>[] {
 
 /** Renders the dashboard in a `columns`×`rows` terminal; `frame()` is the latest frame. */
 async function start (client = new FakeClient(jobs()), columns = 100, rows = 24, shown = 'seg-1') {
-  const app = render(<App client={client} cwd='/work' />)
+  const app = render(<App client={client.api} cwd='/work' />)
   Object.defineProperty(app.stdout, 'columns', { value: columns })
   Object.defineProperty(app.stdout, 'rows', { value: rows })
   app.stdout.emit('resize')
@@ -260,7 +260,7 @@ describe('meshq top', () => {
 describe('meshq top --once', () => {
   it('prints the header and every job as text, or everything as JSON', async () => {
     const client = new FakeClient(jobs())
-    const data = await snapshot(client)
+    const data = await snapshot(client.api)
     const text = snapshotText(data, 100, Date.parse(running(3).startedAt!) + 65_000)
     const lines = text.split('\n')
     expect(lines[0]).toMatch(/^cluster c0ffee0123456789\s+node AAAAAA running\s+members 2\/2 up\s+slots 1\/12 busy$/)
@@ -271,7 +271,7 @@ describe('meshq top --once', () => {
     const written: string[] = []
     const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => { written.push(String(chunk)); return true })
     try {
-      expect(await runTop({ client: client as never, once: true, json: true })).toBe(0)
+      expect(await runTop({ client: client.api, once: true, json: true })).toBe(0)
     } finally {
       write.mockRestore()
     }

@@ -1,12 +1,14 @@
 /**
- * A small client of the control API, over the node's unix socket (or its TCP API with a token).
- * Used by the CLI and the TUI: it must stay light (no node:http, see http-lite.ts).
+ * The transport of the control API, over the node's unix socket (or its TCP API with a token):
+ * JSON calls, byte streams and NDJSON streams by path. Commands and the dashboard call the node
+ * through its typed methods in node-client.ts. It must stay light (no node:http, see http-lite.ts).
  */
 import { dirname } from 'node:path'
 import { NodeUnreachableError } from '../errors.js'
-import type { JobEvent, NodeEvent } from '../types.js'
+import type { NodeEvent } from '../types.js'
 import { request, type LiteResponse } from './http-lite.js'
 import { API_PREFIX, type ApiErrorBody } from './protocol.js'
+import { routePath } from './routes.js'
 
 /** A unix socket path, or the TCP API's address and bearer token. */
 export type ApiTarget = string | { host: string, port: number, token: string }
@@ -50,23 +52,17 @@ export class ApiClient {
   }
 
   /**
-   * Opens the event stream and resolves once the node has subscribed it: every change after this
-   * resolves is in the returned iterable.
+   * Opens an NDJSON stream (e.g. `/events`) and resolves once the node has answered its head: for the
+   * event stream, every change after this resolves is in the returned iterable.
    */
+  async openLines<T> (path: string, signal?: AbortSignal): Promise<AsyncIterable<T>> {
+    const res = await this.open('GET', path, undefined, signal)
+    return ndjson<T>(res, signal)
+  }
+
+  /** The node's events (`GET /v1/events`), subscribed once this resolves. */
   async openEvents (signal?: AbortSignal): Promise<AsyncIterable<NodeEvent>> {
-    const res = await this.open('GET', '/events', undefined, signal)
-    return ndjson<NodeEvent>(res, signal)
-  }
-
-  /** The node's events as they happen (subscribes when iteration starts). */
-  async * events (signal?: AbortSignal): AsyncIterable<NodeEvent> {
-    yield * await this.openEvents(signal)
-  }
-
-  /** Job events (`GET /v1/job-events`): the latest, then with `follow=1` every new one as it happens. */
-  async * jobEvents (query: URLSearchParams, signal?: AbortSignal): AsyncIterable<JobEvent> {
-    const res = await this.open('GET', `/job-events?${query}`, undefined, signal)
-    yield * ndjson<JobEvent>(res, signal)
+    return await this.openLines<NodeEvent>(routePath('events', {}), signal)
   }
 
   /** Where the node is, for messages. */

@@ -4,6 +4,7 @@
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { ApiClient } from '../api/client.js'
+import { NodeClient } from '../api/node-client.js'
 import { SOCKET_NAME } from '../api/protocol.js'
 import { write } from '../stream-write.js'
 import type { Args, FlagSpec } from './args.js'
@@ -21,7 +22,7 @@ export interface Context extends Io {
   /** Absolute path of the node's home. */
   home: string
   socketPath: string
-  client: ApiClient
+  client: NodeClient
   /** Colour state names (stdout is a TTY and NO_COLOR is unset). */
   color: boolean
 }
@@ -54,7 +55,7 @@ export function makeContext (io: Io, home: string): Context {
     ...io,
     home,
     socketPath,
-    client: new ApiClient(socketPath),
+    client: new NodeClient(new ApiClient(socketPath)),
     color: io.stdout.isTTY === true && io.env.NO_COLOR === undefined
   }
 }

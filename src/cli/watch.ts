@@ -2,7 +2,7 @@
  * Follows jobs through the node's event stream, for `wait` and `sub --wait`.
  */
 import { constants } from 'node:os'
-import type { ApiClient } from '../api/client.js'
+import type { NodeClient } from '../api/node-client.js'
 import { NodeUnreachableError } from '../errors.js'
 import { isTerminal, type JobView, type NodeEvent } from '../types.js'
 
@@ -21,7 +21,7 @@ export class JobWatch {
   private constructor () {}
 
   /** Subscribes first: changes made after this resolves are all seen. */
-  static async open (client: ApiClient, signal: AbortSignal): Promise<JobWatch> {
+  static async open (client: Pick<NodeClient, 'openEvents'>, signal: AbortSignal): Promise<JobWatch> {
     const watch = new JobWatch()
     const events = await client.openEvents(signal)
     void watch.pump(events, signal)

@@ -2,7 +2,7 @@ import type { JobId, JobSpec, JobView } from '../types.js'
 import { arrayIndices, arrayLength, taskId } from '../array-task.js'
 import { arrayState } from './array-book.js'
 import type { JobTable } from './table.js'
-import { toJobView } from './view.js'
+import { toJobView } from '../jobs/view.js'
 
 /**
  * An array's record as clients see it: its spec as a job's, its state that of the whole array
@@ -13,7 +13,7 @@ export function arrayView (table: JobTable, id: string, readyReason: (spec: JobS
   const spec = record?.spec
   const state = record == null ? undefined : arrayState(record)
   if (record == null || spec?.array == null || state == null) return undefined // no array, sealed away, or every task removed
-  const view = toJobView({ facts: { spec, attempts: new Map(), controls: new Map() }, derived: { state, removed: false, lamport: 0, epoch: 0 } }, readyReason)
+  const view = toJobView({ facts: { spec, attempts: new Map() }, derived: { state } }, readyReason)
   const { first, last, step } = spec.array
   return { ...view, reason: undefined, array: { first, last, step, limit: spec.arrayLimit, tasks: arrayLength(spec.array), states: { ...record.states } } }
 }

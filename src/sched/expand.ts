@@ -7,11 +7,12 @@
  */
 import { readFile } from 'node:fs/promises'
 import { parseBatch } from '../jobs/batch.js'
+import { generatorFields } from '../jobs/fields.js'
 import { InvalidJobError } from '../errors.js'
 import { FailReason } from '../types.js'
 import type { JobId, JobSpec, SubmitRequest } from '../types.js'
 import type { RunResult } from '../exec/executor.js'
-import type { JobDraft } from './submit.js'
+import type { JobDraft } from '../jobs/draft.js'
 
 /** The group of the jobs generator `gen` printed. */
 export const expansionGroup = (gen: JobId): string => `expand:${gen}`
@@ -83,12 +84,11 @@ export function linkDrafts (plan: SubmitPlan, ids: Array<JobId | undefined>): vo
 /** The generator of a request with `expand`: it waits for what the request waits for, and runs where it may run. */
 function generatorRequest (req: SubmitRequest): SubmitRequest {
   if (typeof req.expand !== 'string' || req.expand.trim() === '') throw new InvalidJobError('expand must be a non-empty shell command')
-  const { name, group, after, afterGroup, afterAny, afterGroupAny, pri, retries, ttr, delay, begin, cwd, env, tag, id, allowMissing } = req
   return {
+    ...generatorFields(req),
     cmd: ['sh', '-c', req.expand],
-    name: `expand${name != null ? ` ${name}` : ''}`,
-    group, after, afterGroup, afterAny, afterGroupAny, pri, retries, ttr, delay, begin, cwd, env, tag, allowMissing,
-    id: id != null ? `${id}:expand` : undefined
+    name: `expand${req.name != null ? ` ${req.name}` : ''}`,
+    id: req.id != null ? `${req.id}:expand` : undefined
   }
 }
 

@@ -13,7 +13,7 @@ import { UntouchedTasks } from './untouched-tasks.js'
 import { splitTaskId, taskId } from '../array-task.js'
 import type { ArrayRecord } from './array-book.js'
 import type { Cap } from './claims/group-limits.js'
-import { dependenciesOf, groupDependenciesOf } from './submit.js'
+import { dependenciesOf, groupDependenciesOf } from '../jobs/dependencies.js'
 
 const log = createDebug('meshq:table')
 

@@ -65,7 +65,7 @@ export function useFullJob (client: TopClient, id: string | undefined, row: JobR
   useLoop(async signal => {
     if (id === undefined || row === undefined) return
     try {
-      const job = await client.request<JobView>('GET', `/jobs/${encodeURIComponent(id)}`, undefined, signal)
+      const job = await client.get(id, signal)
       if (!signal.aborted) setAnswer({ id, job })
     } catch (err) {
       if (!signal.aborted) setAnswer(last => ({ id, job: last.id === id ? last.job : undefined, error: err as Error }))

@@ -2,15 +2,15 @@
  * The dashboard's I/O, without React: following the event stream into the store, polling the
  * cluster's status, performing actions, tailing a log. Every loop reconnects until aborted.
  */
-import type { ApiClient } from '../api/client.js'
+import type { NodeClient } from '../api/node-client.js'
 import { NodeUnreachableError } from '../errors.js'
 import type { JobView, NodeStatus, PeerView, StatsView } from '../types.js'
 import type { Effect } from './keys.js'
 import { shortPeer, type ClusterView } from './format.js'
 import { JobsStore, toRow } from './store.js'
 
-/** The part of the API client the dashboard uses (tests pass a fake). */
-export type TopClient = Pick<ApiClient, 'request' | 'stream' | 'openEvents'>
+/** The calls the dashboard makes (tests give a NodeClient over a fake transport). */
+export type TopClient = Pick<NodeClient, 'openEvents' | 'list' | 'listBytes' | 'get' | 'status' | 'stats' | 'peers' | 'submit' | 'kill' | 'retry' | 'drain' | 'pause' | 'resume' | 'readLog'>
 
 const RETRY_MS = 1000
 const POLL_MS = 2000
@@ -65,10 +65,7 @@ export async function followJobs (client: TopClient, store: JobsStore, on: { cha
     const attempt = new AbortController()
     const tried = AbortSignal.any([signal, attempt.signal])
     try {
-      const [events, { jobs }] = await Promise.all([
-        client.openEvents(tried),
-        client.request<{ jobs: JobView[] }>('GET', `/jobs?limit=${FIRST_PAGE}`, undefined, tried)
-      ])
+      const [events, jobs] = await Promise.all([client.openEvents(tried), client.list({ limit: FIRST_PAGE }, tried)])
       store.load(jobs.map(toRow), jobs.length < FIRST_PAGE)
       changed()
       report(undefined)
@@ -129,7 +126,7 @@ export async function loadJobs<T> (client: TopClient, keep: (job: JobView) => T,
   const jobs: T[] = []
   const splitter = new ArrayItems(text => jobs.push(keep(JSON.parse(text) as JobView)))
   const decoder = new TextDecoder()
-  for await (const chunk of client.stream('/jobs', signal)) splitter.push(decoder.decode(chunk, { stream: true }))
+  for await (const chunk of client.listBytes({}, signal)) splitter.push(decoder.decode(chunk, { stream: true }))
   splitter.push(decoder.decode())
   if (!splitter.ended) throw new Error('the list of jobs ended early')
   return jobs
@@ -188,11 +185,7 @@ export interface ClusterInfo extends ClusterView {
 }
 
 export async function fetchCluster (client: TopClient, signal?: AbortSignal): Promise<{ status: NodeStatus, stats: StatsView, peers: PeerView[] }> {
-  const [status, stats, { peers }] = await Promise.all([
-    client.request<NodeStatus>('GET', '/status', undefined, signal),
-    client.request<StatsView>('GET', '/stats', undefined, signal),
-    client.request<{ peers: PeerView[] }>('GET', '/peers', undefined, signal)
-  ])
+  const [status, stats, peers] = await Promise.all([client.status(signal), client.stats(signal), client.peers(signal)])
   return { status, stats, peers }
 }
 
@@ -216,21 +209,21 @@ export async function perform (client: TopClient, cwd: string, effect: Exclude<E
     case 'say':
       return effect.text
     case 'submit': {
-      const { jobs } = await client.request<{ jobs: JobView[] }>('POST', '/jobs', { jobs: [{ ...effect.request, cwd }] })
+      const jobs = await client.submit([{ ...effect.request, cwd }])
       return `submitted ${jobs.map(j => j.id).join(' ')}`
     }
     case 'kill':
     case 'retry': {
-      const { jobs } = await client.request<{ jobs: JobView[] }>('POST', `/jobs/${effect.type}`, { ids: [effect.job.id] })
+      const jobs = await client[effect.type]({ ids: [effect.job.id] })
       const done = effect.type === 'kill' ? 'killed' : 'retrying'
       return jobs.length > 0 ? `${done} ${effect.job.id}` : `${effect.job.id} is ${effect.job.state}: nothing to ${effect.type}`
     }
     case 'drain':
-      await client.request('POST', '/drain', { peer: effect.peer.id })
+      await client.drain(effect.peer.id)
       return `draining node ${shortPeer(effect.peer.id)}`
     case 'pause':
     case 'resume':
-      await client.request('POST', `/groups/${encodeURIComponent(effect.group)}/${effect.type}`, {})
+      await client[effect.type](effect.group)
       return `${effect.type === 'pause' ? 'paused' : 'resumed'} group ${effect.group}`
   }
 }
@@ -264,7 +257,7 @@ export class LineTail {
 
 /** Follows a job's output into `tail` until it ends, `signal` aborts, or the node fails. */
 export async function followLog (client: TopClient, id: string, stream: 'stdout' | 'stderr', tail: LineTail, changed: () => void, signal: AbortSignal): Promise<void> {
-  for await (const chunk of client.stream(`/jobs/${encodeURIComponent(id)}/logs?stream=${stream}&follow=1`, signal)) {
+  for await (const chunk of client.readLog(id, stream, { follow: true, signal })) {
     tail.push(chunk)
     changed()
   }

@@ -2,7 +2,7 @@
  * `meshq top`: the dashboard in a terminal, or one snapshot when asked (`--once`, `--json`) or when
  * there is no terminal to draw in.
  */
-import type { ApiClient } from '../api/client.js'
+import type { TopClient } from './live.js'
 import { write } from '../stream-write.js'
 import { FrameLog } from './frames.js'
 import { boundHeap } from './heap.js'
@@ -13,7 +13,7 @@ import { DEFAULT_WIDTH, snapshot, snapshotText } from './snapshot.js'
 const MAX_FPS = 15
 
 export interface RunTopOptions {
-  client: ApiClient
+  client: TopClient
   /** Print one snapshot and exit instead of the interactive dashboard. */
   once: boolean
   json: boolean

@@ -1,7 +1,7 @@
 import { UsageError } from '../../errors.js'
 import { formatDuration } from '../../duration.js'
 import { formatMemory } from '../../size.js'
-import { JOB_STATES, type GcResult, type LimitView, type PeerView, type StatsView } from '../../types.js'
+import { JOB_STATES } from '../../types.js'
 import { parseInteger } from '../../values.js'
 import type { Args } from '../args.js'
 import { JSON_FLAG, printJson, printLines, type Command } from '../context.js'
@@ -19,8 +19,6 @@ function noArguments (args: Args): void {
   }
 }
 
-const groupPath = (group: string, action: string): string => `/groups/${encodeURIComponent(group)}/${action}`
-
 export const pause: Command = {
   name: 'pause',
   usage: 'pause G [--for DUR]',
@@ -29,7 +27,7 @@ export const pause: Command = {
   async run (ctx, args) {
     const group = onlyGroup(args)
     const forMs = args.duration('for')
-    await ctx.client.request('POST', groupPath(group, 'pause'), forMs === undefined ? {} : { forMs })
+    await ctx.client.pause(group, forMs)
     await printLines(ctx, [`paused ${group}${forMs === undefined ? '' : ` for ${formatDuration(forMs)}`}`])
     return 0
   }
@@ -42,7 +40,7 @@ export const resume: Command = {
   flags: [],
   async run (ctx, args) {
     const group = onlyGroup(args)
-    await ctx.client.request('POST', groupPath(group, 'resume'), {})
+    await ctx.client.resume(group)
     await printLines(ctx, [`resumed ${group}`])
     return 0
   }
@@ -57,7 +55,7 @@ export const limit: Command = {
   flags: [JSON_FLAG],
   async run (ctx, args) {
     if (args.positionals.length === 0) {
-      const { limits } = await ctx.client.request<{ limits: LimitView[] }>('GET', '/limits')
+      const limits = await ctx.client.limits()
       if (args.bool('json')) await printJson(ctx, limits)
       else await printLines(ctx, table(['GROUP', 'LIMIT', 'RUNNING'], limits.map(l => [l.group, String(l.limit), String(l.running)])))
       return 0
@@ -65,7 +63,7 @@ export const limit: Command = {
     if (args.positionals.length !== 2) throw new UsageError("give a group and a limit, e.g. 'meshq limit render 4' (see 'meshq limit --help')")
     const [group, value] = args.positionals
     const cap = value === 'none' ? null : parseInteger(value, 'limit', 1)
-    await ctx.client.request('POST', groupPath(group, 'limit'), { limit: cap })
+    await ctx.client.limit(group, cap)
     await printLines(ctx, [cap === null ? `${group}: no limit` : `${group}: at most ${cap} running at once`])
     return 0
   }
@@ -87,7 +85,7 @@ export const gc: Command = {
     noArguments(args)
     const olderThanMs = args.duration('older-than')
     if (olderThanMs === undefined) throw new UsageError("give --older-than DUR (see 'meshq gc --help')")
-    const result = await ctx.client.request<GcResult>('POST', '/gc', { olderThanMs, dryRun: args.bool('dry-run') })
+    const result = await ctx.client.gc(olderThanMs, args.bool('dry-run'))
     if (args.bool('json')) await printJson(ctx, result)
     else await printLines(ctx, [`${result.dryRun ? 'would drop' : 'dropped'} ${result.jobs} jobs in ${result.segments.length} segments`])
     return 0
@@ -102,7 +100,7 @@ export const drain: Command = {
   async run (ctx, args) {
     noArguments(args)
     const peer = args.string('peer')
-    await ctx.client.request('POST', '/drain', peer === undefined ? {} : { peer })
+    await ctx.client.drain(peer)
     await printLines(ctx, [`draining ${peer ?? 'this node'}`])
     return 0
   }
@@ -115,7 +113,7 @@ export const stats: Command = {
   flags: [JSON_FLAG],
   async run (ctx, args) {
     noArguments(args)
-    const view = await ctx.client.request<StatsView>('GET', '/stats')
+    const view = await ctx.client.stats()
     if (args.bool('json')) {
       await printJson(ctx, view)
       return 0
@@ -143,7 +141,7 @@ export const peers: Command = {
   flags: [JSON_FLAG],
   async run (ctx, args) {
     noArguments(args)
-    const { peers } = await ctx.client.request<{ peers: PeerView[] }>('GET', '/peers')
+    const peers = await ctx.client.peers()
     if (args.bool('json')) {
       await printJson(ctx, peers)
       return 0

@@ -29,9 +29,7 @@ export const events: Command = {
     const unknown = kinds.find(kind => !JOB_EVENT_KINDS.includes(kind as JobEventKind))
     if (unknown !== undefined) throw new UsageError(`bad --state: '${unknown}' (one of ${JOB_EVENT_KINDS.join(', ')})`)
     const follow = args.bool('follow')
-    const query = new URLSearchParams({ limit: String(args.int('limit', 0) ?? DEFAULT_LIMIT) })
-    if (kinds.length > 0) query.set('kinds', kinds.join(','))
-    if (follow) query.set('follow', '1')
+    const query = { kinds: kinds as JobEventKind[], limit: args.int('limit', 0) ?? DEFAULT_LIMIT, follow }
     const print = args.bool('json') ? (e: JobEvent) => JSON.stringify(e) : eventLine
     for await (const event of ctx.client.jobEvents(query)) await printLines(ctx, [print(event)])
     if (follow) throw new Error(`the node at ${ctx.client.describe()} closed the event stream (it stopped?)`)

@@ -1,12 +1,11 @@
 import type { Selector } from '../../api/engine.js'
 import { UsageError } from '../../errors.js'
-import { JOB_STATES, type JobId, type JobState, type JobView, type SubmitRequest } from '../../types.js'
+import { requeueRequest } from '../../jobs/fields.js'
+import { JOB_STATES, type JobId, type JobState, type JobView } from '../../types.js'
 import { write } from '../../stream-write.js'
 import type { Args, FlagSpec } from '../args.js'
 import { JSON_FLAG, printJson, printLines, type Command } from '../context.js'
 import { jobDetails, jobTable } from '../format.js'
-
-const path = (id: string): string => `/jobs/${encodeURIComponent(id)}`
 
 export const ls: Command = {
   name: 'ls',
@@ -26,20 +25,17 @@ export const ls: Command = {
     JSON_FLAG
   ],
   async run (ctx, args) {
-    const query = new URLSearchParams()
     const state = args.string('state')
-    if (state !== undefined) {
-      if (!JOB_STATES.includes(state as JobState)) throw new UsageError(`bad --state: '${state}' (one of ${JOB_STATES.join(', ')})`)
-      query.set('state', state)
+    if (state !== undefined && !JOB_STATES.includes(state as JobState)) {
+      throw new UsageError(`bad --state: '${state}' (one of ${JOB_STATES.join(', ')})`)
     }
-    const group = args.string('group')
-    if (group !== undefined) query.set('group', group)
-    const array = args.string('array')
-    if (array !== undefined) query.set('array', array)
-    if (args.bool('tasks')) query.set('tasks', 'true')
-    const limit = args.int('limit', 1)
-    if (limit !== undefined) query.set('limit', String(limit))
-    const { jobs } = await ctx.client.request<{ jobs: JobView[] }>('GET', `/jobs${query.size > 0 ? `?${query}` : ''}`)
+    const jobs = await ctx.client.list({
+      state: state as JobState | undefined,
+      group: args.string('group'),
+      array: args.string('array'),
+      tasks: args.bool('tasks') || undefined,
+      limit: args.int('limit', 1)
+    })
     if (args.bool('json')) await printJson(ctx, jobs)
     else await printLines(ctx, jobTable(jobs, ctx.color))
     return 0
@@ -52,7 +48,7 @@ export const show: Command = {
   summary: 'Shows one job: its spec, its state and why (reason), and every attempt.',
   flags: [JSON_FLAG],
   async run (ctx, args) {
-    const job = await ctx.client.request<JobView>('GET', path(onlyId(args)))
+    const job = await ctx.client.get(onlyId(args))
     if (args.bool('json')) await printJson(ctx, job)
     else await printLines(ctx, jobDetails(job, ctx.color))
     return 0
@@ -69,8 +65,7 @@ export const logs: Command = {
   ],
   async run (ctx, args) {
     const stream = args.bool('stderr') ? 'stderr' : 'stdout'
-    const follow = args.bool('follow') ? '&follow=1' : ''
-    for await (const chunk of ctx.client.stream(`${path(onlyId(args))}/logs?stream=${stream}${follow}`)) {
+    for await (const chunk of ctx.client.readLog(onlyId(args), stream, { follow: args.bool('follow') })) {
       await write(ctx.stdout, chunk)
     }
     return 0
@@ -100,7 +95,7 @@ function action (name: 'kill' | 'retry', summary: string): Command {
     description: 'Prints the ids of the jobs it applied to (the job records with --json).',
     flags: [GROUP_FLAG, JSON_FLAG],
     async run (ctx, args) {
-      const { jobs } = await ctx.client.request<{ jobs: JobView[] }>('POST', `/jobs/${name}`, selectorOf(args))
+      const jobs = await ctx.client[name](selectorOf(args))
       if (args.bool('json')) await printJson(ctx, jobs)
       else await printLines(ctx, jobs.map(job => job.id))
       return 0
@@ -125,9 +120,8 @@ export const rm: Command = {
   flags: [GROUP_FLAG, { ...JSON_FLAG, help: 'print the removed jobs as `sub --batch` lines' }],
   async run (ctx, args) {
     const json = args.bool('json')
-    const { ids, jobs } = await ctx.client.request<{ ids: JobId[], jobs?: JobView[] }>('POST', '/jobs/rm', { ...selectorOf(args), records: json })
-    if (json) await printLines(ctx, requeueLines(jobs ?? [], Date.now()))
-    else await printLines(ctx, ids)
+    if (json) await printLines(ctx, requeueLines(await ctx.client.removeRecords(selectorOf(args)), Date.now()))
+    else await printLines(ctx, await ctx.client.remove(selectorOf(args)))
     return 0
   }
 }
@@ -136,7 +130,7 @@ export const rm: Command = {
 function requeueLines (jobs: JobView[], now: number): string[] {
   const ordered = dependencyOrder(jobs)
   const lineOf = new Map(ordered.map((job, i) => [job.id, i + 1]))
-  return ordered.map((job, i) => JSON.stringify(submitFields(job, dep => {
+  return ordered.map((job, i) => JSON.stringify(requeueRequest(job, dep => {
     const n = lineOf.get(dep)
     return n !== undefined && n <= i ? `#${n}` : dep
   }, now)))
@@ -159,37 +153,4 @@ function dependencyOrder (jobs: JobView[]): JobView[] {
   const bySubmit = (a: JobView, b: JobView): number => Date.parse(a.submittedAt) - Date.parse(b.submittedAt) || (a.id < b.id ? -1 : 1)
   for (const job of [...jobs].sort(bySubmit)) visit(job)
   return ordered
-}
-
-/** The `sub --batch` fields that submit this job again; empty ones are left out. */
-function submitFields (job: JobView, dependency: (id: JobId) => string, now: number): Partial<SubmitRequest> {
-  const delay = job.notBefore === undefined ? 0 : Date.parse(job.notBefore) - now
-  const fields: Partial<SubmitRequest> = {
-    cmd: job.cmd,
-    cwd: job.cwd,
-    env: job.env,
-    name: job.name,
-    group: job.group,
-    after: job.after.map(dependency),
-    afterGroup: job.afterGroup,
-    afterAny: job.afterAny?.map(dependency),
-    afterGroupAny: job.afterGroupAny,
-    pri: job.pri,
-    retries: job.retries,
-    ttr: job.ttrMs,
-    timeout: job.timeoutMs,
-    delay: delay > 0 ? delay : undefined,
-    tag: job.tags,
-    cores: job.cores,
-    out: job.out,
-    onSuccess: job.onSuccess,
-    onFailure: job.onFailure,
-    onExit: job.onExit,
-    tmpdir: job.tmpdir,
-    keepTmpdir: job.keepTmpdir,
-    cleanup: job.cleanup,
-    mem: job.memBytes
-  }
-  const empty = (value: unknown): boolean => value === undefined || (typeof value === 'object' && value !== null && Object.keys(value).length === 0)
-  return Object.fromEntries(Object.entries(fields).filter(([, value]) => !empty(value)))
 }

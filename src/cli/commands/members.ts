@@ -1,5 +1,5 @@
 import { UsageError } from '../../errors.js'
-import type { InviteCreated, InviteView } from '../../types.js'
+import type { InviteView } from '../../types.js'
 import { JSON_FLAG, printJson, printLines, type Command } from '../context.js'
 import { table } from '../format.js'
 
@@ -18,12 +18,12 @@ export const invite: Command = {
     if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}' (see 'meshq invite --help')`)
     const revoke = args.string('revoke')
     if (revoke !== undefined) {
-      await ctx.client.request('POST', `/invites/${encodeURIComponent(revoke)}/revoke`, {})
+      await ctx.client.revokeInvite(revoke)
       await printLines(ctx, [`revoked ${revoke}`])
       return 0
     }
     if (args.bool('list')) {
-      const { invites } = await ctx.client.request<{ invites: InviteView[] }>('GET', '/invites')
+      const invites = await ctx.client.invites()
       if (args.bool('json')) {
         await printJson(ctx, invites)
         return 0
@@ -34,7 +34,7 @@ export const invite: Command = {
       ])))
       return 0
     }
-    const created = await ctx.client.request<InviteCreated>('POST', '/invites', {
+    const created = await ctx.client.invite({
       ttlMs: args.duration('ttl') ?? 3_600_000,
       uses: args.int('uses', 1) ?? 1
     })
@@ -59,7 +59,7 @@ export const connect: Command = {
   flags: [],
   async run (ctx, args) {
     if (args.positionals.length !== 1) throw new UsageError("give one address, e.g. /ip4/10.0.0.7/tcp/7746/p2p/12D3Koo... (see 'meshq connect --help')")
-    const { peer } = await ctx.client.request<{ peer: string }>('POST', '/peers/connect', { addr: args.positionals[0] })
+    const { peer } = await ctx.client.connect(args.positionals[0])
     await printLines(ctx, [`connected to ${peer}`])
     return 0
   }
@@ -73,7 +73,7 @@ export const evict: Command = {
   async run (ctx, args) {
     if (args.positionals.length !== 1) throw new UsageError("give one peer id (see 'meshq evict --help')")
     const peer = args.positionals[0]
-    await ctx.client.request('POST', `/peers/${encodeURIComponent(peer)}/evict`, {})
+    await ctx.client.evict(peer)
     await printLines(ctx, [`evicted ${peer}`])
     return 0
   }

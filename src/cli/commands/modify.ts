@@ -1,5 +1,5 @@
 import { UsageError } from '../../errors.js'
-import type { JobView, ModifyRequest } from '../../types.js'
+import type { ModifyRequest } from '../../types.js'
 import { JSON_FLAG, printJson, printLines, type Command } from '../context.js'
 import { SUBMIT_FLAGS, submitOptionsFromArgs } from '../submit-options.js'
 import { GROUP_FLAG, selectorOf } from './jobs.js'
@@ -18,7 +18,7 @@ export const mod: Command = {
   async run (ctx, args) {
     const change = submitOptionsFromArgs(args, { ...ctx, now: Date.now() }) as ModifyRequest
     if (Object.keys(change).length === 0) throw new UsageError(`nothing to change (see 'meshq mod --help')`)
-    const { jobs } = await ctx.client.request<{ jobs: JobView[] }>('POST', '/jobs/mod', { ...selectorOf(args), change })
+    const jobs = await ctx.client.modify(selectorOf(args), change)
     if (args.bool('json')) await printJson(ctx, jobs)
     else await printLines(ctx, jobs.map(job => job.id))
     return 0

@@ -1,5 +1,5 @@
 import { UsageError } from '../../errors.js'
-import type { JobState, JobStateView } from '../../types.js'
+import type { JobState } from '../../types.js'
 import { JSON_FLAG, printJson, printLines, type Command } from '../context.js'
 
 /** The word `meshq status` prints for each state: a job that has not started yet is `pending`, whatever it waits for. */
@@ -27,7 +27,7 @@ export const status: Command = {
   flags: [JSON_FLAG],
   async run (ctx, args) {
     if (args.positionals.length === 0) throw new UsageError("give job ids (see 'meshq status --help')")
-    const { jobs } = await ctx.client.request<{ jobs: JobStateView[] }>('POST', '/jobs/states', { ids: args.positionals })
+    const jobs = await ctx.client.states(args.positionals)
     const rows = jobs.map(({ id, state }) => ({ id, status: STATUS_WORD[state], state }))
     if (args.bool('json')) await printJson(ctx, rows)
     else await printLines(ctx, rows.map(row => row.status))

@@ -77,7 +77,7 @@ export const sub: Command = {
     }
     if (args.bool('wait') && requests.some(r => r.array != null)) throw new UsageError('--wait streams one job\'s output: for an array, submit it, then meshq wait ARRAYID')
     if (args.bool('wait')) return await submitAndWait(ctx, body, args.bool('json'))
-    const { jobs } = await ctx.client.request<{ jobs: JobView[] }>('POST', '/jobs', body)
+    const jobs = await ctx.client.submit(requests)
     if (!args.bool('json')) await printLines(ctx, jobs.map(job => job.id))
     else await printJson(ctx, args.bool('batch') ? jobs : jobs[0])
     return 0
@@ -135,7 +135,7 @@ async function submitAndWait (ctx: Context, body: { jobs: SubmitRequest[] }, jso
   const { signal } = controller
   try {
     const watch = await JobWatch.open(ctx.client, signal)
-    const [job] = (await ctx.client.request<{ jobs: JobView[] }>('POST', '/jobs', body)).jobs
+    const [job] = await ctx.client.submit(body.jobs)
     watch.seed(job)
     const id = job.id
     const followers = json ? [] : [followLog(ctx, watch, id, 'stdout', signal), followLog(ctx, watch, id, 'stderr', signal)]
@@ -169,7 +169,7 @@ async function followLog (ctx: Context, watch: JobWatch, id: string, stream: 'st
   /** Copies the output of the attempt current at the node; says whether there was any. */
   const copy = async (follow: boolean): Promise<boolean> => {
     let any = false
-    for await (const chunk of ctx.client.stream(`/jobs/${encodeURIComponent(id)}/logs?stream=${stream}${follow ? '&follow=1' : ''}`, signal)) {
+    for await (const chunk of ctx.client.readLog(id, stream, { follow, signal })) {
       any = true
       await write(out, chunk)
     }

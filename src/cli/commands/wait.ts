@@ -28,9 +28,9 @@ export const wait: Command = {
       const watch = await JobWatch.open(ctx.client, controller.signal)
       const ids = new Set(args.positionals)
       if (group !== undefined) {
-        const { unreachable } = await ctx.client.request<{ unreachable: string[] }>('POST', '/catch-up', {})
+        const { unreachable } = await ctx.client.catchUp()
         for (const peer of unreachable) await write(ctx.stderr, `meshq: member ${peer} is unreachable: jobs of group ${group} submitted there may be missing\n`)
-        const { jobs } = await ctx.client.request<{ jobs: JobView[] }>('GET', `/jobs?group=${encodeURIComponent(group)}`)
+        const jobs = await ctx.client.list({ group })
         if (jobs.length === 0) throw new JobNotFoundError(`no job of group ${group} is known, here or on the members this node reached`)
         for (const job of jobs) ids.add(job.id)
         jobs.forEach(job => watch.seed(job))
@@ -38,15 +38,14 @@ export const wait: Command = {
       const missing = new Set<string>()
       await Promise.all(args.positionals.map(async id => {
         try {
-          const job = await ctx.client.request<JobView>('GET', `/jobs/${encodeURIComponent(id)}`)
+          const job = await ctx.client.get(id)
           if (job.array === undefined) {
             watch.seed(job)
             return
           }
           // an array is waited for task by task: events name tasks, and a failure is reported by task
-          const { jobs: tasks } = await ctx.client.request<{ jobs: JobView[] }>('GET', `/jobs?array=${encodeURIComponent(id)}`)
           ids.delete(id)
-          for (const task of tasks) {
+          for (const task of await ctx.client.list({ array: id })) {
             ids.add(task.id)
             watch.seed(task)
           }

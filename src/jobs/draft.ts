@@ -1,3 +1,7 @@
+/**
+ * A submit request checked field by field and turned into a job draft (the spec without the id
+ * and the order the ledger gives it).
+ */
 import { homedir } from 'node:os'
 import { isAbsolute } from 'node:path'
 import { InvalidJobError } from '../errors.js'
@@ -82,9 +86,14 @@ function checkEnv (env: unknown): Record<string, string> {
   return vars
 }
 
+/** The fields of the run options (one missing here does not compile). */
+const RUN_OPTION_FIELDS = Object.keys({
+  onSuccess: true, onFailure: true, onExit: true, tmpdir: true, keepTmpdir: true, cleanup: true, memBytes: true
+} satisfies Record<keyof Required<JobRunOptions>, true>) as Array<keyof JobRunOptions>
+
 /** The run options of a spec or view, and nothing else. */
-export function runOptionsOf ({ onSuccess, onFailure, onExit, tmpdir, keepTmpdir, cleanup, memBytes }: JobRunOptions): JobRunOptions {
-  return { onSuccess, onFailure, onExit, tmpdir, keepTmpdir, cleanup, memBytes }
+export function runOptionsOf (options: JobRunOptions): JobRunOptions {
+  return Object.fromEntries(RUN_OPTION_FIELDS.map(field => [field, options[field]]))
 }
 
 /** Hooks, private directory and memory limit: checked, and the directory flags checked together. */
@@ -176,45 +185,4 @@ function anyDependencies (req: SubmitRequest): Pick<JobDraft, 'afterAny' | 'afte
   const afterAny = list(req.afterAny, 'afterAny') as JobId[]
   const afterGroupAny = list(req.afterGroupAny, 'afterGroupAny')
   return { afterAny: afterAny.length > 0 ? afterAny : undefined, afterGroupAny: afterGroupAny.length > 0 ? afterGroupAny : undefined }
-}
-
-/** Every job a spec waits for, and every group, whatever the outcome it waits for. */
-export const dependenciesOf = (spec: Pick<JobSpec, 'after' | 'afterAny'>): JobId[] => [...spec.after, ...spec.afterAny ?? []]
-export const groupDependenciesOf = (spec: Pick<JobSpec, 'afterGroup' | 'afterGroupAny'>): string[] => [...spec.afterGroup, ...spec.afterGroupAny ?? []]
-
-/** The dependency graph as far as cycle checks need it. */
-export interface DependencyGraph {
-  spec: (id: JobId) => Pick<JobSpec, 'after' | 'afterGroup' | 'afterAny' | 'afterGroupAny'> | undefined
-  members: (group: string) => Iterable<JobId>
-}
-
-/**
- * Whether a new job in `group` that waits on `after` and `afterGroup` would wait on itself.
- * New jobs get fresh ids, so the only way back to them is through their group: a cycle exists
- * when the job transitively depends on its own group.
- */
-export function dependsOnGroup (graph: DependencyGraph, group: string, after: JobId[], afterGroup: string[]): boolean {
-  const seenJobs = new Set<JobId>()
-  const seenGroups = new Set<string>()
-  const jobs = [...after]
-  const groups = [...afterGroup]
-  while (jobs.length > 0 || groups.length > 0) {
-    const g = groups.pop()
-    if (g != null) {
-      if (g === group) return true
-      if (seenGroups.has(g)) continue
-      seenGroups.add(g)
-      jobs.push(...graph.members(g))
-      continue
-    }
-    const id = jobs.pop() as JobId
-    if (seenJobs.has(id)) continue
-    seenJobs.add(id)
-    const spec = graph.spec(id)
-    if (spec != null) {
-      jobs.push(...dependenciesOf(spec))
-      groups.push(...groupDependenciesOf(spec))
-    }
-  }
-  return false
 }

@@ -1,8 +1,21 @@
+/** `meshq mod`: a change request checked as a submit is, and turned into a spec patch. */
 import { InvalidJobError } from '../errors.js'
 import type { ModifyRequest, SpecPatch } from '../types.js'
-import { draftJob } from './submit.js'
+import { draftJob } from './draft.js'
 
-const MODIFY_FIELDS = ['name', 'pri', 'retries', 'ttr', 'timeout', 'delay', 'tag', 'cores'] as const
+/** Each field of a `mod` request → the spec field it changes (a field missing here does not compile). */
+const PATCHED = {
+  name: 'name',
+  pri: 'pri',
+  retries: 'retries',
+  ttr: 'ttrMs',
+  timeout: 'timeoutMs',
+  delay: 'notBefore',
+  tag: 'tags',
+  cores: 'cores'
+} as const satisfies { [K in keyof Required<ModifyRequest>]: keyof SpecPatch }
+
+const MODIFY_FIELDS = Object.keys(PATCHED) as Array<keyof ModifyRequest>
 
 /**
  * Checks a `mod` request and turns it into a spec patch. The fields are checked exactly as a submit
@@ -10,20 +23,14 @@ const MODIFY_FIELDS = ['name', 'pri', 'retries', 'ttr', 'timeout', 'delay', 'tag
  */
 export function draftPatch (req: ModifyRequest, now: number): SpecPatch {
   if (req == null || typeof req !== 'object' || Array.isArray(req)) throw new InvalidJobError('a change must be a JSON object')
-  const unknown = Object.keys(req).find(k => !(MODIFY_FIELDS as readonly string[]).includes(k))
+  const unknown = Object.keys(req).find(k => !(MODIFY_FIELDS as string[]).includes(k))
   if (unknown != null) throw new InvalidJobError(`${unknown} cannot be changed; these can: ${MODIFY_FIELDS.join(', ')}`)
   const given = (field: keyof ModifyRequest): boolean => req[field] !== undefined
   if (!MODIFY_FIELDS.some(given)) throw new InvalidJobError(`nothing to change: give one of ${MODIFY_FIELDS.join(', ')}`)
   const draft = draftJob({ cmd: ['true'], cwd: '/', ...req }, now)
-  const patch: SpecPatch = {}
-  if (given('name')) patch.name = draft.name
-  if (given('pri')) patch.pri = draft.pri
-  if (given('retries')) patch.retries = draft.retries
-  if (given('ttr')) patch.ttrMs = draft.ttrMs
-  if (given('timeout')) patch.timeoutMs = draft.timeoutMs
+  const patch: Record<string, unknown> = {}
+  for (const field of MODIFY_FIELDS.filter(given)) patch[PATCHED[field]] = draft[PATCHED[field]]
   // a zero delay makes a delayed job runnable now
   if (given('delay')) patch.notBefore = draft.notBefore ?? now
-  if (given('tag')) patch.tags = draft.tags
-  if (given('cores')) patch.cores = draft.cores
-  return patch
+  return patch as SpecPatch
 }

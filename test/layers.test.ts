@@ -17,11 +17,12 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   '': [],
   api: [''],
-  crdt: [''],
+  storage: [''],
+  crdt: ['', 'storage'],
   exec: [''],
   jobs: [''],
-  sched: ['', 'crdt', 'exec', 'jobs'],
-  node: ['', 'api', 'crdt', 'exec', 'sched'],
+  sched: ['', 'crdt', 'exec', 'jobs', 'storage'],
+  node: ['', 'api', 'crdt', 'exec', 'sched', 'storage'],
   tui: ['', 'api'],
   cli: ['', 'api', 'jobs', 'node', 'tui']
 }

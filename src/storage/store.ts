@@ -2,7 +2,7 @@ import { statfs } from 'node:fs/promises'
 import { Level } from 'level'
 import createDebug from 'debug'
 import { HomeLockedError, StorageError, StoreCorruptError } from '../errors.js'
-import { findCorruption } from './leveldb-check.js'
+import { findCorruption } from './leveldb-check/check.js'
 
 const log = createDebug('meshq:store')
 
@@ -37,7 +37,7 @@ function corruptError (location: string, cause: string): StoreCorruptError {
     '(meshq invite), and evict the old peer id; a one-node cluster restarts as a new cluster')
 }
 
-/** Refuses a store that LevelDB would open while silently dropping what is damaged (see leveldb-check.ts). */
+/** Refuses a store that LevelDB would open while silently dropping what is damaged (see leveldb-check/). */
 async function checkStore (location: string): Promise<void> {
   let problem: string | undefined
   try {

@@ -4,7 +4,7 @@ import { cp, open, readdir, rm, stat, truncate } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Level } from 'level'
 import { findCorruption } from '../src/storage/leveldb-check/check.js'
-import { openLevelStore } from '../src/storage/store.js'
+import { openLevelStore } from '../src/storage/level-store.js'
 import { StoreCorruptError } from '../src/errors.js'
 import { tempDir } from './helpers.js'
 

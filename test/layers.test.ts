@@ -17,12 +17,13 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   '': [],
   api: [''],
-  crdt: [''],
+  storage: [''],
+  crdt: ['', 'storage'],
   exec: [''],
   jobs: [''],
-  sched: ['', 'crdt', 'exec', 'jobs'],
+  sched: ['', 'crdt', 'exec', 'jobs', 'storage'],
   net: ['', 'crdt'],
-  node: ['', 'api', 'crdt', 'exec', 'jobs', 'net', 'sched'],
+  node: ['', 'api', 'crdt', 'exec', 'jobs', 'net', 'sched', 'storage'],
   tui: ['', 'api'],
   cli: ['', 'api', 'jobs', 'node', 'tui']
 }

@@ -7,8 +7,8 @@ import { mkdtemp, rm, truncate } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { openLevelStore } from '../src/crdt/store.js'
-import type { KVStore } from '../src/crdt/store.js'
+import { openLevelStore } from '../src/storage/level-store.js'
+import type { KVStore } from '../src/storage/store.js'
 import { StorageError } from '../src/errors.js'
 
 function tmpfsUnsupported (): string | undefined {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import * as A from '@automerge/automerge'
-import type { KVStore, StoreWrite } from './store.js'
+import type { KVStore, StoreWrite } from '../storage/store.js'
 import type { FactChange, FactMap } from './facts.js'
 
 /** Incremental saves kept before they are folded into one snapshot. */

@@ -5,8 +5,8 @@ import { DocHandle } from './doc.js'
 import type { FactDoc } from './doc.js'
 import { META_DOC, MetaMap, SegmentMap } from './facts.js'
 import type { FactChange } from './facts.js'
-import { decodeJson, encodeJson } from './store.js'
-import type { KVStore, StoreWrite } from './store.js'
+import { decodeJson, encodeJson } from '../storage/store.js'
+import type { KVStore, StoreWrite } from '../storage/store.js'
 import type { JobId } from '../types.js'
 
 const log = createDebug('meshq:ledger')

@@ -7,7 +7,7 @@
  */
 import type { Clock } from '../clock.js'
 import type { Ledger } from '../crdt/ledger.js'
-import type { KVStore } from '../crdt/store.js'
+import type { KVStore } from '../storage/store.js'
 import type { Executor } from '../exec/executor.js'
 import type { GossipCodec } from '../net/topics.js'
 import { decodeBatch } from '../sched/claim-batch.js'

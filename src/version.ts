@@ -6,4 +6,4 @@ export const VERSION = '0.1.0'
  * version interoperate: a minor version only adds optional fields and messages that older nodes
  * ignore. A new major version also changes the protocol ids (`/meshq/sync/2`).
  */
-export const PROTOCOL_VERSION = '2.1'
+export const PROTOCOL_VERSION = '2.2'

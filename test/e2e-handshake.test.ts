@@ -45,3 +45,20 @@ describe('the version handshake', () => {
     expect((await json<PeerView[]>(founder.home, ['peers'])).length).toBe(2)
   })
 })
+
+describe('job arrays across protocol versions', () => {
+  it('refuses an array while a connected node speaks 2.1 (it would run the array as one job), and submits it once that node is gone', async () => {
+    const newer = await startNode({ env: { MESHQ_TEST_PROTOCOL: '2.2' } })
+    nodes.push(newer)
+    const older = await startNode({ args: ['--join', (await ok(newer.home, ['invite'])).trim()], env: { MESHQ_TEST_PROTOCOL: '2.1' } })
+    nodes.push(older)
+    await waitFor(async () => (await json<PeerView[]>(newer.home, ['peers'])).filter(p => p.state === 'up').length === 2, { what: 'both nodes up' })
+    const refused = await meshq(newer.home, ['sub', '--array', '1-3', '--', 'true'])
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toMatch(/job arrays need every node at protocol 2\.2 .* speaks 2\.1 and would run the array as one job/)
+    expect(await json<JobView[]>(newer.home, ['ls'])).toEqual([])
+    await ok(newer.home, ['sub', '--', 'true']) // single jobs still go
+    await older.kill('SIGKILL')
+    await waitFor(async () => (await meshq(newer.home, ['sub', '--array', '1-3', '--', 'true'])).code === 0 || undefined, { what: 'the array to be accepted once the older node is gone', timeout: 60_000 })
+  }, 120_000)
+})

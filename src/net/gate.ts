@@ -6,7 +6,7 @@
  */
 import createDebug from 'debug'
 import type { Connection, IdentifyResult, PeerId } from '@libp2p/interface'
-import { incompatibility, localProtocol } from './handshake.js'
+import { incompatibility, localProtocol, parseAgent } from './handshake.js'
 import type { Membership } from './membership.js'
 import type { MeshqLibp2p } from './p2p.js'
 import type { SyncService } from './sync.js'
@@ -28,6 +28,8 @@ export class MembershipGate {
   private readonly init: GateInit
   /** Peers refused by the version handshake. */
   private readonly incompatible = new Set<string>()
+  /** The protocol minor version each identified peer of this major version announced. */
+  private readonly minors = new Map<string, number>()
   /** Peers that have identified themselves (so their version is checked). */
   private readonly identifiedPeers = new Set<string>()
   private host?: MeshqLibp2p
@@ -100,9 +102,19 @@ export class MembershipGate {
     }, JOIN_GRACE_MS).unref()
   }
 
+  /** Peers among `peers` that announced an older protocol minor version than `minor`, with theirs. */
+  olderThan (minor: number, peers: Iterable<string>): Array<{ peer: string, minor: number }> {
+    return [...peers].flatMap(peer => {
+      const theirs = this.minors.get(peer)
+      return theirs != null && theirs < minor ? [{ peer, minor: theirs }] : []
+    })
+  }
+
   /** The version handshake: a peer of another protocol major version is told off once and refused. */
   private checkVersion (peer: PeerId, agent: string | undefined): void {
     const why = incompatibility(this.protocol, agent)
+    const minor = parseAgent(agent)?.protocol.minor
+    if (why == null && minor != null) this.minors.set(peer.toString(), minor)
     if (why == null) return
     const id = peer.toString()
     if (!this.incompatible.has(id)) process.stderr.write(`meshq: refusing peer ${id}: ${why}\n`)

@@ -161,6 +161,11 @@ export class Mesh implements Startable {
   }
 
   /** Members as this node sees them, with connection state and load. */
+  /** Connected peers that announced an older protocol minor version than `minor`, with theirs. */
+  olderPeers (minor: number): Array<{ peer: string, minor: number }> {
+    return this.gate.olderThan(minor, this.connected())
+  }
+
   peers (self: NodeLoad): PeerView[] {
     return this.liveness.peers(self)
   }

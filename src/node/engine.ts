@@ -70,7 +70,7 @@ export class NodeEngine implements Engine {
   }
 
   async submit (requests: SubmitRequest[]): Promise<JobView[]> {
-    const ids = await submitJobs(this.init, requests)
+    const ids = await submitJobs({ ...this.init, olderPeers: minor => this.init.mesh.olderPeers(minor) }, requests)
     return await Promise.all(ids.map(async id => await this.get(id)))
   }
 

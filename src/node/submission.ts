@@ -21,7 +21,12 @@ export interface SubmissionInit {
   clock: Clock
   ledger: Ledger
   table: JobTable
+  /** Connected peers of an older protocol minor version than `minor`. */
+  olderPeers: (minor: number) => Array<{ peer: string, minor: number }>
 }
+
+/** The protocol minor version that brought job arrays: an older node would run an array's spec as one job. */
+const ARRAYS_MINOR = 2
 
 /** Submits the jobs of a request; resolves with the ids the request is answered with, in order. */
 export async function submitJobs (init: SubmissionInit, requests: SubmitRequest[]): Promise<JobId[]> {
@@ -33,6 +38,7 @@ export async function submitJobs (init: SubmissionInit, requests: SubmitRequest[
   const repeats = repeatedKeys(plan.drafts, results)
   const fresh = plan.drafts.map((d, i) => ({ draft: d, i })).filter(({ i }) => results[i] == null && !repeats.has(i))
   fresh.forEach(({ draft, i }) => withIndex(plan.origin[i], requests.length, () => { checkDependencies(table, draft, plan.drafts) }))
+  if (fresh.some(({ draft }) => draft.array != null)) refuseOlderPeers(init)
   const slots = await ledger.allocateJobIds(fresh.length)
   fresh.forEach(({ i }, k) => { results[i] = slots[k].id })
   for (const [i, first] of repeats) results[i] = results[first]
@@ -62,6 +68,12 @@ function checkDependencies (table: JobTable, draft: JobDraft, batch: JobDraft[])
   if (dependsOnGroup(graph, draft.group, dependenciesOf(draft), groupDependenciesOf(draft))) {
     throw new DependencyCycleError(`dependency cycle: the job would wait for its own group ${draft.group}`)
   }
+}
+
+function refuseOlderPeers (init: SubmissionInit): void {
+  const [older] = init.olderPeers(ARRAYS_MINOR)
+  if (older == null) return
+  throw new InvalidJobError(`job arrays need every node at protocol 2.${ARRAYS_MINOR} or later: node ${older.peer} speaks 2.${older.minor} and would run the array as one job; upgrade it first`)
 }
 
 /** Drafts whose idempotency key an earlier draft of the same submit has (and no known job): draft → that earlier draft. */

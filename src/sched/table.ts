@@ -1,21 +1,20 @@
-import { ControlKind, JobState, isTerminal } from '../types.js'
-import type { Attempt, Control, JobId, JobSpec } from '../types.js'
+import { JobState, isTerminal } from '../types.js'
+import type { Attempt, JobId, JobSpec } from '../types.js'
 import type { Clock } from '../clock.js'
-import { addTo } from '../collections.js'
-import { deriveJob, effectiveSpec } from '../crdt/derive.js'
 import type { DeriveContext, Derived } from '../crdt/derive.js'
-import createDebug from 'debug'
-import { MetaMap, SegmentMap, factSubject, validFact } from '../crdt/facts.js'
-import type { FactChange, JobFacts, LimitFact, PauseFact } from '../crdt/facts.js'
+import type { FactChange } from '../crdt/facts.js'
 import { splitTaskId } from '../array-task.js'
 import { ArrayBook } from './array-book.js'
 import type { ArrayRecord } from './array-book.js'
 import { ArrayTasks } from './array-tasks.js'
 import type { Visit } from './array-tasks.js'
 import type { Cap } from './claims/group-limits.js'
+import { FactIntake } from './fact-intake.js'
 import { GroupControls } from './group-controls.js'
 import { GroupCounts } from './group-counts.js'
 import { JobLinks } from './job-links.js'
+import { Rederivation } from './rederivation.js'
+import type { JobChangeListener } from './rederivation.js'
 import { RunQueue, submittedFirst } from './run-order.js'
 import { SealedJobs } from './sealed-jobs.js'
 import type { SealedJob } from './sealed-jobs.js'
@@ -27,10 +26,7 @@ export { runsBefore } from './run-order.js'
 export { summarize } from './sealed-jobs.js'
 export type { SealedJob } from './sealed-jobs.js'
 export type { TableEntry } from './table-entry.js'
-
-const log = createDebug('meshq:table')
-
-export type JobChangeListener = (id: JobId, entry: TableEntry) => void
+export type { JobChangeListener } from './rederivation.js'
 
 export interface JobTableInit {
   clock: Clock
@@ -39,10 +35,11 @@ export interface JobTableInit {
 }
 
 /**
- * The derived view of every job this replica knows: facts in, states out. A facade over the
- * indexes that make a state change cost O(affected jobs): who waits for whom (JobLinks), group and
- * segment counts, pauses and limits (GroupControls), the run queue and wake-ups (RunQueue), job
- * arrays (ArrayBook, ArrayTasks) and the jobs of sealed segments (SealedJobs).
+ * The derived view of every job this replica knows: facts in (FactIntake), states out
+ * (Rederivation). A facade over the indexes that make a state change cost O(affected jobs): who
+ * waits for whom and who holds each key (JobLinks), group and segment counts, pauses and limits
+ * (GroupControls), the run queue and wake-ups (RunQueue), job arrays (ArrayBook, ArrayTasks) and
+ * the jobs of sealed segments (SealedJobs).
  */
 export class JobTable {
   private readonly clock: Clock
@@ -53,13 +50,11 @@ export class JobTable {
   private readonly segments = new SegmentCounts()
   private readonly controls: GroupControls
   private readonly queue = new RunQueue()
+  private readonly ctx: DeriveContext
   private readonly arrays: ArrayTasks
   private readonly sealed: SealedJobs
-  /** Attempts and controls received before their job's spec (patches carry no order between maps). */
-  private readonly orphans = new Map<JobId, Set<FactChange>>()
-  private readonly listeners = new Set<JobChangeListener>()
-  private readonly arrayListeners = new Set<(array: JobId) => void>()
-  private readonly ctx: DeriveContext
+  private readonly intake: FactIntake
+  private readonly derivation: Rederivation
 
   constructor (init: JobTableInit) {
     this.clock = init.clock
@@ -77,28 +72,22 @@ export class JobTable {
       pause: group => this.controls.activePause(group),
       leaseAlive: init.leaseAlive
     }
+    const { entries, links, book, segments, controls, queue, ctx } = this
     const count = this.count.bind(this)
-    this.arrays = new ArrayTasks({
-      book: this.book,
-      links: this.links,
-      queue: this.queue,
-      ctx: this.ctx,
-      count,
-      addSpec: (spec, touched) => this.addSpec(spec, touched),
-      recompute: ids => this.recompute(ids)
-    })
-    this.sealed = new SealedJobs({ entries: this.entries, arrays: this.arrays, book: this.book, links: this.links, segments: this.segments, count })
+    const addSpec = (spec: JobSpec, touched: Set<JobId>): void => this.intake.addSpec(spec, touched)
+    const arrays = this.arrays = new ArrayTasks({ book, links, queue, ctx, count, addSpec, recompute: ids => this.derivation.run(ids) })
+    const sealed = this.sealed = new SealedJobs({ entries, arrays, book, links, segments, count })
+    this.intake = new FactIntake({ entries, arrays, book, links, sealed, segments, controls, queue, count })
+    this.derivation = new Rederivation({ clock: init.clock, entries, arrays, links, queue, ctx, count })
   }
 
   onChange (listener: JobChangeListener): () => void {
-    this.listeners.add(listener)
-    return () => this.listeners.delete(listener)
+    return this.derivation.onChange(listener)
   }
 
   /** Called when the untouched tasks of an array change state or wait for another time (see UntouchedTasks). */
   onUntouchedChange (listener: (array: JobId) => void): () => void {
-    this.arrayListeners.add(listener)
-    return () => this.arrayListeners.delete(listener)
+    return this.derivation.onUntouchedChange(listener)
   }
 
   /** A job, or a task of an array (an untouched task's entry is made for the caller, who may only read it). */
@@ -228,26 +217,13 @@ export class JobTable {
 
   /** Takes in facts from the ledger (local, loaded or from peers) and updates derived states. */
   ingest (changes: FactChange[]): void {
-    const touched = new Set<JobId>()
-    const changedGroups = new Set<string>()
-    for (const change of changes) {
-      if (!validFact(change)) {
-        log('ignoring malformed fact %s/%s', change.doc, change.key)
-        continue
-      }
-      const subject = factSubject(change.key)
-      if (change.map === SegmentMap.jobs) this.addSubmitted(change.value as JobSpec, touched)
-      else if (change.map === SegmentMap.attempts || change.map === SegmentMap.controls) this.addJobFact(change, touched)
-      else if (change.map === MetaMap.pauses) this.addPause(change.value as PauseFact, subject, changedGroups)
-      else if (change.map === MetaMap.limits && this.controls.offerLimit(subject, change.value as LimitFact)) changedGroups.add(subject)
-    }
-    for (const group of changedGroups) for (const id of this.links.membersOf(group)) touched.add(id)
-    this.recompute(touched, touched)
+    const touched = this.intake.take(changes)
+    this.derivation.run(touched, touched)
   }
 
   /** Re-derives jobs whose wait (delay, backoff, pause) has ended; returns the next wake-up time. */
   wakeDue (): number | undefined {
-    this.recompute(this.queue.due(this.clock.now()))
+    this.derivation.run(this.queue.due(this.clock.now()))
     return this.queue.nextWakeup()
   }
 
@@ -259,7 +235,7 @@ export class JobTable {
 
   /** Re-derives some jobs, e.g. after a lease expired or a local run ended. */
   refresh (ids: Iterable<JobId>): void {
-    this.recompute(new Set(ids))
+    this.derivation.run(new Set(ids))
   }
 
   /**
@@ -286,124 +262,11 @@ export class JobTable {
     return visit(spec)
   }
 
-  /** A spec from the ledger: a job, or an array that stands for one task per index. */
-  private addSubmitted (spec: JobSpec, touched: Set<JobId>): void {
-    if (spec.array == null) {
-      this.addSpec(spec, touched)
-      return
-    }
-    if (this.book.get(spec.id)?.spec != null) return // specs are written once
-    this.sealed.unseal(spec)
-    const lazy = this.arrays.add(spec)
-    this.segments.countArraySpec(spec.id)
-    this.link(spec, touched)
-    // facts about tasks that came before the array's spec
-    for (const [id, facts] of this.orphans) {
-      const task = splitTaskId(id)
-      if (task?.array !== spec.id || !lazy.has(task.index)) continue
-      this.arrays.materialize(lazy, task.index, touched)
-      for (const fact of facts) this.addJobFact(fact, touched)
-      this.orphans.delete(id)
-    }
-  }
-
-  private addSpec (spec: JobSpec, touched: Set<JobId>): void {
-    if (this.entries.has(spec.id)) return // specs are written once
-    this.sealed.unseal(spec) // its segment is loaded again: it is counted anew below
-    const facts: JobFacts = { spec, attempts: new Map(), controls: new Map() }
-    // counted in as removed (settled, in no group) so that its first derivation moves it to its real counts
-    const placeholder: Derived = { state: JobState.pending, removed: true, lamport: 0, epoch: 0 }
-    this.entries.set(spec.id, { facts, derived: placeholder })
-    this.count(spec, placeholder, +1)
-    this.link(spec, touched)
-    for (const fact of this.orphans.get(spec.id) ?? []) this.addJobFact(fact, touched)
-    this.orphans.delete(spec.id)
-  }
-
-  /** Indexes a new job or array, which is re-derived with the jobs that waited for it while it was unknown here. */
-  private link (spec: JobSpec, touched: Set<JobId>): void {
-    this.links.link(spec)
-    this.links.claimKey(spec, id => this.entries.get(id)?.facts.spec ?? this.book.get(id)?.spec)
-    touched.add(spec.id)
-    for (const id of this.links.dependantsOf(spec.id)) touched.add(id)
-  }
-
-  /** Records an attempt or control; facts that arrive before their job's spec wait for it. */
-  private addJobFact (change: FactChange, touched: Set<JobId>): void {
-    const id = factSubject(change.key) as JobId
-    const task = this.entries.has(id) ? undefined : splitTaskId(id)
-    const lazy = task == null ? undefined : this.arrays.of(task.array)
-    if (task != null && lazy?.has(task.index) === true) this.arrays.materialize(lazy, task.index, touched)
-    const entry = this.entries.get(id)
-    if (entry == null) {
-      addTo(this.orphans, id, change)
-      return
-    }
-    if (change.map === SegmentMap.attempts) entry.facts.attempts.set(change.key, change.value as Attempt)
-    else entry.facts.controls.set(change.key, change.value as Control)
-    if ((change.value as Control).kind === ControlKind.modify) this.applyPatches(entry)
-    touched.add(id)
-  }
-
-  /** Recomputes a job's spec after a `mod`; a ready job goes into the run queue under its new priority. */
-  private applyPatches (entry: TableEntry): void {
-    entry.submitted ??= entry.facts.spec
-    entry.facts.spec = effectiveSpec(entry.submitted, entry.facts.controls.values())
-    if (entry.derived.state === JobState.ready && !entry.derived.removed) this.queue.push(entry.facts.spec)
-  }
-
-  private addPause (fact: PauseFact, group: string, changed: Set<string>): void {
-    if (!this.controls.offerPause(group, fact)) return
-    changed.add(group)
-    if (fact.paused && fact.until != null) for (const id of this.links.membersOf(group)) this.queue.wakeAt(fact.until, id)
-  }
-
   /** Submit order (time, the submitter's sequence, id): the same on every replica, and without cycles. */
   private submittedBefore (a: JobId, b: JobId): boolean {
     const first = this.entries.get(a)?.facts.spec ?? this.sealed.get(a) ?? this.book.get(a)?.spec
     const second = this.entries.get(b)?.facts.spec ?? this.sealed.get(b) ?? this.book.get(b)?.spec
     return first != null && second != null && submittedFirst(first, second)
-  }
-
-  private recompute (ids: Set<JobId>, announce: Set<JobId> = new Set()): void {
-    this.ctx.now = this.clock.now()
-    const work = [...ids]
-    const changed = new Set<JobId>()
-    const changedArrays = new Set<JobId>()
-    while (work.length > 0) {
-      const id = work.pop() as JobId
-      const entry = this.entries.get(id)
-      if (entry == null) {
-        const lazy = this.arrays.of(id)
-        if (lazy != null && this.arrays.rederive(lazy, work)) changedArrays.add(id)
-        continue
-      }
-      if (this.rederive(id, entry, work) || announce.has(id)) changed.add(id)
-    }
-    for (const id of changed) {
-      const entry = this.entries.get(id) as TableEntry
-      for (const listener of this.listeners) listener(id, entry)
-    }
-    for (const id of changedArrays) for (const listener of this.arrayListeners) listener(id)
-  }
-
-  /** Re-derives one job, adding to `work` the jobs to re-derive next; returns whether its state or its reason changed. */
-  private rederive (id: JobId, entry: TableEntry, work: JobId[]): boolean {
-    const before = entry.derived
-    const after = deriveJob(entry.facts, this.ctx)
-    entry.derived = after
-    const { spec } = entry.facts
-    const stateChanged = before.state !== after.state || before.removed !== after.removed || before.inheritedFailure !== after.inheritedFailure
-    if (stateChanged) {
-      this.count(spec, before, -1)
-      this.count(spec, after, +1)
-      for (const dep of this.links.dependantsOf(id)) work.push(dep)
-      if (spec.arrayId != null) for (const dep of this.links.dependantsOf(spec.arrayId)) work.push(dep)
-      if (spec.group != null) for (const dep of this.links.groupDependantsOf(spec.group)) work.push(dep)
-      if (after.state === JobState.ready && !after.removed) this.queue.push(spec)
-    }
-    if (after.wakeAt != null && after.wakeAt !== before.wakeAt) this.queue.wakeAt(after.wakeAt, id)
-    return stateChanged || before.reason !== after.reason
   }
 
   /** Counts `weight` jobs in a state in or out of their group, segment and array, so that checks on them cost O(1). */

@@ -1,3 +1,4 @@
+/** The job table (JobTable): states derived from facts, dependants, groups, pauses, the run queue, `mod`, and replicas agreeing. */
 import { describe, expect, it } from 'vitest'
 import { FakeClock } from '../src/clock.js'
 import { MetaMap, SegmentMap, attemptKey, controlKey, groupFactKey } from '../src/crdt/facts.js'

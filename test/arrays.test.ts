@@ -137,6 +137,17 @@ describe('job arrays in the job table', () => {
     expect(t.array('segaaa-1')).toMatchObject({ total: 2, states: { done: 1, failed: 1 } })
   })
 
+  it('drops an array of a group with its segment (meshq gc) without counting the group short', () => {
+    const t = table()
+    t.ingest([jobFact(array(1, 1, 2, { group: 'g' })), ended('segaaa-1[1]', 0), ended('segaaa-1[2]', 0)])
+    t.evict('segaaa')
+    t.drop(new Set(['segaaa']))
+    const other = spec(1, { id: 'segbbb-1' as JobId, group: 'g' })
+    const waiter = spec(2, { id: 'segbbb-2' as JobId, afterGroup: ['g'] })
+    t.ingest([{ ...jobFact(other), doc: 'segbbb' }, { ...jobFact(waiter), doc: 'segbbb' }])
+    expect(t.get('segbbb-2')?.derived.reason).toBe('waiting for group g (0/1 done)')
+  })
+
   it('caps an array with --array-limit as a cap of its own', () => {
     const t = table()
     t.ingest([jobFact(array(1, 1, 3, { arrayLimit: 2, group: 'g' }))])

@@ -95,7 +95,7 @@ export class SealedJobs {
     for (const [id, job] of this.jobs) {
       if (!segments.has(segmentOf(id) as string)) continue
       this.jobs.delete(id)
-      count(job, derivedOf(job), -1)
+      if (job.array !== true) count(job, derivedOf(job), -1) // an array's own summary was never counted: its tasks were
       if (job.group != null) links.removeMember(job.group, id)
       if (job.key != null) links.releaseKey(job.key, id)
     }

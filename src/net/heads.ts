@@ -2,7 +2,7 @@ import createDebug from 'debug'
 import type { Connection, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
-import type { LedgerFrontier } from '../crdt/ledger.js'
+import type { LedgerFrontier } from '../crdt/frontier.js'
 import type { MeshqLibp2p } from './p2p.js'
 
 const log = createDebug('meshq:heads')

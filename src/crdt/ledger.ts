@@ -10,7 +10,7 @@ import { covers, frontierOf, manifestOf } from './frontier.js'
 import type { Holdings, LedgerFrontier } from './frontier.js'
 import { SegmentAllocator } from './segment-allocator.js'
 import type { JobSlot } from './segment-allocator.js'
-import { infoWrite, sealWrites, sealedRecords, sealedSummaries, segmentInfos, unsealWrites } from './segment-records.js'
+import { infoWrite, sealWrites, sealedRecords, sealedSummaries, segmentInfos, clearSealedWrites } from './segment-records.js'
 import type { SegmentInfo } from './segment-records.js'
 import { WriteBatcher } from './write-batcher.js'
 
@@ -265,7 +265,7 @@ export class Ledger {
     if (info.dropped === true) return
     this.allocator.close(id)
     const dropped: SegmentInfo = { ...info, sealed: true, dropped: true, heads: undefined }
-    await this.store.batch([...await DocHandle.deleteWrites(this.store, id), ...unsealWrites(dropped)], { sync: true })
+    await this.store.batch([...await DocHandle.deleteWrites(this.store, id), ...clearSealedWrites(dropped)], { sync: true })
     this.segments.set(id, dropped)
     this.docs.delete(id)
     log('dropped segment %s', id)
@@ -286,7 +286,7 @@ export class Ledger {
     if (info?.sealed === true) {
       const unsealed = { ...info, sealed: false }
       this.segments.set(id, unsealed)
-      await this.store.batch(unsealWrites(unsealed), { sync: true })
+      await this.store.batch(clearSealedWrites(unsealed), { sync: true })
       this.emit(handle.allFacts(), 'load')
       log('unsealed segment %s', id)
       return handle

@@ -34,7 +34,7 @@ export function sealWrites (info: SegmentInfo, records: unknown[], summary: unkn
 }
 
 /** The writes that remove a segment's sealed job records and summary (unsealed or dropped), with its new record. */
-export function unsealWrites (info: SegmentInfo): StoreWrite[] {
+export function clearSealedWrites (info: SegmentInfo): StoreWrite[] {
   return [
     { key: recordsKey(info.id), value: undefined },
     { key: summaryKey(info.id), value: undefined },

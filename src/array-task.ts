@@ -52,7 +52,9 @@ const RANGE = /^(\d+)(?:-(\d+))?(?::(\d+))?(?:%(\d+))?$/
  */
 export function parseArraySpec (text: string): { range: ArrayRange, limit?: number } {
   const match = RANGE.exec(text.trim())
-  if (match == null) throw new ArraySpecError(`bad --array ${JSON.stringify(text)}: expected A-B, A-B:STEP or N, with an optional %LIMIT (e.g. 1-1000:2%10)`)
+  if (match == null) {
+    throw new ArraySpecError(`bad --array ${JSON.stringify(text)}: expected A-B, A-B:STEP or N, with an optional %LIMIT (e.g. 1-1000:2%10)`)
+  }
   const [first, last, step, limit] = [match[1], match[2] ?? match[1], match[3] ?? '1', match[4]].map(n => n == null ? undefined : Number(n))
   const range = checkRange({ first: first as number, last: last as number, step: step as number })
   if (limit !== undefined && limit < 1) throw new ArraySpecError(`bad --array ${JSON.stringify(text)}: the %LIMIT must be at least 1`)
@@ -64,7 +66,9 @@ export function checkRange (range: ArrayRange): ArrayRange {
   const { first, last, step } = range
   const isIndex = (n: number): boolean => Number.isSafeInteger(n) && n >= 0 && n < MAX_ARRAY_INDEX
   const shown = `${first}-${last}:${step}`
-  if (!isIndex(first) || !isIndex(last)) throw new ArraySpecError(`bad array ${shown}: indices must be integers from 0 to ${MAX_ARRAY_INDEX - 1}`)
+  if (!isIndex(first) || !isIndex(last)) {
+    throw new ArraySpecError(`bad array ${shown}: indices must be integers from 0 to ${MAX_ARRAY_INDEX - 1}`)
+  }
   if (!Number.isSafeInteger(step) || step < 1) throw new ArraySpecError(`bad array ${shown}: the step must be an integer of at least 1`)
   if (last < first) throw new ArraySpecError(`bad array ${shown}: the range ends before it starts`)
   const tasks = arrayLength(range)

@@ -1,4 +1,7 @@
-import type { GcResult, JobStateView, LimitView, ModifyRequest, InviteCreated, InviteView, JobEvent, JobEventKind, JobState, JobView, NodeEvent, NodeStatus, PeerView, StatsView, SubmitRequest } from '../types.js'
+import type {
+  GcResult, JobStateView, LimitView, ModifyRequest, InviteCreated, InviteView, JobEvent, JobEventKind, JobState, JobView, NodeEvent,
+  NodeStatus, PeerView, StatsView, SubmitRequest
+} from '../types.js'
 
 /** Which jobs an action applies to: explicit ids, or every job of a group. */
 export interface Selector {

@@ -5,7 +5,8 @@ import { badRequest, type Handlers } from './dispatch.js'
 import type { Engine } from './engine.js'
 import { readJson } from './request-body.js'
 
-type ClusterRoute = 'status' | 'pause' | 'resume' | 'limit' | 'limits' | 'gc' | 'drain' | 'stats' | 'peers' | 'evict' | 'connect' | 'invite' | 'invites' | 'revokeInvite'
+type ClusterRoute = 'status' | 'pause' | 'resume' | 'limit' | 'limits' | 'gc' | 'drain' | 'stats' | 'peers' | 'evict' | 'connect' |
+  'invite' | 'invites' | 'revokeInvite'
 
 const OK = { ok: true } as const
 
@@ -34,7 +35,9 @@ export function clusterHandlers (engine: Engine): Pick<Handlers, ClusterRoute> {
     limits: async () => ({ limits: await engine.limits() }),
     gc: async ({ req }) => {
       const { olderThanMs, dryRun } = await readJson(req)
-      if (typeof olderThanMs !== 'number' || !Number.isSafeInteger(olderThanMs) || olderThanMs < 0) throw badRequest('olderThanMs must be a whole number of milliseconds')
+      if (typeof olderThanMs !== 'number' || !Number.isSafeInteger(olderThanMs) || olderThanMs < 0) {
+        throw badRequest('olderThanMs must be a whole number of milliseconds')
+      }
       return await engine.gc(olderThanMs, dryRun === true)
     },
     drain: async ({ req }) => {

@@ -31,14 +31,19 @@ const CRLF = Buffer.from('\r\n')
  * Sends one request and resolves with the response once its head has arrived. Connection errors
  * (ENOENT, ECONNREFUSED, ...) reject with the socket's error, with its `code`.
  */
-export async function request (endpoint: Endpoint, method: string, path: string, headers: Record<string, string>, payload?: Buffer, signal?: AbortSignal): Promise<LiteResponse> {
+export async function request (
+  endpoint: Endpoint, method: string, path: string, headers: Record<string, string>, payload?: Buffer, signal?: AbortSignal
+): Promise<LiteResponse> {
   signal?.throwIfAborted()
   const socket = 'socketPath' in endpoint ? connect(endpoint.socketPath) : connect(endpoint.port, endpoint.host)
   const abort = (): void => { socket.destroy(signal?.reason as Error) }
   signal?.addEventListener('abort', abort, { once: true })
   socket.once('close', () => signal?.removeEventListener('abort', abort))
   const host = 'host' in endpoint ? `${endpoint.host}:${endpoint.port}` : 'localhost'
-  const lines = [`${method} ${path} HTTP/1.1`, `host: ${host}`, 'connection: close', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)]
+  const lines = [
+    `${method} ${path} HTTP/1.1`, `host: ${host}`, 'connection: close',
+    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)
+  ]
   if (payload !== undefined) lines.push(`content-length: ${payload.length}`)
   // One write: a server that answers before reading the body (connection: close) would otherwise
   // have closed by the time a second write went out, and that write's EPIPE would hide its answer.

@@ -116,13 +116,17 @@ export class JsonShapeScanner {
         if (depth === 2 && this.#array !== undefined) this.#element(this.#array)
         return
       case COLON:
-        if (depth === 1 && ++this.#topMembers > MAX_TOP_MEMBERS) throw new JsonShapeError(`request body has more than ${MAX_TOP_MEMBERS} members`)
+        if (depth === 1 && ++this.#topMembers > MAX_TOP_MEMBERS) {
+          throw new JsonShapeError(`request body has more than ${MAX_TOP_MEMBERS} members`)
+        }
     }
   }
 
   #open (kind: number): void {
     if (this.#stack.length >= MAX_JSON_DEPTH) throw new JsonShapeError(`request body nests deeper than ${MAX_JSON_DEPTH} levels`)
-    if (++this.#containers > MAX_JSON_CONTAINERS) throw new JsonShapeError(`request body has more than ${MAX_JSON_CONTAINERS} objects and arrays`)
+    if (++this.#containers > MAX_JSON_CONTAINERS) {
+      throw new JsonShapeError(`request body has more than ${MAX_JSON_CONTAINERS} objects and arrays`)
+    }
     if (this.#stack.length === 1 && kind === OPEN_ARRAY) {
       this.#array = { open: this.#offset, close: -1, keyStart: this.#keyStart, keyEnd: this.#keyEnd, bounds: [this.#offset + 1] }
     }
@@ -130,7 +134,9 @@ export class JsonShapeScanner {
   }
 
   #element (array: BigArray): void {
-    if (array.bounds.length > MAX_JSON_CONTAINERS) throw new JsonShapeError(`request body has an array of more than ${MAX_JSON_CONTAINERS} elements`)
+    if (array.bounds.length > MAX_JSON_CONTAINERS) {
+      throw new JsonShapeError(`request body has an array of more than ${MAX_JSON_CONTAINERS} elements`)
+    }
     array.bounds.push(this.#offset + 1)
   }
 
@@ -153,8 +159,11 @@ export class JsonShapeScanner {
 export async function parseScanned (body: Buffer, scanner: JsonShapeScanner): Promise<unknown> {
   const big = scanner.bigArray()
   if (body.length <= MAX_JSON_PIECE_BYTES) return JSON.parse(body.toString('utf8'))
-  if (big === undefined) throw new JsonShapeError(`a request body over ${MAX_JSON_PIECE_BYTES / 2 ** 20} MiB must be an object holding one big array`)
-  const outline = parsePiece(body.subarray(0, big.open).toString('utf8') + '[]' + body.subarray(big.close + 1).toString('utf8')) as Record<string, unknown>
+  if (big === undefined) {
+    throw new JsonShapeError(`a request body over ${MAX_JSON_PIECE_BYTES / 2 ** 20} MiB must be an object holding one big array`)
+  }
+  const withoutBig = body.subarray(0, big.open).toString('utf8') + '[]' + body.subarray(big.close + 1).toString('utf8')
+  const outline = parsePiece(withoutBig) as Record<string, unknown>
   const key = JSON.parse(body.subarray(big.keyStart, big.keyEnd + 1).toString('utf8')) as string
   const elements: unknown[] = []
   const { bounds } = big
@@ -174,6 +183,9 @@ export async function parseScanned (body: Buffer, scanner: JsonShapeScanner): Pr
 
 /** Parses one piece of a large body, unless it is too large to parse without stalling the node. */
 function parsePiece (text: string): unknown {
-  if (text.length > MAX_JSON_PIECE_BYTES) throw new JsonShapeError(`a request body over ${MAX_JSON_PIECE_BYTES / 2 ** 20} MiB must be an object holding one big array of values of at most ${MAX_JSON_PIECE_BYTES / 2 ** 20} MiB each`)
+  if (text.length > MAX_JSON_PIECE_BYTES) {
+    const mib = MAX_JSON_PIECE_BYTES / 2 ** 20
+    throw new JsonShapeError(`a request body over ${mib} MiB must be an object holding one big array of values of at most ${mib} MiB each`)
+  }
   return JSON.parse(text)
 }

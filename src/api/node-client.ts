@@ -2,7 +2,10 @@
  * The control API as typed methods, named and shaped as the `Engine` methods they reach on the
  * node: the CLI and the dashboard call these, and every URL comes from the route table.
  */
-import type { GcResult, InviteCreated, InviteView, JobEvent, JobEventKind, JobId, JobStateView, JobView, LimitView, ModifyRequest, NodeEvent, NodeStatus, PeerView, StatsView, SubmitRequest } from '../types.js'
+import type {
+  GcResult, InviteCreated, InviteView, JobEvent, JobEventKind, JobId, JobStateView, JobView, LimitView, ModifyRequest, NodeEvent,
+  NodeStatus, PeerView, StatsView, SubmitRequest
+} from '../types.js'
 import type { ApiClient } from './client.js'
 import type { Engine, ListQuery, LogStream, Selector } from './engine.js'
 import { ROUTES, routePath, type JsonRouteName, type QueryValues, type RouteAnswers, type RouteName, type RouteParams } from './routes.js'
@@ -154,7 +157,8 @@ export class NodeClient implements RemoteEngine {
 
   async * jobEvents (query: JobEventsQuery, signal?: AbortSignal): AsyncIterable<JobEvent> {
     const kinds = query.kinds.length > 0 ? query.kinds.join(',') : undefined
-    yield * await this.transport.openLines<JobEvent>(routePath('jobEvents', {}, { limit: query.limit, kinds, follow: query.follow }), signal)
+    const path = routePath('jobEvents', {}, { limit: query.limit, kinds, follow: query.follow })
+    yield * await this.transport.openLines<JobEvent>(path, signal)
   }
 
   /** The job's output; with `follow`, until its attempt ends. */

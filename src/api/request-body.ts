@@ -66,7 +66,9 @@ export function selector (body: Record<string, unknown>): Selector {
 /** The `{"ids": [...]}` of a request about named jobs only. */
 export function jobIds (body: Record<string, unknown>): string[] {
   const { ids } = body
-  if (!Array.isArray(ids) || ids.length === 0 || !ids.every(id => typeof id === 'string')) throw badRequest('body must be {"ids": ["ID", ...]} with at least one id')
+  if (!Array.isArray(ids) || ids.length === 0 || !ids.every(id => typeof id === 'string')) {
+    throw badRequest('body must be {"ids": ["ID", ...]} with at least one id')
+  }
   return ids
 }
 

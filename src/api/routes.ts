@@ -2,7 +2,9 @@
  * Every route of the control API, once: the server matches requests against this table and the
  * client builds its URLs from it. Dependency-free: the CLI imports it.
  */
-import type { GcResult, InviteCreated, InviteView, JobId, JobStateView, JobView, LimitView, NodeStatus, PeerView, StatsView } from '../types.js'
+import type {
+  GcResult, InviteCreated, InviteView, JobId, JobStateView, JobView, LimitView, NodeStatus, PeerView, StatsView
+} from '../types.js'
 import { API_PREFIX } from './protocol.js'
 
 export interface RouteSpec {

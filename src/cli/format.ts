@@ -123,7 +123,7 @@ export function jobDetails (job: JobView, color: boolean): string[] {
     ['env', Object.entries(job.env).map(([k, v]) => `${k}=${v}`).join(' ') || undefined],
     ['out', job.out],
     ['mem', job.memBytes === undefined ? undefined : formatKb(Math.round(job.memBytes / 1024))],
-    ['tmpdir', job.tmpdir !== true ? undefined : job.keepTmpdir === true ? 'yes, kept' : job.cleanup === true ? 'yes, always removed' : 'yes, kept after a failure'],
+    ['tmpdir', tmpdirPolicy(job)],
     ['on-success', job.onSuccess],
     ['on-failure', job.onFailure],
     ['on-exit', job.onExit],
@@ -158,10 +158,19 @@ export function jobDetails (job: JobView, color: boolean): string[] {
 
 const arrayRange = ({ first, last, step }: ArrayView): string => `${first}-${last}${step > 1 ? `:${step}` : ''}`
 
-const UNCONTAINED_NOTE = "  uncontained: the node had no cgroup for the attempt; processes that left its process group (setsid) were not killed with it"
+/** Whether the job runs in a private directory, and when that directory is removed. */
+function tmpdirPolicy (job: JobView): string | undefined {
+  if (job.tmpdir !== true) return undefined
+  if (job.keepTmpdir === true) return 'yes, kept'
+  return job.cleanup === true ? 'yes, always removed' : 'yes, kept after a failure'
+}
+
+const UNCONTAINED_NOTE =
+  '  uncontained: the node had no cgroup for the attempt; processes that left its process group (setsid) were not killed with it'
 
 /** The node that ran an attempt, with what is special about the run: `(alone)`, `(uncontained)`. */
 function attemptNode (a: AttemptView): string {
-  const marks = [a.alone === true ? 'alone' : undefined, a.uncontained === true ? 'uncontained' : undefined].filter(mark => mark !== undefined)
+  const marks = [a.alone === true ? 'alone' : undefined, a.uncontained === true ? 'uncontained' : undefined]
+    .filter(mark => mark !== undefined)
   return marks.length === 0 ? a.node : `${a.node} (${marks.join(', ')})`
 }

@@ -67,8 +67,11 @@ export function scriptFromInput (bytes: Buffer): Script | undefined {
   return { name: 'stdin', text: bytes.toString('utf8') }
 }
 
-const tooLarge = (what: string): UsageError =>
-  new UsageError(`${what} is over ${MAX_SCRIPT_BYTES / 1024} KiB, the most a job can carry as a script: run it as a command (meshq sub -- ${what === 'the script on stdin' ? 'PATH' : what})`)
+function tooLarge (what: string): UsageError {
+  const command = `meshq sub -- ${what === 'the script on stdin' ? 'PATH' : what}`
+  const limit = `${MAX_SCRIPT_BYTES / 1024} KiB`
+  return new UsageError(`${what} is over ${limit}, the most a job can carry as a script: run it as a command (${command})`)
+}
 
 /** `#MESHQ` lines: the comment block at the top (after `#!`), until the first line that is not a comment or blank. */
 export function directives (text: string): Array<{ line: number, words: string[] }> {

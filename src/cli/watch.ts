@@ -55,7 +55,9 @@ export class JobWatch {
       }
       this.failure = new NodeUnreachableError('the node closed the event stream')
     } catch (err) {
-      this.failure = signal.aborted ? new Error('stopped watching') : new NodeUnreachableError(`lost the node's event stream: ${(err as Error).message}`)
+      this.failure = signal.aborted
+        ? new Error('stopped watching')
+        : new NodeUnreachableError(`lost the node's event stream: ${(err as Error).message}`)
     }
     this.wake()
   }

@@ -147,7 +147,8 @@ function dependencyFailure (spec: JobSpec, ctx: DeriveContext): string | undefin
 /** A job that may run: why it is pending, or ready. */
 function waiting (facts: JobFacts, failures: Attempt[], ctx: DeriveContext): Pick<Derived, 'state' | 'reason' | 'wakeAt'> {
   const { spec } = facts
-  const pending = (reason: string, wakeAt?: number): Pick<Derived, 'state' | 'reason' | 'wakeAt'> => ({ state: JobState.pending, reason, wakeAt })
+  const pending = (reason: string, wakeAt?: number): Pick<Derived, 'state' | 'reason' | 'wakeAt'> =>
+    ({ state: JobState.pending, reason, wakeAt })
 
   for (const dep of spec.after) {
     const state = ctx.jobState(dep)
@@ -175,7 +176,8 @@ function waiting (facts: JobFacts, failures: Attempt[], ctx: DeriveContext): Pic
   const lastFailure = failures.at(-1)
   if (lastFailure?.endedAt != null) {
     const retryAt = lastFailure.endedAt + retryBackoffMs(failures.length)
-    if (retryAt > ctx.now) return pending(`retry ${failures.length}/${spec.retries} after backoff until ${new Date(retryAt).toISOString()}`, retryAt)
+    const until = new Date(retryAt).toISOString()
+    if (retryAt > ctx.now) return pending(`retry ${failures.length}/${spec.retries} after backoff until ${until}`, retryAt)
   }
   if (spec.group != null) {
     const pause = ctx.pause(spec.group)

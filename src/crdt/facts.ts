@@ -104,7 +104,9 @@ export function compareStamps (a: { lamport: number, by: string }, b: { lamport:
   return a.lamport - b.lamport || (a.by < b.by ? -1 : a.by > b.by ? 1 : 0)
 }
 
-export function latest<T extends { lamport: number, by: string }> (items: Iterable<T>, filter: (item: T) => boolean = () => true): T | undefined {
+export function latest<T extends { lamport: number, by: string }> (
+  items: Iterable<T>, filter: (item: T) => boolean = () => true
+): T | undefined {
   let best: T | undefined
   for (const item of items) {
     if (filter(item) && (best == null || compareStamps(item, best) > 0)) best = item
@@ -159,7 +161,8 @@ export function validFact (change: FactChange): boolean {
   switch (change.map) {
     case SegmentMap.jobs:
       return v.id === change.key && isJobId(v.id) && isCommand(v.cmd) && isOsString(v.cwd) && isEnv(v.env) &&
-        isStringArray(v.after) && isStringArray(v.afterGroup) && isStringArray(v.tags) && isInt(v.pri) && isInt(v.retries) && isInt(v.cores) && isInt(v.ttrMs) && isTime(v.submittedAt) && isInt(v.seq) &&
+        isStringArray(v.after) && isStringArray(v.afterGroup) && isStringArray(v.tags) &&
+        isInt(v.pri) && isInt(v.retries) && isInt(v.cores) && isInt(v.ttrMs) && isTime(v.submittedAt) && isInt(v.seq) &&
         optional(v.group, g => typeof g === 'string') && optional(v.notBefore, isTime) && optional(v.timeoutMs, isInt) &&
         optional(v.afterAny, isStringArray) && optional(v.afterGroupAny, isStringArray) &&
         splitTaskId(v.id) == null && optional(v.array, isRange) && optional(v.arrayLimit, n => isInt(n) && (n as number) >= 1) &&
@@ -168,7 +171,8 @@ export function validFact (change: FactChange): boolean {
       return typeof v.job === 'string' && change.key.startsWith(`${v.job}|`) && isInt(v.epoch) && typeof v.node === 'string' &&
         isInt(v.basis) && isTime(v.claimedAt) && optional(v.endedAt, isTime) && optional(v.startedAt, isTime)
     case SegmentMap.controls:
-      return typeof v.kind === 'string' && isInt(v.lamport) && typeof v.by === 'string' && (v.kind !== ControlKind.modify || validPatch(v.patch))
+      return typeof v.kind === 'string' && isInt(v.lamport) && typeof v.by === 'string' &&
+        (v.kind !== ControlKind.modify || validPatch(v.patch))
     case MetaMap.pauses:
       return typeof v.paused === 'boolean' && isInt(v.lamport) && typeof v.by === 'string' && optional(v.until, isTime)
     case MetaMap.limits:

@@ -96,7 +96,9 @@ async function hookCwd ({ req, privateDir }: AftermathInit): Promise<string> {
   return '/'
 }
 
-async function runHook (name: HookName, command: string, env: Record<string, string>, cwd: string, hookLog: string, context: AftermathContext): Promise<void> {
+async function runHook (
+  name: HookName, command: string, env: Record<string, string>, cwd: string, hookLog: string, context: AftermathContext
+): Promise<void> {
   const child = execa('/bin/sh', ['-c', command], {
     cwd,
     env,
@@ -117,7 +119,9 @@ async function runHook (name: HookName, command: string, env: Record<string, str
     context.watchdog.remove(pid)
   }
   if (outcome.exitCode === 0) return
-  const why = outcome.timedOut ? `timed out after ${context.hookTimeoutMs} ms` : outcome.signal !== undefined ? `killed by ${outcome.signal}` : `exited ${String(outcome.exitCode ?? outcome.originalMessage)}`
+  const why = outcome.timedOut
+    ? `timed out after ${context.hookTimeoutMs} ms`
+    : outcome.signal !== undefined ? `killed by ${outcome.signal}` : `exited ${String(outcome.exitCode ?? outcome.originalMessage)}`
   log('%s hook of %s/%d %s: %s', name, env.MESHQ_JOB_ID, Number(env.MESHQ_ATTEMPT), why, command)
   await appendFile(hookLog, `[meshq: ${name} hook ${why}]\n`).catch(() => {})
 }

@@ -24,7 +24,8 @@ const NODE_CGROUP = /^meshq-(\d+)-[0-9a-f]+$/
 const errorCode = (err: unknown): string | undefined => (err as NodeJS.ErrnoException).code
 
 /** Octal escapes of `/proc/self/mountinfo` (`\040` for a space). */
-const unescapeMountPath = (path: string): string => path.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)))
+const unescapeMountPath = (path: string): string =>
+  path.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)))
 
 /** Where this process's cgroup v2 directory is: its path in `/proc/self/cgroup` under the cgroup2 mount. */
 function ownCgroupDir (): string {

@@ -264,7 +264,9 @@ class ProcessExecutor implements Executor {
       log('not running the hooks of %s/%d: the executor is stopped', init.req.jobId, init.req.epoch)
       return
     }
-    const done = result.then(async ended => { await wrapUp(init, context, ended, jobState) }).catch(err => { log('wrap-up of %s/%d failed: %O', init.req.jobId, init.req.epoch, err) })
+    const done = result
+      .then(async ended => { await wrapUp(init, context, ended, jobState) })
+      .catch(err => { log('wrap-up of %s/%d failed: %O', init.req.jobId, init.req.epoch, err) })
     this.#wrapUps.add(done)
     await done
     this.#wrapUps.delete(done)
@@ -302,7 +304,9 @@ async function isDirectory (path: string): Promise<boolean> {
 /** A handle for a job that could not start; its result is ready. */
 function failedRun (outputPaths: OutputPaths, startedAt: number, failReason: FailReason, message: string, wrapUp: WrapUp): RunHandle {
   log('job could not start (%s): %s', failReason, message)
-  const result: RunResult = { startedAt, endedAt: Date.now(), failReason, stdoutBytes: 0, stderrBytes: 0, truncated: false, tail: `meshq: ${message}` }
+  const result: RunResult = {
+    startedAt, endedAt: Date.now(), failReason, stdoutBytes: 0, stderrBytes: 0, truncated: false, tail: `meshq: ${message}`
+  }
   const ended = Promise.resolve(result)
   return { pid: 0, startTime: '', outputPaths, result: ended, kill: () => {}, wrapUp: async jobState => { await wrapUp(ended, jobState) } }
 }

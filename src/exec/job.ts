@@ -137,7 +137,9 @@ export class RunningJob implements RunHandle {
     ])
     clearTimeout(this.#drainTimer)
     const summary = await outputs.close()
-    const failReason = this.#finishedFirst(outcome) ? undefined : this.#termination ?? (this.#fenced(outcome.signal) ? FailReason.lost : failureOf(outcome))
+    const failReason = this.#finishedFirst(outcome)
+      ? undefined
+      : this.#termination ?? (this.#fenced(outcome.signal) ? FailReason.lost : failureOf(outcome))
     log('group %d ended: exit %s, signal %s, %s', this.pid, outcome.exitCode, outcome.signal, failReason ?? 'ok')
     return { startedAt, endedAt, exitCode: outcome.exitCode, signal: outcome.signal, failReason, ...summary, ...usage }
   }

@@ -3,7 +3,8 @@ import type { JobId, JobSpec } from '../types.js'
 
 /** Every job a spec waits for, and every group, whatever the outcome it waits for. */
 export const dependenciesOf = (spec: Pick<JobSpec, 'after' | 'afterAny'>): JobId[] => [...spec.after, ...spec.afterAny ?? []]
-export const groupDependenciesOf = (spec: Pick<JobSpec, 'afterGroup' | 'afterGroupAny'>): string[] => [...spec.afterGroup, ...spec.afterGroupAny ?? []]
+export const groupDependenciesOf = (spec: Pick<JobSpec, 'afterGroup' | 'afterGroupAny'>): string[] =>
+  [...spec.afterGroup, ...spec.afterGroupAny ?? []]
 
 /** The dependency graph as far as cycle checks need it. */
 export interface DependencyGraph {

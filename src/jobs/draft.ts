@@ -22,7 +22,9 @@ export type JobDraft = Omit<JobSpec, 'id' | 'n' | 'seq' | 'submitter' | 'submitt
 function list (value: unknown, field: string): string[] {
   if (value == null) return []
   const items = typeof value === 'string' ? value.split(',') : value
-  if (!Array.isArray(items) || !items.every(s => typeof s === 'string')) throw new InvalidJobError(`${field} must be a list of strings, got ${JSON.stringify(value)}`)
+  if (!Array.isArray(items) || !items.every(s => typeof s === 'string')) {
+    throw new InvalidJobError(`${field} must be a list of strings, got ${JSON.stringify(value)}`)
+  }
   return items.map(s => s.trim()).filter(s => s !== '')
 }
 
@@ -63,7 +65,9 @@ const duration = (value: string | number | undefined, field: string): number | u
 function instant (value: string | number | undefined, field: string): number | undefined {
   if (value == null) return undefined
   const ms = typeof value === 'number' ? value : Date.parse(value)
-  if (!Number.isSafeInteger(ms) || ms < 0) throw new InvalidJobError(`${field} must be an ISO 8601 date-time or wall-clock milliseconds, got ${JSON.stringify(value)}`)
+  if (!Number.isSafeInteger(ms) || ms < 0) {
+    throw new InvalidJobError(`${field} must be an ISO 8601 date-time or wall-clock milliseconds, got ${JSON.stringify(value)}`)
+  }
   return ms
 }
 
@@ -82,7 +86,9 @@ function checkEnv (env: unknown): Record<string, string> {
     refuseNul(name, `the name of env ${JSON.stringify(name)}`)
     refuseNul(value, `env ${name}`)
   }
-  if (envBytes(vars) > MAX_ENV_BYTES) throw new InvalidJobError(`env is ${Math.ceil(envBytes(vars) / 1024)} KiB: at most ${MAX_ENV_BYTES / 1024} KiB`)
+  if (envBytes(vars) > MAX_ENV_BYTES) {
+    throw new InvalidJobError(`env is ${Math.ceil(envBytes(vars) / 1024)} KiB: at most ${MAX_ENV_BYTES / 1024} KiB`)
+  }
   return vars
 }
 
@@ -108,9 +114,12 @@ function runOptions (req: SubmitRequest): JobRunOptions {
     memBytes: parsed(req.mem, v => parseMemory(v))
   }
   if (options.tmpdir !== true && (options.keepTmpdir === true || options.cleanup === true)) {
-    throw new InvalidJobError(`${options.cleanup === true ? 'cleanup' : 'keepTmpdir'} needs tmpdir: it is about the job's private directory`)
+    const field = options.cleanup === true ? 'cleanup' : 'keepTmpdir'
+    throw new InvalidJobError(`${field} needs tmpdir: it is about the job's private directory`)
   }
-  if (options.keepTmpdir === true && options.cleanup === true) throw new InvalidJobError('cleanup and keepTmpdir contradict each other: choose one')
+  if (options.keepTmpdir === true && options.cleanup === true) {
+    throw new InvalidJobError('cleanup and keepTmpdir contradict each other: choose one')
+  }
   return options
 }
 
@@ -119,7 +128,9 @@ function runOptions (req: SubmitRequest): JobRunOptions {
  * a job with one could never start.
  */
 function refuseNul (value: string, field: string): void {
-  if (value.includes('\0')) throw new InvalidJobError(`${field} contains a NUL byte: a command, its environment and its cwd cannot hold one`)
+  if (value.includes('\0')) {
+    throw new InvalidJobError(`${field} contains a NUL byte: a command, its environment and its cwd cannot hold one`)
+  }
 }
 
 /**
@@ -133,7 +144,9 @@ export function draftJob (req: SubmitRequest, now: number, defaultCwd = homedir(
   }
   req.cmd.forEach((arg, i) => { refuseNul(arg, `cmd[${i}]`) })
   const cwd = req.cwd ?? defaultCwd
-  if (typeof cwd !== 'string' || !isAbsolute(cwd)) throw new InvalidJobError('cwd must be an absolute path (or left out: the home directory of the node\'s user)')
+  if (typeof cwd !== 'string' || !isAbsolute(cwd)) {
+    throw new InvalidJobError('cwd must be an absolute path (or left out: the home directory of the node\'s user)')
+  }
   refuseNul(cwd, 'cwd')
   const draft: JobDraft = {
     name: optionalString(req.name, 'name'),

@@ -52,11 +52,14 @@ function exported (env: NodeJS.ProcessEnv, names: string[]): Record<string, stri
  * A job's environment: the submitter's (as `--export` narrows it) under the job's own `--env`.
  * Over the cap, a usage error says how to narrow it, and nothing is submitted.
  */
-export function jobEnvironment (submitter: NodeJS.ProcessEnv, names: string[] | undefined, own: Record<string, string> | undefined): Record<string, string> {
+export function jobEnvironment (
+  submitter: NodeJS.ProcessEnv, names: string[] | undefined, own: Record<string, string> | undefined
+): Record<string, string> {
   const env = { ...exported(submitter, names ?? [EXPORT_ALL]), ...own }
   const bytes = envBytes(env)
   if (bytes > MAX_ENV_BYTES) {
-    throw new UsageError(`the job's environment is ${Math.ceil(bytes / 1024)} KiB, over the ${MAX_ENV_BYTES / 1024} KiB a job may carry: narrow it with --export NONE or --export K1,K2`)
+    const size = `${Math.ceil(bytes / 1024)} KiB, over the ${MAX_ENV_BYTES / 1024} KiB a job may carry`
+    throw new UsageError(`the job's environment is ${size}: narrow it with --export NONE or --export K1,K2`)
   }
   return env
 }

@@ -99,7 +99,8 @@ export const SPEC_FIELDS = {
   arrayIndex: 'same'
 } as const satisfies { [K in keyof Required<JobSpec>]: Shown }
 
-type FieldsShown<S extends Shown> = { [K in keyof typeof SPEC_FIELDS]: (typeof SPEC_FIELDS)[K] extends S ? K : never }[keyof typeof SPEC_FIELDS]
+type FieldsShown<S extends Shown> =
+  { [K in keyof typeof SPEC_FIELDS]: (typeof SPEC_FIELDS)[K] extends S ? K : never }[keyof typeof SPEC_FIELDS]
 
 /** The spec's part of a job record: the spec's fields as they are, and its times as ISO 8601. */
 type SpecView = Pick<JobSpec, FieldsShown<'same'>> & { [K in FieldsShown<'time'>]: JobSpec[K] extends number ? string : string | undefined }
@@ -141,7 +142,8 @@ export function requeueRequest (job: JobView, dependency: (id: JobId) => string,
       request[field] = 'dependencies' in requeue ? (value as JobId[] | undefined)?.map(dependency) : value
     }
   }
-  const empty = (value: unknown): boolean => value === undefined || (typeof value === 'object' && value !== null && Object.keys(value).length === 0)
+  const empty = (value: unknown): boolean =>
+    value === undefined || (typeof value === 'object' && value !== null && Object.keys(value).length === 0)
   return Object.fromEntries(Object.entries(request).filter(([, value]) => !empty(value)))
 }
 

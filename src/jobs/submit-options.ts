@@ -35,30 +35,63 @@ export const SUBMIT_OPTIONS: readonly SubmitOption[] = [
   { field: 'group', flag: 'group', kind: 'string', arg: 'G', help: 'group, for reporting, waiting, killing and pausing' },
   { field: 'after', flag: 'after', kind: 'list', arg: 'ID[,ID]', help: 'run after these jobs succeed (repeatable)' },
   { field: 'afterGroup', flag: 'after-group', kind: 'list', arg: 'G', help: 'run after every job of group G has succeeded (repeatable)' },
-  { field: 'afterAny', flag: 'after-any', kind: 'list', arg: 'ID[,ID]', help: 'run after these jobs end, whatever their outcome (repeatable)' },
-  { field: 'afterGroupAny', flag: 'after-group-any', kind: 'list', arg: 'G', help: 'run after every job of group G has ended, whatever the outcome (repeatable)' },
+  {
+    field: 'afterAny', flag: 'after-any', kind: 'list', arg: 'ID[,ID]',
+    help: 'run after these jobs end, whatever their outcome (repeatable)'
+  },
+  {
+    field: 'afterGroupAny', flag: 'after-group-any', kind: 'list', arg: 'G',
+    help: 'run after every job of group G has ended, whatever the outcome (repeatable)'
+  },
   { field: 'pri', flag: 'pri', kind: 'int', arg: 'N', help: 'priority: higher runs first (default 0)' },
   { field: 'retries', flag: 'retries', kind: 'int', arg: 'N', min: 0, help: 'retries after a failure (default 0)' },
   { field: 'ttr', flag: 'ttr', kind: 'duration', arg: 'DUR', help: 'lease time-to-run (default 30s)' },
   { field: 'timeout', flag: 'timeout', kind: 'duration', arg: 'DUR', help: 'kill the job after it has run this long' },
   { field: 'delay', flag: 'delay', kind: 'duration', arg: 'DUR', help: 'do not start before this long from now' },
-  { field: 'begin', flag: 'begin', kind: 'time', arg: 'TIME', help: 'do not start before TIME: 2026-12-24T18:00 (ISO 8601), HH:MM (next), now+1h' },
+  {
+    field: 'begin', flag: 'begin', kind: 'time', arg: 'TIME',
+    help: 'do not start before TIME: 2026-12-24T18:00 (ISO 8601), HH:MM (next), now+1h'
+  },
   { field: 'cwd', flag: 'cwd', kind: 'dir', arg: 'DIR', help: 'working directory (default: the current directory)' },
   { field: 'env', flag: 'env', kind: 'env', arg: 'K=V', help: 'set a variable; K alone copies it from this environment (repeatable)' },
-  { field: 'export', flag: 'export', kind: 'export', arg: 'ALL|NONE|K1,K2', help: 'what to copy from this environment (default ALL but session and MESHQ_ variables; NONE with --batch)' },
+  {
+    field: 'export', flag: 'export', kind: 'export', arg: 'ALL|NONE|K1,K2',
+    help: 'what to copy from this environment (default ALL but session and MESHQ_ variables; NONE with --batch)'
+  },
   { field: 'tag', flag: 'tag', kind: 'list', arg: 'T', help: 'run only on nodes with tag T (repeatable)' },
   { field: 'cores', flag: 'cores', kind: 'int', arg: 'N', min: 1, help: 'slots the job takes (default 1)' },
   { field: 'out', flag: 'out', kind: 'string', arg: 'FILE', help: 'also write the output to FILE on the node that runs it' },
-  { field: 'onSuccess', flag: 'on-success', kind: 'string', arg: 'CMD', help: 'run CMD (sh -c) where the job ran, after an attempt that succeeded' },
-  { field: 'onFailure', flag: 'on-failure', kind: 'string', arg: 'CMD', help: 'run CMD (sh -c) where the job ran, after the attempt that made it fail for good' },
+  {
+    field: 'onSuccess', flag: 'on-success', kind: 'string', arg: 'CMD',
+    help: 'run CMD (sh -c) where the job ran, after an attempt that succeeded'
+  },
+  {
+    field: 'onFailure', flag: 'on-failure', kind: 'string', arg: 'CMD',
+    help: 'run CMD (sh -c) where the job ran, after the attempt that made it fail for good'
+  },
   { field: 'onExit', flag: 'on-exit', kind: 'string', arg: 'CMD', help: 'run CMD (sh -c) where the job ran, after every attempt' },
-  { field: 'tmpdir', flag: 'tmpdir', kind: 'bool', help: 'run in a fresh private directory under the cwd, also TMPDIR; removed after success' },
+  {
+    field: 'tmpdir', flag: 'tmpdir', kind: 'bool',
+    help: 'run in a fresh private directory under the cwd, also TMPDIR; removed after success'
+  },
   { field: 'keepTmpdir', flag: 'keep-tmpdir', kind: 'bool', help: 'with --tmpdir: never remove the private directory' },
   { field: 'cleanup', flag: 'cleanup', kind: 'bool', help: 'with --tmpdir: remove the private directory after a failure too' },
-  { field: 'mem', flag: 'mem', kind: 'size', arg: 'SIZE', help: 'run it only on a node with SIZE of memory free, and kill it when its processes use more (RSS), e.g. 512M, 2G' },
-  { field: 'expand', flag: 'expand', kind: 'string', arg: 'GEN', help: 'first run GEN (sh -c) as a job; each JSON line it prints (as for --batch) becomes a job this one waits for' },
-  { field: 'array', flag: 'array', kind: 'array', arg: 'A-B[:STEP][%N]', help: 'a job array: one task per index, which it sees as MESHQ_ARRAY_INDEX; %N caps its tasks running at once' },
-  { field: 'arrayLimit', flag: 'array-limit', kind: 'int', arg: 'N', min: 1, help: 'with --array: at most N of its tasks running at once across the mesh' },
+  {
+    field: 'mem', flag: 'mem', kind: 'size', arg: 'SIZE',
+    help: 'run it only on a node with SIZE of memory free, and kill it when its processes use more (RSS), e.g. 512M, 2G'
+  },
+  {
+    field: 'expand', flag: 'expand', kind: 'string', arg: 'GEN',
+    help: 'first run GEN (sh -c) as a job; each JSON line it prints (as for --batch) becomes a job this one waits for'
+  },
+  {
+    field: 'array', flag: 'array', kind: 'array', arg: 'A-B[:STEP][%N]',
+    help: 'a job array: one task per index, which it sees as MESHQ_ARRAY_INDEX; %N caps its tasks running at once'
+  },
+  {
+    field: 'arrayLimit', flag: 'array-limit', kind: 'int', arg: 'N', min: 1,
+    help: 'with --array: at most N of its tasks running at once across the mesh'
+  },
   { field: 'id', flag: 'id', kind: 'string', arg: 'KEY', help: 'idempotency key: a second submit with KEY returns the first job' },
   { field: 'allowMissing', flag: 'allow-missing', kind: 'bool', help: 'accept --after ids that are not known (yet)' }
 ]
@@ -97,7 +130,8 @@ export function normalize (option: SubmitOption, value: unknown, what: string, c
       return typeof value === 'string' || typeof value === 'number' ? parseDuration(value, what) : fail('a duration such as 30s')
     case 'time':
       if (typeof value === 'number') return value
-      return typeof value === 'string' ? new Date(parseBegin(value, client.now, what)).toISOString() : fail('a time such as 2026-12-24T18:00')
+      if (typeof value !== 'string') return fail('a time such as 2026-12-24T18:00')
+      return new Date(parseBegin(value, client.now, what)).toISOString()
     case 'export':
       return parseExport(splitList(strings(value)), what)
     case 'size':
@@ -141,7 +175,9 @@ export function normalize (option: SubmitOption, value: unknown, what: string, c
 export function buildRequest (cmd: string[], options: Partial<ClientRequest>, client: ClientSide): SubmitRequest {
   if (cmd.length === 0) throw new UsageError('missing command: meshq sub [opts] -- CMD [ARGS...]')
   const { export: names, ...request } = options
-  if (request.arrayLimit != null && request.array == null) throw new UsageError('--array-limit needs --array: it caps the tasks of an array')
+  if (request.arrayLimit != null && request.array == null) {
+    throw new UsageError('--array-limit needs --array: it caps the tasks of an array')
+  }
   const env = client.copyEnv === true ? jobEnvironment(client.env, names, request.env) : request.env
   return { ...request, cmd, cwd: request.cwd ?? client.cwd, env }
 }

@@ -41,7 +41,8 @@ export function incompatibility (mine: ProtocolVersion, agent: string | undefine
   const theirs = parseAgent(agent)
   if (theirs == null) return `it is not a meshq node of a known version (agent '${agent ?? ''}')`
   if (theirs.protocol.major !== mine.major) {
-    return `it speaks meshq protocol ${theirs.protocol.major}.${theirs.protocol.minor} (meshq ${theirs.version}) and this node speaks ${mine.major}.${mine.minor}: upgrade one of them`
+    const spoken = `${theirs.protocol.major}.${theirs.protocol.minor} (meshq ${theirs.version})`
+    return `it speaks meshq protocol ${spoken} and this node speaks ${mine.major}.${mine.minor}: upgrade one of them`
   }
   return undefined
 }

@@ -2,7 +2,7 @@ import createDebug from 'debug'
 import type { Connection, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
-import type { LedgerFrontier } from '../crdt/ledger.js'
+import type { LedgerFrontier } from '../crdt/frontier.js'
 import type { MeshqLibp2p } from './p2p.js'
 
 const log = createDebug('meshq:heads')
@@ -19,7 +19,8 @@ export function parseFrontier (bytes: Uint8Array): LedgerFrontier | undefined {
     const open = value?.open
     const sealed = value?.sealed
     const validOpen = open != null && typeof open === 'object' && !Array.isArray(open) &&
-      Object.entries(open).every(([doc, heads]) => DOC.test(doc) && Array.isArray(heads) && heads.every(h => typeof h === 'string' && HEAD.test(h)))
+      Object.entries(open).every(([doc, heads]) =>
+        DOC.test(doc) && Array.isArray(heads) && heads.every(h => typeof h === 'string' && HEAD.test(h)))
     const validSealed = Array.isArray(sealed) && sealed.every(doc => typeof doc === 'string' && DOC.test(doc))
     return validOpen && validSealed ? { open, sealed } : undefined
   } catch {

@@ -76,7 +76,8 @@ export class JoinProtocol {
 
   private async ask (stream: Stream, token: JoinToken, signal: AbortSignal): Promise<JoinReply> {
     const lp = lpStream(stream, { maxDataLength: MAX_JOIN_MESSAGE })
-    await lp.write(new TextEncoder().encode(JSON.stringify({ invite: token.invite, secret: token.secret, addrs: this.init.addresses() })), { signal })
+    const request = { invite: token.invite, secret: token.secret, addrs: this.init.addresses() }
+    await lp.write(new TextEncoder().encode(JSON.stringify(request)), { signal })
     const reply = JSON.parse(new TextDecoder().decode((await lp.read({ signal })).subarray())) as JoinReply
     if (typeof reply?.ok !== 'boolean') throw new Error('malformed reply')
     return reply

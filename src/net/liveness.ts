@@ -72,7 +72,8 @@ export class Liveness {
   liveStatuses (): NodeStatusGossip[] {
     const now = this.init.clock.monotonic()
     const connected = this.init.connected()
-    return [...this.statuses.values()].filter(s => this.init.membership.isMember(s.peer) && (now - s.seen < STATUS_STALE_MS || connected.has(s.peer)))
+    return [...this.statuses.values()]
+      .filter(s => this.init.membership.isMember(s.peer) && (now - s.seen < STATUS_STALE_MS || connected.has(s.peer)))
   }
 
   /** Members as this node sees them, with connection state and load. */

@@ -33,7 +33,8 @@ export type LogSource = (request: LogRequest, signal: AbortSignal) => AsyncItera
 export function parseLogRequest (bytes: Uint8Array): LogRequest | undefined {
   try {
     const r = JSON.parse(new TextDecoder().decode(bytes))
-    const valid = isJobId(r?.job) && Number.isSafeInteger(r.epoch) && (r.stream === 'stdout' || r.stream === 'stderr') && typeof r.follow === 'boolean'
+    const valid = isJobId(r?.job) && Number.isSafeInteger(r.epoch) && (r.stream === 'stdout' || r.stream === 'stderr') &&
+      typeof r.follow === 'boolean'
     return valid ? { job: r.job, epoch: r.epoch, stream: r.stream, follow: r.follow } : undefined
   } catch {
     return undefined
@@ -80,7 +81,9 @@ export class LogsProtocol {
     const done = new AbortController()
     stream.addEventListener('close', () => { done.abort() })
     try {
-      const request = this.init.allowed(peer) ? parseLogRequest((await lp.read({ signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })).subarray()) : undefined
+      const request = this.init.allowed(peer)
+        ? parseLogRequest((await lp.read({ signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })).subarray())
+        : undefined
       if (request == null) throw new Error('refused: not a member, or a malformed request')
       for await (const chunk of this.init.logs(request, done.signal)) {
         for (let at = 0; at < chunk.byteLength; at += MAX_LOG_FRAME) await lp.write(chunk.subarray(at, at + MAX_LOG_FRAME))

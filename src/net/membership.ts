@@ -203,11 +203,15 @@ export class Membership {
     if (!(options.ttlMs > 0 && options.ttlMs <= MAX_INVITE_TTL_MS)) {
       throw new UsageError(`an invite's time to live must be more than 0 and at most 365 days, not ${options.ttlMs} ms`)
     }
-    if (!Number.isSafeInteger(options.uses) || options.uses <= 0) throw new UsageError(`an invite's uses must be a positive integer, not ${options.uses}`)
+    if (!Number.isSafeInteger(options.uses) || options.uses <= 0) {
+      throw new UsageError(`an invite's uses must be a positive integer, not ${options.uses}`)
+    }
     const id = randomBytes(6).toString('hex')
     const secret = randomBytes(24).toString('base64url')
     const now = this.init.clock.now()
-    const fact: InviteFact = { id, hash: sha256(secret), expiresAt: now + options.ttlMs, uses: options.uses, by: this.init.self, createdAt: now }
+    const fact: InviteFact = {
+      id, hash: sha256(secret), expiresAt: now + options.ttlMs, uses: options.uses, by: this.init.self, createdAt: now
+    }
     await this.put(MetaMap.invites, id, fact)
     return { id, secret, expiresAt: fact.expiresAt }
   }
@@ -240,7 +244,8 @@ export class Membership {
     const value = { by: this.init.self, at }
     const revocations: FactChange[] = [...this.invites.values()].filter(i => i.by === peer && !this.revoked.has(i.id))
       .map(i => ({ doc: META_DOC, map: MetaMap.invites, key: `revoke|${i.id}|${this.init.self}`, value }))
-    await this.init.ledger.put([{ doc: META_DOC, map: MetaMap.evictions, key: `${peer}|${this.init.self}`, value }, ...revocations], { sync: true })
+    const eviction: FactChange = { doc: META_DOC, map: MetaMap.evictions, key: `${peer}|${this.init.self}`, value }
+    await this.init.ledger.put([eviction, ...revocations], { sync: true })
   }
 
   /** Admits `peer` with an invite's secret, or throws InviteRefusedError saying why. */
@@ -256,10 +261,14 @@ export class Membership {
     if (this.evicted.has(peer)) throw new InviteRefusedError('this node was evicted from the cluster')
     const fact = this.invites.get(invite)
     const given = Buffer.from(sha256(secret), 'hex')
-    if (fact == null || !timingSafeEqual(given, Buffer.from(fact.hash, 'hex'))) throw new InviteRefusedError('the invite is not valid (unknown or tampered)')
+    if (fact == null || !timingSafeEqual(given, Buffer.from(fact.hash, 'hex'))) {
+      throw new InviteRefusedError('the invite is not valid (unknown or tampered)')
+    }
     if (this.revoked.has(invite)) throw new InviteRefusedError('the invite was revoked')
     if (!this.isMember(fact.by)) throw new InviteRefusedError('the invite was issued by a node that is no longer a member')
-    if (fact.expiresAt <= this.init.clock.now()) throw new InviteRefusedError(`the invite expired at ${new Date(fact.expiresAt).toISOString()}`)
+    if (fact.expiresAt <= this.init.clock.now()) {
+      throw new InviteRefusedError(`the invite expired at ${new Date(fact.expiresAt).toISOString()}`)
+    }
     if ((this.uses.get(invite)?.size ?? 0) >= fact.uses) throw new InviteRefusedError('the invite has been used up')
     const now = this.init.clock.now()
     await this.init.ledger.put([

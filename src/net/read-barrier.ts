@@ -43,7 +43,10 @@ export async function catchUp (init: ReadBarrierInit, timeoutMs: number): Promis
   for (const item of asked) {
     if (item == null) continue
     while (!ledger.covers(item.frontier)) {
-      if (signal.aborted) throw new NotCaughtUpError(`this node has not received everything member ${item.peer} holds within ${timeoutMs / 1000} s; try again`)
+      if (signal.aborted) {
+        const within = `within ${timeoutMs / 1000} s`
+        throw new NotCaughtUpError(`this node has not received everything member ${item.peer} holds ${within}; try again`)
+      }
       await new Promise(resolve => setTimeout(resolve, 20))
     }
   }

@@ -72,16 +72,25 @@ export class StatusBeacon {
   private readonly stamper: StatusStamper
   private timer?: NodeJS.Timeout
 
-  constructor (private readonly self: string, private readonly load: () => NodeLoad, private readonly channel: GossipChannel<NodeStatusGossip>, now: () => number) {
+  constructor (
+    private readonly self: string,
+    private readonly load: () => NodeLoad,
+    private readonly channel: GossipChannel<NodeStatusGossip>,
+    now: () => number
+  ) {
     this.stamper = new StatusStamper(randomBytes(6).toString('hex'), now)
   }
 
   start (): void {
-    this.timer = setInterval(() => { this.channel.publish({ ...this.load(), peer: this.self, ...this.stamper.next() }) }, STATUS_INTERVAL_MS)
+    this.timer = setInterval(() => { this.publish() }, STATUS_INTERVAL_MS)
     this.timer.unref()
   }
 
   stop (): void {
     clearInterval(this.timer)
+  }
+
+  private publish (): void {
+    this.channel.publish({ ...this.load(), peer: this.self, ...this.stamper.next() })
   }
 }

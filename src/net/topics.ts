@@ -82,7 +82,10 @@ export class GossipTopics {
     const { membership } = this.init
     const body = codec.decode(message.data)
     const author = message.type === 'signed' ? message.from.toString() : undefined
-    if (body == null || author !== codec.author(body) || !membership.isMember(author) || !membership.isMember(from.toString())) return TopicValidatorResult.Reject
+    if (body == null) return TopicValidatorResult.Reject
+    if (author !== codec.author(body) || !membership.isMember(author) || !membership.isMember(from.toString())) {
+      return TopicValidatorResult.Reject
+    }
     return replays.fresh(author, codec.stamp(body)) ? TopicValidatorResult.Accept : TopicValidatorResult.Ignore
   }
 

@@ -8,7 +8,9 @@ import { ControlKind, FailReason, JobEventKind, JobState } from '../types.js'
 import type { Attempt, Control, JobEvent, JobId, JobView, PeerIdString } from '../types.js'
 import type { EventQuery } from '../api/engine.js'
 
-type AttemptFacts = Pick<Attempt, 'epoch' | 'node' | 'basis' | 'claimedAt' | 'startedAt' | 'endedAt' | 'exitCode' | 'signal' | 'failReason'> & {
+type AttemptFacts = Pick<
+  Attempt, 'epoch' | 'node' | 'basis' | 'claimedAt' | 'startedAt' | 'endedAt' | 'exitCode' | 'signal' | 'failReason'
+> & {
   /** Open, and its lease has lapsed as this replica sees it. */
   lost: boolean
   running: boolean
@@ -35,7 +37,9 @@ interface KeyedEvent { key: string, event: JobEvent }
  * each attempt's basis); a sealed job's record alone lacks those, so its removal, kill and retry
  * requests are not reported.
  */
-export function eventFacts (view: JobView, table?: { submitter: PeerIdString, controls: Iterable<Control>, basis: (epoch: number, node: PeerIdString) => number }): EventFacts {
+export function eventFacts (
+  view: JobView, table?: { submitter: PeerIdString, controls: Iterable<Control>, basis: (epoch: number, node: PeerIdString) => number }
+): EventFacts {
   const time = (iso: string | undefined): number | undefined => iso === undefined ? undefined : Date.parse(iso)
   return {
     id: view.id,
@@ -78,7 +82,8 @@ export function jobEvents (facts: EventFacts, now: number): KeyedEvent[] {
     if (isLost(a)) {
       // keyed apart from other ends: a run seen lost here may still end well (a late success counts)
       const at = a.endedAt ?? facts.attempts[i + 1]?.claimedAt ?? now
-      add(`lost ${id}`, at, JobEventKind.lost, { ...about, failReason: FailReason.lost, detail: 'its node stopped or was cut off: runs again' })
+      const detail = 'its node stopped or was cut off: runs again'
+      add(`lost ${id}`, at, JobEventKind.lost, { ...about, failReason: FailReason.lost, detail })
     } else if (a.endedAt != null) {
       const [kind, result] = attemptEnd(a, facts)
       add(`end ${id}`, a.endedAt, kind, result)

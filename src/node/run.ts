@@ -47,7 +47,9 @@ export interface RunningNode {
 function parseHostPort (value: string): { host: string, port: number } {
   const colon = value.lastIndexOf(':')
   const port = Number(value.slice(colon + 1))
-  if (colon <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`bad --api address '${value}' (expected HOST:PORT)`)
+  if (colon <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new UsageError(`bad --api address '${value}' (expected HOST:PORT)`)
+  }
   return { host: value.slice(0, colon), port }
 }
 
@@ -61,7 +63,10 @@ export interface NodeTuning {
 /** One line on stderr when jobs cannot be contained in cgroups, saying what escapes. */
 function warnIfUncontained (containment: Containment): void {
   if (!('uncontained' in containment)) return
-  process.stderr.write(`meshq: jobs are contained by process group only (${containment.uncontained}): processes that leave a job's process group (setsid) outlive its kill, timeout and fencing and this node's death\n`)
+  process.stderr.write(
+    `meshq: jobs are contained by process group only (${containment.uncontained}): processes that leave a job's process group ` +
+    "(setsid) outlive its kill, timeout and fencing and this node's death\n"
+  )
 }
 
 /** Starts a node on its home and returns once it serves its control socket. */
@@ -75,7 +80,16 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
   const ledger = new Ledger({ store, self, segmentCapacity: tuning.segmentCapacity })
   const membership = new Membership({ self, ledger, clock })
   const mesh: Mesh = new Mesh({
-    self, privateKey: home.key, clusterId: home.cluster.id, psk: Buffer.from(home.cluster.psk, 'base64'), listen: options.listen, ledger, membership, clock, status: () => engine.load(), logs: (request, signal) => logs.local(request, signal)
+    self,
+    privateKey: home.key,
+    clusterId: home.cluster.id,
+    psk: Buffer.from(home.cluster.psk, 'base64'),
+    listen: options.listen,
+    ledger,
+    membership,
+    clock,
+    status: () => engine.load(),
+    logs: (request, signal) => logs.local(request, signal)
   })
   const exec = executor({ home: home.dir, killGraceMs: options.killGraceMs, cgroups: options.cgroups })
   const { table, claims, scheduler } = scheduling({
@@ -95,7 +109,8 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
   const throughput = new Throughput(table, clock)
   const logs = new JobLogs({ self, outputs, mesh, job: async id => await engine.get(id) })
   const engine: NodeEngine = new NodeEngine({
-    self, clusterId: home.cluster.id, psk: home.cluster.psk, home: home.dir, version: VERSION, tags: options.tags, clock, ledger, table, scheduler, membership, mesh, retention, throughput, logs,
+    self, clusterId: home.cluster.id, psk: home.cluster.psk, home: home.dir, version: VERSION, tags: options.tags,
+    clock, ledger, table, scheduler, membership, mesh, retention, throughput, logs,
     onDrained: () => { void leave().finally(stopQuietly) }
   })
   membership.onDrainRequest(() => { void engine.drain() })
@@ -111,7 +126,9 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
     control: controlApi(engine, home, tcp),
     claims,
     scheduler,
-    sealer: sealer({ ledger, table, render: entry => engine.view(entry), renderArray: id => engine.arrayView(id), delayMs: tuning.sealDelayMs }),
+    sealer: sealer({
+      ledger, table, render: entry => engine.view(entry), renderArray: id => engine.arrayView(id), delayMs: tuning.sealDelayMs
+    }),
     retention
   })
 
@@ -169,7 +186,9 @@ async function recover (scheduler: Scheduler): Promise<void> {
 }
 
 /** Joins with `--join` (or founds the cluster), then announces this node's addresses, slots and tags. */
-async function enterCluster (home: Home, token: JoinToken | undefined, mesh: Mesh, membership: Membership, offer: { slots: number, tags: string[] }): Promise<void> {
+async function enterCluster (
+  home: Home, token: JoinToken | undefined, mesh: Mesh, membership: Membership, offer: { slots: number, tags: string[] }
+): Promise<void> {
   if (token != null && home.joining) {
     await mesh.join(token, AbortSignal.timeout(JOIN_TIMEOUT_MS))
     await saveCluster(home.store, home.cluster)
@@ -183,7 +202,8 @@ function controlApi (engine: NodeEngine, home: Home, tcp: { host: string, port: 
   let server: ControlServer | undefined
   return {
     start: async () => {
-      server = controlServer({ engine, socketPath: home.socketPath, tcp: tcp != null ? { ...tcp, token: await apiToken(home.dir) } : undefined })
+      const withToken = tcp != null ? { ...tcp, token: await apiToken(home.dir) } : undefined
+      server = controlServer({ engine, socketPath: home.socketPath, tcp: withToken })
       await server.start()
     },
     stop: async () => { await server?.stop() }

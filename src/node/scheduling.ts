@@ -81,7 +81,8 @@ export function scheduling (init: SchedulingInit): Scheduling {
     }
   })
   const scheduler = new Scheduler({
-    self, slots: init.slots, tags: init.tags, clock, table, ledger: init.ledger, store: init.store, executor: init.executor, claims, memory: new NodeMemory(init.memBytes)
+    self, slots: init.slots, tags: init.tags, clock, table, ledger: init.ledger, store: init.store, executor: init.executor, claims,
+    memory: new NodeMemory(init.memBytes)
   })
   return { table, claims, scheduler }
 }

@@ -18,7 +18,10 @@ export function isKnown (table: JobTable, id: string): boolean {
  * A sealed job named by id that is not wanted is an error, or left out with `unwanted: 'skip'`.
  */
 export async function selectJobs (
-  { table, ledger }: { table: JobTable, ledger: Ledger }, selector: Selector, wanted: (job: SealedJob) => boolean, unwanted: 'refuse' | 'skip'
+  { table, ledger }: { table: JobTable, ledger: Ledger },
+  selector: Selector,
+  wanted: (job: SealedJob) => boolean,
+  unwanted: 'refuse' | 'skip'
 ): Promise<TableEntry[]> {
   // an array's id stands for its tasks, taken like a group's jobs
   const ids = selector.group != null ? table.groupJobs(selector.group) : selector.ids?.flatMap(id => arrayTaskIds(table, id) ?? [id])
@@ -53,7 +56,10 @@ export async function sealedViews (ledger: Ledger, ids: JobId[]): Promise<Map<Jo
 
 /** `meshq ls`: the jobs that match, newest first; each array is one row unless its tasks are asked for. */
 export async function listJobs (
-  { table, ledger }: { table: JobTable, ledger: Ledger }, query: ListQuery, view: (entry: TableEntry) => JobView, readyReason: (spec: JobSpec) => string
+  { table, ledger }: { table: JobTable, ledger: Ledger },
+  query: ListQuery,
+  view: (entry: TableEntry) => JobView,
+  readyReason: (spec: JobSpec) => string
 ): Promise<JobView[]> {
   const matches = (state: JobState, group: string | undefined): boolean =>
     (query.state == null || state === query.state) && (query.group == null || group === query.group)

@@ -45,7 +45,8 @@ export async function submitJobs (init: SubmissionInit, requests: SubmitRequest[
   linkDrafts(plan, results)
   const facts: FactChange[] = fresh.map(({ i }, k) => {
     const { id, n, seq } = slots[k]
-    return { doc: segmentOf(id) as string, map: SegmentMap.jobs, key: id, value: { ...plan.drafts[i], id, n, seq, submitter: self, submittedAt: now } }
+    const value = { ...plan.drafts[i], id, n, seq, submitter: self, submittedAt: now }
+    return { doc: segmentOf(id) as string, map: SegmentMap.jobs, key: id, value }
   })
   await ledger.put(facts, { sync: true })
   return plan.answers.map(i => results[i] as JobId)
@@ -73,7 +74,10 @@ function checkDependencies (table: JobTable, draft: JobDraft, batch: JobDraft[])
 function refuseOlderPeers (init: SubmissionInit): void {
   const [older] = init.olderPeers(ARRAYS_MINOR)
   if (older == null) return
-  throw new InvalidJobError(`job arrays need every node at protocol 2.${ARRAYS_MINOR} or later: node ${older.peer} speaks 2.${older.minor} and would run the array as one job; upgrade it first`)
+  throw new InvalidJobError(
+    `job arrays need every node at protocol 2.${ARRAYS_MINOR} or later: node ${older.peer} speaks 2.${older.minor} ` +
+    'and would run the array as one job; upgrade it first'
+  )
 }
 
 /** Drafts whose idempotency key an earlier draft of the same submit has (and no known job): draft → that earlier draft. */

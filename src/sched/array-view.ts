@@ -15,7 +15,8 @@ export function arrayView (table: JobTable, id: string, readyReason: (spec: JobS
   if (record == null || spec?.array == null || state == null) return undefined // no array, sealed away, or every task removed
   const view = toJobView({ facts: { spec, attempts: new Map() }, derived: { state } }, readyReason)
   const { first, last, step } = spec.array
-  return { ...view, reason: undefined, array: { first, last, step, limit: spec.arrayLimit, tasks: arrayLength(spec.array), states: { ...record.states } } }
+  const array = { first, last, step, limit: spec.arrayLimit, tasks: arrayLength(spec.array), states: { ...record.states } }
+  return { ...view, reason: undefined, array }
 }
 
 /** The ids of an array's tasks this replica knows (in memory or sealed), in index order; undefined for an id that is no array. */

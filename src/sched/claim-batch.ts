@@ -42,11 +42,13 @@ export interface ClaimTransport {
 export function validBatch (value: unknown): value is ClaimBatch {
   const b = value as ClaimBatch
   const count = (n: unknown): boolean => Number.isSafeInteger(n) && (n as number) >= 0
+  const text = (v: unknown): boolean => typeof v === 'string'
   const tuples = (list: unknown, ...checks: Array<(v: unknown) => boolean>): boolean => Array.isArray(list) && list.length <= 10_000 &&
-    list.every(item => Array.isArray(item) && item.length === checks.length + 1 && typeof item[0] === 'string' && checks.every((check, i) => check(item[i + 1])))
+    list.every(item => Array.isArray(item) && item.length === checks.length + 1 && typeof item[0] === 'string' &&
+      checks.every((check, i) => check(item[i + 1])))
   return b != null && typeof b === 'object' && b.v === 2 && typeof b.peer === 'string' && typeof b.boot === 'string' &&
     count(b.seq) && tuples(b.claims, count, count) && tuples(b.renews, count, count) && tuples(b.releases, count) &&
-    tuples(b.withdraws, count) && tuples(b.refusals, count, v => typeof v === 'string') && tuples(b.votes, count, v => typeof v === 'string') && tuples(b.acks, v => typeof v === 'string', count)
+    tuples(b.withdraws, count) && tuples(b.refusals, count, text) && tuples(b.votes, count, text) && tuples(b.acks, text, count)
 }
 
 /** What a node has queued for its next batch. */

@@ -1,3 +1,7 @@
+// Longer than 300 lines on purpose. What stands alone is already in claims/ (leases heard, leases held, ballots, group
+// limits, backoff, the outbox, ranking); what is left is one state machine, a claim of this node and the votes, refusals,
+// withdrawals and rival renewals that settle it, whose steps call one another: split further, one claim would be
+// followed across files.
 import createDebug from 'debug'
 import type { Attempt, CoordinationStats, JobId, JobSpec } from '../types.js'
 import type { ClaimBatch, ClaimTransport } from './claim-batch.js'

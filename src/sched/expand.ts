@@ -66,7 +66,9 @@ function batchRef (dep: JobId, request: number, answers: number[]): JobId {
   if (!dep.startsWith('#')) return dep
   const match = BATCH_REF.exec(dep)
   const n = Number(match?.[1])
-  if (match == null || n < 1 || n > request) throw new InvalidJobError(`job ${request + 1}: after ${dep}: only an earlier job of the same submit can be named by its position`)
+  if (match == null || n < 1 || n > request) {
+    throw new InvalidJobError(`job ${request + 1}: after ${dep}: only an earlier job of the same submit can be named by its position`)
+  }
   return `#${answers[n - 1]}` as JobId
 }
 
@@ -116,7 +118,9 @@ export async function expandOutput (spec: JobSpec, result: RunResult, stdoutPath
 /** The jobs a generator printed, in its expansion group, under keys that make a rerun submit nothing twice. */
 async function printedJobs (spec: JobSpec, result: RunResult, stdoutPath: string): Promise<SubmitRequest[]> {
   const output = await readFile(stdoutPath)
-  if (output.length !== result.stdoutBytes) throw new InvalidJobError(`the output is larger than meshq keeps (${output.length} of ${result.stdoutBytes} bytes)`)
+  if (output.length !== result.stdoutBytes) {
+    throw new InvalidJobError(`the output is larger than meshq keeps (${output.length} of ${result.stdoutBytes} bytes)`)
+  }
   const text = output.toString('utf8')
   const client = { cwd: spec.cwd, env: { ...process.env, ...spec.env }, now: result.endedAt }
   const printed = text.trim() === '' || text.trim() === '[]' ? [NOTHING_PRINTED] : parseBatch(text, {}, client)

@@ -55,5 +55,6 @@ export function memoryReason (spec: JobSpec, nodes: Array<{ draining: boolean, m
   if (spec.memBytes === undefined) return undefined
   const free = nodes.filter(n => !n.draining).map(n => n.memFree)
   if (free.length === 0 || free.some(bytes => bytes === undefined || bytes >= (spec.memBytes as number))) return undefined
-  return `needs ${formatMemory(spec.memBytes)} of memory; no live node has that much free (the most is ${formatMemory(Math.max(...free as number[]))})`
+  const most = formatMemory(Math.max(...free as number[]))
+  return `needs ${formatMemory(spec.memBytes)} of memory; no live node has that much free (the most is ${most})`
 }

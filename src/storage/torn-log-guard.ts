@@ -36,7 +36,8 @@ export class TornLogGuard {
     if (!this.torn) return
     const free = await freeBytes(this.location)
     if (free < REOPEN_FREE_BYTES) {
-      throw new StorageError(`cannot write to the ledger store: no space left on the device of ${this.location} (${Math.floor(free / 1024)} KiB free)`)
+      const device = `the device of ${this.location} (${Math.floor(free / 1024)} KiB free)`
+      throw new StorageError(`cannot write to the ledger store: no space left on ${device}`)
     }
     this.reopening ??= this.reopenNow().finally(() => { this.reopening = undefined })
     await this.reopening

@@ -76,9 +76,17 @@ export function App ({ client, cwd, frames, feed }: AppProps): React.JSX.Element
 
   const selected = selectedIndex(ui, list)
   const views: Record<UiState['view'], () => React.ReactNode> = {
-    jobs: () => <JobsTable jobs={list} total={jobs.store.size} filter={ui.filter} selected={selected} top={scrollTop(ui.top, selected, page, list.length)} rows={page} width={width} now={now} loaded={jobs.version > 0} complete={jobs.store.complete} />,
-    detail: () => detail !== undefined &&
-      <JobDetail row={detail} full={full} removed={current === undefined} log={log} stream={ui.stream} width={width} height={body} now={now} />,
+    jobs: () => (
+      <JobsTable
+        jobs={list} total={jobs.store.size} filter={ui.filter} selected={selected} top={scrollTop(ui.top, selected, page, list.length)}
+        rows={page} width={width} now={now} loaded={jobs.version > 0} complete={jobs.store.complete}
+      />
+    ),
+    detail: () => detail !== undefined && (
+      <JobDetail
+        row={detail} full={full} removed={current === undefined} log={log} stream={ui.stream} width={width} height={body} now={now}
+      />
+    ),
     peers: () => <PeersView rows={peers} selected={Math.min(ui.peer, peers.length - 1)} width={width} now={now} />,
     help: () => <HelpView width={width} />
   }

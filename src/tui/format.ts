@@ -4,7 +4,9 @@
  */
 import { shellQuote } from '../shell-quote.js'
 import { formatDuration } from '../duration.js'
-import { isTerminal, JOB_STATES, type AttemptView, type JobState, type JobView, type NodeStatus, type PeerView, type StatsView } from '../types.js'
+import {
+  isTerminal, JOB_STATES, type AttemptView, type JobState, type JobView, type NodeStatus, type PeerView, type StatsView
+} from '../types.js'
 import type { JobFilter, JobRow } from './store.js'
 
 /** A piece of a line; `color` is a colour name the components use unless NO_COLOR is set. */

@@ -78,7 +78,9 @@ export function useFullJob (client: TopClient, id: string | undefined, row: JobR
  * The last lines of a job's output, following it while it runs. `attempt` names the job's current
  * run: when it changes (the job starts, ends, is retried), the log is read again.
  */
-export function useLogTail (client: TopClient, id: string | undefined, stream: 'stdout' | 'stderr', attempt: string): { lines: string[], error?: Error } {
+export function useLogTail (
+  client: TopClient, id: string | undefined, stream: 'stdout' | 'stderr', attempt: string
+): { lines: string[], error?: Error } {
   const [tail, setTail] = useState<{ lines: string[], error?: Error }>({ lines: [] })
   useLoop(async signal => {
     setTail({ lines: [] })

@@ -10,7 +10,11 @@ import { shortPeer, type ClusterView } from './format.js'
 import { JobsStore, toRow } from './store.js'
 
 /** The calls the dashboard makes (tests give a NodeClient over a fake transport). */
-export type TopClient = Pick<NodeClient, 'openEvents' | 'list' | 'listBytes' | 'get' | 'status' | 'stats' | 'peers' | 'submit' | 'kill' | 'retry' | 'drain' | 'pause' | 'resume' | 'readLog'>
+export type TopClient = Pick<
+  NodeClient,
+  'openEvents' | 'list' | 'listBytes' | 'get' | 'status' | 'stats' | 'peers' | 'submit' | 'kill' | 'retry' | 'drain' | 'pause' | 'resume' |
+  'readLog'
+>
 
 const RETRY_MS = 1000
 const POLL_MS = 2000
@@ -58,7 +62,12 @@ export function throttle (fn: () => void, ms: number): { call: () => void, cance
  * newest jobs may be from before the subscription: they are only shown until every job is loaded.
  * When the stream ends or fails (the node went away), reports it and starts again after a second.
  */
-export async function followJobs (client: TopClient, store: JobsStore, on: { changed: () => void, report: (error: Error | undefined) => void, shown?: Promise<void> }, signal: AbortSignal): Promise<void> {
+export async function followJobs (
+  client: TopClient,
+  store: JobsStore,
+  on: { changed: () => void, report: (error: Error | undefined) => void, shown?: Promise<void> },
+  signal: AbortSignal
+): Promise<void> {
   const { changed, report } = on
   while (!signal.aborted) {
     // each try's requests end with it: a failed load must not leave its event stream open
@@ -184,13 +193,17 @@ export interface ClusterInfo extends ClusterView {
   error?: Error
 }
 
-export async function fetchCluster (client: TopClient, signal?: AbortSignal): Promise<{ status: NodeStatus, stats: StatsView, peers: PeerView[] }> {
+export async function fetchCluster (
+  client: TopClient, signal?: AbortSignal
+): Promise<{ status: NodeStatus, stats: StatsView, peers: PeerView[] }> {
   const [status, stats, peers] = await Promise.all([client.status(signal), client.stats(signal), client.peers(signal)])
   return { status, stats, peers }
 }
 
 /** Polls status, stats and peers every two seconds (every second while the node is away). */
-export async function pollCluster (client: TopClient, update: (change: (info: ClusterInfo) => ClusterInfo) => void, signal: AbortSignal): Promise<void> {
+export async function pollCluster (
+  client: TopClient, update: (change: (info: ClusterInfo) => ClusterInfo) => void, signal: AbortSignal
+): Promise<void> {
   while (!signal.aborted) {
     try {
       const fresh = await fetchCluster(client, signal)
@@ -256,7 +269,9 @@ export class LineTail {
 }
 
 /** Follows a job's output into `tail` until it ends, `signal` aborts, or the node fails. */
-export async function followLog (client: TopClient, id: string, stream: 'stdout' | 'stderr', tail: LineTail, changed: () => void, signal: AbortSignal): Promise<void> {
+export async function followLog (
+  client: TopClient, id: string, stream: 'stdout' | 'stderr', tail: LineTail, changed: () => void, signal: AbortSignal
+): Promise<void> {
   for await (const chunk of client.readLog(id, stream, { follow: true, signal })) {
     tail.push(chunk)
     changed()

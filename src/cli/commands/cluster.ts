@@ -60,7 +60,9 @@ export const limit: Command = {
       else await printLines(ctx, table(['GROUP', 'LIMIT', 'RUNNING'], limits.map(l => [l.group, String(l.limit), String(l.running)])))
       return 0
     }
-    if (args.positionals.length !== 2) throw new UsageError("give a group and a limit, e.g. 'meshq limit render 4' (see 'meshq limit --help')")
+    if (args.positionals.length !== 2) {
+      throw new UsageError("give a group and a limit, e.g. 'meshq limit render 4' (see 'meshq limit --help')")
+    }
     const [group, value] = args.positionals
     const cap = value === 'none' ? null : parseInteger(value, 'limit', 1)
     await ctx.client.limit(group, cap)

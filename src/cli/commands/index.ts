@@ -12,5 +12,8 @@ import { wait } from './wait.js'
 
 /** Every command, in the order `meshq help` lists them. */
 export const COMMANDS: ReadonlyMap<string, Command> = new Map(
-  [node, sub, ls, show, status, logs, events, wait, kill, retry, rm, mod, pause, resume, limit, drain, stats, peers, invite, evict, connect, gc, top, version, completion].map(c => [c.name, c])
+  [
+    node, sub, ls, show, status, logs, events, wait, kill, retry, rm, mod, pause, resume, limit, drain, stats, peers, invite, evict,
+    connect, gc, top, version, completion
+  ].map(c => [c.name, c])
 )

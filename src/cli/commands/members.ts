@@ -58,7 +58,9 @@ export const connect: Command = {
   ].join('\n'),
   flags: [],
   async run (ctx, args) {
-    if (args.positionals.length !== 1) throw new UsageError("give one address, e.g. /ip4/10.0.0.7/tcp/7746/p2p/12D3Koo... (see 'meshq connect --help')")
+    if (args.positionals.length !== 1) {
+      throw new UsageError("give one address, e.g. /ip4/10.0.0.7/tcp/7746/p2p/12D3Koo... (see 'meshq connect --help')")
+    }
     const { peer } = await ctx.client.connect(args.positionals[0])
     await printLines(ctx, [`connected to ${peer}`])
     return 0

@@ -9,7 +9,8 @@ const MODIFIABLE = new Set(['name', 'pri', 'retries', 'ttr', 'timeout', 'delay',
 
 export const mod: Command = {
   name: 'mod',
-  usage: 'mod ID... | --group G [--pri N] [--retries N] [--tag T] [--cores N] [--ttr DUR] [--timeout DUR] [--delay DUR] [--name S] [--json]',
+  usage: 'mod ID... | --group G [--pri N] [--retries N] [--tag T] [--cores N] [--ttr DUR] [--timeout DUR] [--delay DUR] [--name S] ' +
+    '[--json]',
   summary: 'Changes jobs that are not running or done: priority, retries, tags, slots, TTR, timeout, delay, name.',
   description: 'A job that starts while the change travels runs as it was; its later retries use the change.\n' +
     '--tag replaces the job\'s tags (--tag "" clears them); --delay 0s makes a delayed job runnable now.\n' +

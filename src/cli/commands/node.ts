@@ -55,7 +55,8 @@ function memoryFlag (value: string | undefined): number | undefined {
 
 export const node: Command = {
   name: 'node',
-  usage: 'node [--listen MULTIADDR]... [--slots N] [--tags a,b] [--join TOKEN|@FILE|-] [--api HOST:PORT] [--kill-grace DUR] [--no-cgroups] [--claim-window DUR] [--retain DUR] [--mem SIZE]',
+  usage: 'node [--listen MULTIADDR]... [--slots N] [--tags a,b] [--join TOKEN|@FILE|-] [--api HOST:PORT] [--kill-grace DUR] ' +
+    '[--no-cgroups] [--claim-window DUR] [--retain DUR] [--mem SIZE]',
   summary: 'Runs a node in the foreground.',
   description: [
     'The first start without --join creates a new cluster in the home; with --join the node joins the',
@@ -75,7 +76,11 @@ export const node: Command = {
     { name: 'listen', arg: 'MULTIADDR', repeat: true, help: 'address to listen on (repeatable; default /ip4/0.0.0.0/tcp/7746)' },
     { name: 'slots', arg: 'N', help: 'how many job slots this node offers (default: the number of CPUs)' },
     { name: 'tags', arg: 'a,b', repeat: true, help: "this node's tags, for jobs submitted with --tag" },
-    { name: 'join', arg: 'TOKEN', help: `join the cluster of this token (from meshq invite); @FILE reads it from a file, - from stdin; default $${JOIN_TOKEN_ENV}` },
+    {
+      name: 'join',
+      arg: 'TOKEN',
+      help: `join the cluster of this token (from meshq invite); @FILE reads it from a file, - from stdin; default $${JOIN_TOKEN_ENV}`
+    },
     { name: 'api', arg: 'HOST:PORT', help: 'also serve the control API on TCP (bearer token in HOME/api-token)' },
     { name: 'kill-grace', arg: 'DUR', help: 'time between SIGTERM and SIGKILL when a job is killed' },
     { name: 'no-cgroups', help: "contain jobs by process group only: what leaves a job's group outlives it" },

@@ -16,7 +16,12 @@ const MAX_BATCH_INPUT_BYTES = 64 * 1024 * 1024
 
 export const sub: Command = {
   name: 'sub',
-  usage: 'sub [opts] [--] CMD [ARGS...]\n       meshq sub [opts] SCRIPT\n       meshq sub [opts] < SCRIPT\n       meshq sub --batch [opts] < FILE',
+  usage: [
+    'sub [opts] [--] CMD [ARGS...]',
+    '       meshq sub [opts] SCRIPT',
+    '       meshq sub [opts] < SCRIPT',
+    '       meshq sub --batch [opts] < FILE'
+  ].join('\n'),
   summary: 'Submits a job and prints its id.',
   description: [
     'The first argument that is not a flag starts the command: it and everything after it are the job\'s',
@@ -73,9 +78,12 @@ export const sub: Command = {
     const body = { jobs: requests }
     const size = Buffer.byteLength(JSON.stringify(body))
     if (size > MAX_BODY_BYTES) {
-      throw new UsageError(`the batch is ${(size / 2 ** 20).toFixed(1)} MiB; a node takes at most ${MAX_BODY_BYTES / 2 ** 20} MiB per submit: split it`)
+      const mib = (size / 2 ** 20).toFixed(1)
+      throw new UsageError(`the batch is ${mib} MiB; a node takes at most ${MAX_BODY_BYTES / 2 ** 20} MiB per submit: split it`)
     }
-    if (args.bool('wait') && requests.some(r => r.array != null)) throw new UsageError('--wait streams one job\'s output: for an array, submit it, then meshq wait ARRAYID')
+    if (args.bool('wait') && requests.some(r => r.array != null)) {
+      throw new UsageError('--wait streams one job\'s output: for an array, submit it, then meshq wait ARRAYID')
+    }
     if (args.bool('wait')) return await submitAndWait(ctx, body, args.bool('json'))
     const jobs = await ctx.client.submit(requests)
     if (!args.bool('json')) await printLines(ctx, jobs.map(job => job.id))
@@ -95,7 +103,8 @@ async function requestsFrom (ctx: Context, args: Args): Promise<SubmitRequest[]>
   if (args.positionals.length > 0) throw new UsageError('--batch reads the jobs from stdin: give no command')
   if (args.bool('wait')) throw new UsageError('--wait cannot be combined with --batch')
   // the copy would be repeated in every job of the batch: only what --export (or "export") names
-  return parseBatch((await readInput(ctx.stdin, MAX_BATCH_INPUT_BYTES, '--batch')).toString('utf8'), { export: [EXPORT_NONE], ...options }, client)
+  const input = await readInput(ctx.stdin, MAX_BATCH_INPUT_BYTES, '--batch')
+  return parseBatch(input.toString('utf8'), { export: [EXPORT_NONE], ...options }, client)
 }
 
 /**

@@ -12,9 +12,10 @@ export const wait: Command = {
     'With --group, waits for every job that is in the group when the command starts, on any host:',
     'the node first catches up with every member it can reach, so jobs submitted elsewhere count; a',
     'group with no job is an error. A job not known here is looked for on the other members first.',
-    'An array\'s id waits for every task of the array. A job that is removed, or not found, counts as failed. Failures are listed on stderr; --json',
-    'prints the final job records. Exit status: 0 if all succeeded; else 128 + N if a signal N ended the',
-    'first job that did not succeed (as shells do: 143 for SIGTERM, which `meshq kill` sends), else 1.'
+    'An array\'s id waits for every task of the array. A job that is removed, or not found, counts as',
+    'failed. Failures are listed on stderr; --json prints the final job records. Exit status: 0 if all',
+    'succeeded; else 128 + N if a signal N ended the first job that did not succeed (as shells do: 143',
+    'for SIGTERM, which `meshq kill` sends), else 1.'
   ].join('\n'),
   flags: [{ name: 'group', arg: 'G', help: 'every job of group G' }, JSON_FLAG],
   async run (ctx, args) {
@@ -29,7 +30,9 @@ export const wait: Command = {
       const ids = new Set(args.positionals)
       if (group !== undefined) {
         const { unreachable } = await ctx.client.catchUp()
-        for (const peer of unreachable) await write(ctx.stderr, `meshq: member ${peer} is unreachable: jobs of group ${group} submitted there may be missing\n`)
+        for (const peer of unreachable) {
+          await write(ctx.stderr, `meshq: member ${peer} is unreachable: jobs of group ${group} submitted there may be missing\n`)
+        }
         const jobs = await ctx.client.list({ group })
         if (jobs.length === 0) throw new JobNotFoundError(`no job of group ${group} is known, here or on the members this node reached`)
         for (const job of jobs) ids.add(job.id)

@@ -53,7 +53,8 @@ export class GroupLimits {
     const given = new Set<JobId>()
     for (const cap of this.#caps(job)) {
       const later = [...this.#init.pending()].filter(other => other > job && this.#under(other, cap.key))
-      if (later.length > 0 && this.#taken(cap.key, job, other => other < job) + 1 + later.length > cap.limit) for (const other of later) given.add(other)
+      const overLimit = later.length > 0 && this.#taken(cap.key, job, other => other < job) + 1 + later.length > cap.limit
+      if (overLimit) for (const other of later) given.add(other)
     }
     return [...given]
   }

@@ -62,7 +62,9 @@ export class HeldLeases {
    * claim's send time + TTR); with no `confirmedUntil` it was won alone, and is never fenced.
    */
   hold (job: JobId, epoch: number, ttrMs: number, confirmedUntil?: number): void {
-    this.#held.set(job, { epoch, alone: confirmedUntil == null, ttrMs, renewedAt: -Infinity, acked: new Map(), confirmedUntil: confirmedUntil ?? Infinity })
+    this.#held.set(job, {
+      epoch, alone: confirmedUntil == null, ttrMs, renewedAt: -Infinity, acked: new Map(), confirmedUntil: confirmedUntil ?? Infinity
+    })
   }
 
   /** Drops a lease; returns its epoch, if it was held. */

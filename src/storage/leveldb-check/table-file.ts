@@ -43,7 +43,8 @@ function checkIndexBlock (buf: Uint8Array, handle: BlockHandle, kind: string, ch
 function blockProblem (buf: Uint8Array, { offset, size }: BlockHandle, kind: string): string | undefined {
   if (offset + size + TRAILER_SIZE > buf.length - FOOTER_SIZE) return `${kind} block at offset ${offset} runs past the end`
   // the checksum covers the contents and the compression type after them
-  if (uint32(buf, offset + size + 1) !== maskedCrc32c(buf.subarray(offset, offset + size + 1))) return `bad ${kind} block checksum at offset ${offset}`
+  const checksummed = buf.subarray(offset, offset + size + 1)
+  if (uint32(buf, offset + size + 1) !== maskedCrc32c(checksummed)) return `bad ${kind} block checksum at offset ${offset}`
   return undefined
 }
 

@@ -28,6 +28,9 @@ export function JobDetail ({ row, full, removed, log, stream, width, height, now
   const { job } = full
   const lines = job === undefined ? 1 : linesOf(job)
   const logLines = log.lines.slice(-Math.max(1, height - 1 - lines - 1)).map(clean)
+  const loading = full.error === undefined
+  const otherStream = stream === 'stdout' ? 'stderr' : 'stdout'
+  const logError = log.error !== undefined ? <Text color={tone('red')}>  {clean(log.error.message)}</Text> : ''
   return (
     <Box flexDirection='column'>
       <Text wrap='truncate'>
@@ -36,9 +39,13 @@ export function JobDetail ({ row, full, removed, log, stream, width, height, now
         <Text>{removed ? '  (removed)' : ''}  {clean(row.label)}</Text>
       </Text>
       {job === undefined
-        ? <Text wrap='truncate' color={tone(full.error === undefined ? undefined : 'red')} dimColor={full.error === undefined}>{full.error === undefined ? 'loading…' : clean(full.error.message)}</Text>
+        ? (
+          <Text wrap='truncate' color={tone(loading ? undefined : 'red')} dimColor={loading}>
+            {full.error === undefined ? 'loading…' : clean(full.error.message)}
+          </Text>
+          )
         : <Spec job={job} width={width} now={now} />}
-      <Text bold wrap='truncate'>Output ({stream}, e for {stream === 'stdout' ? 'stderr' : 'stdout'}){log.error !== undefined ? <Text color={tone('red')}>  {clean(log.error.message)}</Text> : ''}</Text>
+      <Text bold wrap='truncate'>Output ({stream}, e for {otherStream}){logError}</Text>
       {logLines.length === 0 ? <Text dimColor>(none yet)</Text> : logLines.map((line, i) => <Text key={i} wrap='truncate'>{line}</Text>)}
     </Box>
   )

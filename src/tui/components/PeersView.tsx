@@ -3,7 +3,9 @@ import { layout, PEER_COLUMNS, type PeerRow } from '../format.js'
 import { Table } from './Table.js'
 
 /** The members: state, slots, running jobs, tags, address; the selected one's full id below. */
-export function PeersView ({ rows, selected, width, now }: { rows: readonly PeerRow[], selected: number, width: number, now: number }): React.JSX.Element {
+export function PeersView (
+  { rows, selected, width, now }: { rows: readonly PeerRow[], selected: number, width: number, now: number }
+): React.JSX.Element {
   const peer = rows[selected]?.peer
   return (
     <Box flexDirection='column'>

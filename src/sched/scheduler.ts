@@ -119,7 +119,8 @@ export class Scheduler {
    */
   async recover (): Promise<number> {
     const { self, clock, table } = this.init
-    return await recoverLeftovers({ self, clock, table, intents: this.intents, writeAttempt: async (a, sync) => { await this.writeAttempt(a, sync) } })
+    const writeAttempt = async (attempt: Attempt, sync: boolean): Promise<void> => { await this.writeAttempt(attempt, sync) }
+    return await recoverLeftovers({ self, clock, table, intents: this.intents, writeAttempt })
   }
 
   start (): void {

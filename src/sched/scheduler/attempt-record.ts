@@ -4,7 +4,6 @@ import type { Attempt } from '../../types.js'
 
 /** Writes an attempt of this node to the ledger (its start, its end, or its loss after a crash). */
 export async function writeAttempt (ledger: Ledger, attempt: Attempt, sync: boolean): Promise<void> {
-  await ledger.put([{
-    doc: segmentOf(attempt.job) as string, map: SegmentMap.attempts, key: attemptKey(attempt.job, attempt.epoch, attempt.node), value: attempt
-  }], { sync })
+  const key = attemptKey(attempt.job, attempt.epoch, attempt.node)
+  await ledger.put([{ doc: segmentOf(attempt.job) as string, map: SegmentMap.attempts, key, value: attempt }], { sync })
 }

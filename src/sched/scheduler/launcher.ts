@@ -91,7 +91,8 @@ export class Launcher {
       ...runOptionsOf(spec)
     })
     // recorded only for a node cut off from the other member (the sole member of a cluster is not)
-    run.attempt = { ...attempt, alone: (alone && claims.quorum() > 1) || undefined, uncontained: handle.uncontained, startedAt: clock.now() }
+    const cutOff = (alone && claims.quorum() > 1) || undefined
+    run.attempt = { ...attempt, alone: cutOff, uncontained: handle.uncontained, startedAt: clock.now() }
     await Promise.all([
       intents.started({ job: spec.id, epoch: attempt.epoch, pid: handle.pid, startTime: handle.startTime }),
       this.init.writeAttempt(run.attempt, false).then(() => { run.recorded = true })

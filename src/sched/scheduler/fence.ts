@@ -11,7 +11,7 @@ export const FENCE_CHECK_MS = 500
  * before others may rerun it: its last renewal may be TTR/4 old (RENEWALS_PER_TTR), so others can
  * see the lease lapse 3/4 TTR after the node went silent; a quarter of the TTR is left for the kill.
  */
-export const FENCE_AT_TTR_FRACTION = 0.5
+const FENCE_AT_TTR_FRACTION = 0.5
 
 /**
  * How long before its confirmed lease runs out a holder kills the job: a fence check's interval,

@@ -19,7 +19,7 @@ afterAll(async () => {
 })
 
 const exists = async (path: string): Promise<boolean> => await access(path).then(() => true, () => false)
-const ids = async (node: TestNode): Promise<string[]> => (await json<JobView[]>(node.home, ['ls'])).map(j => j.id).sort()
+const ids = async (node: TestNode): Promise<string[]> => (await json<JobView[]>(node.home, ['ls', '--all'])).map(j => j.id).sort()
 
 describe('meshq gc', () => {
   it('drops finished history on every node, except what an unfinished job waits for', async () => {

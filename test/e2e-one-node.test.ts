@@ -141,7 +141,7 @@ describe('one node, end to end through the CLI', () => {
   })
 
   it('refuses bad input with a clear message and the right exit code, submitting nothing', async () => {
-    const before = (await json<JobView[]>(node.home, ['ls'])).length
+    const before = (await json<JobView[]>(node.home, ['ls', '--all'])).length
     expect((await meshq(node.home, [])).code).toBe(2)
     expect((await meshq(node.home, ['sub', '--bogus', '--', 'true'])).code).toBe(2)
     const badDuration = await meshq(node.home, ['sub', '--delay', '5 parsecs', '--', 'true'])
@@ -159,7 +159,7 @@ describe('one node, end to end through the CLI', () => {
     const oversized = await meshq(node.home, ['sub', '--batch'], { input: `{"cmd":["echo","${'x'.repeat(2 * 1024 * 1024)}"]}\n` })
     expect(oversized.code).not.toBe(0)
     expect(oversized.stderr).toMatch(/line 1/)
-    expect((await json<JobView[]>(node.home, ['ls'])).length).toBe(before)
+    expect((await json<JobView[]>(node.home, ['ls', '--all'])).length).toBe(before)
   })
 
   it('submits a batch of JSON lines', async () => {
@@ -167,6 +167,21 @@ describe('one node, end to end through the CLI', () => {
     expect(out.trim().split('\n')).toHaveLength(2)
     const waited = await meshq(node.home, ['wait', '--group', 'b'])
     expect(waited.code, `${waited.stderr}${(await meshq(node.home, ['ls', '--group', 'b', '--json'])).stdout}`).toBe(0)
+  })
+
+  it('ls shows the newest 100 jobs and says so on stderr when there are more; --all and --limit show more', async () => {
+    const lines = Array.from({ length: 120 }, (_, i) => JSON.stringify({ cmd: ['true'], group: 'many', name: `m${i}` })).join('\n')
+    await ok(node.home, ['sub', '--batch'], { input: lines })
+    const shown = await meshq(node.home, ['ls', '--json'])
+    expect(JSON.parse(shown.stdout)).toHaveLength(100)
+    expect(shown.stderr).toContain('showing the newest 100 jobs; --limit N or --all for more')
+    expect((JSON.parse((await meshq(node.home, ['ls', '--json', '--group', 'many', '--limit', '120'])).stdout) as JobView[]).map(j => j.name)).toContain('m0')
+    const all = await meshq(node.home, ['ls', '--all', '--group', 'many'])
+    expect(all.stdout.trim().split('\n')).toHaveLength(121) // the header and every job
+    expect(all.stderr).toBe('')
+    const both = await meshq(node.home, ['ls', '--all', '--limit', '5'])
+    expect(both.code).toBe(2)
+    expect(both.stderr).toMatch(/--limit and --all contradict/)
   })
 
   it('says in one line that a --listen address is in use, and exits 1', async () => {

@@ -126,7 +126,7 @@ async function settle ({ nodes, workload, timeline, timeoutMs }) {
   const live = nodes.filter(n => n.running)
   const snapshot = async () => {
     const runs = await readRuns(workload)
-    const ledgers = Object.fromEntries(await Promise.all(live.map(async n => [n.name, await n.json(['ls'])])))
+    const ledgers = Object.fromEntries(await Promise.all(live.map(async n => [n.name, await n.json(['ls', '--all'])])))
     return { runs, ledgers }
   }
   let last

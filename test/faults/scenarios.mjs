@@ -141,14 +141,14 @@ export const scenarios = [
       // claims need a quorum of the members: the majority runs its jobs, the minority starts none
       const sideJobs = await Promise.all(sides.map(async side => await ctx.workload.submit(side[0], 4, { durationMs: 500 })))
       const majority = sides[1]
-      await ctx.waitFor(async () => (await majority[majority.length - 1].json(['ls'])).filter(j => sideJobs[1].includes(j.id) && j.state === 'done').length === sideJobs[1].length,
+      await ctx.waitFor(async () => (await majority[majority.length - 1].json(['ls', '--all'])).filter(j => sideJobs[1].includes(j.id) && j.state === 'done').length === sideJobs[1].length,
         { what: 'the jobs of the majority to run during the partition', timeout: 90_000, interval: 1000 })
       ctx.expect('the majority ran its jobs during the partition', true, `after ${Date.now() - ctx.timeline.at(-1).t} ms`)
       await ctx.sleep(Math.max(0, ctx.durationMs - 10_000))
       await ctx.workload.stop()
-      const started = (await sides[0][0].json(['ls'])).filter(j => sideJobs[0].includes(j.id) && j.attempts.some(a => a.startedAt != null))
+      const started = (await sides[0][0].json(['ls', '--all'])).filter(j => sideJobs[0].includes(j.id) && j.attempts.some(a => a.startedAt != null))
       ctx.expect('the minority started none of its jobs during the partition', started.length === 0, started.map(j => j.id).join(' '))
-      const others = (await sides[1][0].json(['ls'])).filter(j => sideJobs[0].includes(j.id))
+      const others = (await sides[1][0].json(['ls', '--all'])).filter(j => sideJobs[0].includes(j.id))
       ctx.expect('the majority has not seen the minority\'s jobs before healing', others.length === 0)
     }
   },
@@ -272,7 +272,7 @@ export const scenarios = [
       ctx.expect('submits to the full node are refused with a clear message', refusals.length > 0 && refusals.every(r => /space|disk|storage|full/i.test(r)), refusals[0] ?? 'none refused')
       // nor may it hold up the others' jobs: it claims nothing while it cannot write
       const ranElsewhere = await ctx.waitFor(async () => {
-        const jobs = new Map((await ctx.nodes[0].json(['ls'])).map(j => [j.id, j.state]))
+        const jobs = new Map((await ctx.nodes[0].json(['ls', '--all'])).map(j => [j.id, j.state]))
         return elsewhere.every(id => jobs.get(id) === 'done')
       }, { what: 'the jobs submitted elsewhere to run', timeout: 30_000, interval: 500 }).catch(() => false)
       ctx.expect('jobs that became ready while the node was full ran within 30 s (it claims nothing it cannot start)', elsewhere.length === 6 && ranElsewhere)
@@ -283,7 +283,7 @@ export const scenarios = [
       ctx.expect('submits are accepted again once space is back', after.length === 3, after.length === 3 ? '' : ctx.workload.lastRefusal)
       await ctx.workload.stop()
       const other = ctx.nodes[0]
-      const caughtUp = await ctx.waitFor(async () => ledgerDigest(await victim.json(['ls'])) === ledgerDigest(await other.json(['ls'])),
+      const caughtUp = await ctx.waitFor(async () => ledgerDigest(await victim.json(['ls', '--all'])) === ledgerDigest(await other.json(['ls', '--all'])),
         { what: `${victim.name}'s ledger to agree with ${other.name}'s`, timeout: 90_000, interval: 1000 }).catch(() => false)
       ctx.expect('the full node catches up with its peers once space is back, without a restart', caughtUp)
       // The failed writes left a torn record in LevelDB's log; what was acknowledged after it must

@@ -7,21 +7,26 @@ import type { Args, FlagSpec } from '../args.js'
 import { JSON_FLAG, printJson, printLines, type Command } from '../context.js'
 import { jobDetails, jobTable } from '../format.js'
 
+/** How many jobs `ls` shows without --limit or --all: reading 100,000 jobs' records takes a second and 27 MB. */
+const LS_DEFAULT_LIMIT = 100
+
 export const ls: Command = {
   name: 'ls',
-  usage: 'ls [--state S] [--group G] [--array ID | --tasks] [--limit N] [--json]',
+  usage: 'ls [--state S] [--group G] [--array ID | --tasks] [--limit N | --all] [--json]',
   summary: 'Lists jobs, newest first.',
   description: [
     'TIME is how long a started job has run (so far), or how long an unstarted one has waited.',
     'REASON is the exit code of a finished job, or why a job is not running.',
-    'A job array is one row, its REASON its tasks by state, unless --array or --tasks asks for its tasks.'
+    'A job array is one row, its REASON its tasks by state, unless --array or --tasks asks for its tasks.',
+    `Shows the newest ${LS_DEFAULT_LIMIT} jobs unless --limit or --all says otherwise, and says so on stderr when there are more.`
   ].join('\n'),
   flags: [
     { name: 'state', arg: 'S', help: `only jobs in state S (${JOB_STATES.join(', ')})` },
     { name: 'group', arg: 'G', help: 'only jobs of group G' },
     { name: 'array', arg: 'ID', help: 'the tasks of array ID, one row each' },
     { name: 'tasks', help: 'the tasks of every array, one row each, instead of a row per array' },
-    { name: 'limit', arg: 'N', help: 'at most N jobs' },
+    { name: 'limit', arg: 'N', help: `at most N jobs (default ${LS_DEFAULT_LIMIT})` },
+    { name: 'all', help: 'every job' },
     JSON_FLAG
   ],
   async run (ctx, args) {
@@ -29,13 +34,19 @@ export const ls: Command = {
     if (state !== undefined && !JOB_STATES.includes(state as JobState)) {
       throw new UsageError(`bad --state: '${state}' (one of ${JOB_STATES.join(', ')})`)
     }
-    const jobs = await ctx.client.list({
+    const given = args.int('limit', 1)
+    if (given !== undefined && args.bool('all')) throw new UsageError('--limit and --all contradict each other: choose one')
+    const limit = args.bool('all') ? undefined : given ?? LS_DEFAULT_LIMIT
+    const found = await ctx.client.list({
       state: state as JobState | undefined,
       group: args.string('group'),
       array: args.string('array'),
       tasks: args.bool('tasks') || undefined,
-      limit: args.int('limit', 1)
+      // one more than shown tells whether there are more
+      limit: limit === undefined ? undefined : limit + 1
     })
+    const jobs = limit === undefined ? found : found.slice(0, limit)
+    if (found.length > jobs.length) await write(ctx.stderr, `meshq: showing the newest ${limit ?? 0} jobs; --limit N or --all for more\n`)
     if (args.bool('json')) await printJson(ctx, jobs)
     else await printLines(ctx, jobTable(jobs, ctx.color))
     return 0

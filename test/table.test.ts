@@ -1,3 +1,4 @@
+/** The job table (JobTable): states derived from facts, dependants, groups, pauses, the run queue, `mod`, and replicas agreeing. */
 import { describe, expect, it } from 'vitest'
 import { FakeClock } from '../src/clock.js'
 import { MetaMap, SegmentMap, attemptKey, controlKey, groupFactKey } from '../src/crdt/facts.js'
@@ -15,8 +16,10 @@ function spec (n: number, extra: Partial<JobSpec> = {}): JobSpec {
   }
 }
 const jobFact = (s: JobSpec): FactChange => ({ doc: 'segaaa', map: SegmentMap.jobs, key: s.id, value: s })
-const attemptFact = (a: Attempt): FactChange => ({ doc: 'segaaa', map: SegmentMap.attempts, key: attemptKey(a.job, a.epoch, a.node), value: a })
-const controlFact = (job: JobId, c: Control): FactChange => ({ doc: 'segaaa', map: SegmentMap.controls, key: controlKey(job, c.lamport, c.by), value: c })
+const attemptFact = (a: Attempt): FactChange =>
+  ({ doc: 'segaaa', map: SegmentMap.attempts, key: attemptKey(a.job, a.epoch, a.node), value: a })
+const controlFact = (job: JobId, c: Control): FactChange =>
+  ({ doc: 'segaaa', map: SegmentMap.controls, key: controlKey(job, c.lamport, c.by), value: c })
 
 function table (clock = new FakeClock()): JobTable {
   return new JobTable({ clock, leaseAlive: a => a.endedAt == null })
@@ -31,12 +34,14 @@ describe('derived job state', () => {
     expect(t.get(job.id)?.derived.state).toBe('ready')
     t.ingest([attemptFact({ job: job.id, epoch: 1, node: A, basis: 0, claimedAt: 1, startedAt: 1 })])
     expect(t.get(job.id)?.derived.state).toBe('running')
-    t.ingest([attemptFact({ job: job.id, epoch: 1, node: A, basis: 0, claimedAt: 1, startedAt: 1, endedAt: clock.now(), exitCode: 3, failReason: 'non-zero-exit' })])
+    t.ingest([attemptFact({ job: job.id, epoch: 1, node: A, basis: 0, claimedAt: 1, startedAt: 1,
+      endedAt: clock.now(), exitCode: 3, failReason: 'non-zero-exit' })])
     expect(t.get(job.id)?.derived).toMatchObject({ state: 'pending', reason: expect.stringMatching(/retry 1\/1 after backoff/) })
     clock.advance(1000)
     t.wakeDue()
     expect(t.get(job.id)?.derived.state).toBe('ready')
-    t.ingest([attemptFact({ job: job.id, epoch: 2, node: B, basis: 0, claimedAt: 1, startedAt: 1, endedAt: 2, exitCode: 4, failReason: 'non-zero-exit' })])
+    t.ingest([attemptFact({ job: job.id, epoch: 2, node: B, basis: 0, claimedAt: 1, startedAt: 1,
+      endedAt: 2, exitCode: 4, failReason: 'non-zero-exit' })])
     expect(t.get(job.id)?.derived).toMatchObject({ state: 'failed', reason: 'exit code 4' })
     t.ingest([controlFact(job.id, { kind: 'retry', lamport: 1, by: A, at: 3 })])
     expect(t.get(job.id)?.derived.state).toBe('ready')
@@ -47,13 +52,15 @@ describe('derived job state', () => {
   it('a lost attempt does not count as a failure', () => {
     const t = table()
     const job = spec(1)
-    t.ingest([jobFact(job), attemptFact({ job: job.id, epoch: 1, node: A, basis: 0, claimedAt: 1, startedAt: 1, endedAt: 2, failReason: 'lost' })])
+    t.ingest([jobFact(job), attemptFact({ job: job.id, epoch: 1, node: A, basis: 0, claimedAt: 1, startedAt: 1,
+      endedAt: 2, failReason: 'lost' })])
     expect(t.get(job.id)?.derived).toMatchObject({ state: 'ready', epoch: 1 })
   })
 
   it('ignores a spec from a peer with a NUL byte in its command, environment or cwd: no node could start it', () => {
     const t = table()
-    const bad = [spec(1, { cmd: ['echo', 'a\u0000b'] }), spec(2, { env: { A: 'x\u0000' } }), spec(3, { env: { 'A\u0000': 'x' } }), spec(4, { cwd: '/\u0000' })]
+    const bad = [spec(1, { cmd: ['echo', 'a\u0000b'] }), spec(2, { env: { A: 'x\u0000' } }),
+      spec(3, { env: { 'A\u0000': 'x' } }), spec(4, { cwd: '/\u0000' })]
     t.ingest([...bad.map(jobFact), jobFact(spec(5))])
     for (const job of bad) expect(t.get(job.id)).toBeUndefined()
     expect(t.get(spec(5).id)?.derived.state).toBe('ready')
@@ -75,7 +82,8 @@ describe('derived job state', () => {
     t.ingest([jobFact(first), jobFact(second), jobFact(third), jobFact(member)])
     expect(t.get(second.id)?.derived).toMatchObject({ state: 'pending', reason: `waiting for job ${first.id}` })
     expect(t.get(third.id)?.derived).toMatchObject({ state: 'pending', reason: 'waiting for group g (0/1 done)' })
-    t.ingest([attemptFact({ job: first.id, epoch: 1, node: A, basis: 0, claimedAt: 1, startedAt: 1, endedAt: 2, exitCode: 1, failReason: 'non-zero-exit' })])
+    t.ingest([attemptFact({ job: first.id, epoch: 1, node: A, basis: 0, claimedAt: 1, startedAt: 1,
+      endedAt: 2, exitCode: 1, failReason: 'non-zero-exit' })])
     expect(t.get(second.id)?.derived).toMatchObject({ state: 'failed', reason: `dependency-failed: job ${first.id} failed` })
     t.ingest([attemptFact({ job: member.id, epoch: 1, node: A, basis: 0, claimedAt: 1, startedAt: 1, endedAt: 2, exitCode: 0 })])
     expect(t.get(third.id)?.derived.state).toBe('ready')
@@ -91,7 +99,9 @@ describe('derived job state', () => {
     t.ingest([controlFact(root.id, { kind: 'kill', lamport: 1, by: A, at: 1 })])
     expect(t.get(child.id)?.derived).toMatchObject({ state: 'failed', reason: `dependency-failed: job ${root.id} killed` })
     expect(t.get(grandchild.id)?.derived).toMatchObject({ state: 'failed', reason: `dependency-failed: job ${child.id} failed` })
-    expect(t.get(groupDependant.id)?.derived).toMatchObject({ state: 'failed', reason: `dependency-failed: job ${root.id} of group g killed` })
+    expect(t.get(groupDependant.id)?.derived).toMatchObject({
+      state: 'failed', reason: `dependency-failed: job ${root.id} of group g killed`
+    })
     t.ingest([controlFact(root.id, { kind: 'retry', lamport: 2, by: A, at: 2 })])
     expect(t.get(root.id)?.derived.state).toBe('ready')
     expect(t.get(child.id)?.derived).toMatchObject({ state: 'pending', reason: `waiting for job ${root.id}` })
@@ -107,7 +117,8 @@ describe('derived job state', () => {
     const groupAny = spec(4, { afterGroupAny: ['g'] })
     t.ingest([first, second, any, groupAny].map(jobFact))
     expect(t.get(any.id)?.derived).toMatchObject({ state: 'pending', reason: `waiting for job ${first.id} to end` })
-    t.ingest([attemptFact({ job: first.id, epoch: 1, node: A, basis: 0, claimedAt: 1, startedAt: 1, endedAt: 2, exitCode: 1, failReason: 'non-zero-exit' })])
+    t.ingest([attemptFact({ job: first.id, epoch: 1, node: A, basis: 0, claimedAt: 1, startedAt: 1,
+      endedAt: 2, exitCode: 1, failReason: 'non-zero-exit' })])
     expect(t.get(any.id)?.derived.state).toBe('ready')
     expect(t.get(groupAny.id)?.derived).toMatchObject({ state: 'pending', reason: 'waiting for group g to end (1/2 ended)' })
     t.ingest([attemptFact({ job: second.id, epoch: 1, node: A, basis: 0, claimedAt: 1, startedAt: 1, endedAt: 2, exitCode: 0 })])
@@ -118,7 +129,8 @@ describe('derived job state', () => {
     const clock = new FakeClock()
     const t = table(clock)
     const job = spec(1, { group: 'g' })
-    t.ingest([jobFact(job), { doc: 'meta', map: MetaMap.pauses, key: groupFactKey('g', 1, A), value: { paused: true, until: clock.now() + 5000, lamport: 1, by: A } }])
+    t.ingest([jobFact(job), { doc: 'meta', map: MetaMap.pauses, key: groupFactKey('g', 1, A),
+      value: { paused: true, until: clock.now() + 5000, lamport: 1, by: A } }])
     expect(t.get(job.id)?.derived.reason).toMatch(/group g paused until/)
     clock.advance(5000)
     t.wakeDue()
@@ -176,7 +188,8 @@ function randomHistory (random: () => number): FactChange[] {
       }
     }
   }
-  if (random() < 0.5) facts.push({ doc: 'meta', map: MetaMap.pauses, key: groupFactKey('a', 1, A), value: { paused: true, lamport: 1, by: A } })
+  if (random() < 0.5) facts.push({ doc: 'meta', map: MetaMap.pauses, key: groupFactKey('a', 1, A),
+    value: { paused: true, lamport: 1, by: A } })
   return facts
 }
 
@@ -220,7 +233,11 @@ describe('mod', () => {
   it('ignores a malformed patch', () => {
     const t = table()
     const job = spec(1)
-    t.ingest([jobFact(job), mod(job.id, 1, A, { pri: 'high' } as unknown as Control['patch']), mod(job.id, 2, A, { cmd: ['rm', '-rf', '/'] } as unknown as Control['patch'])])
+    t.ingest([
+      jobFact(job),
+      mod(job.id, 1, A, { pri: 'high' } as unknown as Control['patch']),
+      mod(job.id, 2, A, { cmd: ['rm', '-rf', '/'] } as unknown as Control['patch'])
+    ])
     expect(t.get(job.id)?.facts.spec).toEqual(job)
   })
 })

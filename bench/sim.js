@@ -17,6 +17,7 @@ import { readFile, writeFile, mkdir } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { FakeClock } from '../dist/clock.js'
 import { BATCH_INTERVAL_MS, Claims, claimRank } from '../dist/sched/claims.js'
+import { mustFence } from '../dist/sched/scheduler/fence.js'
 import { seededRandom } from '../test/faults/workload.mjs'
 
 const ROOT = new URL('..', import.meta.url).pathname
@@ -220,11 +221,11 @@ async function simulate ({ n, jobs: jobCount, deaths, stalls, seed, ...rest }) {
     if (kept < read) list.splice(kept, read - kept)
   }
 
-  /** Self-fencing, as Scheduler.fence: a lease that is about to go unconfirmed stops its run. */
+  /** Self-fencing, with the scheduler's decision: a lease that is about to go unconfirmed stops its run. */
   function fence (node) {
     for (const [job, mine] of node.runs) {
       if (mine.run == null) continue
-      if ((node.claims.confirmedFor(job) ?? Infinity) >= 500 + o.ttrMs / 6) continue
+      if (!mustFence(node.claims.confirmedFor(job), o.ttrMs)) continue
       stats.fenced++
       stop(node, job)
     }

@@ -2,7 +2,7 @@
  * What clients send and receive about jobs: submit and change requests, job records, job events.
  * Imports only the other type modules: client commands import it and must start fast.
  */
-import type { FailReason, JobId, JobRunOptions, JobState, PeerIdString } from './job-types.js'
+import type { Attempt, AttemptReading, FailReason, JobId, JobRunOptions, JobState, PeerIdString } from './job-types.js'
 import type { NodeStatus } from './peer-types.js'
 import type { ArrayRange } from './array-task.js'
 
@@ -84,29 +84,12 @@ export interface JobStateView {
   state: JobState
 }
 
-export interface AttemptView {
-  epoch: number
-  node: PeerIdString
+/** An attempt as clients see it: times as ISO 8601, and whether it was lost. */
+export interface AttemptView extends Pick<Attempt, 'epoch' | 'node' | 'exitCode' | 'signal' | 'failReason' | AttemptReading> {
   claimedAt: string
   startedAt?: string
   endedAt?: string
-  exitCode?: number
-  signal?: string
-  failReason?: FailReason
   lost?: boolean
-  /** Won by a node cut off from every member (see Attempt). */
-  alone?: boolean
-  /**
-   * The node could not put the run in a cgroup (see docs/guarantees.md): processes that left its
-   * process group (setsid) were not killed with it.
-   */
-  uncontained?: boolean
-  stdoutBytes?: number
-  stderrBytes?: number
-  truncated?: boolean
-  tail?: string
-  peakRssKb?: number
-  cpuMs?: number
 }
 
 /** What a client sends to submit a job: the flags of `meshq sub` (and the fields of `--batch`). */

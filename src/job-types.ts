@@ -103,6 +103,9 @@ export interface JobSpec extends JobRunOptions {
 }
 
 /** One run of a job by one peer. Key `<epoch>:<peer>`; only that peer writes it. */
+/** What an attempt's record tells beyond its outcome: how it ran and what it used. */
+export type AttemptReading = 'alone' | 'uncontained' | 'stdoutBytes' | 'stderrBytes' | 'truncated' | 'tail' | 'peakRssKb' | 'cpuMs'
+
 export interface Attempt {
   job: JobId
   epoch: number

@@ -1,34 +1,18 @@
 /** Job arrays in the job table: one spec, tasks derived, untouched tasks kept as one record. */
 import { describe, expect, it } from 'vitest'
-import { FakeClock } from '../src/clock.js'
-import { SegmentMap, attemptKey, controlKey, validFact } from '../src/crdt/facts.js'
+import { validFact } from '../src/crdt/facts.js'
 import type { FactChange } from '../src/crdt/facts.js'
-import { JobTable } from '../src/sched/table.js'
+import type { JobTable } from '../src/sched/table.js'
 import { ArraySpecError, parseArraySpec, splitTaskId } from '../src/array-task.js'
-import type { Attempt, Control, JobId, JobSpec, PeerIdString } from '../src/types.js'
+import type { JobId, JobSpec } from '../src/types.js'
+import { A, attemptFact, controlFact, jobFact, spec, table } from './table-fixtures.js'
 
-const A = 'peerA' as PeerIdString
-
-function spec (n: number, extra: Partial<JobSpec> = {}): JobSpec {
-  return {
-    id: `segaaa-${n}` as JobId, cmd: ['true'], cwd: '/', env: {}, after: [], afterGroup: [], pri: 0, retries: 0,
-    ttrMs: 30_000, tags: [], cores: 1, submitter: A, submittedAt: 1000 + n, n, seq: n, ...extra
-  }
-}
-const array = (n: number, first: number, last: number, extra: Partial<JobSpec> = {}): JobSpec => spec(n, { array: { first, last, step: 1 }, ...extra })
-const jobFact = (s: JobSpec): FactChange => ({ doc: 'segaaa', map: SegmentMap.jobs, key: s.id, value: s })
-const ended = (job: string, exitCode: number): FactChange => {
-  const a: Attempt = { job: job as JobId, epoch: 1, node: A, basis: 0, claimedAt: 1, startedAt: 1, endedAt: 2, exitCode, failReason: exitCode === 0 ? undefined : 'non-zero-exit' }
-  return { doc: 'segaaa', map: SegmentMap.attempts, key: attemptKey(a.job, a.epoch, a.node), value: a }
-}
-const kill = (job: string): FactChange => {
-  const c: Control = { kind: 'kill', lamport: 1, by: A, at: 3 }
-  return { doc: 'segaaa', map: SegmentMap.controls, key: controlKey(job as JobId, c.lamport, c.by), value: c }
-}
-
-function table (clock = new FakeClock()): JobTable {
-  return new JobTable({ clock, leaseAlive: a => a.endedAt == null })
-}
+const array = (n: number, first: number, last: number, extra: Partial<JobSpec> = {}): JobSpec =>
+  spec(n, { array: { first, last, step: 1 }, ...extra })
+const ended = (job: string, exitCode: number): FactChange => attemptFact({
+  job: job as JobId, epoch: 1, node: A, basis: 0, claimedAt: 1, startedAt: 1, endedAt: 2, exitCode, failReason: exitCode === 0 ? undefined : 'non-zero-exit'
+})
+const kill = (job: string): FactChange => controlFact(job as JobId, { kind: 'kill', lamport: 1, by: A, at: 3 })
 
 /** Takes up to `n` ready jobs off the run queue, in run order. */
 function take (t: JobTable, n: number): string[] {

@@ -8,17 +8,9 @@ import { GroupCounts } from '../src/sched/group-counts.js'
 import { JobLinks } from '../src/sched/job-links.js'
 import { RunQueue, runsBefore } from '../src/sched/run-order.js'
 import { SegmentCounts } from '../src/sched/segment-counts.js'
-import type { JobId, JobSpec, JobState, PeerIdString } from '../src/types.js'
+import type { JobId, JobState } from '../src/types.js'
+import { A, B, spec } from './table-fixtures.js'
 
-const A = 'peerA' as PeerIdString
-const B = 'peerB' as PeerIdString
-
-function spec (n: number, extra: Partial<JobSpec> = {}): JobSpec {
-  return {
-    id: `segaaa-${n}` as JobId, cmd: ['true'], cwd: '/', env: {}, after: [], afterGroup: [], pri: 0, retries: 0,
-    ttrMs: 30_000, tags: [], cores: 1, submitter: A, submittedAt: 1000 + n, n, seq: n, ...extra
-  }
-}
 const id = (n: number): JobId => `segaaa-${n}` as JobId
 const derived = (state: JobState, extra: Partial<Derived> = {}): Derived => ({ state, removed: false, lamport: 0, epoch: 0, ...extra })
 

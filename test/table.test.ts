@@ -1,29 +1,11 @@
 /** The job table (JobTable): states derived from facts, dependants, groups, pauses, the run queue, `mod`, and replicas agreeing. */
 import { describe, expect, it } from 'vitest'
 import { FakeClock } from '../src/clock.js'
-import { MetaMap, SegmentMap, attemptKey, controlKey, groupFactKey } from '../src/crdt/facts.js'
+import { MetaMap, groupFactKey } from '../src/crdt/facts.js'
 import type { FactChange } from '../src/crdt/facts.js'
-import { JobTable } from '../src/sched/table.js'
-import type { Attempt, Control, JobId, JobSpec, PeerIdString } from '../src/types.js'
-
-const A = 'peerA' as PeerIdString
-const B = 'peerB' as PeerIdString
-
-function spec (n: number, extra: Partial<JobSpec> = {}): JobSpec {
-  return {
-    id: `segaaa-${n}` as JobId, cmd: ['true'], cwd: '/', env: {}, after: [], afterGroup: [], pri: 0, retries: 0,
-    ttrMs: 30_000, tags: [], cores: 1, submitter: A, submittedAt: 1000 + n, n, seq: n, ...extra
-  }
-}
-const jobFact = (s: JobSpec): FactChange => ({ doc: 'segaaa', map: SegmentMap.jobs, key: s.id, value: s })
-const attemptFact = (a: Attempt): FactChange =>
-  ({ doc: 'segaaa', map: SegmentMap.attempts, key: attemptKey(a.job, a.epoch, a.node), value: a })
-const controlFact = (job: JobId, c: Control): FactChange =>
-  ({ doc: 'segaaa', map: SegmentMap.controls, key: controlKey(job, c.lamport, c.by), value: c })
-
-function table (clock = new FakeClock()): JobTable {
-  return new JobTable({ clock, leaseAlive: a => a.endedAt == null })
-}
+import type { JobTable } from '../src/sched/table.js'
+import type { Control, JobId, JobSpec, PeerIdString } from '../src/types.js'
+import { A, B, attemptFact, controlFact, jobFact, spec, table } from './table-fixtures.js'
 
 describe('derived job state', () => {
   it('follows attempts, retries and controls', () => {

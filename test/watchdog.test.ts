@@ -64,13 +64,13 @@ describe.runIf(process.platform === 'linux')('the watchdog\'s fence', () => {
   })
 })
 
-/** A fence long enough that this test's own 50 ms timer is never that late, even on a loaded machine. */
-const FED_FENCE_MS = 2000
-
 /**
  * Runs the watchdog script alone, fed as the node feeds it: a fenced job, then heartbeats every
  * 50 ms for 1.5 s whose own times jump by `gapMs` once. Whether the job was killed.
  */
+/** A fence long enough that this test's own 50 ms timer is never that late, even on a loaded machine. */
+const FED_FENCE_MS = 2000
+
 async function fedHeartbeats (gapMs: number): Promise<boolean> {
   const job = group()
   const dog = spawn('bash', ['-c', BASH_SCRIPT, 'meshq-watchdog', ''], { stdio: ['pipe', 'ignore', 'ignore'] })

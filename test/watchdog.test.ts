@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
-import { BASH_SCRIPT, Watchdog } from '../src/exec/watchdog.js'
+import { Watchdog } from '../src/exec/watchdog.js'
 
 const FENCE_MS = 300
 
@@ -54,36 +54,4 @@ describe.runIf(process.platform === 'linux')('the watchdog\'s fence', () => {
       await watchdog.close()
     }
   }, 60_000)
-
-  it('fences a silence it slept through: the gap between two heartbeats\' own times counts', async () => {
-    // without the gap the job lives: the watchdog's own clock sees heartbeats every 50 ms
-    expect(await fedHeartbeats(0)).toBe(false)
-    // with it, it is killed although the heartbeats arrive as often: as when the watchdog got no
-    // CPU through the node's stall and first ran again with the next heartbeat in its pipe
-    expect(await fedHeartbeats(FENCE_MS + 400)).toBe(true)
-  })
 })
-
-/**
- * Runs the watchdog script alone, fed as the node feeds it: a fenced job, then heartbeats every
- * 50 ms for 1.5 s whose own times jump by `gapMs` once. Whether the job was killed.
- */
-async function fedHeartbeats (gapMs: number): Promise<boolean> {
-  const job = group()
-  const dog = spawn('bash', ['-c', BASH_SCRIPT, 'meshq-watchdog', ''], { stdio: ['pipe', 'ignore', 'ignore'] })
-  try {
-    let sent = 1_000_000
-    dog.stdin.write(`+${job.pid}\nf${FENCE_MS * 1000}\nh${sent}\n`)
-    sent += gapMs * 1000
-    const end = performance.now() + 1500
-    while (!job.exited() && performance.now() < end) {
-      dog.stdin.write(`h${sent}\n`)
-      sent += 50_000
-      await new Promise(resolve => setTimeout(resolve, 50))
-    }
-    return job.exited()
-  } finally {
-    if (!job.exited()) process.kill(-job.pid, 'SIGKILL')
-    dog.kill('SIGKILL')
-  }
-}

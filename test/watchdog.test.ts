@@ -22,12 +22,16 @@ function stall (ms: number): void {
   while (performance.now() < end) { /* busy */ }
 }
 
-/** Stalls past the fence, lets the loop run, again, until `done` (or fails after `timeoutMs`). */
-async function stallUntil (what: string, done: () => boolean, timeoutMs = 20_000): Promise<void> {
+/**
+ * Stalls past the fence, lets the loop run, again, until `done` (or fails after `timeoutMs`). Each
+ * stall is four fences long: the watchdog must get the CPU during it to see the silence, which on a
+ * loaded machine (other test files running beside this one) can take a while.
+ */
+async function stallUntil (what: string, done: () => boolean, timeoutMs = 25_000): Promise<void> {
   const end = performance.now() + timeoutMs
   while (!done()) {
     if (performance.now() > end) throw new Error(`the watchdog did not fence ${what}`)
-    stall(FENCE_MS + 400)
+    stall(4 * FENCE_MS)
     await new Promise(resolve => setTimeout(resolve, 20))
   }
 }

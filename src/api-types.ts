@@ -2,7 +2,7 @@
  * What clients send and receive about jobs: submit and change requests, job records, job events.
  * Imports only the other type modules: client commands import it and must start fast.
  */
-import type { Attempt, AttemptReading, FailReason, JobId, JobRunOptions, JobState, PeerIdString } from './job-types.js'
+import type { Attempt, AttemptReading, FailReason, JobId, JobRunOptions, JobSpec, JobState, PeerIdString } from './job-types.js'
 import type { NodeStatus } from './peer-types.js'
 import type { ArrayRange } from './array-task.js'
 
@@ -43,25 +43,11 @@ export interface ArrayView {
   states: Record<JobState, number>
 }
 
-export interface JobView extends JobRunOptions {
-  id: JobId
-  name?: string
-  cmd: string[]
-  cwd: string
-  group?: string
-  after: JobId[]
-  afterGroup: string[]
-  afterAny?: JobId[]
-  afterGroupAny?: string[]
-  pri: number
-  retries: number
-  ttrMs: number
-  timeoutMs?: number
-  tags: string[]
-  cores: number
-  env: Record<string, string>
-  key?: string
-  out?: string
+/** The spec fields a job's record shows as they are (its times it shows as ISO 8601). */
+type SpecShown = 'id' | 'name' | 'cmd' | 'cwd' | 'group' | 'after' | 'afterGroup' | 'afterAny' | 'afterGroupAny' | 'pri' | 'retries' |
+  'ttrMs' | 'timeoutMs' | 'tags' | 'cores' | 'env' | 'key' | 'out' | 'arrayId' | 'arrayIndex' | keyof JobRunOptions
+
+export interface JobView extends Pick<JobSpec, SpecShown> {
   state: JobState
   reason?: string
   exitCode?: number
@@ -73,9 +59,6 @@ export interface JobView extends JobRunOptions {
   attempts: AttemptView[]
   /** A job array (`sub --array`): its range, cap and how many tasks are in each state. */
   array?: ArrayView
-  /** A task of an array: the array's id and the task's index. */
-  arrayId?: JobId
-  arrayIndex?: number
 }
 
 /** One job's state, as `POST /v1/jobs/states` answers it (`meshq status`). */

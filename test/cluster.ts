@@ -101,6 +101,19 @@ export async function groupAlive (pgid: number): Promise<boolean> {
   return false
 }
 
+/** A founder and a node that joined it, each with its own arguments, once each sees the other up. */
+export async function twoNodes (founderArgs: string[], joinerArgs: string[]): Promise<[TestNode, TestNode]> {
+  const founder = await startNode({ args: founderArgs })
+  try {
+    const joiner = await startNode({ args: [...joinerArgs, '--join', (await ok(founder.home, ['invite'])).trim()] })
+    await waitFor(async () => (await json<Array<{ state: string }>>(founder.home, ['peers'])).every(p => p.state === 'up'), { what: 'both nodes up' })
+    return [founder, joiner]
+  } catch (err) {
+    await founder.cleanup()
+    throw err
+  }
+}
+
 /** A founder and `size - 1` nodes that joined it with invite tokens. */
 export async function startCluster (size: number, args: string[] = []): Promise<TestNode[]> {
   const founder = await startNode({ args })

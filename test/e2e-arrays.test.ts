@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { json, meshq, ok, startCluster, startNode } from './cluster.js'
+import { json, meshq, ok, startCluster, startNode, twoNodes } from './cluster.js'
 import type { TestNode } from './cluster.js'
 import { tempDir, waitFor } from './helpers.js'
 import type { JobView } from '../src/types.js'
@@ -159,11 +159,8 @@ describe('job arrays on a mesh', () => {
   }, 180_000)
 
   it('survives a SIGKILL of the node that ran its tasks: the rest run on the other node', async () => {
-    const first = await startNode({ args: ['--slots', '1', '--tags', 'first'] })
-    cleanups.push(first.cleanup)
-    const second = await startNode({ args: ['--slots', '1', '--join', (await ok(first.home, ['invite'])).trim()] })
-    cleanups.push(second.cleanup)
-    await waitFor(async () => (await json<Array<{ state: string }>>(first.home, ['peers'])).every(p => p.state === 'up'), { what: 'both nodes up' })
+    const [first, second] = await twoNodes(['--slots', '1', '--tags', 'first'], ['--slots', '1'])
+    cleanups.push(first.cleanup, second.cleanup)
     const file = await workFile('failover')
     // the second node is held busy so that the first starts the array
     const blocker = (await ok(second.home, ['sub', '--', 'sleep', '300'])).trim()

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { json, ok, startCluster, startNode } from './cluster.js'
+import { json, ok, startCluster, twoNodes } from './cluster.js'
 import type { TestNode } from './cluster.js'
 import { tempDir, waitFor } from './helpers.js'
 import type { JobView } from '../src/types.js'
@@ -58,11 +58,8 @@ describe('a two-node mesh', () => {
 
   it('reruns the job of a node killed with SIGKILL on the survivor within TTR + 1 s, and keeps the survivor\'s own job', async () => {
     // the survivor (tag a, 2 slots) runs its own job and a filler; so the other job must go to the victim
-    const survivor = await startNode({ args: ['--slots', '2', '--tags', 'a'] })
-    cleanups.push(survivor.cleanup)
-    const victim = await startNode({ args: ['--slots', '1', '--join', (await ok(survivor.home, ['invite'])).trim()] })
-    cleanups.push(victim.cleanup)
-    await waitFor(async () => (await json<Array<{ state: string }>>(survivor.home, ['peers'])).every(p => p.state === 'up'), { what: 'both nodes up' })
+    const [survivor, victim] = await twoNodes(['--slots', '2', '--tags', 'a'], ['--slots', '1'])
+    cleanups.push(survivor.cleanup, victim.cleanup)
     const file = await workFile('marks')
     // the first run of each job would take 5 minutes; a rerun ends at once
     const script = `echo start $MESHQ_JOB_ID $MESHQ_ATTEMPT >> ${file}; if mkdir ${file}-$MESHQ_JOB_ID 2>/dev/null; then sleep 300; fi; echo end $MESHQ_JOB_ID $MESHQ_ATTEMPT >> ${file}`

@@ -202,6 +202,16 @@ export class Claims {
     return Math.max(knownEpoch, this.epochs.get(job) ?? 0, this.leases.get(job)?.epoch ?? 0) + 1
   }
 
+  /**
+   * Whether a claim's epoch is below one this node knows for the job (claimed, voted in, leased or
+   * recorded). Such a claim is never backed: a vote for it after a vote for the later claim would
+   * let both win (their quorums share this voter, but the ballots are per epoch), and the later
+   * holder's copy would start while the earlier one still runs.
+   */
+  private stale (job: JobId, epoch: number): boolean {
+    return epoch < Math.max(this.epochs.get(job) ?? 0, this.leases.get(job)?.epoch ?? 0, this.init.knownEpoch?.(job) ?? 0)
+  }
+
   private noteEpoch (job: JobId, epoch: number): void {
     if (epoch > (this.epochs.get(job) ?? 0)) remember(this.epochs, job, epoch)
   }
@@ -282,6 +292,12 @@ export class Claims {
   private consider (ballot: Ballot): void {
     const { job, epoch, candidate } = ballot
     this.noteEpoch(job, epoch)
+    const pending = this.pending.get(job)
+    if (pending != null && pending.epoch < epoch) pending.settle(false) // a claim of a later attempt makes this one moot
+    if (this.stale(job, epoch)) {
+      if (candidate !== this.init.self) this.publisher.outbox.refusals.push([job, epoch, candidate])
+      return
+    }
     this.ballots.hear(ballot)
     if (this.ballots.voted(job, epoch) || this.init.clock.monotonic() < this.quietUntil) return
     if (candidate !== this.init.self && !this.supports(job, epoch, candidate)) {
@@ -299,7 +315,8 @@ export class Claims {
   private supports (job: JobId, epoch: number, candidate: string): boolean {
     if (this.held.has(job) || this.init.claimable?.(job, epoch) === false || this.limits.atLimit(job, true)) return false
     const lease = this.leases.live(job)
-    return lease == null || lease.peer === candidate || lease.epoch >= epoch ||
+    // a rival claim of the same epoch: the ballots decide between them
+    return lease == null || lease.peer === candidate || lease.epoch === epoch ||
       (lease.released === true && this.init.claimable?.(job, lease.epoch + 1) !== false && this.leases.recorded(job, lease.epoch))
   }
 
@@ -315,6 +332,7 @@ export class Claims {
   private castBallots (): void {
     for (const ballot of this.ballots.takeQueued()) {
       const { job, epoch, candidate } = ballot
+      if (this.stale(job, epoch)) continue // a later attempt was claimed since the ballot was queued
       const pending = this.pending.get(job)
       if (pending?.epoch === epoch && candidate !== this.init.self) pending.settle(false)
       if (candidate !== this.init.self) for (const other of this.limits.overtaken(job)) this.pending.get(other)?.settle(false)

@@ -110,9 +110,11 @@ export class LeaseBook {
     if (current?.released === true && current.peer === rival.peer && current.epoch === rival.epoch) return false
     if (current != null && (rival.epoch < current.epoch ||
       (rival.epoch === current.epoch && current.peer !== rival.peer && (!renewal || holding)))) return false
-    // a mere claim does not displace a live lease: only the winner's renewal does
-    const live = current != null && current.peer !== rival.peer && current.expiresAt > this.#now() && current.released !== true
-    if (!renewal && live) return false
+    // a mere claim does not displace a lease that bars the job: only the winner's renewal does. Nor a
+    // released one whose end is not recorded here: the claim may be withdrawn, and the bar with it
+    if (!renewal && current != null && (current.released === true
+      ? !this.recorded(job, current.epoch)
+      : current.peer !== rival.peer && current.expiresAt > this.#now())) return false
     this.#leases.set(job, rival)
     return true
   }

@@ -11,7 +11,7 @@
  * view agrees. Writes bench/results/sim.json; `-- --write-docs` also rewrites the table in
  * docs/scale.md.
  *
- *   npm run sim [-- --nodes 10,100,1000] [--seed 1] [--write-docs]
+ *   npm run sim [-- --nodes 10,100,1000] [--seed 1] [--sync-ms 100] [--job-ms 2000] [--loss 0.01] [--write-docs]
  */
 import { readFile, writeFile, mkdir } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
@@ -107,6 +107,7 @@ async function simulate ({ n, jobs: jobCount, deaths, stalls, seed, ...rest }) {
       onPreempted: job => { stats.preempted++; stop(node, job) },
       claimable: (job, epoch) => { const v = node.view.get(job); return v == null || (!v.done && v.epoch < epoch) },
       knownEpoch: job => node.view.get(job)?.epoch ?? 0,
+      ended: (job, epoch) => { const v = node.view.get(job); return v?.done === true || v?.attempts.get(epoch)?.ended === true },
       random: rnd,
       quietMs: 0
     })
@@ -117,10 +118,13 @@ async function simulate ({ n, jobs: jobCount, deaths, stalls, seed, ...rest }) {
   const others = new Map()
   const othersOf = self => { let list = others.get(self); if (list == null) others.set(self, list = names.filter(p => p !== self).map(load)); return list }
 
-  /** Tells every live node, after the sync delay, an attempt's record: started, or ended (done if it succeeded). */
+  /**
+   * Tells every live node an attempt's record: started, or ended (done if it succeeded). The node
+   * that ran it has it at once (it wrote it), the others after the sync delay.
+   */
   function record (job, epoch, node, ended, done) {
     for (const to of live) {
-      agenda.at(clock.monotonic() + o.syncDelayMs * (0.5 + rnd()), () => {
+      agenda.at(clock.monotonic() + (to === node ? 0 : o.syncDelayMs * (0.5 + rnd())), () => {
         const view = nodes.get(to).view
         const v = view.get(job) ?? { epoch: 0, done: false, attempts: new Map() }
         v.epoch = Math.max(v.epoch, epoch)
@@ -331,12 +335,18 @@ async function main () {
     options: {
       nodes: { type: 'string', default: '10,100,1000' },
       seed: { type: 'string', default: '1' },
+      'sync-ms': { type: 'string', default: String(DEFAULTS.syncDelayMs) },
+      'job-ms': { type: 'string', default: String(DEFAULTS.jobMs) },
+      'loss': { type: 'string', default: String(DEFAULTS.loss) },
       'write-docs': { type: 'boolean', default: false }
     }
   })
   const sizes = values.nodes.split(',').map(Number)
   if (!sizes.every(s => Number.isInteger(s) && s >= 3)) throw new Error(`bad --nodes '${values.nodes}' (whole numbers >= 3)`)
   const seed = Number(values.seed)
+  const options = { syncDelayMs: Number(values['sync-ms']), jobMs: Number(values['job-ms']), loss: Number(values.loss) }
+  if (!Object.values(options).every(v => Number.isFinite(v) && v >= 0) || options.loss >= 1) throw new Error('bad --sync-ms, --job-ms or --loss (--loss is a fraction below 1)')
+  const o = { ...DEFAULTS, ...options }
   const rows = []
   for (const n of sizes) {
     // large meshes: fewer jobs and coarser ticks, so that a run stays within minutes (every
@@ -347,13 +357,13 @@ async function main () {
     const tenth = Math.max(1, Math.floor(n / 10))
     for (const [deaths, stalls] of [[0, 0], [tenth, tenth]]) {
       process.stderr.write(`sim: ${n} nodes, ${jobs} jobs, ${deaths} deaths, ${stalls} stalls…\n`)
-      rows.push({ ...await simulate({ n, jobs, deaths, stalls, seed, tickMs }), tickMs })
+      rows.push({ ...await simulate({ ...options, n, jobs, deaths, stalls, seed, tickMs }), tickMs })
       process.stderr.write(`  ${JSON.stringify(rows.at(-1))}\n`)
     }
   }
   const text = table(rows)
   console.log(text)
-  const settings = `${DEFAULTS.slots} slots per node, TTR ${DEFAULTS.ttrMs / 1000} s, jobs of ${DEFAULTS.jobMs / 2000}–${DEFAULTS.jobMs * 1.5 / 1000} s, gossip delay ${DEFAULTS.delayMs}–${DEFAULTS.delayMs + DEFAULTS.jitterMs} ms, ${DEFAULTS.loss * 100} % loss per message and recipient, ledger sync ${DEFAULTS.syncDelayMs / 2}–${DEFAULTS.syncDelayMs * 1.5} ms, seed ${seed}`
+  const settings = `${o.slots} slots per node, TTR ${o.ttrMs / 1000} s, jobs of ${o.jobMs / 2000}–${o.jobMs * 1.5 / 1000} s, gossip delay ${o.delayMs}–${o.delayMs + o.jitterMs} ms, ${o.loss * 100} % loss per message and recipient, ledger sync ${o.syncDelayMs / 2}–${o.syncDelayMs * 1.5} ms, seed ${seed}`
   await mkdir(`${ROOT}bench/results`, { recursive: true })
   await writeFile(`${ROOT}bench/results/sim.json`, JSON.stringify({ date: new Date().toISOString(), settings, rows }, null, 2) + '\n')
   if (values['write-docs']) {

@@ -358,6 +358,27 @@ describe('claims', () => {
     expect(await retry).toBe(true)
   })
 
+  it('a withdrawal that gossip lost is sent again, so the lost claim\'s voter does not bar the job for a TTR', async () => {
+    const clock = new FakeClock()
+    const { bus, nodes: [a, b] } = mesh(['a', 'b', 'c', 'd', 'e'], clock)
+    const claim = a.claim(job, 1, 30_000)
+    const onlyAB = (from: string, to: string): boolean => ['a', 'b'].includes(from) && ['a', 'b'].includes(to)
+    for (let i = 0; i < 3; i++) {
+      bus.deliver(onlyAB)
+      for (const n of [a, b]) n.tick()
+      await new Promise(resolve => setImmediate(resolve))
+    }
+    clock.advance(CLAIM_DEADLINE_MS)
+    expect(await claim).toBe(false)
+    a.tick()
+    bus.deliver(() => false) // the withdrawal is lost
+    expect(b.bars(job, 0)).toBe(true)
+    clock.advance(1000)
+    a.tick()
+    bus.deliver(onlyAB)
+    expect(b.bars(job, 0)).toBe(false)
+  })
+
   it('a vote given to a claim that is withdrawn moves to the best claim still standing, so a split vote still elects one', async () => {
     const clock = new FakeClock()
     const names = ['a', 'b', 'c', 'd']

@@ -274,7 +274,8 @@ export class Claims {
       this.hold(job, epoch, ttrMs, claim)
       this.backoff.won(job)
     } else {
-      this.publisher.outbox.withdraws.push([job, epoch]) // the votes it got are void: their voters may vote again
+      // the votes it got are void: their voters may vote again
+      this.publisher.announce({ list: 'withdraws', entry: [job, epoch] }, this.init.clock.monotonic())
       this.withdrawn(job, epoch, this.init.self)
       this.backoff.lost(job)
     }
@@ -383,7 +384,7 @@ export class Claims {
     const epoch = this.held.drop(job)
     if (epoch == null) return
     this.leases.delete(job)
-    if (recorded) this.publisher.outbox.releases.push([job, epoch])
+    if (recorded) this.publisher.announce({ list: 'releases', entry: [job, epoch] }, this.init.clock.monotonic())
   }
 
   /**
@@ -416,6 +417,7 @@ export class Claims {
   tick (): void {
     this.castBallots()
     this.publisher.outbox.renews.push(...this.held.due())
+    this.publisher.resendDue(this.init.clock.monotonic())
     this.flush()
     const lapsed = this.leases.lapse()
     if (lapsed.length > 0) this.init.onExpired(lapsed)

@@ -1,7 +1,17 @@
 import { randomBytes } from 'node:crypto'
-import type { CoordinationStats } from '../../types.js'
+import type { CoordinationStats, JobId } from '../../types.js'
 import { MAX_BATCH_ENTRIES, emptyOutbox } from '../claim-batch.js'
 import type { ClaimBatch, ClaimTransport, Outbox } from '../claim-batch.js'
+
+/**
+ * When a withdrawal or a release is sent again, after it first went out. Gossip can lose a message
+ * for one recipient; a voter that missed a withdrawal keeps the lost claim's bar on the job for a
+ * TTR, and once more members hold such bars than a quorum can spare, no claim of the job wins
+ * (`npm run sim -- --loss 0.05`: jobs still not done after 600 s). Receivers take both twice alike.
+ */
+const RESEND_AFTER_MS = [250, 1000]
+
+type Announcement = { list: 'withdraws' | 'releases', entry: [JobId, number] }
 
 /**
  * This node's side of the claims wire: what is queued for the next batch, the batches it
@@ -14,6 +24,8 @@ export class ClaimPublisher {
   readonly #transport: ClaimTransport
   #seq = 0
   #outbox: Outbox = emptyOutbox()
+  /** Withdrawals and releases to send again, with the monotonic time each is due. */
+  #resends: Array<Announcement & { at: number }> = []
   readonly #counters: CoordinationStats = { batches: 0, claims: 0, claimsWon: 0, claimsLost: 0, votes: 0, renewals: 0, acks: 0 }
 
   constructor (self: string, transport: ClaimTransport) {
@@ -24,6 +36,23 @@ export class ClaimPublisher {
   /** What goes out with the next batch. */
   get outbox (): Outbox {
     return this.#outbox
+  }
+
+  /** Queues a withdrawal or a release, and its resends (RESEND_AFTER_MS from `now`). */
+  announce ({ list, entry }: Announcement, now: number): void {
+    this.#outbox[list].push(entry)
+    for (const ms of RESEND_AFTER_MS) this.#resends.push({ list, entry, at: now + ms })
+  }
+
+  /** Queues the resends due by `now`. */
+  resendDue (now: number): void {
+    if (this.#resends.length === 0) return
+    const later: Array<Announcement & { at: number }> = []
+    for (const resend of this.#resends) {
+      if (resend.at <= now) this.#outbox[resend.list].push(resend.entry)
+      else later.push(resend)
+    }
+    this.#resends = later
   }
 
   /** Publishes what is queued; `sent` hears of each batch before it goes out. */

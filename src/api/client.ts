@@ -23,7 +23,9 @@ export class ApiError extends Error {
   }
 }
 
-const UNREACHABLE = new Set(['ENOENT', 'ECONNREFUSED', 'ENOTDIR', 'EHOSTUNREACH', 'ENETUNREACH'])
+const UNREACHABLE = new Set(['ENOENT', 'ECONNREFUSED', 'ENOTDIR', 'EHOSTUNREACH', 'ENETUNREACH', 'EAGAIN'])
+/** How long a client keeps trying a node whose accept queue is full (EAGAIN) before it reports it unreachable. */
+const BUSY_RETRY_MS = 30_000
 
 export class ApiClient {
   readonly target: ApiTarget
@@ -78,10 +80,19 @@ export class ApiClient {
     const where = typeof this.target === 'string' ? { socketPath: this.target } : { host: this.target.host, port: this.target.port }
     const fullPath = path.startsWith(API_PREFIX + '/') ? path : API_PREFIX + path
     let res: LiteResponse
-    try {
-      res = await request(where, method, fullPath, headers, payload, signal)
-    } catch (err) {
-      throw abortReason(signal) ?? this.translate(err as Error)
+    const giveUpAt = Date.now() + BUSY_RETRY_MS
+    for (let delay = 10; ; delay = Math.min(2 * delay, 500)) {
+      try {
+        res = await request(where, method, fullPath, headers, payload, signal)
+        break
+      } catch (err) {
+        // the node's accept queue is full (a busy node, many clients): not gone, so try again
+        if ((err as { code?: string }).code === 'EAGAIN' && signal?.aborted !== true && Date.now() < giveUpAt) {
+          await new Promise(resolve => setTimeout(resolve, delay))
+          continue
+        }
+        throw abortReason(signal) ?? this.translate(err as Error)
+      }
     }
     if (res.status < 400) return res
     throw apiError(res.status, await readText(res))

@@ -1,8 +1,12 @@
+import { forEachLimit } from '../../collections.js'
 import { JobNotFoundError, UsageError } from '../../errors.js'
 import type { JobView } from '../../types.js'
 import { write } from '../../stream-write.js'
 import { JSON_FLAG, printJson, type Command, type Context } from '../context.js'
 import { JobWatch, outcome, settled, signalStatus } from '../watch.js'
+
+/** Job ids looked up at once. */
+const LOOKUPS_AT_ONCE = 16
 
 export const wait: Command = {
   name: 'wait',
@@ -39,7 +43,8 @@ export const wait: Command = {
         jobs.forEach(job => watch.seed(job))
       }
       const missing = new Set<string>()
-      await Promise.all(args.positionals.map(async id => {
+      // a few at a time: a thousand connections at once overflow the node's accept queue (EAGAIN)
+      await forEachLimit(args.positionals, LOOKUPS_AT_ONCE, async id => {
         try {
           const job = await ctx.client.get(id)
           if (job.array === undefined) {
@@ -56,7 +61,7 @@ export const wait: Command = {
           if ((err as Error).name !== 'JobNotFoundError') throw err
           missing.add(id)
         }
-      }))
+      })
       const waiting = [...ids].filter(id => !missing.has(id))
       await watch.until(() => waiting.every(id => settled(watch.get(id))))
       return await report(ctx, [...ids].map(id => ({ id, job: missing.has(id) ? undefined : watch.get(id) })), args.bool('json'))

@@ -11,7 +11,7 @@
  * view agrees. Writes bench/results/sim.json; `-- --write-docs` also rewrites the table in
  * docs/scale.md.
  *
- *   npm run sim [-- --nodes 10,100,1000] [--seed 1] [--sync-ms 100] [--job-ms 2000] [--loss 0.01] [--write-docs]
+ *   npm run sim [-- --nodes 10,100,1000] [--seed 1] [--sync-ms 100] [--job-ms 2000] [--loss 0.01] [--jitter-ms 30] [--write-docs]
  */
 import { readFile, writeFile, mkdir } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
@@ -69,14 +69,23 @@ async function simulate ({ n, jobs: jobCount, deaths, stalls, seed, ...rest }) {
     stats.votes += batch.votes.length
     stats.entries += batch.claims.length + batch.votes.length + batch.renews.length + batch.releases.length + batch.withdraws.length + batch.refusals.length + batch.acks.length
     const now = clock.monotonic()
-    // four delay classes per batch: every recipient gets one, or loses the batch
-    const groups = [[], [], [], []]
-    for (const to of live) if (to !== from && rnd() >= o.loss) groups[Math.floor(rnd() * 4)].push(to)
-    groups.forEach((group, k) => {
-      if (group.length === 0) return
-      agenda.at(now + o.delayMs + (k * o.jitterMs) / 3, () => { for (const to of group) nodes.get(to)?.receive(batch) })
-    })
+    // four delay classes per batch: every recipient gets one, or loses the batch. A link delivers in
+    // order, as gossipsub's one stream per peer does: a batch never overtakes an earlier one on it
+    // (the receiver would drop it as a replay)
+    const groups = new Map()
+    for (const to of live) {
+      if (to === from || rnd() < o.loss) continue
+      const link = `${from}>${to}`
+      const at = Math.max(now + o.delayMs + (Math.floor(rnd() * 4) * o.jitterMs) / 3, linkClear.get(link) ?? 0)
+      linkClear.set(link, at)
+      const group = groups.get(at)
+      if (group == null) groups.set(at, [to])
+      else group.push(to)
+    }
+    for (const [at, group] of groups) agenda.at(at, () => { for (const to of group) nodes.get(to)?.receive(batch) })
   }
+  /** Per link, when its last batch is delivered. */
+  const linkClear = new Map()
 
   for (const self of names) {
     const node = {
@@ -338,14 +347,17 @@ async function main () {
       'sync-ms': { type: 'string', default: String(DEFAULTS.syncDelayMs) },
       'job-ms': { type: 'string', default: String(DEFAULTS.jobMs) },
       'loss': { type: 'string', default: String(DEFAULTS.loss) },
+      'jitter-ms': { type: 'string', default: String(DEFAULTS.jitterMs) },
       'write-docs': { type: 'boolean', default: false }
     }
   })
   const sizes = values.nodes.split(',').map(Number)
   if (!sizes.every(s => Number.isInteger(s) && s >= 3)) throw new Error(`bad --nodes '${values.nodes}' (whole numbers >= 3)`)
   const seed = Number(values.seed)
-  const options = { syncDelayMs: Number(values['sync-ms']), jobMs: Number(values['job-ms']), loss: Number(values.loss) }
-  if (!Object.values(options).every(v => Number.isFinite(v) && v >= 0) || options.loss >= 1) throw new Error('bad --sync-ms, --job-ms or --loss (--loss is a fraction below 1)')
+  const options = { syncDelayMs: Number(values['sync-ms']), jobMs: Number(values['job-ms']), loss: Number(values.loss), jitterMs: Number(values['jitter-ms']) }
+  if (!Object.values(options).every(v => Number.isFinite(v) && v >= 0) || options.loss >= 1) {
+    throw new Error('bad --sync-ms, --job-ms, --jitter-ms or --loss (--loss is a fraction below 1)')
+  }
   const o = { ...DEFAULTS, ...options }
   const rows = []
   for (const n of sizes) {

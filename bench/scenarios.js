@@ -221,7 +221,10 @@ async function spawnCallCost (touchMiB, spawns) {
     let text = ''
     child.stdout.on('data', chunk => { text += chunk })
     child.once('error', reject)
-    child.once('exit', code => { code === 0 ? resolve(text) : reject(new Error(`spawn-cost probe exited ${code}`)) })
+    child.once('exit', code => {
+      if (code === 0) resolve(text)
+      else reject(new Error(`spawn-cost probe exited ${code}`))
+    })
   })
   return JSON.parse(out)
 }

@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
-import { Watchdog } from '../src/exec/watchdog.js'
+import { BASH_SCRIPT, Watchdog } from '../src/exec/watchdog.js'
 
 const FENCE_MS = 300
 
@@ -58,4 +58,39 @@ describe.runIf(process.platform === 'linux')('the watchdog\'s fence', () => {
       await watchdog.close()
     }
   }, 60_000)
+
+  it('fences a silence it slept through: the gap between two heartbeats\' own times counts', async () => {
+    // without the gap the job lives: the watchdog's own clock sees heartbeats every 50 ms
+    expect(await fedHeartbeats(0)).toBe(false)
+    // with it, it is killed although the heartbeats arrive as often: as when the watchdog got no
+    // CPU through the node's stall and first ran again with the next heartbeat in its pipe
+    expect(await fedHeartbeats(FED_FENCE_MS + 1000)).toBe(true)
+  })
 })
+
+/** A fence long enough that this test's own 50 ms timer is never that late, even on a loaded machine. */
+const FED_FENCE_MS = 2000
+
+/**
+ * Runs the watchdog script alone, fed as the node feeds it: a fenced job, then heartbeats every
+ * 50 ms for 1.5 s whose own times jump by `gapMs` once. Whether the job was killed.
+ */
+async function fedHeartbeats (gapMs: number): Promise<boolean> {
+  const job = group()
+  const dog = spawn('bash', ['-c', BASH_SCRIPT, 'meshq-watchdog', ''], { stdio: ['pipe', 'ignore', 'ignore'] })
+  try {
+    let sent = 1_000_000
+    dog.stdin.write(`+${job.pid}\nf${FED_FENCE_MS * 1000}\nh${sent}\n`)
+    sent += gapMs * 1000
+    const end = performance.now() + 1500
+    while (!job.exited() && performance.now() < end) {
+      dog.stdin.write(`h${sent}\n`)
+      sent += 50_000
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+    return job.exited()
+  } finally {
+    if (!job.exited()) process.kill(-job.pid, 'SIGKILL')
+    dog.kill('SIGKILL')
+  }
+}

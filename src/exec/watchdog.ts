@@ -48,18 +48,24 @@ const LAST_RITES = [
 ]
 
 /**
- * The bash version also fences: the node sends `h` heartbeats and `f<µs>`, the longest it may go
- * silent while it runs jobs whose leases others could take over. A node that is paused (SIGSTOP) or
- * stalled that long has its jobs killed here, before their leases lapse elsewhere and they rerun.
+ * The bash version also fences: the node sends `h<µs>` heartbeats (its own monotonic time) and
+ * `f<µs>`, the longest it may go silent while it runs jobs whose leases others could take over. A
+ * node that is paused (SIGSTOP) or stalled that long has its jobs killed here, before their leases
+ * lapse elsewhere and they rerun. The silence is measured twice: by this loop's clock while it
+ * waits, and between two heartbeats' own times when one arrives, so that a stall is caught even
+ * when this loop was starved of CPU through it and first runs again after the next heartbeat.
  */
-const BASH_SCRIPT = [
+export const BASH_SCRIPT = [
   ...PRELUDE,
-  'fence=0; last=${EPOCHREALTIME/./}',
+  'fence=0; prev=; last=${EPOCHREALTIME/./}',
   'while :; do',
   '  if IFS= read -r -t 0.1 line; then',
   '    case $line in',
-  '      h) last=${EPOCHREALTIME/./} ;;',
-  '      f*) fence=${line#f}; last=${EPOCHREALTIME/./} ;;',
+  '      h*) sent=${line#h}',
+  '          if [ -n "$sent" ] && [ -n "$prev" ] && [ "$fence" -gt 0 ] && [ $(( sent - prev )) -gt "$fence" ]; then reap; fi',
+  '          prev=$sent; last=${EPOCHREALTIME/./} ;;',
+  // a new fence starts a new count: heartbeats stop while no job is fenced
+  '      f*) fence=${line#f}; prev=; last=${EPOCHREALTIME/./} ;;',
   ...REGISTER,
   '    esac',
   '  elif [ $? -le 128 ]; then break; fi',
@@ -126,7 +132,7 @@ export class Watchdog {
     // recorded whatever the fence is now: the fenced groups may have been removed before this runs
     if (now - this.#lastBeat > 2 * HEARTBEAT_MS) this.#lastGap = { end: now, length: now - this.#lastBeat }
     this.#lastBeat = now
-    if (this.#fenceMs > 0) this.#send('h\n')
+    if (this.#fenceMs > 0) this.#send(`h${Math.round(now * 1000)}\n`)
   }
 
   /**

@@ -99,5 +99,12 @@ function isVersionFlag (arg: string | undefined): boolean {
 }
 
 function processIo (): Io {
-  return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() }
+  return {
+    // made when a command first reads it: making it costs ~10 ms when it is a file, and most commands never do
+    get stdin () { return process.stdin },
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    cwd: process.cwd()
+  }
 }

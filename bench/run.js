@@ -27,7 +27,8 @@ const MODES = {
     failover: { reps: 1, ttrMs: 3000, sizes: [2, 3] },
     catchUp: { sizes: [2000], sealWaitMs: 5000 },
     top: { jobs: 10_000, chunk: 5000, changesPerSecond: 200, loadSeconds: 5 },
-    manyNodes: { sizes: [6], jobs: 120 }
+    manyNodes: { sizes: [6], jobs: 120 },
+    cliWallTime: { runs: 5, history: 100 }
   },
   default: {
     throughputOneNode: { n: 1000 },
@@ -41,7 +42,8 @@ const MODES = {
     failover: { reps: 3, ttrMs: 3000, sizes: [2, 3] },
     catchUp: { sizes: [10_000], sealWaitMs: 20_000 },
     top: { jobs: 100_000, chunk: 10_000, changesPerSecond: 200, loadSeconds: 20 },
-    manyNodes: { sizes: [10, 20], jobs: 400 }
+    manyNodes: { sizes: [10, 20], jobs: 400 },
+    cliWallTime: { runs: 20, history: 100 }
   },
   full: {
     throughputOneNode: { n: 1000 },
@@ -55,7 +57,8 @@ const MODES = {
     failover: { reps: 3, ttrMs: 3000, sizes: [2, 3] },
     catchUp: { sizes: [10_000, 100_000], sealWaitMs: 30_000 },
     top: { jobs: 100_000, chunk: 10_000, changesPerSecond: 200, loadSeconds: 30 },
-    manyNodes: { sizes: [10, 20], jobs: 2000 }
+    manyNodes: { sizes: [10, 20], jobs: 2000 },
+    cliWallTime: { runs: 20, history: 100 }
   }
 }
 
@@ -71,7 +74,8 @@ const SCENARIOS = [
   ['failover', 'Failover after SIGKILL of the holder, relative to TTR'],
   ['catchUp', 'New-node catch-up'],
   ['top', '`meshq top` on a large ledger, in a real terminal'],
-  ['manyNodes', 'Many real nodes racing (10 and 20)']
+  ['manyNodes', 'Many real nodes racing (10 and 20)'],
+  ['cliWallTime', 'CLI wall time']
 ]
 
 const USAGE = `usage: npm run bench -- [--quick | --full] [--only N,N...] [--no-docs] [--write-docs]

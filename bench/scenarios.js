@@ -5,14 +5,15 @@
  */
 import { spawn } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
+import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { DEFAULT_SEGMENT_CAPACITY } from '../dist/crdt/ledger.js'
 import { FIRST_PAGE } from '../dist/tui/live.js'
 import {
-  cliArgv, cliOk, debugAbout, disposeNodes, invite, pause, startCluster, startNode, stop, submit, untilAllDone, waitMesh, watchEvents
+  cliArgv, cliOk, debugAbout, disposeNodes, invite, pause, readmeCli, startCluster, startNode, stop, submit, untilAllDone, waitMesh, watchEvents
 } from './lib/nodes.js'
 import { openTerminal, tmuxVersion } from './lib/terminal.js'
-import { chunks, countBy, isoDiff, latencySummary, mean, now, peakRssMiB, progress, round, rssMiB, waitFor } from './lib/util.js'
+import { chunks, countBy, isoDiff, latencySummary, mean, now, percentile, peakRssMiB, progress, round, rssMiB, waitFor } from './lib/util.js'
 
 const SLOTS = 2
 const LATENCY_COLUMNS = [['metric', 'metric'], ['n', 'n'], ['p50', 'p50 ms'], ['p99', 'p99 ms'], ['max', 'max ms'], ['mean', 'mean ms']]
@@ -975,4 +976,84 @@ export async function manyNodes ({ sizes, jobs }, ctx) {
   for (const r of rows.filter(r => r.stuck > 0)) notes.push(`**STUCK JOBS** with ${r.nodes} nodes: ${r.stuckJobs.join('; ')}`)
   for (const f of failures) notes.push(`**FAILED** with ${f}`)
   return { tables: [{ columns: RACE_COLUMNS, rows }], notes, data: { rows, failures } }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 12. CLI wall time: one command as the README writes it
+
+const CLI_TARGET_MS = 100
+
+/**
+ * Wall time of `meshq` commands as the README runs them (bin/meshq on the PATH, which starts the
+ * pinned Node), against one node whose first page of `ls` is full, beside a bare `node -e ''`:
+ * `runs` rounds, each running every command once, so that load the machine has affects all alike.
+ */
+export async function cliWallTime ({ runs, history }, ctx) {
+  const node = await startNode({ slots: SLOTS })
+  try {
+    const meshq = await readmeCli()
+    progress(`${history} jobs of history, each with the submitter's environment as sub copies it`)
+    await cliOk(node.home, ['sub', '--batch', '--export', 'ALL'], { input: `{"cmd": ["true"], "cwd": ${JSON.stringify(ctx.workDir)}}\n`.repeat(history) })
+    await untilIdle(node, history)
+    const commands = [
+      { command: "node -e ''", argv: [process.execPath, '-e', ''] },
+      { command: 'meshq --version', argv: [meshq, '--version'], target: true },
+      { command: 'meshq ls', argv: [meshq, 'ls'], target: true },
+      { command: 'meshq sub -- true', argv: [meshq, 'sub', '--', 'true'], target: true }
+    ]
+    const times = commands.map(() => [])
+    const loadStart = loadavg()[0]
+    progress(`${runs} rounds of: ${commands.map(c => c.command).join(', ')}`)
+    for (let n = 0; n < runs; n++) {
+      for (const [i, { argv }] of commands.entries()) times[i].push(await wallMs(argv, node.home))
+      await untilIdle(node, 1) // the job sub submitted, which would otherwise run during the next round
+    }
+    const loadEnd = loadavg()[0]
+    const bare = Math.min(...times[0])
+    const rows = commands.map(({ command, target }, i) => {
+      const min = Math.min(...times[i])
+      return {
+        command,
+        min: round(min, 1),
+        p50: round(percentile(times[i], 50), 1),
+        overNode: target ? round(min - bare, 1) : '-',
+        target: target ? `≤ ${CLI_TARGET_MS}` : '-',
+        met: target ? (min <= CLI_TARGET_MS ? 'yes' : '**no**') : '-'
+      }
+    })
+    return {
+      tables: [{
+        columns: [['command', 'command'], ['min', 'min ms'], ['p50', 'median ms'], ['overNode', "min − node -e ''"], ['target', 'target ms (issue 14)'], ['met', 'met (min)']],
+        rows
+      }],
+      notes: [
+        `${runs} runs each, interleaved, stdin and stdout /dev/null; \`meshq\` is bin/meshq, as the README puts it on the PATH. ls lists the newest 100 of ${history}+ finished jobs; each sub adds a job, which the node runs before the next round.`,
+        `The target is for a quiet machine: the load average was ${loadStart.toFixed(2)} at the start and ${loadEnd.toFixed(2)} at the end on ${ctx.cpus} CPUs, and \`node -e ''\` alone took ${round(bare, 1)} ms at best.`
+      ],
+      chart: rows.map(r => ({ panel: 'latency', label: r.command, value: r.min, colour: '#59a14f' })),
+      data: { runs, history, loadStart, loadEnd, times }
+    }
+  } finally {
+    await disposeNodes([node])
+  }
+}
+
+/** Waits until none of the node's jobs is waiting or running. */
+async function untilIdle (node, jobs) {
+  await waitFor(async () => {
+    const { states } = await node.api.request('GET', '/stats')
+    return ['pending', 'ready', 'running'].every(state => (states[state] ?? 0) === 0)
+  }, { what: 'the node to run its jobs', timeout: jobsTimeout(jobs) })
+}
+
+/** Runs one command to its end (it must exit 0): its wall time in ms. */
+async function wallMs (argv, home) {
+  const t0 = now()
+  const code = await new Promise((resolve, reject) => {
+    const child = spawn(argv[0], argv.slice(1), { stdio: 'ignore', env: { ...process.env, MESHQ_HOME: home, NO_COLOR: '1' } })
+    child.once('error', reject)
+    child.once('exit', resolve)
+  })
+  if (code !== 0) throw new Error(`${argv.join(' ')} exited ${code}`)
+  return now() - t0
 }

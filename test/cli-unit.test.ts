@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest'
 import { parseArgs } from '../src/cli/args.js'
 import { run } from '../src/cli/cli.js'
 import { COMMANDS } from '../src/cli/commands/index.js'
+import { loadCommand } from '../src/cli/commands/registry.js'
 import { joinToken } from '../src/cli/commands/node.js'
 import { sub } from '../src/cli/commands/sub.js'
 import type { Io } from '../src/cli/context.js'
@@ -204,8 +205,10 @@ describe('cli', () => {
   })
 
   it('loads no heavy module in client commands', async () => {
-    // Walks the static imports from the entry point: only node builtins and our own files. Type-only
-    // imports are skipped: they are erased and load nothing (lazy.ts names the node's and the TUI's types).
+    // Walks the imports from the entry point: only node builtins and our own files. Type-only imports
+    // are skipped: they are erased and load nothing (lazy.ts names the node's and the TUI's types).
+    // Dynamic imports are followed too (the registry loads each command's module so), except in
+    // lazy.ts, whose are the heavy parts only `meshq node` and `meshq top` load.
     const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'src')
     const seen = new Set<string>()
     const bare = new Set<string>()
@@ -213,17 +216,43 @@ describe('cli', () => {
       if (seen.has(file)) return
       seen.add(file)
       const source = await readFile(file, 'utf8')
-      for (const [, spec] of source.matchAll(/^(?:import|export)\s(?!type\s)[^'"]*?from\s+'([^']+)'/gm)) {
+      const specs = [...source.matchAll(/^(?:import|export)\s(?!type\s)[^'"]*?from\s+'([^']+)'/gm)].map(m => m[1])
+      if (!file.endsWith(join('cli', 'lazy.ts'))) specs.push(...[...source.matchAll(/\bimport\('([^']+)'\)/g)].map(m => m[1]))
+      for (const spec of specs) {
         if (spec.startsWith('.')) await visit(join(dirname(file), spec.replace(/\.js$/, '.ts')))
         else bare.add(spec)
       }
     }
     await visit(join(root, 'cli', 'main.ts'))
     expect(seen.size).toBeGreaterThan(10)
+    expect(seen).toContain(join(root, 'cli', 'commands', 'sub.ts'))
     expect([...bare].filter(spec => !spec.startsWith('node:') && !builtinModules.includes(spec))).toEqual([])
     expect([...seen].some(file => /[/](node|tui|crdt|exec|sched)[/]/.test(file))).toBe(false)
     // node:http alone costs about 0.1 s of CPU to load in Node 24 (see api/http-lite.ts)
     expect([...bare].filter(spec => /^(node:)?https?$/.test(spec))).toEqual([])
+  })
+
+  it('loads only the module of the command it runs', async () => {
+    // bin/meshq.js with a hook that names every file it loads on stderr (dist/ is built by the global setup)
+    const bin = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'meshq.js')
+    const hook = 'data:text/javascript,import{registerHooks}from"node:module";registerHooks({load(u,c,n){process.stderr.write("loaded "+u+"\\n");return n(u,c)}})'
+    const commandModules = async (args: string[]): Promise<string[]> => await new Promise(resolve => {
+      const env = { ...process.env, MESHQ_HOME: '/nonexistent/meshq-home' }
+      execFile(process.execPath, ['--import', hook, bin, ...args], { env }, (_err, _stdout, stderr) => {
+        resolve([...stderr.matchAll(/^loaded .*\/dist\/cli\/commands\/(\S+)$/gm)].map(m => m[1]).sort())
+      })
+    })
+    expect(await commandModules(['--version'])).toEqual(['meta.js', 'registry.js'])
+    expect(await commandModules(['ls'])).toEqual(['jobs.js', 'meta.js', 'registry.js'])
+    expect(await commandModules(['sub', '--', 'true'])).toEqual(['meta.js', 'registry.js', 'sub.js'])
+  })
+
+  it('names every command after its key in the registry, and knows no other name', async () => {
+    for (const name of COMMANDS.keys()) expect((await loadCommand(name))?.name).toBe(name)
+    for (const name of ['constructor', '__proto__', 'toString', 'help', '']) expect(await loadCommand(name)).toBeUndefined()
+    const a = io()
+    expect(await run(['constructor'], a)).toBe(2)
+    expect(a.err()).toBe("meshq: unknown command 'constructor' (see 'meshq help')\n")
   })
 
   it('refuses to run on a Node.js older than 22, with a clear message', async () => {

@@ -5,9 +5,9 @@
  * leaves nothing behind.
  */
 import { execFile, spawn } from 'node:child_process'
-import { cp, mkdtemp, readdir, rm, stat } from 'node:fs/promises'
+import { cp, mkdir, mkdtemp, readdir, rm, stat, symlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ApiClient } from '../../dist/api/client.js'
 import { fatal, now, rssMiB, waitFor, withTimeout } from './util.js'
@@ -105,6 +105,20 @@ export async function cli (home, args, { input, timeout = 60_000 } = {}) {
 
 /** The command line that runs the meshq CLI being benchmarked. */
 export const cliArgv = () => [process.execPath, CLI]
+
+/**
+ * The README's `meshq` (bin/meshq, which starts the pinned Node on bin/meshq.js) in a temp dir laid
+ * out like a clone, whose dist/ is the build the nodes run: returns the path of its bin/meshq.
+ */
+export async function readmeCli () {
+  const clone = await tempDir('meshq-bench-clone-')
+  await mkdir(join(clone, 'bin'))
+  // copies, not links: bin/meshq.js finds dist/ beside its own real path
+  for (const file of ['meshq', 'meshq.js']) await cp(join(ROOT, 'bin', file), join(clone, 'bin', file))
+  await symlink(dirname(dirname(CLI)), join(clone, 'dist'))
+  await symlink(join(ROOT, 'node_modules'), join(clone, 'node_modules'))
+  return join(clone, 'bin', 'meshq')
+}
 
 export async function cliOk (home, args, options) {
   const result = await cli(home, args, options)

@@ -3,7 +3,7 @@
  */
 import { UsageError, asError } from '../errors.js'
 import { helpText, parseArgs } from './args.js'
-import { COMMANDS } from './commands/index.js'
+import { loadCommand } from './commands/registry.js'
 import { parserFlags, VERSION_FLAG } from './commands/meta.js'
 import { write } from '../stream-write.js'
 import { HOME_FLAG, makeContext, resolveHome, type Io } from './context.js'
@@ -19,7 +19,7 @@ export async function run (argv: string[], io: Io = processIo()): Promise<number
     for (; i < argv.length && argv[i].startsWith('-') && !isVersionFlag(argv[i]); i++) {
       const arg = argv[i]
       if (arg === '--help' || arg === '-h') {
-        await write(io.stdout, overview())
+        await write(io.stdout, await overview())
         return EXIT.ok
       } else if (arg === '--home') {
         homeFlag = argv[++i]
@@ -32,11 +32,11 @@ export async function run (argv: string[], io: Io = processIo()): Promise<number
     }
     const name = isVersionFlag(argv[i]) ? 'version' : argv[i]
     if (name === undefined) {
-      await write(io.stderr, overview())
+      await write(io.stderr, await overview())
       return EXIT.usage
     }
     if (name === 'help') return await help(argv[i + 1], io)
-    const command = COMMANDS.get(name)
+    const command = await loadCommand(name)
     if (command === undefined) throw new UsageError(`unknown command '${name}' (see 'meshq help')`)
     const args = parseArgs(name, argv.slice(i + 1), parserFlags(command), {
       restAfterFirstPositional: command.restAfterFirstPositional
@@ -62,16 +62,17 @@ function exitCode (error: Error): number {
 
 async function help (topic: string | undefined, io: Io): Promise<number> {
   if (topic === undefined) {
-    await write(io.stdout, overview())
+    await write(io.stdout, await overview())
     return EXIT.ok
   }
-  const command = COMMANDS.get(topic)
+  const command = await loadCommand(topic)
   if (command === undefined) throw new UsageError(`unknown command '${topic}' (see 'meshq help')`)
   await write(io.stdout, helpText({ ...command, flags: parserFlags(command) }))
   return EXIT.ok
 }
 
-function overview (): string {
+async function overview (): Promise<string> {
+  const { COMMANDS } = await import('./commands/index.js')
   const width = Math.max(...[...COMMANDS.keys()].map(n => n.length))
   return [
     'Usage: meshq [--home DIR] COMMAND [FLAGS] [ARGS]',
@@ -98,5 +99,12 @@ function isVersionFlag (arg: string | undefined): boolean {
 }
 
 function processIo (): Io {
-  return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() }
+  return {
+    // made when a command first reads it: making it costs ~10 ms when it is a file, and most commands never do
+    get stdin () { return process.stdin },
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    cwd: process.cwd()
+  }
 }

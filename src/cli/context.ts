@@ -52,7 +52,11 @@ export function resolveHome (flag: string | undefined, io: Io): string {
 export function makeContext (io: Io, home: string): Context {
   const socketPath = join(home, SOCKET_NAME)
   return {
-    ...io,
+    get stdin () { return io.stdin },
+    stdout: io.stdout,
+    stderr: io.stderr,
+    env: io.env,
+    cwd: io.cwd,
     home,
     socketPath,
     client: new NodeClient(new ApiClient(socketPath)),

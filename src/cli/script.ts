@@ -3,7 +3,6 @@
  * text is stored in the job, so it runs on any node, and `#MESHQ --flag value` lines at its top
  * give submit options as `#SBATCH` lines do (flags on the command line win).
  */
-import { open, stat } from 'node:fs/promises'
 import { basename, resolve } from 'node:path'
 import { UsageError } from '../errors.js'
 import { parseArgs } from './args.js'
@@ -35,6 +34,8 @@ export const scriptCommand = (script: Script): string[] => ['sh', '-c', RUNNER, 
  * anything else (a program on the PATH, a binary, a file this user cannot read), which runs as a command.
  */
 export async function readScriptFile (arg: string, cwd: string): Promise<Script | undefined> {
+  // loaded here: node:fs/promises (with readline) costs `meshq sub -- CMD`, which reads no file, ~4 ms
+  const { open, stat } = await import('node:fs/promises')
   const path = resolve(cwd, arg)
   // a FIFO or a device is never a script, and opening one could block
   if ((await stat(path).catch(() => undefined))?.isFile() !== true) return undefined

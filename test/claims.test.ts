@@ -127,6 +127,22 @@ describe('claims', () => {
     expect(decided).toBeGreaterThan(200)
   })
 
+  it('a claimant that hears a claim of a later epoch gives its own up, so that its vote never counts for both', async () => {
+    const clock = new FakeClock()
+    const { bus, nodes: [a, b, c, d, e] } = mesh(['a', 'b', 'c', 'd', 'e'], clock)
+    const first = a.claim(job, 1, 30_000)
+    const second = c.claim(job, 2, 30_000)
+    for (const n of [a, c]) n.tick() // each votes for its own claim
+    // a's claim reaches b and d, c's reaches a and e: a is the only node that hears both
+    bus.deliver((from, to) => (from === 'a' && ['b', 'd'].includes(to)) || (from === 'c' && ['a', 'e'].includes(to)))
+    for (const n of [a, b, c, d, e]) n.tick()
+    await bus.settle([a, b, c, d, e])
+    clock.advance(CLAIM_DEADLINE_MS)
+    const won = await Promise.all([first, second])
+    // a voted for its own claim, then for c's; b and d voted for a's. a gave its claim up when it heard c's
+    expect(won).toEqual([false, true])
+  })
+
   it('a job whose claims all failed is claimed again at a higher epoch', async () => {
     const clock = new FakeClock()
     const { bus, nodes: [a, b, c] } = mesh(['a', 'b', 'c'], clock)

@@ -41,11 +41,15 @@ describe('distributed claims', () => {
       const work = await tempDir('meshq-race-')
       cleanups.push(work.cleanup)
       const file = join(work.dir, 'ran')
-      const batch = Array.from({ length: 300 }, () => JSON.stringify({ cmd: ['sh', '-c', `echo $MESHQ_JOB_ID >> ${file}`] })).join('\n')
+      const batch = Array.from({ length: 300 }, () => JSON.stringify({ cmd: ['sh', '-c', `echo $MESHQ_JOB_ID $MESHQ_ATTEMPT >> ${file}`] })).join('\n')
       const ids = (await ok(nodes[race % 5].home, ['sub', '--batch'], { input: batch })).trim().split('\n')
       expect(ids).toHaveLength(300)
       await ok(nodes[(race + 2) % 5].home, ['wait', ...ids], { timeout: 240_000 })
       const ran = (await records(file)).map(r => r[0])
+      const twice = [...new Set(ran.filter((id, i) => ran.indexOf(id) !== i))]
+      // what a failure needs to be understood: every attempt of a job that ran twice, as the ledger has them
+      const attempts = await Promise.all(twice.map(async id => (await json<JobView>(nodes[0].home, ['show', id])).attempts))
+      expect(attempts, `race ${race + 1}: attempts of the jobs that ran twice`).toEqual([])
       expect(ran.length, `race ${race + 1}: runs`).toBe(300)
       expect(new Set(ran)).toEqual(new Set(ids))
       const jobs = await json<JobView[]>(nodes[4].home, ['ls', '--limit', '300'])

@@ -31,7 +31,9 @@ describe('memory as a placement resource', () => {
   it('nodes say in their status how much memory they have free for --mem', async () => {
     const token = (await ok(small.home, ['invite'])).trim()
     large = await startNode({ args: ['--mem', '3G', '--join', token] })
-    await waitFor(async () => (await json<PeerView[]>(small.home, ['peers'])).every(p => p.state === 'up' && p.memFree !== undefined), { what: 'both nodes up, saying what memory they have' })
+    // each node hears the other's status in its own time: wait for both views
+    const told = async (node: TestNode): Promise<boolean> => (await json<PeerView[]>(node.home, ['peers'])).every(p => p.state === 'up' && p.memFree !== undefined)
+    await waitFor(async () => await told(small) && await told(large), { what: 'both nodes up, each saying what memory it has' })
     const peers = await json<PeerView[]>(large.home, ['peers'])
     expect(peers.map(p => p.memFree).sort()).toEqual([GiB, 3 * GiB])
     expect(await ok(small.home, ['peers'])).toMatch(/MEM FREE[\s\S]*\b1G\b/)

@@ -19,7 +19,9 @@ describe('three nodes that joined with tokens', () => {
     const id = (await ok(b.home, ['sub', '--', 'true'])).trim()
     // how fast is measured by `npm run bench` (submit-to-visible latency), not here
     await waitFor(async () => await visible(a, id) && await visible(c, id), { interval: 20, what: 'the job on the other nodes' })
-    await waitFor(async () => (await Promise.all(nodes.map(async n => (await json<JobView>(n.home, ['show', id])).state))).every(s => s === 'done'), { what: 'done everywhere' })
+    // on a loaded machine the ledger's sync to the others can lag by seconds (9 s seen): how fast is the bench's to say
+    const states = async (): Promise<string[]> => await Promise.all(nodes.map(async n => (await json<JobView>(n.home, ['show', id])).state))
+    await waitFor(async () => (await states()).every(s => s === 'done'), { what: 'done everywhere', timeout: 60_000 })
   })
 
   it('list every member with its load', async () => {

@@ -293,8 +293,6 @@ export class Claims {
   private consider (ballot: Ballot): void {
     const { job, epoch, candidate } = ballot
     this.noteEpoch(job, epoch)
-    const pending = this.pending.get(job)
-    if (pending != null && pending.epoch < epoch) pending.settle(false) // a claim of a later attempt makes this one moot
     if (this.stale(job, epoch)) {
       if (candidate !== this.init.self) this.publisher.outbox.refusals.push([job, epoch, candidate])
       return

@@ -1,8 +1,10 @@
 /** What the job table shares between queued jobs to keep them small (docs/scale.md, "Memory per queued job"). */
 import { describe, expect, it } from 'vitest'
+import { JobEventLog } from '../src/node/job-events.js'
+import type { EventFacts } from '../src/node/job-events.js'
 import { noFacts, withFact } from '../src/sched/fact-maps.js'
 import { SpecPool } from '../src/sched/spec-pool.js'
-import type { JobSpec } from '../src/types.js'
+import type { JobId, JobSpec } from '../src/types.js'
 import { A, B, attemptFact, controlFact, jobFact, spec, table } from './table-fixtures.js'
 
 /** A spec as parsed from its fact: strings and lists of its own. */
@@ -80,5 +82,27 @@ describe('spec pool', () => {
     const env = { PATH: '/usr/bin' }
     t.ingest([jobFact(parsed(1, { env })), jobFact(parsed(2, { env }))])
     expect(t.get(spec(1).id)?.facts.spec.env).toBe(t.get(spec(2).id)?.facts.spec.env)
+  })
+})
+
+describe('events reported per job', () => {
+  it('reports each event of a job once, however often the job changes, and keeps jobs apart', () => {
+    const log = new JobEventLog(() => 5000)
+    const seen: string[] = []
+    log.subscribe(e => seen.push(`${e.job} ${e.event}`))
+    const facts = (id: string, attempts: EventFacts['attempts'] = []): EventFacts =>
+      ({ id: id as JobId, retries: 0, submittedAt: 1000, attempts, controls: [] })
+    const [one, two] = [{}, {}]
+    const run = { epoch: 1, node: A, basis: 0, claimedAt: 2000, startedAt: 2000, lost: false, running: true }
+    log.touch(one, () => facts('segaaa-1'))
+    log.touch(two, () => facts('segaaa-2'))
+    log.settle(true)
+    log.touch(one, () => facts('segaaa-1'))
+    log.settle(true)
+    log.touch(one, () => facts('segaaa-1', [run]))
+    log.settle(true)
+    log.touch(one, () => facts('segaaa-1', [run]))
+    log.settle(true)
+    expect(seen).toEqual(['segaaa-1 submitted', 'segaaa-2 submitted', 'segaaa-1 started'])
   })
 })

@@ -131,8 +131,11 @@ export const RECENT_EVENTS = 10_000
  */
 export class JobEventLog {
   private readonly now: () => number
-  /** Keys of the events reported per job entry: entries dropped from memory take theirs along. */
-  private readonly reported = new WeakMap<object, Set<string>>()
+  /**
+   * Keys of the events reported per job entry: entries dropped from memory take theirs along. An
+   * exact-size list, not a Set: a job has a few, and a Set per queued job costs about 150 bytes more.
+   */
+  private readonly reported = new WeakMap<object, string[]>()
   private readonly changed = new Map<object, () => EventFacts>()
   private settleQueued = false
   private recent: JobEvent[] = []
@@ -172,14 +175,15 @@ export class JobEventLog {
   }
 
   private diff (entry: object, facts: EventFacts): JobEvent[] {
-    let reported = this.reported.get(entry)
-    if (reported == null) this.reported.set(entry, reported = new Set())
+    const reported = this.reported.get(entry) ?? []
+    const keys: string[] = []
     const fresh: JobEvent[] = []
     for (const { key, event } of jobEvents(facts, this.now())) {
-      if (reported.has(key)) continue
-      reported.add(key)
+      if (reported.includes(key) || keys.includes(key)) continue
+      keys.push(key)
       fresh.push(event)
     }
+    if (keys.length > 0) this.reported.set(entry, reported.concat(keys)) // a list of its own length: a grown one keeps spare room
     this.remember(fresh)
     return fresh
   }

@@ -14,6 +14,8 @@ import type { JobLinks } from './job-links.js'
 import type { RunQueue } from './run-order.js'
 import type { SealedJobs } from './sealed-jobs.js'
 import type { SegmentCounts } from './segment-counts.js'
+import { noFacts, withFact } from './fact-maps.js'
+import { SpecPool } from './spec-pool.js'
 import type { TableEntry } from './table-entry.js'
 
 const log = createDebug('meshq:table')
@@ -36,6 +38,7 @@ export interface FactIntakeInit {
 export class FactIntake {
   /** Attempts and controls received before their job's spec (patches carry no order between maps). */
   private readonly orphans = new Map<JobId, Set<FactChange>>()
+  private readonly specs = new SpecPool()
 
   constructor (private readonly init: FactIntakeInit) {}
 
@@ -62,7 +65,7 @@ export class FactIntake {
     const { entries, sealed, count } = this.init
     if (entries.has(spec.id)) return // specs are written once
     sealed.unseal(spec) // its segment is loaded again: it is counted anew below
-    const facts: JobFacts = { spec, attempts: new Map(), controls: new Map() }
+    const facts: JobFacts = { spec: this.specs.compact(spec), attempts: noFacts(), controls: noFacts() }
     const placeholder: Derived = { state: JobState.pending, removed: true, lamport: 0, epoch: 0 }
     entries.set(spec.id, { facts, derived: placeholder })
     count(spec, placeholder, +1)
@@ -114,8 +117,9 @@ export class FactIntake {
       addTo(this.orphans, id, change)
       return
     }
-    if (change.map === SegmentMap.attempts) entry.facts.attempts.set(change.key, change.value as Attempt)
-    else entry.facts.controls.set(change.key, change.value as Control)
+    const { facts } = entry
+    if (change.map === SegmentMap.attempts) facts.attempts = withFact(facts.attempts, change.key, change.value as Attempt)
+    else facts.controls = withFact(facts.controls, change.key, change.value as Control)
     if ((change.value as Control).kind === ControlKind.modify) this.applyPatches(entry)
     touched.add(id)
   }

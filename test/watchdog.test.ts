@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
 import { BASH_SCRIPT, Watchdog } from '../src/exec/watchdog.js'
+import { waitFor } from './helpers.js'
 
 const FENCE_MS = 300
 
@@ -65,6 +66,27 @@ describe.runIf(process.platform === 'linux')('the watchdog\'s fence', () => {
     // with it, it is killed although the heartbeats arrive as often: as when the watchdog got no
     // CPU through the node's stall and first ran again with the next heartbeat in its pipe
     expect(await fedHeartbeats(FED_FENCE_MS + 1000)).toBe(true)
+  })
+})
+
+describe.runIf(process.platform === 'linux')('the watchdog\'s pipe', () => {
+  it('keeps a line that a read timed out in the middle of: a job registered so still dies with its node', async () => {
+    const job = group()
+    const dog = spawn('bash', ['-c', BASH_SCRIPT, 'meshq-watchdog', ''], { stdio: ['pipe', 'ignore', 'ignore'] })
+    try {
+      // the registration arrives in two pieces, past the script's 0.1 s read timeout: bash's read
+      // can also time out in the middle of a line already in the pipe
+      const line = `+${job.pid}\n`
+      dog.stdin.write(line.slice(0, 3))
+      await new Promise(resolve => setTimeout(resolve, 400))
+      dog.stdin.write(line.slice(3))
+      dog.stdin.end() // the node dies
+      await new Promise(resolve => dog.once('exit', resolve))
+      await waitFor(() => job.exited(), { what: 'the job to die with its node', timeout: 5000 })
+    } finally {
+      if (!job.exited()) process.kill(-job.pid, 'SIGKILL')
+      dog.kill('SIGKILL')
+    }
   })
 })
 

@@ -57,9 +57,10 @@ const LAST_RITES = [
  */
 export const BASH_SCRIPT = [
   ...PRELUDE,
-  'fence=0; prev=; last=${EPOCHREALTIME/./}',
+  'fence=0; prev=; last=${EPOCHREALTIME/./}; part=',
   'while :; do',
   '  if IFS= read -r -t 0.1 line; then',
+  '    line=$part$line; part=',
   '    case $line in',
   '      h*) sent=${line#h}',
   '          if [ -n "$sent" ] && [ -n "$prev" ] && [ "$fence" -gt 0 ] && [ $(( sent - prev )) -gt "$fence" ]; then reap; fi',
@@ -68,7 +69,10 @@ export const BASH_SCRIPT = [
   '      f*) fence=${line#f}; prev=; last=${EPOCHREALTIME/./} ;;',
   ...REGISTER,
   '    esac',
-  '  elif [ $? -le 128 ]; then break; fi',
+  // a read that times out may have taken part of a line, even one already in the pipe: keep it
+  // (lost, a `+pgid` left a job unguarded, and it outlived its node's SIGKILL in the fault suite)
+  '  elif [ $? -gt 128 ]; then part=$part$line',
+  '  else break; fi',
   // the fence stays armed after a reap: the node sends a fence only when it changes, and one that
   // starts a job before it has seen its fenced jobs end sends none
   '  if [ "$fence" -gt 0 ] && [ $(( ${EPOCHREALTIME/./} - last )) -gt "$fence" ]; then',

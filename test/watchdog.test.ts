@@ -60,6 +60,23 @@ describe.runIf(process.platform === 'linux')('the watchdog\'s fence', () => {
     }
   }, 60_000)
 
+  it('kills every group it guards at the tightest fence, and the node counts each of them fenced, whatever its own fence', async () => {
+    const watchdog = new Watchdog()
+    const [short, long] = [group(), group()]
+    const since = performance.now()
+    try {
+      watchdog.add(short.pid, FENCE_MS)
+      watchdog.add(long.pid, 30_000) // a job with a 60 s TTR beside one with a short one
+      await stallUntil('both jobs', () => short.exited() && long.exited())
+      // the long job's own fence was never reached, but the watchdog killed it too: it was fenced
+      // (recorded lost, run again), not failed; before, it counted as killed by a signal, for good
+      expect(watchdog.silentSince(since)).toBe(true)
+    } finally {
+      for (const g of [short, long]) if (!g.exited()) process.kill(-g.pid, 'SIGKILL')
+      await watchdog.close()
+    }
+  }, 60_000)
+
   it('fences a silence it slept through: the gap between two heartbeats\' own times counts', async () => {
     // without the gap the job lives: the watchdog's own clock sees heartbeats every 50 ms
     expect(await fedHeartbeats(0)).toBe(false)

@@ -81,8 +81,7 @@ export class RunningJob implements RunHandle {
   #exited = false
   #timeout?: NodeJS.Timeout
   #drainTimer?: NodeJS.Timeout
-  /** The watchdog's fence for this job (ms), and when it started (performance.now()). */
-  readonly #fenceMs?: number
+  /** When the job started (performance.now()): a silence of the node after it fenced the job. */
   readonly #since = performance.now()
 
   constructor ({ child, pid, cgroup, req, outputs, outputPaths, context, wrapUp }: JobInit) {
@@ -97,7 +96,6 @@ export class RunningJob implements RunHandle {
     // Read now, before the event loop gets a chance to reap the process and free its pid.
     const stat = readStatSync(this.pid)
     this.startTime = stat?.startTime ?? ''
-    this.#fenceMs = req.fenceMs
     context.watchdog.add(this.pid, req.fenceMs, cgroup?.name)
     context.sampler.track(this.pid, stat, req.memBytes === undefined ? undefined : {
       kb: Math.floor(req.memBytes / 1024),
@@ -173,7 +171,7 @@ export class RunningJob implements RunHandle {
 
   /** Whether the job died because the watchdog fenced it (the node was paused or stalled): lost, not failed. */
   #fenced (signal: string | undefined): boolean {
-    return signal === 'SIGKILL' && this.#fenceMs !== undefined && this.#context.watchdog.silentSince(this.#since, this.#fenceMs)
+    return signal === 'SIGKILL' && this.#context.watchdog.silentSince(this.#since)
   }
 
   #abandonOutput (): void {

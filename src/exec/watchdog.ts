@@ -95,6 +95,8 @@ const SH_SCRIPT = [
 
 const BASH = '/bin/bash'
 const HEARTBEAT_MS = 250
+/** Long gaps between heartbeats remembered, for `silentSince`: a run's gaps, on a node stalled again and again. */
+const MAX_GAPS = 256
 
 function spawnWatchdog (cgroupDir: string) {
   const [shell, script] = existsSync(BASH) ? [BASH, BASH_SCRIPT] : ['/bin/sh', SH_SCRIPT]
@@ -120,9 +122,9 @@ export class Watchdog {
   #closing = false
   #fenceMs = 0
   readonly #heartbeat: NodeJS.Timeout
-  /** When the heartbeat timer last ran (performance.now()), and the last long gap between two runs. */
+  /** When the heartbeat timer last ran (performance.now()), and the recent long gaps between two runs. */
   #lastBeat = performance.now()
-  #lastGap = { end: -Infinity, length: 0 }
+  #gaps: Array<{ end: number, length: number, fenceMs: number }> = []
 
   constructor (cgroupDir = '') {
     this.#cgroupDir = cgroupDir
@@ -134,19 +136,25 @@ export class Watchdog {
   #beat (): void {
     const now = performance.now()
     // recorded whatever the fence is now: the fenced groups may have been removed before this runs
-    if (now - this.#lastBeat > 2 * HEARTBEAT_MS) this.#lastGap = { end: now, length: now - this.#lastBeat }
+    if (now - this.#lastBeat > 2 * HEARTBEAT_MS) {
+      // every recent one, not the last: a shorter gap after the one the watchdog fenced must not hide it
+      this.#gaps.push({ end: now, length: now - this.#lastBeat, fenceMs: this.#fenceMs })
+      if (this.#gaps.length > MAX_GAPS) this.#gaps.shift()
+    }
     this.#lastBeat = now
     if (this.#fenceMs > 0) this.#send(`h${Math.round(now * 1000)}\n`)
   }
 
   /**
-   * Whether the node went silent longer than `fenceMs` since `since` (performance.now()), or is
-   * silent that long right now: the watchdog will then have killed the fenced groups. A job that
-   * died by SIGKILL after such a silence was fenced, not failed.
+   * Whether the node went silent longer than the watchdog's fence since `since` (performance.now()),
+   * or is silent that long right now: the watchdog will then have killed every group it guards. A
+   * job that died by SIGKILL after such a silence was fenced, not failed, whatever its own fence: the
+   * watchdog acts on the tightest fence for all (a job with a 30 s TTR beside one of 4 s dies with it).
    */
-  silentSince (since: number, fenceMs: number): boolean {
-    const gap = this.#lastGap
-    return (gap.end >= since && gap.length > fenceMs) || performance.now() - this.#lastBeat > fenceMs
+  silentSince (since: number): boolean {
+    const now = performance.now()
+    return this.#gaps.some(gap => gap.end >= since && gap.fenceMs > 0 && gap.length > gap.fenceMs) ||
+      (this.#fenceMs > 0 && now - this.#lastBeat > this.#fenceMs)
   }
 
   /**

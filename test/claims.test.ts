@@ -96,6 +96,18 @@ async function randomSchedules ({ trials, seed, epochs, deliver }: {
   return decided
 }
 
+/** Only a and b talk: a claims the job at epoch 1, b hears it and votes for it; the claim cannot reach a quorum of five. */
+const onlyAB = (from: string, to: string): boolean => ['a', 'b'].includes(from) && ['a', 'b'].includes(to)
+async function claimHeardOnlyBy (bus: Bus, a: Claims, b: Claims): Promise<{ claim: Promise<boolean> }> {
+  const claim = a.claim(job, 1, 30_000)
+  for (let i = 0; i < 3; i++) {
+    bus.deliver(onlyAB)
+    for (const n of [a, b]) n.tick()
+    await new Promise(resolve => setImmediate(resolve))
+  }
+  return { claim } // wrapped: awaiting the claim itself would wait for its deadline
+}
+
 const stops: Array<() => void> = []
 afterEach(() => { for (const s of stops.splice(0)) s() })
 
@@ -351,13 +363,7 @@ describe('claims', () => {
   it('a lost claim is withdrawn: its voters no longer bar the job', async () => {
     const clock = new FakeClock()
     const { bus, nodes: [a, b, c, d, e] } = mesh(['a', 'b', 'c', 'd', 'e'], clock)
-    const claim = a.claim(job, 1, 30_000)
-    const onlyAB = (from: string, to: string): boolean => ['a', 'b'].includes(from) && ['a', 'b'].includes(to)
-    for (let i = 0; i < 3; i++) {
-      bus.deliver(onlyAB)
-      for (const n of [a, b]) n.tick()
-      await new Promise(resolve => setImmediate(resolve))
-    }
+    const { claim } = await claimHeardOnlyBy(bus, a, b)
     expect(b.bars(job, 0)).toBe(true) // b voted for a's claim
     clock.advance(CLAIM_DEADLINE_MS)
     expect(await claim).toBe(false) // the deadline passed without a quorum
@@ -372,13 +378,7 @@ describe('claims', () => {
   it('a withdrawal that gossip lost is sent again, so the lost claim\'s voter does not bar the job for a TTR', async () => {
     const clock = new FakeClock()
     const { bus, nodes: [a, b] } = mesh(['a', 'b', 'c', 'd', 'e'], clock)
-    const claim = a.claim(job, 1, 30_000)
-    const onlyAB = (from: string, to: string): boolean => ['a', 'b'].includes(from) && ['a', 'b'].includes(to)
-    for (let i = 0; i < 3; i++) {
-      bus.deliver(onlyAB)
-      for (const n of [a, b]) n.tick()
-      await new Promise(resolve => setImmediate(resolve))
-    }
+    const { claim } = await claimHeardOnlyBy(bus, a, b)
     clock.advance(CLAIM_DEADLINE_MS)
     expect(await claim).toBe(false)
     a.tick()

@@ -3,9 +3,9 @@
  * and session (`setsid`), but not its cgroup, and `cgroup.kill` SIGKILLs everything in one at once.
  *
  * The node makes one cgroup for itself, `meshq-<pid>-<random>`, beside (below) the cgroup it runs in,
- * and one per job inside that. A job is born in its cgroup: the node moves itself into the job's
- * cgroup, spawns, and moves back (two writes, well under a millisecond), so no process of the job
- * ever runs outside it, without a helper process per job. Nothing here enables a controller: the
+ * and one per job inside that. A job is born in its cgroup: the spawner (`spawner/`), which runs in the
+ * node's own cgroup, moves itself into the job's cgroup, spawns, and moves back (two writes, well under
+ * a millisecond), so no process of the job ever runs outside it, without a helper process per job. Nothing here enables a controller: the
  * cgroups only group processes, so they cost no accounting and put no limit on the jobs.
  */
 import { randomBytes } from 'node:crypto'
@@ -147,43 +147,37 @@ export class NodeCgroup {
     return new NodeCgroup(dir, home)
   }
 
-  /**
-   * Runs `spawn` (which must spawn synchronously) with the node inside a new job cgroup, so that the
-   * child starts there. Without a cgroup (the node's was removed under it) the job runs uncontained.
-   * The whole process moves, so this relies on no other thread spawning meanwhile: Node spawns from
-   * the main thread only, and meshq starts no worker threads.
-   */
-  spawnInside<T> (spawn: () => T): { value: T, cgroup?: JobCgroup } {
-    const cgroup = this.#enterNew()
-    let spawned = false
-    try {
-      const value = spawn()
-      spawned = true
-      return { value, cgroup }
-    } finally {
-      if (cgroup !== undefined) {
-        moveSelf(this.home)
-        if (!spawned) void cgroup.remove()
-      }
-    }
-  }
-
-  #enterNew (): JobCgroup | undefined {
+  /** Makes the cgroup of the next job, for the spawner to start it in (`spawnInside`); undefined if it cannot. */
+  newJob (): JobCgroup | undefined {
     const name = String(++this.#jobs)
     const cgroup = new JobCgroup(name, join(this.dir, name))
     try {
       mkdirSync(cgroup.dir)
+      return cgroup
     } catch (err) {
       log('job not contained: cannot make cgroup %s: %s', cgroup.dir, (err as Error).message)
       return undefined
     }
-    try {
-      moveSelf(cgroup.dir)
-      return cgroup
-    } catch (err) {
-      log('job not contained: cannot enter cgroup %s: %s', cgroup.dir, (err as Error).message)
-      rmdirSync(cgroup.dir)
-      return undefined
-    }
+  }
+}
+
+/**
+ * Runs `spawn` (which must spawn synchronously) with this process inside the cgroup `dir`, so that the
+ * child starts there, then moves back to `home`. If the move is refused the child starts uncontained.
+ * The whole process moves, so this relies on no other thread spawning meanwhile: Node spawns from
+ * the main thread only, and the spawner starts no worker threads.
+ */
+export function spawnInside<T> (dir: string, home: string, spawn: () => T): { value: T, contained: boolean } {
+  let contained = false
+  try {
+    moveSelf(dir)
+    contained = true
+  } catch (err) {
+    log('job not contained: cannot enter cgroup %s: %s', dir, (err as Error).message)
+  }
+  try {
+    return { value: spawn(), contained }
+  } finally {
+    if (contained) moveSelf(home)
   }
 }

@@ -1,20 +1,22 @@
 /**
  * The executor: runs job attempts as real processes, each in its own process group and, where the
- * node can make cgroups, its own cgroup (`cgroup.ts`), captures their output and reports how they
- * ended. See `watchdog.ts` for how jobs die with the node.
+ * node can make cgroups, its own cgroup (`cgroup.ts`), and reports how they ended. A small spawner
+ * process (`spawner/`) starts them and captures their output; the node watches, signals and times
+ * them. See `watchdog.ts` for how jobs die with the node.
  */
 import { mkdtemp, stat } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { InvalidJobError } from '../errors.js'
 import { FailReason, type JobRunOptions, type JobState } from '../types.js'
 import { HOOK_TIMEOUT_MS, wrapUp, type AftermathInit } from './aftermath.js'
-import { NodeCgroup, type JobCgroup } from './cgroup.js'
+import { NodeCgroup } from './cgroup.js'
 import { ContainmentError, ExecutorNotRunningError } from './errors.js'
-import { RunningJob, spawnJob, type JobContext, type JobProcess } from './job.js'
+import { RunningJob, type JobContext } from './job.js'
 import { log } from './log.js'
-import { JobOutputs } from './output.js'
 import { OutputFiles, type OutputPaths } from './output-files.js'
 import { UsageSampler } from './sampler.js'
+import { Spawner } from './spawner/client.js'
+import type { SpawnFailed } from './spawner/protocol.js'
 import { Watchdog } from './watchdog.js'
 
 export { killLeftover } from './proc.js'
@@ -121,6 +123,16 @@ function spawnFailure (err: unknown): FailReason {
   return NODE_RESOURCE_ERRORS.has((err as { code?: string } | null)?.code ?? '') ? FailReason.lost : FailReason.spawnError
 }
 
+/** Why a job the spawner could not start failed, and the message its record shows. */
+function failureOf ({ stage, code, message }: SpawnFailed, program: string): [FailReason, string] {
+  switch (stage) {
+    case 'outputs': return [spawnFailure({ code }), `cannot open the output files: ${message}`]
+    case 'refused': return [spawnFailure({ code }), `${program}: ${message}`]
+    case 'spawn': return [SPAWN_FAILURES[code ?? ''] ?? spawnFailure({ code }), `${program}: ${message}`]
+    case 'spawner': return [FailReason.lost, `cannot start the job: ${message}`]
+  }
+}
+
 export function executor (init: ExecutorInit): Executor {
   return new ProcessExecutor(init)
 }
@@ -136,6 +148,7 @@ class ProcessExecutor implements Executor {
   readonly #jobs = new Map<number, RunningJob>()
   /** Hooks and removals under way: a stopping executor lets them finish (hooks have a timeout). */
   readonly #wrapUps = new Set<Promise<void>>()
+  readonly #spawner = new Spawner()
   #watchdog?: Watchdog
   #cgroup?: NodeCgroup
   #uncontained = 'the executor has not started'
@@ -205,45 +218,32 @@ class ProcessExecutor implements Executor {
         return fail(spawnFailure(err), `cannot create the private directory: ${(err as Error).message}`)
       }
     }
-    let outputs: JobOutputs
-    try {
-      outputs = await JobOutputs.open(outputPaths, req.out === undefined ? undefined : resolve(req.cwd, req.out), this.#maxStreamBytes)
-    } catch (err) {
-      return fail(spawnFailure(err), `cannot open the output files: ${(err as Error).message}`)
-    }
-    return await this.#spawn(req, outputs, aftermath, finish, fail)
+    return await this.#spawn(req, aftermath, finish, fail)
   }
 
   async #spawn (
-    req: RunRequest, outputs: JobOutputs, aftermath: AftermathInit, finish: WrapUp, fail: (reason: FailReason, message: string) => RunHandle
+    req: RunRequest, aftermath: AftermathInit, finish: WrapUp, fail: (reason: FailReason, message: string) => RunHandle
   ): Promise<RunHandle> {
-    let context: JobContext
-    try {
-      context = this.#jobContext() // the executor may have been stopped while we opened the files
-    } catch (err) {
-      await outputs.close()
-      throw err
-    }
+    const context = this.#jobContext() // the executor may have been stopped while we made the private directory
     const { privateDir, outputPaths } = aftermath
-    const spawn = (): JobProcess => spawnJob(privateDir === undefined ? req : inPrivateDir(req, privateDir), this.#killGraceMs)
-    let child: JobProcess
-    let cgroup: JobCgroup | undefined
-    try {
-      ({ value: child, cgroup } = this.#cgroup?.spawnInside(spawn) ?? { value: spawn() })
-    } catch (err) {
-      // refused before any process existed (a NUL byte in an argument): this job can never start
-      await outputs.close()
-      return fail(spawnFailure(err), `${req.cmd[0]}: ${(err as Error).message}`)
-    }
-    if (child.pid === undefined) {
-      void cgroup?.remove()
-      await outputs.close()
-      const error = await child
-      return fail(SPAWN_FAILURES[error.code ?? ''] ?? spawnFailure(error), `${req.cmd[0]}: ${String(error.originalMessage)}`)
-    }
-    const job = new RunningJob({ child, pid: child.pid, cgroup, req, outputs, outputPaths, context, wrapUp: finish })
+    const run = privateDir === undefined ? req : inPrivateDir(req, privateDir)
+    const cgroup = this.#cgroup?.newJob()
+    const spawned = await this.#spawner.spawn({
+      cmd: run.cmd,
+      cwd: run.cwd,
+      env: { ...run.env, MESHQ_JOB_ID: req.jobId, MESHQ_ATTEMPT: String(req.epoch) },
+      outputs: { paths: outputPaths, out: req.out === undefined ? undefined : resolve(req.cwd, req.out), capBytes: this.#maxStreamBytes },
+      cgroup: cgroup === undefined || this.#cgroup === undefined ? undefined : { dir: cgroup.dir, home: this.#cgroup.home },
+      drainMs: this.#killGraceMs
+    }).catch((err: Error): SpawnFailed => ({ type: 'failed', id: 0, stage: 'spawner', message: err.message }))
+    if (spawned.type === 'failed' || !spawned.contained) void cgroup?.remove()
+    if (spawned.type === 'failed') return fail(...failureOf(spawned, req.cmd[0]))
+    const job = new RunningJob({
+      child: spawned, cgroup: spawned.contained ? cgroup : undefined, req, outputPaths, context, wrapUp: finish
+    })
     this.#jobs.set(job.pid, job)
     void job.result.then(() => this.#jobs.delete(job.pid))
+    if (this.#stopped !== undefined) job.kill(FailReason.lost) // started while the executor was stopping
     return job
   }
 
@@ -279,6 +279,7 @@ class ProcessExecutor implements Executor {
     await Promise.all(jobs.map(async job => await job.result))
     await Promise.all(this.#wrapUps)
     this.#sampler.stop()
+    await this.#spawner.stop()
     await this.#watchdog?.close()
   }
 }

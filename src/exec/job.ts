@@ -2,15 +2,14 @@
  * One running job attempt: its process group and cgroup, its kill and timeout, and the assembly of
  * its result.
  */
-import { execa } from 'execa'
 import { FailReason, type JobState } from '../types.js'
 import type { JobCgroup } from './cgroup.js'
 import type { RunHandle, RunRequest, RunResult, WrapUp } from './executor.js'
 import { log } from './log.js'
-import type { JobOutputs } from './output.js'
 import type { OutputPaths } from './output-files.js'
-import { readStatSync, signalGroup } from './proc.js'
+import { signalGroup } from './proc.js'
 import type { Usage, UsageSampler } from './sampler.js'
+import type { SpawnedJob } from './spawner/client.js'
 import type { Watchdog } from './watchdog.js'
 
 /** Why we terminated a job ourselves. */
@@ -23,35 +22,11 @@ export interface JobContext {
   hookTimeoutMs: number
 }
 
-/** Spawns the job as the leader of its own process group, without a shell. */
-export function spawnJob (req: RunRequest, killGraceMs: number) {
-  const [file, ...args] = req.cmd
-  return execa(file, args, {
-    cwd: req.cwd,
-    env: { ...req.env, MESHQ_JOB_ID: req.jobId, MESHQ_ATTEMPT: String(req.epoch) },
-    stdin: 'ignore',
-    stdout: 'pipe',
-    stderr: 'pipe',
-    buffer: false,
-    reject: false,
-    detached: true,
-    cleanup: false,
-    // Our SIGTERM goes to the whole group, and SIGKILL follows after the grace period.
-    killDescendants: true,
-    forceKillAfterDelay: killGraceMs
-  })
-}
-
-export type JobProcess = ReturnType<typeof spawnJob>
-
 interface JobInit {
-  child: JobProcess
-  /** The child's pid, known to be defined: the spawn succeeded. */
-  pid: number
+  child: SpawnedJob
   /** The cgroup the job was born in; without one, only its process group is contained. */
   cgroup?: JobCgroup
   req: RunRequest
-  outputs: JobOutputs
   outputPaths: OutputPaths
   context: JobContext
   /** What to do once the attempt is recorded (hooks, the private directory). */
@@ -73,31 +48,30 @@ export class RunningJob implements RunHandle {
   readonly result: Promise<RunResult>
   readonly outputPaths: OutputPaths
   readonly uncontained?: true
-  readonly #process: JobProcess
+  readonly #child: SpawnedJob
   readonly #cgroup?: JobCgroup
   readonly #context: JobContext
   readonly #wrapUp: WrapUp
   #termination?: Termination
   #exited = false
   #timeout?: NodeJS.Timeout
-  #drainTimer?: NodeJS.Timeout
+  /** SIGKILL for a group that outlives its SIGTERM by the grace period. */
+  #forceKill?: NodeJS.Timeout
   /** When the job started (performance.now()): a silence of the node after it fenced the job. */
   readonly #since = performance.now()
 
-  constructor ({ child, pid, cgroup, req, outputs, outputPaths, context, wrapUp }: JobInit) {
+  constructor ({ child, cgroup, req, outputPaths, context, wrapUp }: JobInit) {
     const startedAt = Date.now()
-    this.#process = child
+    this.#child = child
     this.#cgroup = cgroup
     if (cgroup === undefined) this.uncontained = true
     this.#context = context
     this.#wrapUp = wrapUp
-    this.pid = pid
+    this.pid = child.pid
     this.outputPaths = outputPaths
-    // Read now, before the event loop gets a chance to reap the process and free its pid.
-    const stat = readStatSync(this.pid)
-    this.startTime = stat?.startTime ?? ''
+    this.startTime = child.stat?.startTime ?? ''
     context.watchdog.add(this.pid, req.fenceMs, cgroup?.name)
-    context.sampler.track(this.pid, stat, req.memBytes === undefined ? undefined : {
+    context.sampler.track(this.pid, child.stat, req.memBytes === undefined ? undefined : {
       kb: Math.floor(req.memBytes / 1024),
       exceeded: rssKb => {
         log('group %d uses %d KiB, more than its limit of %d bytes', this.pid, rssKb, req.memBytes)
@@ -108,7 +82,7 @@ export class RunningJob implements RunHandle {
       this.#timeout = setTimeout(() => { this.#terminate(FailReason.timedOut) }, req.timeoutMs)
     }
     log('job %s/%d started: pid %d %o', req.jobId, req.epoch, this.pid, req.cmd)
-    this.result = this.#supervise(startedAt, outputs)
+    this.result = this.#supervise(startedAt)
   }
 
   kill (reason: 'killed' | 'lost'): void {
@@ -123,42 +97,39 @@ export class RunningJob implements RunHandle {
     if (this.#termination !== undefined || this.#exited) return
     this.#termination = termination
     log('terminating group %d (%s)', this.pid, termination)
-    this.#process.kill('SIGTERM')
+    signalGroup(this.pid, 'SIGTERM')
+    this.#forceKill = setTimeout(() => { signalGroup(this.pid, 'SIGKILL') }, this.#context.killGraceMs)
   }
 
-  async #supervise (startedAt: number, outputs: JobOutputs): Promise<RunResult> {
-    const [outcome, { endedAt, usage }] = await Promise.all([
-      this.#process,
-      this.#leaderExit(),
-      outputs.consume(this.#process.stdout, 'stdout'),
-      outputs.consume(this.#process.stderr, 'stderr')
-    ])
-    clearTimeout(this.#drainTimer)
-    const summary = await outputs.close()
-    const failReason = this.#finishedFirst(outcome)
-      ? undefined
-      : this.#termination ?? (this.#fenced(outcome.signal) ? FailReason.lost : failureOf(outcome))
+  async #supervise (startedAt: number): Promise<RunResult> {
+    const [outcome, { endedAt, usage }] = await Promise.all([this.#child.done, this.#leaderExit()])
+    // the spawner's death took the job's output with it: the node's loss, not the job's failure
+    const failReason = outcome.spawnerDied === true ? FailReason.lost : this.#failReason(outcome)
     log('group %d ended: exit %s, signal %s, %s', this.pid, outcome.exitCode, outcome.signal, failReason ?? 'ok')
-    return { startedAt, endedAt, exitCode: outcome.exitCode, signal: outcome.signal, failReason, ...summary, ...usage }
+    return { startedAt, endedAt, exitCode: outcome.exitCode, signal: outcome.signal, failReason, ...outcome.summary, ...usage }
   }
 
   /**
    * When the leader exits, what is left of its tree is killed: a job's processes must not outlive it
-   * (and would keep its output pipes open). Without a cgroup only its group can be killed, and a
-   * process that left the group but still holds a pipe is cut off after the grace period.
+   * (and would keep its output pipes open). Without a cgroup only its group can be killed, and the
+   * spawner cuts off a process that left the group but still holds a pipe after the grace period.
    */
   async #leaderExit (): Promise<LeaderExit> {
-    await new Promise(resolve => this.#process.nodeChildProcess.once('exit', resolve))
-    const endedAt = Date.now()
+    const endedAt = await this.#child.exited
     this.#exited = true
     clearTimeout(this.#timeout)
+    clearTimeout(this.#forceKill)
     const usage = await this.#context.sampler.release(this.pid)
     signalGroup(this.pid, 'SIGKILL')
     this.#cgroup?.kill()
     this.#context.watchdog.remove(this.pid)
     void this.#cgroup?.remove()
-    this.#drainTimer = setTimeout(() => { this.#abandonOutput() }, this.#context.killGraceMs)
     return { endedAt, usage }
+  }
+
+  #failReason (outcome: { exitCode?: number, signal?: string }): FailReason | undefined {
+    if (this.#finishedFirst(outcome)) return undefined
+    return this.#termination ?? (this.#fenced(outcome.signal) ? FailReason.lost : failureOf(outcome))
   }
 
   /**
@@ -172,12 +143,6 @@ export class RunningJob implements RunHandle {
   /** Whether the job died because the watchdog fenced it (the node was paused or stalled): lost, not failed. */
   #fenced (signal: string | undefined): boolean {
     return signal === 'SIGKILL' && this.#context.watchdog.silentSince(this.#since)
-  }
-
-  #abandonOutput (): void {
-    log('group %d: output still held open by a process outside the job\'s reach; closing it', this.pid)
-    this.#process.stdout.destroy()
-    this.#process.stderr.destroy()
   }
 }
 

@@ -170,7 +170,7 @@ function decodeSuffix (bytes: Buffer): string {
   return bytes.subarray(-TAIL_BYTES).toString('utf8').replace(/^\uFFFD+/, '')
 }
 
-interface OutputSummary {
+export interface OutputSummary {
   stdoutBytes: number
   stderrBytes: number
   truncated: boolean

@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from 'node:fs'
 import { chmod, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, test } from 'vitest'
@@ -37,6 +38,12 @@ async function openedBySelf (paths: string[]): Promise<string[]> {
   const fds = await readdir('/proc/self/fd')
   const targets = await Promise.all(fds.map(async fd => await readlink(`/proc/self/fd/${fd}`).catch(() => '')))
   return paths.filter(path => targets.includes(path))
+}
+
+/** The parent pid of a live process. */
+function parentOf (pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1')
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
 }
 
 function numbers (count: number): string {
@@ -256,6 +263,23 @@ describe('executor', () => {
     expect(exec.running()).toBe(0)
   })
 
+  test('jobs run under the spawner, not the node; when the spawner dies its running job is lost and killed, and a new spawner runs the next', async () => {
+    const { exec } = await started()
+    const handle = await exec.run(request(['sh', '-c', 'sleep 300 & sleep 300']))
+    await waitForGroupSize(handle.pid, 3)
+    const spawner = parentOf(handle.pid)
+    expect(spawner).not.toBe(process.pid)
+    expect(await readFile(`/proc/${spawner}/cmdline`, 'latin1')).toContain('spawner/main.js')
+    process.kill(spawner, 'SIGKILL')
+    expect(await handle.result).toMatchObject({ failReason: 'lost', signal: 'SIGKILL' })
+    await waitForGroupGone(handle.pid)
+    const next = await exec.run(request(['sh', '-c', 'echo $PPID'], { jobId: 'job2' }))
+    expect(await next.result).toMatchObject({ exitCode: 0, failReason: undefined })
+    const newSpawner = Number((await readFile(next.outputPaths.stdout, 'utf8')).trim())
+    expect(newSpawner).not.toBe(spawner)
+    expect(parentOf(newSpawner)).toBe(process.pid)
+  })
+
   test('stop kills running jobs as lost, then refuses to run', async () => {
     const home = await scratch()
     const exec = executor({ home, killGraceMs: 2000 })
@@ -433,18 +457,21 @@ describe('hooks, private directories and memory limits', () => {
 })
 
 describe('orphan guard', () => {
-  /** Runs the fixture node, SIGKILLs it once its job runs, and checks the job's group dies within 5 s. */
+  /** Runs the fixture node, SIGKILLs it once its job runs, and checks the job's group and the node's spawner die within 5 s. */
   async function killNodeAndCheckJobDies (mode: FixtureMode): Promise<void> {
     const dir = await scratch()
     const { node, exited, pgid } = await startFixtureNode(dir, { cmd: ['sh', '-c', 'sleep 300 & sleep 300'] }, mode)
     later(async () => { node.kill('SIGKILL') })
     later(async () => { await groupMembers(pgid).then(members => members.length > 0 && process.kill(-pgid, 'SIGKILL')) })
     await waitForGroupSize(pgid, 3)
+    const spawner = parentOf(pgid)
+    expect(spawner).not.toBe(node.pid)
 
     node.kill('SIGKILL')
     await exited
     const killedAt = Date.now()
     await waitForGroupGone(pgid, 5000)
+    await waitFor(() => !existsSync(`/proc/${spawner}`), { timeout: 5000, interval: 20, what: 'the spawner to exit with its node' })
     expect(Date.now() - killedAt).toBeLessThan(5000)
     expect((await stat(join(dir, 'output/orphan/1.stdout'))).isFile()).toBe(true)
   }

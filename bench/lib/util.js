@@ -1,7 +1,7 @@
 /**
  * Small generic helpers of the benchmark: polling with deadlines, timing, percentiles, /proc reads.
  */
-import { readFile } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 import { performance } from 'node:perf_hooks'
 
 /** Monotonic milliseconds (fractional). */
@@ -74,6 +74,19 @@ export async function cpuMs (pid) {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   return (Number(fields[11]) + Number(fields[12])) * 1000 / 100
+}
+
+/** The pid of a node's spawner process (the child that starts its jobs), or undefined. */
+export async function spawnerPid (nodePid) {
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      const stat = await readFile(`/proc/${name}/stat`, 'utf8')
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== nodePid) continue
+      if ((await readFile(`/proc/${name}/cmdline`, 'latin1')).includes('spawner/main.js')) return Number(name)
+    } catch {}
+  }
+  return undefined
 }
 
 /** Resident set size of a process in MiB, from /proc (undefined if it is gone). */

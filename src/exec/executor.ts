@@ -171,6 +171,7 @@ class ProcessExecutor implements Executor {
     this.#cgroup = this.#openCgroup()
     this.#watchdog = new Watchdog(this.#cgroup?.dir)
     this.#sampler.start()
+    this.#spawner.start()
   }
 
   #openCgroup (): NodeCgroup | undefined {

@@ -38,12 +38,23 @@ function entryPath (): string {
   return compiled.replace(/\/src\/exec\/spawner\/main\.js$/, '/dist/exec/spawner/main.js')
 }
 
+/**
+ * A small young generation: garbage is collected before the heap grows, and the spawner stays small,
+ * which is the point of it (fork's cost grows with the forking process's memory).
+ */
+const SPAWNER_FLAGS = ['--max-semi-space-size=1']
+
 const NO_OUTPUT = { stdoutBytes: 0, stderrBytes: 0, truncated: false, tail: '' }
 
 export class Spawner {
   #child?: ChildProcess
   #nextId = 0
   readonly #orders = new Map<number, Pending>()
+
+  /** Starts the spawner now rather than with the first job, which then need not wait for it. */
+  start (): void {
+    this.#running()
+  }
 
   /** Sends the order; resolves once the job runs or could not start. Rejects if the spawner cannot be reached. */
   async spawn (order: Omit<SpawnOrder, 'id'>): Promise<SpawnedJob | SpawnFailed> {
@@ -79,7 +90,7 @@ export class Spawner {
 
   #running (): ChildProcess {
     if (this.#child !== undefined && this.#child.connected) return this.#child
-    const child = fork(entryPath(), [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' })
+    const child = fork(entryPath(), [], { execArgv: SPAWNER_FLAGS, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' })
     child.on('message', (message: SpawnerMessage) => { this.#receive(message) })
     child.once('exit', (code, signal) => { this.#died(child, code, signal) })
     child.on('error', err => { log('spawner: %s', err.message) })

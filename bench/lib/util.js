@@ -84,7 +84,9 @@ export async function spawnerPid (nodePid) {
       const stat = await readFile(`/proc/${name}/stat`, 'utf8')
       if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== nodePid) continue
       if ((await readFile(`/proc/${name}/cmdline`, 'latin1')).includes('spawner/main.js')) return Number(name)
-    } catch {}
+    } catch {
+      // gone meanwhile
+    }
   }
   return undefined
 }

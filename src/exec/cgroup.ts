@@ -66,6 +66,15 @@ function removeLeftovers (parent: string): void {
   }
 }
 
+/** SIGKILLs every process in the cgroup `dir`, wherever it is in the job's tree or its sessions. */
+export function killCgroup (dir: string): void {
+  try {
+    writeFileSync(join(dir, 'cgroup.kill'), '1')
+  } catch (err) {
+    if (errorCode(err) !== 'ENOENT') log('cannot kill cgroup %s: %s', dir, (err as Error).message)
+  }
+}
+
 export class JobCgroup {
   /** Its name in the node's cgroup. */
   readonly name: string
@@ -78,11 +87,7 @@ export class JobCgroup {
 
   /** SIGKILLs every process in the cgroup, wherever it is in the job's tree or its sessions. */
   kill (): void {
-    try {
-      writeFileSync(join(this.dir, 'cgroup.kill'), '1')
-    } catch (err) {
-      if (errorCode(err) !== 'ENOENT') log('cannot kill cgroup %s: %s', this.dir, (err as Error).message)
-    }
+    killCgroup(this.dir)
   }
 
   /** Removes the cgroup once the processes in it are gone; never rejects. */

@@ -7,18 +7,22 @@
  * CPU inside `spawn()`, blocking its event loop each time; this process stays small. It keeps no
  * state a job needs to survive it: jobs run in their own process groups, the node signals them
  * directly, and the node's watchdog kills them if the node dies. When the node goes (the IPC
- * channel closes) the spawner exits.
+ * channel closes) the spawner kills the jobs it is running and exits: a job the node died too soon
+ * to register with its watchdog dies too.
  */
 import { execa } from 'execa'
-import { spawnInside } from '../cgroup.js'
+import { killCgroup, spawnInside } from '../cgroup.js'
 import { log } from '../log.js'
 import { JobOutputs } from '../output.js'
-import { readStatSync } from '../proc.js'
+import { readStatSync, signalGroup } from '../proc.js'
 import type { SpawnerMessage, SpawnOrder } from './protocol.js'
 
 type JobProcess = ReturnType<typeof spawnJob>
 
 const send = (message: SpawnerMessage): void => { process.send?.(message) }
+
+/** The jobs whose leaders have not exited: their process group ids, and their cgroups. */
+const running = new Map<number, string | undefined>()
 
 const codeOf = (err: unknown): string | undefined => (err as NodeJS.ErrnoException | null)?.code
 
@@ -70,8 +74,10 @@ async function run (order: SpawnOrder): Promise<void> {
   }
   // read now, before the event loop gets a chance to reap the process and free its pid
   send({ type: 'spawned', id, pid, stat: readStatSync(pid), contained })
+  running.set(pid, contained ? order.cgroup?.dir : undefined)
   let drainTimer: NodeJS.Timeout | undefined
   child.nodeChildProcess.once('exit', () => {
+    running.delete(pid)
     send({ type: 'exited', id, endedAt: Date.now() })
     drainTimer = setTimeout(() => { abandonOutput(child, pid) }, order.drainMs)
   })
@@ -91,5 +97,11 @@ function abandonOutput (child: JobProcess, pid: number): void {
 // Terminal and session signals aimed at the node's group are the node's to handle: the spawner
 // goes when the node does, by the IPC channel closing.
 for (const signal of ['SIGINT', 'SIGHUP', 'SIGTERM'] as const) process.on(signal, () => {})
-process.on('disconnect', () => { process.exit(0) })
+process.on('disconnect', () => {
+  for (const [pgid, cgroup] of running) {
+    signalGroup(pgid, 'SIGKILL')
+    if (cgroup !== undefined) killCgroup(cgroup)
+  }
+  process.exit(0)
+})
 process.on('message', (order: SpawnOrder) => { void run(order) })

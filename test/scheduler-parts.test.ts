@@ -11,12 +11,16 @@ import { HeldLeases } from '../src/sched/claims/held-leases.js'
 import { Drain } from '../src/sched/scheduler/drain.js'
 import { FENCE_CHECK_MS, Fence, fenceMarginMs, mustFence, watchdogFenceMs } from '../src/sched/scheduler/fence.js'
 import { IntentLog } from '../src/sched/scheduler/intent-log.js'
+import { Launcher } from '../src/sched/scheduler/launcher.js'
 import { RankDelay } from '../src/sched/scheduler/rank-delay.js'
 import { recoverLeftovers } from '../src/sched/scheduler/recovery.js'
 import type { Run } from '../src/sched/scheduler/runs.js'
 import { Runs } from '../src/sched/scheduler/runs.js'
 import { STORAGE_BACKOFF_MS, StorageBackoff } from '../src/sched/scheduler/storage-backoff.js'
-import type { TableEntry } from '../src/sched/table.js'
+import type { JobTable, TableEntry } from '../src/sched/table.js'
+import type { Claims } from '../src/sched/claims.js'
+import type { Executor } from '../src/exec/executor.js'
+import { StorageError } from '../src/errors.js'
 import { memoryStore } from '../src/storage/memory-store.js'
 import type { KVStore } from '../src/storage/store.js'
 import { FailReason } from '../src/types.js'
@@ -244,6 +248,38 @@ describe('Runs and Drain', () => {
     runs.freeSlot(run)
     runs.remove(job)
     expect([runs.size, runs.used]).toEqual([0, 0])
+  })
+})
+
+describe('Launcher', () => {
+  it('does not announce the release of a run whose end could not be written: the lease lapses on the others instead', async () => {
+    const releases: Array<{ recorded?: boolean }> = []
+    const written: Attempt[] = []
+    const result = { startedAt: 1, endedAt: 2, exitCode: 0, stdoutBytes: 0, stderrBytes: 0, truncated: false, tail: '' }
+    const handle = { pid: 7, startTime: 's', result: Promise.resolve(result), kill: () => {}, outputPaths: {}, wrapUp: async () => {} }
+    const launcher = new Launcher({
+      self,
+      clock: new FakeClock(),
+      table: { get: () => ({ derived: { state: 'ready', epoch: 0, lamport: 0 } }), requeue: () => {}, refresh: () => {} } as unknown as JobTable,
+      claims: {
+        nextEpoch: () => 1, claim: async () => true, heldAlone: () => false, quorum: () => 2,
+        release: (_: JobId, options: { recorded?: boolean }) => { releases.push(options) }
+      } as unknown as Claims,
+      executor: { run: async () => handle } as unknown as Executor,
+      runs: new Runs(),
+      intents: new IntentLog(memoryStore()),
+      writeAttempt: async attempt => {
+        if (attempt.endedAt != null) throw new StorageError('no space left on device')
+        written.push(attempt)
+      },
+      settler: () => undefined,
+      taken: () => {},
+      storageFailed: () => {},
+      changed: () => {}
+    })
+    await launcher.launch(specOf(job))
+    expect(written).toHaveLength(1) // the start was recorded
+    expect(releases).toEqual([{ recorded: false }])
   })
 })
 

@@ -60,6 +60,9 @@ export class Launcher {
       log('run of %s failed to start or record: %s', spec.id, (err as Error).message)
       if (err instanceof StorageError) this.init.storageFailed()
       run.handle?.kill('lost')
+      // Its end will not be recorded (not before a restart's recovery): announcing the release would
+      // bar the job on the others until then. Unannounced, the lease lapses after its TTR there.
+      run.recorded = false
       this.release(spec)
     }
   }

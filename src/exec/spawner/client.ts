@@ -23,6 +23,8 @@ export interface SpawnedJob {
 }
 
 interface Pending {
+  /** The spawner the order went to: a new one may start before an old one's death is known. */
+  spawner: ChildProcess
   started: (outcome: Spawned | SpawnFailed) => void
   exited: (endedAt: number) => void
   done: (done: Omit<Done, 'type' | 'id'> & { spawnerDied?: true }) => void
@@ -70,7 +72,7 @@ export class Spawner {
         const { pid, stat, contained } = outcome
         resolve({ type: 'spawned', pid, stat, contained, exited: exitedP, done: doneP })
       }
-      this.#orders.set(id, { started, exited, done })
+      this.#orders.set(id, { spawner: child, started, exited, done })
       child.send({ ...order, id }, err => {
         if (err == null) return
         this.#orders.delete(id)
@@ -121,13 +123,14 @@ export class Spawner {
 
   #died (child: ChildProcess, code: number | null, signal: string | null): void {
     if (this.#child === child) this.#child = undefined
-    if (this.#orders.size > 0) log('spawner died (exit %s, signal %s) with %d jobs', code, signal, this.#orders.size)
+    const orphans = [...this.#orders].filter(([, pending]) => pending.spawner === child)
+    if (orphans.length > 0) log('spawner died (exit %s, signal %s) with %d jobs', code, signal, orphans.length)
     const endedAt = Date.now()
-    for (const pending of this.#orders.values()) {
-      pending.started({ type: 'failed', id: 0, stage: 'spawner', message: 'the spawner process died' })
+    for (const [id, pending] of orphans) {
+      this.#orders.delete(id)
+      pending.started({ type: 'failed', id, stage: 'spawner', message: 'the spawner process died' })
       pending.exited(endedAt)
       pending.done({ signal: 'SIGKILL', summary: NO_OUTPUT, spawnerDied: true })
     }
-    this.#orders.clear()
   }
 }

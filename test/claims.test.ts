@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { FakeClock, systemClock } from '../src/clock.js'
+import type { Clock } from '../src/clock.js'
 import { BATCH_INTERVAL_MS, CLAIM_DEADLINE_MS, Claims, claimRank } from '../src/sched/claims.js'
 import type { ClaimsInit, PeerLoad } from '../src/sched/claims.js'
 import { decodeBatch } from '../src/sched/claim-batch.js'
@@ -52,7 +53,7 @@ class Bus {
 const job = 'abcdef-1' as JobId
 const peersOf = (all: string[], self: string) => (): PeerLoad[] => all.filter(p => p !== self).map(peer => ({ peer, slots: 2, running: 0, draining: false, tags: [] }))
 
-function mesh (names: string[], clock = new FakeClock(), extra: Partial<ClaimsInit> = {}): { bus: Bus, nodes: Claims[], preempted: string[], expired: JobId[][] } {
+function mesh (names: string[], clock: Clock = new FakeClock(), extra: Partial<ClaimsInit> = {}): { bus: Bus, nodes: Claims[], preempted: string[], expired: JobId[][] } {
   const bus = new Bus()
   const preempted: string[] = []
   const expired: JobId[][] = []

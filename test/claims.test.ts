@@ -1,6 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest'
-import { FakeClock } from '../src/clock.js'
-import { CLAIM_DEADLINE_MS, Claims, claimRank } from '../src/sched/claims.js'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { FakeClock, systemClock } from '../src/clock.js'
+import type { Clock } from '../src/clock.js'
+import { BATCH_INTERVAL_MS, CLAIM_DEADLINE_MS, Claims, claimRank } from '../src/sched/claims.js'
 import type { ClaimsInit, PeerLoad } from '../src/sched/claims.js'
 import { decodeBatch } from '../src/sched/claim-batch.js'
 import type { ClaimBatch } from '../src/sched/claim-batch.js'
@@ -52,7 +53,7 @@ class Bus {
 const job = 'abcdef-1' as JobId
 const peersOf = (all: string[], self: string) => (): PeerLoad[] => all.filter(p => p !== self).map(peer => ({ peer, slots: 2, running: 0, draining: false, tags: [] }))
 
-function mesh (names: string[], clock = new FakeClock(), extra: Partial<ClaimsInit> = {}): { bus: Bus, nodes: Claims[], preempted: string[], expired: JobId[][] } {
+function mesh (names: string[], clock: Clock = new FakeClock(), extra: Partial<ClaimsInit> = {}): { bus: Bus, nodes: Claims[], preempted: string[], expired: JobId[][] } {
   const bus = new Bus()
   const preempted: string[] = []
   const expired: JobId[][] = []
@@ -566,5 +567,34 @@ describe('claims', () => {
     expect(decodeBatch(new TextEncoder().encode(JSON.stringify(valid)))).toEqual(valid)
     expect(decodeBatch(new TextEncoder().encode(JSON.stringify({ ...valid, claims: [[job, -1, 3000]] })))).toBeUndefined()
     expect(decodeBatch(new TextEncoder().encode(JSON.stringify({ ...valid, v: 1, claims: [[job, 1]] })))).toBeUndefined()
+  })
+})
+
+describe('the claims tick', () => {
+  afterEach(() => { vi.useRealTimers() })
+
+  it('runs only while there is work: idle nodes set no timer; a claim wakes the nodes that hear it; all stop once the lease is released and resent', async () => {
+    // the real Claims timers, on time the test moves
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance'] })
+    const { bus, nodes } = mesh(['a', 'b', 'c'], systemClock)
+    const [a] = nodes
+    for (const n of nodes) n.start()
+    stops.push(() => { for (const n of nodes) n.stop() })
+    expect(vi.getTimerCount()).toBe(0)
+    const step = async (): Promise<void> => {
+      bus.deliver()
+      await vi.advanceTimersByTimeAsync(BATCH_INTERVAL_MS)
+    }
+    const won = a.claim(job, 1, 30_000)
+    for (let i = 0; i < 10; i++) await step()
+    expect(await won).toBe(true)
+    // the holder renews its lease, the others time it: all three tick
+    expect(vi.getTimerCount()).toBe(3)
+    await vi.advanceTimersByTimeAsync(10_000)
+    expect(vi.getTimerCount()).toBe(3)
+    a.release(job)
+    // the release goes out at once and again 250 ms and 1 s later
+    for (let t = 0; t <= 1000 + 2 * BATCH_INTERVAL_MS; t += BATCH_INTERVAL_MS) await step()
+    expect(vi.getTimerCount()).toBe(0)
   })
 })

@@ -67,7 +67,8 @@ export class Liveness {
   /**
    * The members that count as live for claims, with the load they last gossiped: those heard from
    * recently, and those still connected. A connected member that is slow to speak (a lossy link)
-   * still counts, so that claims keep needing its vote; a dead link is closed by pings within 10 s.
+   * still counts, so that claims keep needing its vote; a dead link is closed by pings within 15 s
+   * (`PING_INTERVAL_MS` and libp2p's ping timeout, at most 10 s).
    */
   liveStatuses (): NodeStatusGossip[] {
     const now = this.init.clock.monotonic()

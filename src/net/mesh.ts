@@ -75,7 +75,7 @@ export class Mesh implements Startable {
     this.topics = new GossipTopics({ clusterId: init.clusterId, membership, heard: peer => { this.liveness.heardFrom(peer) } })
     const statuses = this.topics.channel<NodeStatusGossip>('status/1', statusCodec)
     statuses.subscribe(status => { this.liveness.statusOf(status) })
-    this.beacon = new StatusBeacon(self, init.status, statuses, () => clock.now())
+    this.beacon = new StatusBeacon(self, init.status, statuses, clock, () => membership.activeIds().length)
   }
 
   /** A gossip topic of the cluster (`meshq/<cluster>/<name>`), declared before `start`. */

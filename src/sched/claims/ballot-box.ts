@@ -44,6 +44,11 @@ export class BallotBox {
     if (current == null || claimRank(ballot.job, ballot.candidate) < claimRank(ballot.job, current.candidate)) this.#queued.set(key, ballot)
   }
 
+  /** Whether a ballot waits for the next tick. */
+  get anyQueued (): boolean {
+    return this.#queued.size > 0
+  }
+
   /** The ballots queued since the last call. */
   takeQueued (): Ballot[] {
     const ballots = [...this.#queued.values()]

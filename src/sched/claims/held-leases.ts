@@ -43,6 +43,11 @@ export class HeldLeases {
     this.#clock = clock
   }
 
+  /** How many leases this node holds. */
+  get size (): number {
+    return this.#held.size
+  }
+
   has (job: JobId): boolean {
     return this.#held.has(job)
   }

@@ -147,6 +147,12 @@ export class LeaseBook {
     return lapsed
   }
 
+  /** Whether a lease may still lapse: one neither released nor lapsed here (see `lapse`). */
+  get anyRunning (): boolean {
+    for (const lease of this.#leases.values()) if (lease.released !== true && lease.expired !== true) return true
+    return false
+  }
+
   /** Jobs under a lease that is neither released nor lapsed. */
   * running (): Generator<JobId> {
     const now = this.#now()

@@ -38,6 +38,11 @@ export class ClaimPublisher {
     return this.#outbox
   }
 
+  /** Whether nothing is queued and no resend is due later. */
+  get idle (): boolean {
+    return this.#resends.length === 0 && Object.values(this.#outbox).every(list => list.length === 0)
+  }
+
   /** Queues a withdrawal or a release, and its resends (RESEND_AFTER_MS from `now`). */
   announce ({ list, entry }: Announcement, now: number): void {
     this.#outbox[list].push(entry)

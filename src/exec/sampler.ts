@@ -42,6 +42,7 @@ export class UsageSampler {
   readonly #limitIntervalMs: number
   readonly #groups = new Map<number, TrackedGroup>()
   #timer?: NodeJS.Timeout
+  #started = false
   #scanning = false
   #lastScan = 0
 
@@ -50,19 +51,33 @@ export class UsageSampler {
     this.#limitIntervalMs = limitIntervalMs
   }
 
+  /** Scans while it tracks a group: a node with no job running does not wake up for it. */
   start (): void {
-    this.#timer = setInterval(() => { this.#tick() }, this.#limitIntervalMs)
-    this.#timer.unref()
+    this.#started = true
+    this.#arm()
   }
 
   stop (): void {
-    clearInterval(this.#timer)
+    this.#started = false
+    this.#disarm()
   }
 
   /** Starts tracking the group whose leader is `pgid`, with a first reading of the leader. */
   track (pgid: number, leader?: ProcStat, limit?: MemoryLimit): void {
     this.#groups.set(pgid, { usage: {}, members: [pgid], limit })
     if (leader !== undefined) this.#record(pgid, [leader])
+    this.#arm()
+  }
+
+  #arm (): void {
+    if (!this.#started || this.#timer !== undefined || this.#groups.size === 0) return
+    this.#timer = setInterval(() => { this.#tick() }, this.#limitIntervalMs)
+    this.#timer.unref()
+  }
+
+  #disarm (): void {
+    clearInterval(this.#timer)
+    this.#timer = undefined
   }
 
   /**
@@ -75,6 +90,7 @@ export class UsageSampler {
     const stats = await Promise.all(group.members.filter(pid => pid !== pgid).map(readStat))
     this.#record(pgid, stats.filter((stat): stat is ProcStat => stat?.pgrp === pgid))
     this.#groups.delete(pgid)
+    if (this.#groups.size === 0) this.#disarm()
     return group.usage
   }
 

@@ -61,6 +61,8 @@ describe('executor', () => {
     expect(result).toMatchObject({ exitCode: 0, failReason: undefined, stdoutBytes: numbers(20).length, stderrBytes: 5, truncated: false })
     expect(result.tail).toBe([...numbers(20).trim().split('\n').slice(-9), 'oops'].join('\n'))
     expect(result.endedAt).toBeGreaterThanOrEqual(result.startedAt)
+    // stamped by the spawner at the spawn, as the end is: the record of the start carries the same time
+    expect(handle.startedAt).toBe(result.startedAt)
     expect(await readFile(handle.outputPaths.stdout, 'utf8')).toBe(numbers(20))
     expect(await readFile(handle.outputPaths.stderr, 'utf8')).toBe('oops\n')
     expect(handle.outputPaths.stdout).toMatch(/\/output\/job1\/1\.stdout$/)

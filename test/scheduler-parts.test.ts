@@ -256,7 +256,7 @@ describe('Launcher', () => {
     const releases: Array<{ recorded?: boolean }> = []
     const written: Attempt[] = []
     const result = { startedAt: 1, endedAt: 2, exitCode: 0, stdoutBytes: 0, stderrBytes: 0, truncated: false, tail: '' }
-    const handle = { pid: 7, startTime: 's', result: Promise.resolve(result), kill: () => {}, outputPaths: {}, wrapUp: async () => {} }
+    const handle = { pid: 7, startTime: 's', startedAt: 1, result: Promise.resolve(result), kill: () => {}, outputPaths: {}, wrapUp: async () => {} }
     const launcher = new Launcher({
       self,
       clock: new FakeClock(),

@@ -60,6 +60,8 @@ export interface RunHandle {
   readonly pid: number
   /** Field 22 of `/proc/<pid>/stat`, to recognise the process later (pid reuse); '' when never spawned. */
   readonly startTime: string
+  /** When the process was spawned (wall-clock ms), or when it failed to be; `result.startedAt` is the same. */
+  readonly startedAt: number
   /** Never rejects. */
   readonly result: Promise<RunResult>
   /** SIGTERM to the group, SIGKILL after the grace period. */
@@ -310,5 +312,7 @@ function failedRun (outputPaths: OutputPaths, startedAt: number, failReason: Fai
     startedAt, endedAt: Date.now(), failReason, stdoutBytes: 0, stderrBytes: 0, truncated: false, tail: `meshq: ${message}`
   }
   const ended = Promise.resolve(result)
-  return { pid: 0, startTime: '', outputPaths, result: ended, kill: () => {}, wrapUp: async jobState => { await wrapUp(ended, jobState) } }
+  return {
+    pid: 0, startTime: '', startedAt, outputPaths, result: ended, kill: () => {}, wrapUp: async jobState => { await wrapUp(ended, jobState) }
+  }
 }

@@ -45,6 +45,7 @@ export class RunningJob implements RunHandle {
   /** The group leader's pid, which is also the group id. */
   readonly pid: number
   readonly startTime: string
+  readonly startedAt: number
   readonly result: Promise<RunResult>
   readonly outputPaths: OutputPaths
   readonly uncontained?: true
@@ -61,7 +62,8 @@ export class RunningJob implements RunHandle {
   readonly #since = performance.now()
 
   constructor ({ child, cgroup, req, outputPaths, context, wrapUp }: JobInit) {
-    const startedAt = Date.now()
+    // the spawner's time, not ours: a short job may have ended there before its message reached us
+    const startedAt = this.startedAt = child.startedAt
     this.#child = child
     this.#cgroup = cgroup
     if (cgroup === undefined) this.uncontained = true

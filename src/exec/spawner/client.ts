@@ -14,6 +14,8 @@ import type { Done, Spawned, SpawnerMessage, SpawnFailed, SpawnOrder } from './p
 export interface SpawnedJob {
   type: 'spawned'
   pid: number
+  /** When the spawner spawned it: its end (`exited`) is measured there too, so never earlier. */
+  startedAt: number
   stat?: ProcStat
   contained: boolean
   /** Resolves with the time its leader exited. */
@@ -69,8 +71,8 @@ export class Spawner {
       const doneP = new Promise<Parameters<Pending['done']>[0]>(resolve => { done = resolve })
       const started = (outcome: Spawned | SpawnFailed): void => {
         if (outcome.type === 'failed') return resolve(outcome)
-        const { pid, stat, contained } = outcome
-        resolve({ type: 'spawned', pid, stat, contained, exited: exitedP, done: doneP })
+        const { pid, startedAt, stat, contained } = outcome
+        resolve({ type: 'spawned', pid, startedAt, stat, contained, exited: exitedP, done: doneP })
       }
       this.#orders.set(id, { spawner: child, started, exited, done })
       child.send({ ...order, id }, err => {

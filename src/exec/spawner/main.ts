@@ -65,6 +65,7 @@ async function run (order: SpawnOrder): Promise<void> {
     send({ type: 'failed', id, stage: 'refused', code: codeOf(err), message: (err as Error).message })
     return
   }
+  const startedAt = Date.now()
   const pid = child.pid
   if (pid === undefined) {
     await outputs.close()
@@ -73,7 +74,7 @@ async function run (order: SpawnOrder): Promise<void> {
     return
   }
   // read now, before the event loop gets a chance to reap the process and free its pid
-  send({ type: 'spawned', id, pid, stat: readStatSync(pid), contained })
+  send({ type: 'spawned', id, pid, startedAt, stat: readStatSync(pid), contained })
   running.set(pid, contained ? order.cgroup?.dir : undefined)
   let drainTimer: NodeJS.Timeout | undefined
   child.nodeChildProcess.once('exit', () => {

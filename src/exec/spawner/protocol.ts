@@ -44,6 +44,8 @@ export interface Spawned {
   type: 'spawned'
   id: number
   pid: number
+  /** When it was spawned (wall-clock ms, this host's clock, as `Exited.endedAt`). */
+  startedAt: number
   /** The leader read right after the spawn, before the spawner could reap it; undefined if already gone. */
   stat?: ProcStat
   /** Born in its cgroup. */

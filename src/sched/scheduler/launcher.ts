@@ -78,7 +78,7 @@ export class Launcher {
   /** Writes the intent, spawns, records the start; resolves with the run's result once it ends. */
   private async start (run: Run): Promise<RunResult> {
     const { spec, attempt } = run
-    const { claims, clock, self, intents } = this.init
+    const { claims, self, intents } = this.init
     await intents.begin(spec.id, attempt.epoch)
     const alone = claims.heldAlone(spec.id)
     const handle = run.handle = await this.init.executor.run({
@@ -95,7 +95,9 @@ export class Launcher {
     })
     // recorded only for a node cut off from the other member (the sole member of a cluster is not)
     const cutOff = (alone && claims.quorum() > 1) || undefined
-    run.attempt = { ...attempt, alone: cutOff, uncontained: handle.uncontained, startedAt: clock.now() }
+    // the executor's time of the spawn, as the end record will carry it: a start stamped later than
+    // the process's end (a short job, a busy node) made events on other nodes list the end first
+    run.attempt = { ...attempt, alone: cutOff, uncontained: handle.uncontained, startedAt: handle.startedAt }
     await Promise.all([
       intents.started({ job: spec.id, epoch: attempt.epoch, pid: handle.pid, startTime: handle.startTime }),
       this.init.writeAttempt(run.attempt, false).then(() => { run.recorded = true })

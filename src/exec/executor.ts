@@ -312,7 +312,6 @@ function failedRun (outputPaths: OutputPaths, startedAt: number, failReason: Fai
     startedAt, endedAt: Date.now(), failReason, stdoutBytes: 0, stderrBytes: 0, truncated: false, tail: `meshq: ${message}`
   }
   const ended = Promise.resolve(result)
-  return {
-    pid: 0, startTime: '', startedAt, outputPaths, result: ended, kill: () => {}, wrapUp: async jobState => { await wrapUp(ended, jobState) }
-  }
+  const finish = async (jobState?: JobState): Promise<void> => { await wrapUp(ended, jobState) }
+  return { pid: 0, startTime: '', startedAt, outputPaths, result: ended, kill: () => {}, wrapUp: finish }
 }

@@ -5,8 +5,9 @@
  * The node makes one cgroup for itself, `meshq-<pid>-<random>`, beside (below) the cgroup it runs in,
  * and one per job inside that. A job is born in its cgroup: the spawner (`spawner/`), which runs in the
  * node's own cgroup, moves itself into the job's cgroup, spawns, and moves back (two writes, well under
- * a millisecond), so no process of the job ever runs outside it, without a helper process per job. Nothing here enables a controller: the
- * cgroups only group processes, so they cost no accounting and put no limit on the jobs.
+ * a millisecond), so no process of the job ever runs outside it, without a helper process per job.
+ * Nothing here enables a controller: the cgroups only group processes, so they cost no accounting
+ * and put no limit on the jobs.
  */
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs'

@@ -126,7 +126,7 @@ function spawnFailure (err: unknown): FailReason {
 }
 
 /** Why a job the spawner could not start failed, and the message its record shows. */
-function failureOf ({ stage, code, message }: SpawnFailed, program: string): [FailReason, string] {
+function spawnFailureOf ({ stage, code, message }: SpawnFailed, program: string): [FailReason, string] {
   switch (stage) {
     case 'outputs': return [spawnFailure({ code }), `cannot open the output files: ${message}`]
     case 'refused': return [spawnFailure({ code }), `${program}: ${message}`]
@@ -240,7 +240,7 @@ class ProcessExecutor implements Executor {
       drainMs: this.#killGraceMs
     }).catch((err: Error): SpawnFailed => ({ type: 'failed', id: 0, stage: 'spawner', message: err.message }))
     if (spawned.type === 'failed' || !spawned.contained) void cgroup?.remove()
-    if (spawned.type === 'failed') return fail(...failureOf(spawned, req.cmd[0]))
+    if (spawned.type === 'failed') return fail(...spawnFailureOf(spawned, req.cmd[0]))
     const job = new RunningJob({
       child: spawned, cgroup: spawned.contained ? cgroup : undefined, req, outputPaths, context, wrapUp: finish
     })

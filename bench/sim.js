@@ -2,8 +2,9 @@
 /**
  * `npm run sim`: many nodes in one process, on a fake clock, running meshq's real claim protocol
  * (`Claims` from dist/) over an in-memory gossip bus with delay, jitter and loss, with node deaths
- * and event-loop stalls. Each node runs a small model of the scheduler: it claims ready jobs in
- * rendezvous-rank order when it has a free slot, runs them for a while, fences itself as the real
+ * and event-loop stalls. Each node runs a small model of the scheduler: when it has a free slot it
+ * claims the ready jobs the real `Lookahead` picks (those it ranks best for among the first few it
+ * may claim, in submit order), runs them for a while, fences itself as the real
  * scheduler does, and records starts and ends in a ledger every node sees after a sync delay.
  *
  * Reports per node count: duplicate runs (must be 0), overlapping runs, claim conflicts, gossip
@@ -18,6 +19,7 @@ import { parseArgs } from 'node:util'
 import { FakeClock } from '../dist/clock.js'
 import { BATCH_INTERVAL_MS, Claims, claimRank } from '../dist/sched/claims.js'
 import { mustFence } from '../dist/sched/scheduler/fence.js'
+import { Lookahead, lookaheadWidth } from '../dist/sched/scheduler/lookahead.js'
 import { seededRandom } from '../test/faults/workload.mjs'
 
 const ROOT = new URL('..', import.meta.url).pathname
@@ -98,6 +100,7 @@ async function simulate ({ n, jobs: jobCount, deaths, stalls, seed, ...rest }) {
       runs: new Map(), // job -> { epoch, run }
       claiming: 0,
       readySince: new Map(),
+      pending: [...jobs], // not yet seen done, in submit order
       receive (batch) {
         if (node.dead) return
         if (clock.monotonic() < node.stalledUntil) node.inbox.push(batch)
@@ -189,49 +192,46 @@ async function simulate ({ n, jobs: jobCount, deaths, stalls, seed, ...rest }) {
     })
   }
 
-  /**
-   * Every node's jobs, best rank first (then submit order), with its rank among the live nodes:
-   * a node may claim a job once rank × the claim window has passed (claimDelay).
-   */
+  /** Each job's rendezvous rank of every live node (0 claims first), as `Claims.rank` computes it. */
+  const ranks = new Map()
   function rankJobs () {
-    const position = new Map(names.map(p => [p, []]))
-    jobs.forEach((job, index) => {
-      let rank = 0
-      for (const p of order.get(job)) {
-        if (nodes.get(p).dead) continue
-        position.get(p).push({ job, rank: rank++, index })
-      }
-    })
-    for (const list of position.values()) list.sort((a, b) => a.rank - b.rank || a.index - b.index)
-    for (const [p, list] of position) nodes.get(p).candidates = list
+    for (const job of jobs) {
+      const rank = new Map()
+      for (const p of order.get(job)) if (!nodes.get(p).dead) rank.set(p, rank.size)
+      ranks.set(job, rank)
+    }
   }
 
-  /** The scheduler model's pass: claims ready jobs this node may claim now, best rank first. */
+  /**
+   * The scheduler's pass (`Pass` in src/sched/scheduler/pass.ts): walks the jobs in submit order,
+   * passes over those done, running, claimed elsewhere or still within this node's rank delay, and
+   * claims those the real `Lookahead` picks among the first it may claim.
+   */
   function pass (node) {
     const now = clock.monotonic()
-    let free = o.slots - node.runs.size
-    const reachable = Math.floor(now / o.windowMs) // no rank further than the time since the start
-    const list = node.candidates
+    const free = o.slots - node.runs.size
+    if (free <= 0) return
+    const lookahead = new Lookahead(lookaheadWidth(live.length, free))
+    const list = node.pending
     let kept = 0
     let read = 0
     for (; read < list.length; read++) {
-      const item = list[read]
-      if (free <= 0 || item.rank > reachable) break
-      const { job } = item
+      const job = list[read]
       const v = node.view.get(job)
       if (v?.done === true) continue // done jobs leave the list
-      list[kept++] = item
+      list[kept++] = job
       if (node.runs.has(job) || node.claims.bars(job, v?.epoch ?? 0) || running(node, job, v)) {
         node.readySince.delete(job) // as Scheduler.onJobChange: the rank delay runs from when it is ready again
         continue
       }
+      const rank = ranks.get(job).get(node.self)
       let since = node.readySince.get(job)
       if (since == null) node.readySince.set(job, since = now)
-      if (now < Math.max(since + item.rank * o.windowMs, node.claims.retryAt(job))) continue
-      free--
-      void launch(node, job)
+      if (now < Math.max(since + rank * o.windowMs, node.claims.retryAt(job))) continue
+      if (!lookahead.offer({ id: job, pri: 0, cores: 1 }, rank)) { read++; break }
     }
     if (kept < read) list.splice(kept, read - kept)
+    for (const { id } of lookahead.picks(free)) void launch(node, id)
   }
 
   /** Self-fencing, with the scheduler's decision: a lease that is about to go unconfirmed stops its run. */

@@ -4,6 +4,7 @@ import { validFact } from '../src/crdt/facts.js'
 import type { FactChange } from '../src/crdt/facts.js'
 import type { JobTable } from '../src/sched/table.js'
 import { ArraySpecError, parseArraySpec, splitTaskId } from '../src/array-task.js'
+import { OFFERED_PER_WALK } from '../src/sched/array-tasks.js'
 import type { JobId, JobSpec } from '../src/types.js'
 import { A, attemptFact, controlFact, jobFact, spec, table } from './table-fixtures.js'
 
@@ -46,6 +47,28 @@ describe('job arrays in the job table', () => {
     t.ingest([ended('segaaa-1[6]', 0)])
     expect(t.array('segaaa-1')?.states).toMatchObject({ ready: 4, done: 1 })
     expect(t.arrayState('segaaa-1')).toBe('ready')
+  })
+
+  it('offers the tasks after one passed over (claimed elsewhere), and takes only the one chosen', () => {
+    const t = table()
+    t.ingest([jobFact(array(1, 1, 1000))])
+    const offered: string[] = []
+    t.takeReady(s => {
+      offered.push(s.id)
+      return s.id === 'segaaa-1[3]' ? true : (offered.length < 5 ? false : 'stop')
+    })
+    expect(offered).toEqual(['segaaa-1[1]', 'segaaa-1[2]', 'segaaa-1[3]', 'segaaa-1[1]', 'segaaa-1[2]'])
+    expect([...t.all()].map(([id]) => id)).toEqual(['segaaa-1[3]'])
+    expect(t.array('segaaa-1')?.states.ready).toBe(1000)
+  })
+
+  it('offers at most OFFERED_PER_WALK tasks of one array per walk', () => {
+    const t = table()
+    t.ingest([jobFact(array(1, 1, 1_000_000)), jobFact(spec(2))])
+    const offered: string[] = []
+    t.takeReady(s => { offered.push(s.id); return false })
+    expect(offered).toHaveLength(OFFERED_PER_WALK + 1)
+    expect(offered.at(-1)).toBe('segaaa-2') // the walk went on past the array
   })
 
   it('takes in facts about a task before and after the array\'s spec', () => {

@@ -12,7 +12,9 @@ import { Drain } from '../src/sched/scheduler/drain.js'
 import { FENCE_CHECK_MS, Fence, fenceMarginMs, mustFence, watchdogFenceMs } from '../src/sched/scheduler/fence.js'
 import { IntentLog } from '../src/sched/scheduler/intent-log.js'
 import { Launcher } from '../src/sched/scheduler/launcher.js'
+import { Lookahead, lookaheadWidth } from '../src/sched/scheduler/lookahead.js'
 import { RankDelay } from '../src/sched/scheduler/rank-delay.js'
+import { claimRank } from '../src/sched/claims/rank.js'
 import { recoverLeftovers } from '../src/sched/scheduler/recovery.js'
 import type { Run } from '../src/sched/scheduler/runs.js'
 import { Runs } from '../src/sched/scheduler/runs.js'
@@ -203,23 +205,73 @@ describe('recoverLeftovers', () => {
 describe('RankDelay', () => {
   it('runs from when the job was first seen ready, and starts again once it was not', () => {
     const clock = new FakeClock()
-    const delay = new RankDelay(clock, { claimDelay: () => 300, retryAt: () => 0 })
+    const delay = new RankDelay(clock, { claimDelay: rank => rank * 100, retryAt: () => 0 })
     delay.seen(job, true)
     clock.advance(200)
     delay.seen(job, true) // still ready: the delay does not restart
-    expect(delay.claimAt(specOf(job))).toBe(300)
+    expect(delay.claimAt(specOf(job), 3)).toBe(300)
     delay.seen(job, false)
     delay.seen(job, true)
-    expect(delay.claimAt(specOf(job))).toBe(500)
+    expect(delay.claimAt(specOf(job), 3)).toBe(500)
     delay.forget(job)
     clock.advance(100)
-    expect(delay.claimAt(specOf(job))).toBe(600) // unseen: from now
+    expect(delay.claimAt(specOf(job), 3)).toBe(600) // unseen: from now
   })
 
   it('waits for the claim backoff when that ends later', () => {
     const clock = new FakeClock()
-    const delay = new RankDelay(clock, { claimDelay: () => 0, retryAt: () => 2500 })
-    expect(delay.claimAt(specOf(job))).toBe(2500)
+    const delay = new RankDelay(clock, { claimDelay: rank => rank * 100, retryAt: () => 2500 })
+    expect(delay.claimAt(specOf(job), 3)).toBe(2500)
+  })
+})
+
+describe('Lookahead', () => {
+  const specs = (n: number, extra: Partial<JobSpec> = {}): JobSpec[] =>
+    Array.from({ length: n }, (_, i) => ({ ...specOf(`segaaa-${i}` as JobId), ...extra }))
+  const offerAll = (lookahead: Lookahead, jobs: JobSpec[], rankOf: (spec: JobSpec) => number): number => {
+    let offered = 0
+    for (const spec of jobs) {
+      offered++
+      if (!lookahead.offer(spec, rankOf(spec))) break
+    }
+    return offered
+  }
+
+  it('keeps the run order where every rank is 0 (one node)', () => {
+    const lookahead = new Lookahead(4)
+    expect(offerAll(lookahead, specs(10), () => 0)).toBe(4)
+    expect(lookahead.picks(3).map(s => s.id)).toEqual(['segaaa-0', 'segaaa-1', 'segaaa-2'])
+  })
+
+  it('takes the jobs it ranks best for first, in run order among equal ranks, as many as fit', () => {
+    const lookahead = new Lookahead(5)
+    const jobs = specs(5)
+    const ranks = [2, 1, 0, 1, 0]
+    offerAll(lookahead, jobs, spec => ranks[jobs.indexOf(spec)])
+    expect(lookahead.picks(3).map(s => s.id)).toEqual(['segaaa-2', 'segaaa-4', 'segaaa-1'])
+    const wide = new Lookahead(5)
+    offerAll(wide, [{ ...jobs[0], cores: 2 }, jobs[1]], () => 0)
+    expect(wide.picks(1).map(s => s.id)).toEqual(['segaaa-1']) // the 2-core job does not fit
+  })
+
+  it('looks no further than a change of priority', () => {
+    const lookahead = new Lookahead(10)
+    const jobs = [...specs(2, { pri: 5 }), ...specs(3)]
+    expect(offerAll(lookahead, jobs, spec => spec.pri === 5 ? 3 : 0)).toBe(3)
+    expect(lookahead.picks(5).map(s => s.pri)).toEqual([5, 5])
+  })
+
+  it('spreads nodes that take from one backlog at once over different jobs', () => {
+    const nodes = Array.from({ length: 20 }, (_, i) => `node-${i}`)
+    const backlog = specs(400)
+    const rankAmong = (self: string) => (spec: JobSpec) => nodes.filter(p => claimRank(spec.id, p) < claimRank(spec.id, self)).length
+    const picks = nodes.map(self => {
+      const lookahead = new Lookahead(lookaheadWidth(nodes.length, 1))
+      offerAll(lookahead, backlog, rankAmong(self))
+      return lookahead.picks(1)[0].id
+    })
+    // taking the first job, all 20 would claim the same one; here most claim one no other node does
+    expect(new Set(picks).size).toBeGreaterThanOrEqual(14)
   })
 })
 

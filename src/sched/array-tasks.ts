@@ -22,6 +22,13 @@ export interface ArrayTasksInit {
   recompute: (ids: Set<JobId>) => void
 }
 
+/**
+ * How many of an array's untouched tasks one walk of the run queue is offered at most: more than
+ * the claims a mesh has in flight at once (tasks claimed elsewhere are passed over) plus the
+ * scheduler's lookahead, and few enough that a walk stays short however large the array.
+ */
+export const OFFERED_PER_WALK = 256
+
 export type Visit = (spec: JobSpec) => boolean | 'stop'
 
 /**
@@ -76,18 +83,32 @@ export class ArrayTasks {
     this.init.addSpec(spec, touched)
   }
 
-  /** The first untouched task of an array, offered to `visit`; a task taken gets an entry of its own. */
+  /**
+   * An array's untouched tasks, offered to `visit` in order until it takes one or stops, at most
+   * OFFERED_PER_WALK of them: tasks claimed elsewhere stay untouched here until their attempt
+   * arrives, and the scheduler looks past them. A task taken gets an entry of its own.
+   */
   offer (lazy: UntouchedTasks, spec: JobSpec, visit: Visit): boolean | 'stop' | 'stale' {
-    const index = lazy.next()
-    if (lazy.array !== spec || lazy.derived.state !== JobState.ready || lazy.derived.removed || index == null) return 'stale'
-    const task = lazy.spec(index)
-    const verdict = visit(task)
-    if (verdict !== true) return verdict
+    if (lazy.array !== spec || lazy.derived.state !== JobState.ready || lazy.derived.removed || lazy.count === 0) return 'stale'
+    let offered = 0
+    for (const index of lazy.fromNext()) {
+      const task = lazy.spec(index)
+      const verdict = visit(task)
+      if (verdict === true) {
+        this.take(lazy, index, task, spec)
+        return true
+      }
+      if (verdict === 'stop') return 'stop'
+      if (++offered === OFFERED_PER_WALK) break
+    }
+    return false
+  }
+
+  private take (lazy: UntouchedTasks, index: number, task: JobSpec, spec: JobSpec): void {
     const touched = new Set<JobId>()
     this.materialize(lazy, index, touched, task)
     this.init.recompute(touched)
     if (lazy.count > 0) this.init.queue.push(spec)
-    return true
   }
 
   /**

@@ -208,16 +208,28 @@ export class Claims {
   }
 
   /**
-   * How long this node should wait before claiming a job: 0 if it ranks first among the nodes
-   * that could run it (rendezvous hashing), a window per rank otherwise, so that usually one node tries.
+   * This node's place among the nodes that could run a job (rendezvous hashing): 0 if it ranks
+   * first. Every node that agrees on who is live computes the same order.
    */
-  claimDelay (spec: JobSpec): number {
+  rank (spec: JobSpec): number {
     // rank among the nodes able to run the job, not among those with a free slot right now: load
     // is gossiped every few seconds, and two nodes with different stale views would both rank first
     const candidates = this.init.peers().filter(p => !p.draining && p.slots >= spec.cores && spec.tags.every(t => p.tags.includes(t)))
     const mine = claimRank(spec.id, this.init.self)
-    const rank = candidates.filter(p => claimRank(spec.id, p.peer) < mine).length
+    return candidates.filter(p => claimRank(spec.id, p.peer) < mine).length
+  }
+
+  /**
+   * How long a node of that rank waits, from when a job is ready, before it claims the job: a window
+   * per rank, so that usually one node tries.
+   */
+  claimDelay (rank: number): number {
     return rank * this.windowMs
+  }
+
+  /** How many nodes take part in ranking: this node and the live peers. */
+  rankedNodes (): number {
+    return this.init.peers().length + 1
   }
 
   /**

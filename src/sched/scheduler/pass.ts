@@ -3,6 +3,7 @@ import type { JobId, JobSpec } from '../../types.js'
 import type { JobTable } from '../table.js'
 import type { Claims } from '../claims.js'
 import { MEMORY_RECHECK_MS, fitsMemory } from '../placement.js'
+import { Lookahead, lookaheadWidth } from './lookahead.js'
 import type { RankDelay } from './rank-delay.js'
 import type { Runs } from './runs.js'
 import type { StorageBackoff } from './storage-backoff.js'
@@ -81,6 +82,7 @@ export class Pass {
     const { table, claims, clock, runs, rank } = this.init
     let retryAt = Infinity
     const capped = cappedInPass(table, claims)
+    const lookahead = new Lookahead(lookaheadWidth(claims.rankedNodes(), this.init.slots - runs.used))
     table.takeReady(spec => {
       if (runs.has(spec.id) || !this.eligible(spec) || claims.bars(spec.id, knownEpoch(table, spec.id)) || capped(spec)) return false
       if (!fitsMemory(spec, this.init.freeMemory)) {
@@ -88,15 +90,29 @@ export class Pass {
         return false
       }
       if (spec.cores > this.init.slots - runs.used) return 'stop' // strict priority: no overtaking
-      const claimAt = rank.claimAt(spec)
+      const myRank = claims.rank(spec)
+      const claimAt = rank.claimAt(spec, myRank)
       if (claimAt > clock.monotonic()) {
         retryAt = Math.min(retryAt, claimAt)
         return false
       }
-      this.init.launch(spec)
-      return true
+      return lookahead.offer(spec, myRank) ? false : 'stop'
     })
+    this.launchAll(lookahead.picks(this.init.slots - runs.used))
     return retryAt
+  }
+
+  /**
+   * Takes the picked jobs off the run queue (an array's task gets its own entry) and launches them,
+   * one at a time: a launch counts against its group's and array's caps before the next is checked.
+   */
+  private launchAll (picks: JobSpec[]): void {
+    for (const spec of picks) {
+      if (this.init.claims.fullCap(spec.id) != null) continue
+      let taken = false
+      this.init.table.takeReady(next => taken ? 'stop' : (taken = next.id === spec.id))
+      this.init.launch(spec)
+    }
   }
 
   private eligible (spec: JobSpec): boolean {

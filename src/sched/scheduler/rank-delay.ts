@@ -23,10 +23,10 @@ export class RankDelay {
     this.readySince.delete(job)
   }
 
-  /** Monotonic time from which this node may claim the job. */
-  claimAt (spec: JobSpec): number {
+  /** Monotonic time from which this node, of that rank for the job (`Claims.rank`), may claim it. */
+  claimAt (spec: JobSpec, rank: number): number {
     let since = this.readySince.get(spec.id)
     if (since == null) this.readySince.set(spec.id, since = this.clock.monotonic())
-    return Math.max(since + this.claims.claimDelay(spec), this.claims.retryAt(spec.id))
+    return Math.max(since + this.claims.claimDelay(rank), this.claims.retryAt(spec.id))
   }
 }

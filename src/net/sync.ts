@@ -17,6 +17,14 @@ export const MAX_SYNC_FRAME = 64 * 1024 * 1024
 /** Offers of changed documents to a peer are merged over this long. */
 const OFFER_DELAY_MS = 10
 /**
+ * Offers of changes received from another peer, to the rest, are merged over this long. Peers
+ * are connected in a full mesh and the author sends its changes to every peer itself, so this
+ * relay only matters where a link is missing; sent at once, every change would cost every node a
+ * sync message on every session, and the heads exchanged in reply (work that grows with the
+ * square of the node count, per job), where merged, a message per session per interval.
+ */
+export const RELAY_DELAY_MS = 500
+/**
  * How often each side of a session sends its manifest again (anti-entropy). A document whose
  * digests differ in two manifests in a row is synced afresh, from an empty sync state: whatever
  * left the two sync states believing they agree, the replicas converge.
@@ -84,7 +92,9 @@ export class SyncService {
     this.unsubscribe = this.init.ledger.onChange((changes, origin) => {
       if (origin === 'load' && changes.length === 0) return
       const docs = new Set(changes.map(c => c.doc))
-      for (const session of this.sessions.values()) for (const doc of docs) session.offer(doc)
+      // the session a remote change came in on answers at once (SyncSession.receiveSync)
+      const delayMs = origin === 'remote' ? RELAY_DELAY_MS : OFFER_DELAY_MS
+      for (const session of this.sessions.values()) for (const doc of docs) session.offer(doc, delayMs)
     })
   }
 
@@ -144,6 +154,8 @@ class SyncSession {
   private closed = false
   private readonly dirty = new Set<string>()
   private offerTimer?: NodeJS.Timeout
+  /** When the pending offers go out (performance.now()). */
+  private offerDue = 0
   private entropyTimer?: NodeJS.Timeout
   /** Documents whose digests differed in the peer's last manifest. */
   private readonly differing = new Set<string>()
@@ -187,13 +199,17 @@ class SyncSession {
   }
 
   /**
-   * Sends what the peer lacks of a document, soon: offers within a few milliseconds are merged,
-   * so a burst of changes (or of replies) costs one sync message per document, not one each.
+   * Sends what the peer lacks of a document within `delayMs`: offers made meanwhile are merged, so
+   * a burst of changes (or of replies) costs one sync message per document, not one each.
    */
-  offer (doc: string): void {
+  offer (doc: string, delayMs = OFFER_DELAY_MS): void {
     if (this.closed) return
     this.dirty.add(doc)
-    this.offerTimer ??= setTimeout(() => { this.sendOffers() }, OFFER_DELAY_MS)
+    const due = performance.now() + delayMs
+    if (this.offerTimer != null && this.offerDue <= due) return
+    clearTimeout(this.offerTimer)
+    this.offerDue = due
+    this.offerTimer = setTimeout(() => { this.sendOffers() }, delayMs)
   }
 
   private sendManifest (): void {

@@ -1,5 +1,5 @@
 import createDebug from 'debug'
-import type { PrivateKey } from '@libp2p/interface'
+import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { asError } from '../errors.js'
 import type { Clock } from '../clock.js'
 import type { Ledger } from '../crdt/ledger.js'
@@ -171,11 +171,22 @@ export class Mesh implements Startable {
   }
 
   private connected (): Set<string> {
-    return new Set(this.running?.host.getPeers().map(p => p.toString()) ?? [])
+    return new Set(this.running?.host.getPeers().map(peerIdString) ?? [])
   }
 
   private started (): Running {
     if (this.running == null) throw new Error('the mesh has not started')
     return this.running
   }
+}
+
+/**
+ * Peer ids as strings, remembered per id object: `toString` encodes the key in base58 every time,
+ * and the set of connected peers is read for every job a scheduling pass ranks.
+ */
+const peerIdStrings = new WeakMap<PeerId, string>()
+function peerIdString (peer: PeerId): string {
+  let text = peerIdStrings.get(peer)
+  if (text == null) peerIdStrings.set(peer, text = peer.toString())
+  return text
 }

@@ -208,15 +208,19 @@ export class Claims {
   }
 
   /**
-   * This node's place among the nodes that could run a job (rendezvous hashing): 0 if it ranks
-   * first. Every node that agrees on who is live computes the same order.
+   * This node's place among the nodes that could run a job (rendezvous hashing), 0 if it ranks
+   * first, over the live peers as they are now (read once, for ranking many jobs). Every node that
+   * agrees on who is live computes the same order.
    */
-  rank (spec: JobSpec): number {
-    // rank among the nodes able to run the job, not among those with a free slot right now: load
-    // is gossiped every few seconds, and two nodes with different stale views would both rank first
-    const candidates = this.init.peers().filter(p => !p.draining && p.slots >= spec.cores && spec.tags.every(t => p.tags.includes(t)))
-    const mine = claimRank(spec.id, this.init.self)
-    return candidates.filter(p => claimRank(spec.id, p.peer) < mine).length
+  ranker (): (spec: JobSpec) => number {
+    const peers = this.init.peers()
+    return spec => {
+      // rank among the nodes able to run the job, not among those with a free slot right now: load
+      // is gossiped every few seconds, and two nodes with different stale views would both rank first
+      const mine = claimRank(spec.id, this.init.self)
+      const able = (p: PeerLoad): boolean => !p.draining && p.slots >= spec.cores && spec.tags.every(t => p.tags.includes(t))
+      return peers.filter(p => able(p) && claimRank(spec.id, p.peer) < mine).length
+    }
   }
 
   /**

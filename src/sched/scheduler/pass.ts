@@ -82,6 +82,7 @@ export class Pass {
     const { table, claims, clock, runs, rank } = this.init
     let retryAt = Infinity
     const capped = cappedInPass(table, claims)
+    const rankOf = claims.ranker() // the live peers, read once for the pass
     const lookahead = new Lookahead(lookaheadWidth(claims.rankedNodes(), this.init.slots - runs.used))
     table.takeReady(spec => {
       if (runs.has(spec.id) || !this.eligible(spec) || claims.bars(spec.id, knownEpoch(table, spec.id)) || capped(spec)) return false
@@ -90,7 +91,7 @@ export class Pass {
         return false
       }
       if (spec.cores > this.init.slots - runs.used) return 'stop' // strict priority: no overtaking
-      const myRank = claims.rank(spec)
+      const myRank = rankOf(spec)
       const claimAt = rank.claimAt(spec, myRank)
       if (claimAt > clock.monotonic()) {
         retryAt = Math.min(retryAt, claimAt)

@@ -57,24 +57,24 @@ describe('a two-node mesh', () => {
   }, 120_000)
 
   it('reruns the job of a node killed with SIGKILL on the survivor within TTR + 1 s, and keeps the survivor\'s own job', async () => {
-    // the survivor (tag a, 2 slots) runs its own job and a filler; so the other job must go to the victim
-    const [survivor, victim] = await twoNodes(['--slots', '2', '--tags', 'a'], ['--slots', '1'])
+    // the survivor (tag a, 3 slots) runs its own job and two fillers; so the other job must go to the victim
+    const [survivor, victim] = await twoNodes(['--slots', '3', '--tags', 'a'], ['--slots', '1'])
     cleanups.push(survivor.cleanup, victim.cleanup)
     const file = await workFile('marks')
     // the first run of each job would take 5 minutes; a rerun ends at once
     const script = `echo start $MESHQ_JOB_ID $MESHQ_ATTEMPT >> ${file}; if mkdir ${file}-$MESHQ_JOB_ID 2>/dev/null; then sleep 300; fi; echo end $MESHQ_JOB_ID $MESHQ_ATTEMPT >> ${file}`
     const sub = async (...args: string[]): Promise<string> => (await ok(survivor.home, ['sub', '--ttr', '3s', ...args, '--', 'sh', '-c', script])).trim()
     const own = await sub('--tag', 'a')
-    const filler = await sub('--tag', 'a')
+    const fillers = [await sub('--tag', 'a'), await sub('--tag', 'a')]
     const theirs = await sub()
     const running = await waitFor(async () => {
-      const jobs = await Promise.all([own, filler, theirs].map(async id => await json<JobView>(survivor.home, ['show', id])))
+      const jobs = await Promise.all([own, ...fillers, theirs].map(async id => await json<JobView>(survivor.home, ['show', id])))
       return jobs.every(j => j.state === 'running') ? jobs : undefined
-    }, { what: 'the three jobs to start', timeout: 30_000 })
+    }, { what: 'the four jobs to start', timeout: 30_000 })
     const killedAt = Date.now()
     await victim.kill('SIGKILL')
-    await ok(survivor.home, ['kill', filler]) // a free slot for the rerun
-    const before = Math.max(...running[2].attempts.map(a => a.epoch))
+    await ok(survivor.home, ['kill', ...fillers]) // free slots for the rerun: more than it needs
+    const before = Math.max(...running[3].attempts.map(a => a.epoch))
     const rerun = await waitFor(async () => (await json<JobView>(survivor.home, ['show', theirs])).attempts.find(a => a.epoch > before && a.startedAt != null), { what: 'the rerun to start', timeout: 30_000 })
     const failover = Date.parse(rerun.startedAt as string) - killedAt
     console.log(`two nodes: rerun started ${failover} ms after SIGKILL (TTR 3000 ms)`)
@@ -84,5 +84,9 @@ describe('a two-node mesh', () => {
     const mine = await json<JobView>(survivor.home, ['show', own])
     expect(mine.state).toBe('running')
     expect(mine.attempts).toHaveLength(running[0].attempts.length)
+    // one rerun: the job was queued twice here (at its submit and when the lease lapsed), and
+    // with two free slots both entries were once launched, at two epochs, both won alone
+    const done = await waitFor(async () => { const j = await json<JobView>(survivor.home, ['show', theirs]); return j.state === 'done' ? j : undefined }, { what: 'the rerun to end' })
+    expect(done.attempts.filter(a => a.epoch > before)).toHaveLength(1)
   }, 120_000)
 })

@@ -254,6 +254,13 @@ describe('Lookahead', () => {
     expect(wide.picks(1).map(s => s.id)).toEqual(['segaaa-1']) // the 2-core job does not fit
   })
 
+  it('picks a job the run queue holds twice once: launched twice, it would run twice', () => {
+    const lookahead = new Lookahead(4)
+    const [a, b] = specs(2)
+    offerAll(lookahead, [a, a, b], () => 0)
+    expect(lookahead.picks(3).map(s => s.id)).toEqual(['segaaa-0', 'segaaa-1'])
+  })
+
   it('looks no further than a change of priority', () => {
     const lookahead = new Lookahead(10)
     const jobs = [...specs(2, { pri: 5 }), ...specs(3)]

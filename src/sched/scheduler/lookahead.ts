@@ -32,14 +32,22 @@ interface Found {
  */
 export class Lookahead {
   private readonly found: Found[] = []
+  private readonly ids = new Set<string>()
 
   constructor (private readonly width: number) {}
 
-  /** Offers the next job in run order that this node may claim now; returns whether to offer more. */
+  /**
+   * Offers the next job in run order that this node may claim now; returns whether to offer more.
+   * A job offered again is ignored: the run queue can hold a job twice (queued again when a lease
+   * on it lapsed), and picked twice it would be launched twice.
+   */
   offer (spec: JobSpec, rank: number): boolean {
     const first = this.found[0]
     if (first != null && spec.pri !== first.spec.pri) return false // priority stays strict
-    this.found.push({ spec, rank, order: this.found.length })
+    if (!this.ids.has(spec.id)) {
+      this.ids.add(spec.id)
+      this.found.push({ spec, rank, order: this.found.length })
+    }
     return this.found.length < this.width
   }
 

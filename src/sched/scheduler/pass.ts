@@ -109,7 +109,7 @@ export class Pass {
    */
   private launchAll (picks: JobSpec[]): void {
     for (const spec of picks) {
-      if (this.init.claims.fullCap(spec.id) != null) continue
+      if (this.init.runs.has(spec.id) || this.init.claims.fullCap(spec.id) != null) continue
       let taken = false
       this.init.table.takeReady(next => taken ? 'stop' : (taken = next.id === spec.id))
       this.init.launch(spec)

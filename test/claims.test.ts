@@ -509,16 +509,18 @@ describe('claims', () => {
     const names = ['a', 'b', 'c']
     // a ran the job and recorded its end; b and c have only its start so far (their ledger lags)
     const endKnown = new Set(['a'])
+    let recorded = 0 // the epoch of the attempt every ledger has the start of
     const [a, b, c] = names.map(self => new Claims({
       self, clock, transport: bus.transport(self), peers: peersOf(names, self), members: () => 3, othersSilentFor: () => false,
       onExpired: () => {}, onPreempted: () => {}, quietMs: 0,
-      knownEpoch: () => 1,
+      knownEpoch: () => recorded,
       ended: () => endKnown.has(self),
       claimable: () => !endKnown.has(self)
     }))
     const won = a.claim(job, 1, 30_000)
     await bus.settle([a, b, c])
     expect(await won).toBe(true)
+    recorded = 1
     a.release(job)
     await bus.settle([a, b, c], 2)
     expect(b.bars(job, 1)).toBe(true)
@@ -535,6 +537,29 @@ describe('claims', () => {
     expect(await later).toBe(false)
     endKnown.add('b')
     expect(b.bars(job, 1)).toBe(false)
+  })
+
+  it('gives up a claim at once when the ledger has an attempt of its epoch: its winner may die before the claim is voted down', async () => {
+    const clock = new FakeClock()
+    const bus = new Bus()
+    let recorded = 0
+    // a mesh of two: b won epoch 1 alone (a was silent to it), a claimed epoch 1 too
+    const [a, b] = ['a', 'b'].map(self => new Claims({
+      self, clock, transport: bus.transport(self), peers: peersOf(['a', 'b'], self), members: () => 2, othersSilentFor: () => self === 'b',
+      onExpired: () => {}, onPreempted: () => {}, quietMs: 0, knownEpoch: () => self === 'a' ? recorded : 0
+    }))
+    expect(await b.claim(job, 1, 30_000)).toBe(true)
+    const first = a.claim(job, 1, 30_000)
+    let settledAt: number | undefined
+    void first.then(() => { settledAt = clock.monotonic() })
+    bus.deliver(from => from === 'a') // b's renewal is lost: b died right after its win
+    a.tick()
+    await new Promise(resolve => setImmediate(resolve))
+    expect(settledAt).toBeUndefined()
+    recorded = 1 // b's attempt reaches a's ledger
+    a.tick()
+    expect(await first).toBe(false)
+    expect(settledAt).toBe(0) // not after the claim deadline
   })
 
   it('a holder cut off past its TTR is taken over at the next epoch, and stops its copy when it hears so', async () => {

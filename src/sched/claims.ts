@@ -462,6 +462,7 @@ export class Claims {
    * BATCH_INTERVAL_MS while there is work (see `wake`); stops once `idle`.
    */
   tick (): void {
+    this.giveUpRecorded()
     this.castBallots()
     this.publisher.outbox.renews.push(...this.held.due())
     this.publisher.resendDue(this.init.clock.monotonic())
@@ -471,6 +472,16 @@ export class Claims {
     if (this.timer != null && this.idle()) {
       clearInterval(this.timer)
       this.timer = undefined
+    }
+  }
+
+  /**
+   * Gives up this node's claims whose epoch the ledger already has an attempt of (or a later one):
+   * another node won it, and its renewals may never come (it can die right after its win).
+   */
+  private giveUpRecorded (): void {
+    for (const [job, pending] of this.pending) {
+      if ((this.init.knownEpoch?.(job) ?? 0) >= pending.epoch) pending.settle(false)
     }
   }
 

@@ -192,7 +192,7 @@ async function simulate ({ n, jobs: jobCount, deaths, stalls, seed, ...rest }) {
     })
   }
 
-  /** Each job's rendezvous rank of every live node (0 claims first), as `Claims.ranker` computes it. */
+  /** Each job's rendezvous rank of every live node (0 claims first), as `Claims.ranking` computes it. */
   const ranks = new Map()
   function rankJobs () {
     for (const job of jobs) {

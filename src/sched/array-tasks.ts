@@ -91,7 +91,7 @@ export class ArrayTasks {
   offer (lazy: UntouchedTasks, spec: JobSpec, visit: Visit): boolean | 'stop' | 'stale' {
     if (lazy.array !== spec || lazy.derived.state !== JobState.ready || lazy.derived.removed || lazy.count === 0) return 'stale'
     let offered = 0
-    for (const index of lazy.fromNext()) {
+    for (const index of lazy.indices()) {
       const task = lazy.spec(index)
       const verdict = visit(task)
       if (verdict === true) {

@@ -209,18 +209,20 @@ export class Claims {
 
   /**
    * This node's place among the nodes that could run a job (rendezvous hashing), 0 if it ranks
-   * first, over the live peers as they are now (read once, for ranking many jobs). Every node that
-   * agrees on who is live computes the same order.
+   * first, and how many nodes take part (this node and the live peers), over the live peers as
+   * they are now: read once, for ranking many jobs. Every node that agrees on who is live
+   * computes the same order.
    */
-  ranker (): (spec: JobSpec) => number {
+  ranking (): { nodes: number, rankOf: (spec: JobSpec) => number } {
     const peers = this.init.peers()
-    return spec => {
+    const rankOf = (spec: JobSpec): number => {
       // rank among the nodes able to run the job, not among those with a free slot right now: load
       // is gossiped every few seconds, and two nodes with different stale views would both rank first
       const mine = claimRank(spec.id, this.init.self)
       const able = (p: PeerLoad): boolean => !p.draining && p.slots >= spec.cores && spec.tags.every(t => p.tags.includes(t))
       return peers.filter(p => able(p) && claimRank(spec.id, p.peer) < mine).length
     }
+    return { nodes: peers.length + 1, rankOf }
   }
 
   /**
@@ -229,11 +231,6 @@ export class Claims {
    */
   claimDelay (rank: number): number {
     return rank * this.windowMs
-  }
-
-  /** How many nodes take part in ranking: this node and the live peers. */
-  rankedNodes (): number {
-    return this.init.peers().length + 1
   }
 
   /**

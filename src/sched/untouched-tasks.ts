@@ -40,14 +40,6 @@ export class UntouchedTasks {
     return this.#count === 0 ? undefined : first + this.#cursor * step
   }
 
-  /** The untouched tasks in run order, from the first (`next`) on: cheap to start however many were touched before. */
-  * fromNext (): Generator<number> {
-    const first = this.next()
-    if (first == null) return
-    const { last, step } = this.range
-    for (let i = first; i <= last; i += step) if (!this.#touched.has(i)) yield i
-  }
-
   /** Takes a task out of the set (the caller gives it an entry of its own). */
   touch (index: number): void {
     if (!this.has(index)) return
@@ -55,9 +47,11 @@ export class UntouchedTasks {
     this.#count--
   }
 
-  /** Every index still untouched, in order. */
+  /** Every index still untouched, in order, from the first (`next`): cheap to start however many were touched before it. */
   * indices (): Generator<number> {
-    const { first, last, step } = this.range
+    const first = this.next()
+    if (first == null) return
+    const { last, step } = this.range
     for (let i = first; i <= last; i += step) if (!this.#touched.has(i)) yield i
   }
 

@@ -82,8 +82,8 @@ export class Pass {
     const { table, claims, clock, runs, rank } = this.init
     let retryAt = Infinity
     const capped = cappedInPass(table, claims)
-    const rankOf = claims.ranker() // the live peers, read once for the pass
-    const lookahead = new Lookahead(lookaheadWidth(claims.rankedNodes(), this.init.slots - runs.used))
+    const { nodes, rankOf } = claims.ranking() // the live peers, read once for the pass
+    const lookahead = new Lookahead(lookaheadWidth(nodes, this.init.slots - runs.used))
     table.takeReady(spec => {
       if (runs.has(spec.id) || !this.eligible(spec) || claims.bars(spec.id, knownEpoch(table, spec.id)) || capped(spec)) return false
       if (!fitsMemory(spec, this.init.freeMemory)) {

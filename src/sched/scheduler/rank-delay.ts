@@ -23,7 +23,7 @@ export class RankDelay {
     this.readySince.delete(job)
   }
 
-  /** Monotonic time from which this node, of that rank for the job (`Claims.ranker`), may claim it. */
+  /** Monotonic time from which this node, of that rank for the job (`Claims.ranking`), may claim it. */
   claimAt (spec: JobSpec, rank: number): number {
     let since = this.readySince.get(spec.id)
     if (since == null) this.readySince.set(spec.id, since = this.clock.monotonic())

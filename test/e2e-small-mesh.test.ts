@@ -66,11 +66,14 @@ describe('a two-node mesh', () => {
     const sub = async (...args: string[]): Promise<string> => (await ok(survivor.home, ['sub', '--ttr', '3s', ...args, '--', 'sh', '-c', script])).trim()
     const own = await sub('--tag', 'a')
     const fillers = [await sub('--tag', 'a'), await sub('--tag', 'a')]
-    const theirs = await sub()
-    const running = await waitFor(async () => {
-      const jobs = await Promise.all([own, ...fillers, theirs].map(async id => await json<JobView>(survivor.home, ['show', id])))
+    const allRunning = async (ids: string[], what: string): Promise<JobView[]> => await waitFor(async () => {
+      const jobs = await Promise.all(ids.map(async id => await json<JobView>(survivor.home, ['show', id])))
       return jobs.every(j => j.state === 'running') ? jobs : undefined
-    }, { what: 'the four jobs to start', timeout: 30_000 })
+    }, { what, timeout: 30_000 })
+    // the survivor's slots are full before the untagged job exists: it can only go to the victim
+    await allRunning([own, ...fillers], 'the survivor\'s three jobs to start')
+    const theirs = await sub()
+    const running = await allRunning([own, ...fillers, theirs], 'the four jobs to start')
     const killedAt = Date.now()
     await victim.kill('SIGKILL')
     await ok(survivor.home, ['kill', ...fillers]) // free slots for the rerun: more than it needs

@@ -19,7 +19,13 @@ import type { SpawnerMessage, SpawnOrder } from './protocol.js'
 
 type JobProcess = ReturnType<typeof spawnJob>
 
-const send = (message: SpawnerMessage): void => { process.send?.(message) }
+/**
+ * A message to the node. One sent after the node died fails with EPIPE, which would otherwise end
+ * this process as an unhandled 'error' before 'disconnect' kills its jobs: it is dropped instead.
+ */
+const send = (message: SpawnerMessage): void => {
+  if (process.connected) process.send?.(message, undefined, undefined, () => {})
+}
 
 /** The jobs whose leaders have not exited: their process group ids, and their cgroups. */
 const running = new Map<number, string | undefined>()

@@ -91,9 +91,11 @@ describe('job arrays on one node', () => {
     const afterAll = await submitArray(node.home, ['--after', id], ['sh', '-c', `echo after-all >> ${file}`])
     await ok(node.home, ['wait', afterAll, afterTask], { timeout: 60_000 })
     const order = await lines(file)
-    expect(order.indexOf('after-task')).toBeGreaterThan(order.indexOf('task 2'))
-    expect(order.at(-1)).toBe('after-all')
     expect(order.filter(l => l.startsWith('task'))).toHaveLength(4)
+    expect(order.indexOf('after-task')).toBeGreaterThan(order.indexOf('task 2'))
+    // after-task may start as late as after-all (a busy node), so only the array's tasks must precede after-all
+    const lastTask = Math.max(...['task 1', 'task 2', 'task 3', 'task 4'].map(t => order.indexOf(t)))
+    expect(order.indexOf('after-all')).toBeGreaterThan(lastTask)
   }, 120_000)
 
   it('kills and retries one task, then the whole array', async () => {

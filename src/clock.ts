@@ -58,6 +58,11 @@ export class FakeClock implements Clock {
     return () => { this.timers = this.timers.filter(t => t !== timer) }
   }
 
+  /** How many timers wait to fire. */
+  get pending (): number {
+    return this.timers.length
+  }
+
   advance (ms: number): void {
     const target = this.mono + ms
     for (;;) {

@@ -21,6 +21,7 @@ import type { JoinToken } from '../net/membership.js'
 import { Mesh } from '../net/mesh.js'
 import { Retention } from './retention.js'
 import { sealer } from './sealer.js'
+import { IdleMemory } from './idle-memory.js'
 import { Throughput } from './stats.js'
 import { JobLogs } from './job-logs.js'
 import { CLAIMS_TOPIC, claimBatchCodec, scheduling } from './scheduling.js'
@@ -129,7 +130,8 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
     sealer: sealer({
       ledger, table, render: entry => engine.view(entry), renderArray: id => engine.arrayView(id), delayMs: tuning.sealDelayMs
     }),
-    retention
+    retention,
+    memory: new IdleMemory({ clock, onChange: listener => ledger.onChange(listener), busy: () => scheduler.running > 0 })
   })
 
   /** After a drain: says so in the ledger, and gives the fact a moment to reach the peers. */

@@ -15,7 +15,7 @@
  */
 import { constants, PerformanceObserver, type PerformanceEntry, type PerformanceObserverEntryList } from 'node:perf_hooks'
 import v8 from 'node:v8'
-import { runInNewContext } from 'node:vm'
+import { exposeGc } from '../v8-gc.js'
 
 const MiB = 2 ** 20
 
@@ -34,12 +34,6 @@ function spaces (): { young: number, old: number } {
 
 function isFullGc (entry: PerformanceEntry): boolean {
   return (entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR
-}
-
-/** A full collection, on demand. */
-function exposeGc (): () => void {
-  v8.setFlagsFromString('--expose-gc')
-  return runInNewContext('gc') as () => void
 }
 
 /** Bounds the heap from now on; returns what ends the bounds. */

@@ -1,0 +1,20 @@
+import { afterAll, describe, expect, it } from 'vitest'
+import { ok, startNode } from './cluster.js'
+import type { TestNode } from './cluster.js'
+import { waitFor } from './helpers.js'
+
+let node: TestNode | undefined
+afterAll(async () => { await node?.cleanup() })
+
+describe('an idle node', () => {
+  it('gives its spare heap back once it has been quiet for 10 s', async () => {
+    node = await startNode({ env: { DEBUG: 'meshq:memory' } })
+    const id = (await ok(node.home, ['sub', '--', 'true'])).trim()
+    await ok(node.home, ['wait', id])
+    const line = await waitFor(() => /quiet for \d+ s: heap (\d+) MiB \((\d+) in use\) → (\d+) MiB/.exec(node?.output() ?? ''),
+      { what: 'the collection of a quiet node', timeout: 60_000 })
+    const [before, used, after] = line.slice(1).map(Number)
+    expect(after).toBeLessThan(before)
+    expect(after).toBeLessThanOrEqual(used + 8)
+  }, 90_000)
+})

@@ -46,7 +46,7 @@ function entryPath (): string {
  * A small young generation: garbage is collected before the heap grows, and the spawner stays small,
  * which is the point of it (fork's cost grows with the forking process's memory).
  */
-const SPAWNER_FLAGS = ['--max-semi-space-size=1', '--jitless']
+const SPAWNER_FLAGS = ['--max-semi-space-size=1']
 
 const NO_OUTPUT = { stdoutBytes: 0, stderrBytes: 0, truncated: false, tail: '' }
 

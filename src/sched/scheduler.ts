@@ -166,7 +166,9 @@ export class Scheduler {
   /** Why a ready job is not running yet, as far as this node can tell for the whole mesh. */
   readyReason (spec: JobSpec): string {
     const { table, claims, self, slots, tags } = this.init
-    const own = { self, slots, running: this.runs.used, draining: this.drainState.active, tags, memFree: this.freeMemory() }
+    // free memory matters only to a job with --mem, and reading it (/proc/meminfo) for every job listed cost ~2 % of a busy node
+    const memFree = spec.memBytes === undefined ? undefined : this.freeMemory()
+    const own = { self, slots, running: this.runs.used, draining: this.drainState.active, tags, memFree }
     return readyReason(spec, table, claims, own)
   }
 

@@ -134,6 +134,24 @@ describe('ledger', () => {
     expect(Automerge.getHistory(doc?.doc as Automerge.Doc<unknown>).length).toBeLessThan(5)
   })
 
+  it('knows a document sent whole that it holds as it is, live or sealed, and not one that differs', async () => {
+    const ledger = new Ledger({ store: memoryStore(), self: 'me', segmentCapacity: 2 })
+    await ledger.open({ createMeta: true })
+    const facts = await jobFacts(ledger, 3)
+    await ledger.put(facts.slice(0, 2))
+    const seg = facts[0].doc
+    const blob = await ledger.blob(seg) as Uint8Array
+    expect(ledger.holdsAsIs(seg, blob)).toBe(true)
+    await ledger.seal(seg, [], [])
+    expect(ledger.doc(seg)).toBeUndefined()
+    expect(ledger.holdsAsIs(seg, blob)).toBe(true)
+    const other = facts[2].doc
+    expect(other).not.toBe(seg)
+    expect(ledger.holdsAsIs(other, blob)).toBe(false)
+    const older = Automerge.save(Automerge.from({ jobs: {} }))
+    expect(ledger.holdsAsIs(seg, older)).toBe(false)
+  })
+
   it('replicates through the Automerge sync protocol and reports the facts that arrived', async () => {
     const a = new Ledger({ store: memoryStore(), self: 'a' })
     const b = new Ledger({ store: memoryStore(), self: 'b' })

@@ -1,6 +1,7 @@
 /**
  * Ledger sync (`SyncService`) over in-memory streams: three replicas in a line, A — B — C, with
- * no link between A and C, so that what A writes reaches C only as B's relay.
+ * no link between A and C, so that what A writes reaches C only as B's relay; and a new replica
+ * catching up on documents sent whole.
  */
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
@@ -41,9 +42,9 @@ afterEach(async () => {
 })
 
 /** A replica whose host reaches, over stream pairs, the replicas it has a link to. */
-async function replica (founder: boolean): Promise<Replica> {
+async function replica (founder: boolean, segmentCapacity?: number): Promise<Replica> {
   const id = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
-  const ledger = new Ledger({ store: memoryStore(), self: id })
+  const ledger = new Ledger({ store: memoryStore(), self: id, segmentCapacity })
   await ledger.open({ createMeta: founder })
   const links = new Set<string>()
   const host = {
@@ -112,5 +113,28 @@ describe('ledger sync relay', () => {
     // frames); merged, a relay each way per period, and the answers to them
     expect(between).toBeLessThan(Math.min(20, 4 * relayPeriods))
     expect(frames.get(`${a.id}>${b.id}`)).toBeGreaterThanOrEqual(20) // the author sends each change itself
+  })
+})
+
+describe('catching up on documents sent whole', () => {
+  it('takes in one at a time: each is settled (here: sealed) before the next is applied', async () => {
+    const a = await replica(true, 2)
+    const ids = await writeJobs(a, 6)
+    const segments = [...new Set(ids.map(id => segmentOf(id) as string))]
+    expect(segments).toHaveLength(3)
+    for (const seg of segments) await a.ledger.seal(seg, [], [])
+    const b = await replica(false, 2)
+    // how many of the segments B holds live each time one has arrived whole
+    const liveOnArrival: number[] = []
+    b.ledger.onReceivedWhole(async seg => {
+      liveOnArrival.push(segments.filter(s => b.ledger.doc(s) != null).length)
+      await new Promise(resolve => setTimeout(resolve, 20)) // a slow seal: the next must wait for it
+      await b.ledger.seal(seg, [], [])
+    })
+    await link(a, b)
+    await waitFor(() => segments.every(seg => b.ledger.segmentList().some(info => info.id === seg && info.sealed)),
+      { what: 'B to hold every segment, sealed' })
+    expect(liveOnArrival).toEqual([1, 1, 1])
+    expect(b.ledger.manifest()).toEqual(a.ledger.manifest())
   })
 })

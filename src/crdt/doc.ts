@@ -116,13 +116,32 @@ export class DocHandle {
 
   /** A short digest of the document's heads: equal digests, equal documents. */
   headsDigest (): string {
-    return createHash('sha256').update(A.getHeads(this.doc).sort().join(',')).digest('base64url').slice(0, 22)
+    return digestOf(A.getHeads(this.doc))
+  }
+
+  /** The heads digest of a saved document. */
+  static blobDigest (blob: Uint8Array): string {
+    const doc = A.load<FactDoc>(blob)
+    try {
+      return digestOf(A.getHeads(doc))
+    } finally {
+      A.free(doc)
+    }
+  }
+
+  /** Frees the document's WebAssembly memory: the handle must not be used after this. */
+  free (): void {
+    A.free(this.doc)
   }
 
   /** The whole document as one compact blob, the fast way to hand a peer a finished segment. */
   save (): Uint8Array {
     return A.save(this.doc)
   }
+}
+
+function digestOf (heads: A.Heads): string {
+  return createHash('sha256').update([...heads].sort().join(',')).digest('base64url').slice(0, 22)
 }
 
 function sameHeads (a: string[], b: string[]): boolean {

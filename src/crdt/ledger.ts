@@ -53,6 +53,7 @@ export class Ledger {
   /** Per document, the peer changes being applied: the next waits for them (see `applyRemote`). */
   private readonly applying = new Map<string, Promise<void>>()
   private readonly listeners = new Set<ChangeListener>()
+  private readonly wholeListeners = new Set<(docId: string) => Promise<void>>()
   private readonly writes = new WriteBatcher(async (facts, sync) => { await this.commit(facts, sync) })
   private readonly allocator: SegmentAllocator
 
@@ -80,6 +81,23 @@ export class Ledger {
   onChange (listener: ChangeListener): () => void {
     this.listeners.add(listener)
     return () => this.listeners.delete(listener)
+  }
+
+  /**
+   * Calls `listener` after a segment document this replica lacked arrived whole from a peer and
+   * was applied (`receivedWhole`), and waits for it: the node seals such a segment at once, and
+   * the sync session reads the next document only then. So a new node catching up on a long
+   * history holds one received segment in memory at a time, not all of them.
+   */
+  onReceivedWhole (listener: (docId: string) => Promise<void>): () => void {
+    this.wholeListeners.add(listener)
+    return () => this.wholeListeners.delete(listener)
+  }
+
+  /** A peer sent this document whole, and it was applied (see `onReceivedWhole`). */
+  async receivedWhole (docId: string): Promise<void> {
+    if (docId === META_DOC) return
+    for (const listener of this.wholeListeners) await listener(docId)
   }
 
   segmentList (): SegmentInfo[] {
@@ -219,6 +237,10 @@ export class Ledger {
     await this.store.batch([...handle.compactWrites(), ...sealWrites(sealed, records, summary)], { sync: true })
     this.segments.set(id, sealed)
     this.docs.delete(id)
+    // its WebAssembly memory goes back to Automerge's allocator now, not whenever the wrapper is
+    // collected (that memory never shrinks, so its peak is what counts); a peer change being
+    // applied to it still holds it, and leaves it to the collector
+    if (!this.applying.has(id)) handle.free()
     log('sealed segment %s (%d jobs)', id, records.length)
   }
 
@@ -239,6 +261,12 @@ export class Ledger {
 
   private holdings (): Holdings {
     return { docs: this.docs, segments: this.segments }
+  }
+
+  /** Whether this replica holds the document as `blob` has it, live or sealed. */
+  holdsAsIs (docId: string, blob: Uint8Array): boolean {
+    const held = this.docs.get(docId)?.headsDigest() ?? this.segments.get(docId)?.heads
+    return held !== undefined && held === DocHandle.blobDigest(blob)
   }
 
   /** A document as one saved blob: what a peer that lacks it gets. */

@@ -159,6 +159,8 @@ class SyncSession {
   private entropyTimer?: NodeJS.Timeout
   /** Documents whose digests differed in the peer's last manifest. */
   private readonly differing = new Set<string>()
+  /** The documents sent whole in this session, with the heads digest they had then. */
+  private readonly blobsSent = new Map<string, string>()
   /** When a frame last arrived (performance.now()). */
   private lastHeard = performance.now()
 
@@ -279,8 +281,16 @@ class SyncSession {
       }
       this.differing.add(doc)
       if (theirs[doc] == null) {
+        // sent already, as it is now: still on its way (a long catch-up outlasts a manifest period)
+        if (this.blobsSent.get(doc) === heads) continue
         const blob = await this.ledger.blob(doc)
-        if (blob != null) this.send(FrameType.blob, doc, blob)
+        if (blob != null) {
+          // the blob is the whole document: a sync message after it would tell the peer nothing
+          // new, and made it load again a segment it had just sealed on arrival
+          this.send(FrameType.blob, doc, blob)
+          this.blobsSent.set(doc, heads)
+          continue
+        }
       } else {
         await this.ledger.unseal(doc)
       }
@@ -290,7 +300,10 @@ class SyncSession {
 
   private async receiveBlob (doc: string, blob: Uint8Array): Promise<void> {
     try {
+      // another peer may have sent it too: one this replica holds as it is (sealed, say) is not loaded again
+      if (this.ledger.holdsAsIs(doc, blob)) return
       await this.ledger.applyRemote(doc, current => A.merge(current, A.load<FactDoc>(blob)))
+      await this.ledger.receivedWhole(doc)
     } catch (err) {
       if (err instanceof StorageError) throw err
       log('bad blob of %s from %s: %s', doc, this.peer, (err as Error).message)

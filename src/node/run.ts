@@ -115,6 +115,10 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
     onDrained: () => { void leave().finally(stopQuietly) }
   })
   membership.onDrainRequest(() => { void engine.drain() })
+  const sealing = sealer({
+    ledger, table, render: entry => engine.view(entry), renderArray: id => engine.arrayView(id), delayMs: tuning.sealDelayMs
+  })
+  ledger.onReceivedWhole(async seg => { await sealing.sealNow(seg) })
   // in start order; they stop in reverse (the scheduler's runs end before the claims publish their releases)
   const components = new Lifecycle({
     store: { start: () => {}, stop: async () => { await store.close() } },
@@ -127,9 +131,7 @@ export async function startNode (options: NodeOptions, tuning: NodeTuning = {}):
     control: controlApi(engine, home, tcp),
     claims,
     scheduler,
-    sealer: sealer({
-      ledger, table, render: entry => engine.view(entry), renderArray: id => engine.arrayView(id), delayMs: tuning.sealDelayMs
-    }),
+    sealer: sealing,
     retention,
     memory: new IdleMemory({ clock, onChange: listener => ledger.onChange(listener), busy: () => scheduler.running > 0 })
   })

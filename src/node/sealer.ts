@@ -19,34 +19,45 @@ export interface SealerInit {
   delayMs?: number
 }
 
+/** The sealer: a component, and a way to seal a segment at once. */
+export interface Sealer extends Startable {
+  /**
+   * Seals the segment now if it is settled (a segment received whole from a peer that had sealed
+   * it: no late fact is coming). Never rejects.
+   */
+  sealNow: (seg: string) => Promise<void>
+}
+
 /**
  * Seals segments whose jobs have all finished, so that memory and per-change cost stay bounded
  * however long the history grows. Sealing is a local cache policy, not a fact: every replica
  * decides it alone, and a fact that arrives for a sealed segment loads it again.
  */
-export function sealer (init: SealerInit): Startable {
+export function sealer (init: SealerInit): Sealer {
   const { ledger, table } = init
   const candidates = new Set<string>()
   let timer: NodeJS.Timeout | undefined
   let unsubscribe = (): void => {}
 
+  const sealNow = async (seg: string): Promise<void> => {
+    candidates.delete(seg)
+    if (ledger.doc(seg) == null || !table.segmentSettled(seg, ledger.capacity)) return
+    const entries = [...table.all()].filter(([id]) => segmentOf(id) === seg).map(([, entry]) => entry)
+    // an array's record is kept beside its tasks', so that it is still shown, listed and waited for
+    const arrays = table.segmentArrays(seg)
+    const records = [...entries.map(init.render), ...arrays.flatMap(id => init.renderArray(id) ?? [])]
+    const summaries = [...entries.map(summarize), ...arrays.flatMap(id => table.summarizeArray(id) ?? [])]
+    try {
+      await ledger.seal(seg, records, summaries)
+      if (ledger.doc(seg) == null) table.evict(seg)
+    } catch (err) {
+      log('sealing %s failed: %s', seg, (err as Error).message)
+    }
+  }
+
   const sealSettled = async (): Promise<void> => {
     timer = undefined
-    for (const seg of [...candidates]) {
-      candidates.delete(seg)
-      if (ledger.doc(seg) == null || !table.segmentSettled(seg, ledger.capacity)) continue
-      const entries = [...table.all()].filter(([id]) => segmentOf(id) === seg).map(([, entry]) => entry)
-      // an array's record is kept beside its tasks', so that it is still shown, listed and waited for
-      const arrays = table.segmentArrays(seg)
-      const records = [...entries.map(init.render), ...arrays.flatMap(id => init.renderArray(id) ?? [])]
-      const summaries = [...entries.map(summarize), ...arrays.flatMap(id => table.summarizeArray(id) ?? [])]
-      try {
-        await ledger.seal(seg, records, summaries)
-        if (ledger.doc(seg) == null) table.evict(seg)
-      } catch (err) {
-        log('sealing %s failed: %s', seg, (err as Error).message)
-      }
-    }
+    for (const seg of [...candidates]) await sealNow(seg)
   }
 
   const consider = (seg: string): void => {
@@ -54,6 +65,7 @@ export function sealer (init: SealerInit): Startable {
     timer ??= setTimeout(() => { void sealSettled() }, init.delayMs ?? 2000)
   }
   return {
+    sealNow,
     start: () => {
       unsubscribe = table.onChange((id, entry) => {
         if (isTerminal(entry.derived.state)) consider(segmentOf(id) as string)

@@ -28,7 +28,8 @@ const MODES = {
     catchUp: { sizes: [2000], sealWaitMs: 5000 },
     top: { jobs: 10_000, chunk: 5000, changesPerSecond: 200, loadSeconds: 5 },
     manyNodes: { sizes: [6], jobs: 120 },
-    cliWallTime: { runs: 5, history: 100 }
+    cliWallTime: { runs: 5, history: 100 },
+    idleNodes: { sizes: [1], settleSeconds: 12, seconds: 5 }
   },
   default: {
     throughputOneNode: { n: 1000 },
@@ -43,7 +44,8 @@ const MODES = {
     catchUp: { sizes: [10_000], sealWaitMs: 20_000 },
     top: { jobs: 100_000, chunk: 10_000, changesPerSecond: 200, loadSeconds: 20 },
     manyNodes: { sizes: [10, 20], jobs: 400 },
-    cliWallTime: { runs: 20, history: 100 }
+    cliWallTime: { runs: 20, history: 100 },
+    idleNodes: { sizes: [1, 5], settleSeconds: 15, seconds: 20 }
   },
   full: {
     throughputOneNode: { n: 1000 },
@@ -58,7 +60,8 @@ const MODES = {
     catchUp: { sizes: [10_000, 100_000], sealWaitMs: 30_000 },
     top: { jobs: 100_000, chunk: 10_000, changesPerSecond: 200, loadSeconds: 30 },
     manyNodes: { sizes: [10, 20], jobs: 2000 },
-    cliWallTime: { runs: 20, history: 100 }
+    cliWallTime: { runs: 20, history: 100 },
+    idleNodes: { sizes: [1, 5], settleSeconds: 15, seconds: 30 }
   }
 }
 
@@ -75,7 +78,8 @@ const SCENARIOS = [
   ['catchUp', 'New-node catch-up'],
   ['top', '`meshq top` on a large ledger, in a real terminal'],
   ['manyNodes', 'Many real nodes racing (10 and 20)'],
-  ['cliWallTime', 'CLI wall time']
+  ['cliWallTime', 'CLI wall time'],
+  ['idleNodes', 'Idle nodes: CPU and memory']
 ]
 
 const USAGE = `usage: npm run bench -- [--quick | --full] [--only N,N...] [--no-docs] [--write-docs]

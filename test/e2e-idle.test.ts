@@ -11,10 +11,15 @@ describe('an idle node', () => {
     node = await startNode({ env: { DEBUG: 'meshq:memory' } })
     const id = (await ok(node.home, ['sub', '--', 'true'])).trim()
     await ok(node.home, ['wait', id])
-    const line = await waitFor(() => /quiet for \d+ s: heap (\d+) MiB \((\d+) in use\) → (\d+) MiB/.exec(node?.output() ?? ''),
-      { what: 'the collection of a quiet node', timeout: 60_000 })
-    const [before, used, after] = line.slice(1).map(Number)
-    expect(after).toBeLessThan(before)
-    expect(after).toBeLessThanOrEqual(used + 8)
+    const line = await waitFor(() => /quiet for \d+ s: heap (\d+) MiB \((\d+) in use\)(?: → (\d+) MiB|, little to give back)/.exec(node?.output() ?? ''),
+      { what: 'the check of a quiet node', timeout: 60_000 })
+    const [before, used] = line.slice(1, 3).map(Number)
+    if (line[3] === undefined) {
+      // V8 had given the heap back already (say, its own reducer ran): nothing to collect, rightly
+      expect(before - used).toBeLessThanOrEqual(16) // MiB, rounded
+    } else {
+      expect(Number(line[3])).toBeLessThan(before)
+      expect(Number(line[3])).toBeLessThanOrEqual(used + 8)
+    }
   }, 90_000)
 })

@@ -94,11 +94,13 @@ export class IdleMemory implements Startable {
     if (this.init.busy() || this.#collected) return
     this.#collected = true
     const before = this.#heap()
-    if (before.total - before.used < this.#spareBytes) return
+    const heap = `heap ${Math.round(before.total / MiB)} MiB (${Math.round(before.used / MiB)} in use)`
+    if (before.total - before.used < this.#spareBytes) {
+      log('quiet for %d s: %s, little to give back', Math.round(quietFor / 1000), heap)
+      return
+    }
     this.#collect ??= exposeGc()
     this.#collect({ type: 'major', flavor: 'last-resort' })
-    const after = this.#heap()
-    log('quiet for %d s: heap %d MiB (%d in use) → %d MiB', Math.round(quietFor / 1000),
-      Math.round(before.total / MiB), Math.round(before.used / MiB), Math.round(after.total / MiB))
+    log('quiet for %d s: %s → %d MiB', Math.round(quietFor / 1000), heap, Math.round(this.#heap().total / MiB))
   }
 }

@@ -116,17 +116,7 @@ export class DocHandle {
 
   /** A short digest of the document's heads: equal digests, equal documents. */
   headsDigest (): string {
-    return digestOf(A.getHeads(this.doc))
-  }
-
-  /** The heads digest of a saved document. */
-  static blobDigest (blob: Uint8Array): string {
-    const doc = A.load<FactDoc>(blob)
-    try {
-      return digestOf(A.getHeads(doc))
-    } finally {
-      A.free(doc)
-    }
+    return headsDigestOf(this.doc)
   }
 
   /** Frees the document's WebAssembly memory: the handle must not be used after this. */
@@ -140,8 +130,9 @@ export class DocHandle {
   }
 }
 
-function digestOf (heads: A.Heads): string {
-  return createHash('sha256').update([...heads].sort().join(',')).digest('base64url').slice(0, 22)
+/** A short digest of a document's heads (see `DocHandle.headsDigest`). */
+export function headsDigestOf (doc: A.Doc<unknown>): string {
+  return createHash('sha256').update(A.getHeads(doc).sort().join(',')).digest('base64url').slice(0, 22)
 }
 
 function sameHeads (a: string[], b: string[]): boolean {

@@ -263,10 +263,9 @@ export class Ledger {
     return { docs: this.docs, segments: this.segments }
   }
 
-  /** Whether this replica holds the document as `blob` has it, live or sealed. */
-  holdsAsIs (docId: string, blob: Uint8Array): boolean {
-    const held = this.docs.get(docId)?.headsDigest() ?? this.segments.get(docId)?.heads
-    return held !== undefined && held === DocHandle.blobDigest(blob)
+  /** Whether this replica holds the document with these heads (their digest), live or sealed. */
+  holds (docId: string, headsDigest: string): boolean {
+    return (this.docs.get(docId)?.headsDigest() ?? this.segments.get(docId)?.heads) === headsDigest
   }
 
   /** A document as one saved blob: what a peer that lacks it gets. */

@@ -5,7 +5,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import type { LengthPrefixedStream } from '@libp2p/utils'
 import type { Ledger } from '../crdt/ledger.js'
-import type { FactDoc } from '../crdt/doc.js'
+import { headsDigestOf, type FactDoc } from '../crdt/doc.js'
 import type { MeshqLibp2p } from './p2p.js'
 import { StorageError } from '../errors.js'
 
@@ -161,6 +161,13 @@ class SyncSession {
   private readonly differing = new Set<string>()
   /** The documents sent whole in this session, with the heads digest they had then. */
   private readonly blobsSent = new Map<string, string>()
+  /**
+   * The documents the peer sent whole, with their heads digest: while this replica's copy has the
+   * same heads, the peer needs no sync message for it (the relay of the change it brought would
+   * otherwise go back to the peer, whose answer made this replica load again a segment it had
+   * sealed on arrival).
+   */
+  private readonly peerHolds = new Map<string, string>()
   /** When a frame last arrived (performance.now()). */
   private lastHeard = performance.now()
 
@@ -233,6 +240,9 @@ class SyncSession {
     for (const doc of this.dirty) {
       const handle = this.ledger.doc(doc)
       if (handle == null || this.closed) continue
+      const held = this.peerHolds.get(doc)
+      this.peerHolds.delete(doc)
+      if (held !== undefined && held === handle.headsDigest()) continue
       const [state, message] = A.generateSyncMessage(handle.doc, this.state(doc))
       this.states.set(doc, state)
       if (message != null) this.send(FrameType.sync, doc, message)
@@ -300,9 +310,16 @@ class SyncSession {
 
   private async receiveBlob (doc: string, blob: Uint8Array): Promise<void> {
     try {
-      // another peer may have sent it too: one this replica holds as it is (sealed, say) is not loaded again
-      if (this.ledger.holdsAsIs(doc, blob)) return
-      await this.ledger.applyRemote(doc, current => A.merge(current, A.load<FactDoc>(blob)))
+      const incoming = A.load<FactDoc>(blob)
+      try {
+        const heads = headsDigestOf(incoming)
+        this.peerHolds.set(doc, heads)
+        // another peer may have sent it too: one this replica holds as it is (sealed, say) is not loaded again
+        if (this.ledger.holds(doc, heads)) return
+        await this.ledger.applyRemote(doc, current => A.merge(current, incoming))
+      } finally {
+        A.free(incoming)
+      }
       await this.ledger.receivedWhole(doc)
     } catch (err) {
       if (err instanceof StorageError) throw err

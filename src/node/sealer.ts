@@ -22,8 +22,8 @@ export interface SealerInit {
 /** The sealer: a component, and a way to seal a segment at once. */
 export interface Sealer extends Startable {
   /**
-   * Seals the segment now if it is settled (a segment received whole from a peer that had sealed
-   * it: no late fact is coming). Never rejects.
+   * Seals the segment now if it is settled, without the wait for late facts: for a segment that
+   * arrived whole from a peer, whose jobs had all ended there. Never rejects.
    */
   sealNow: (seg: string) => Promise<void>
 }

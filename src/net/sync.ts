@@ -295,12 +295,12 @@ class SyncSession {
         if (this.blobsSent.get(doc) === heads) continue
         const blob = await this.ledger.blob(doc)
         if (blob != null) {
-          // the blob is the whole document: a sync message after it would tell the peer nothing
-          // new, and made it load again a segment it had just sealed on arrival
           this.send(FrameType.blob, doc, blob)
           this.blobsSent.set(doc, heads)
-          continue
         }
+        // then a sync message, if the document is in memory (sealed ones are not): it sets up the
+        // sync state of a document still being written, without which every later change to it
+        // took several round trips
       } else {
         await this.ledger.unseal(doc)
       }
